@@ -1,0 +1,90 @@
+# kmirror — build, test, demo, bench.  See README.md.
+#   make            build build/kmirror
+#   make test       install deps, build, run every test (ends with "N passed, N failed")
+#   make demo       install deps, build, run the embedded demo
+#   make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port   end-to-end suite on external clusters
+#   make SANITIZE=1 ...   build with AddressSanitizer + UBSan (into build-san/)
+
+PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Wmissing-prototypes -Wstrict-prototypes -fno-common -pthread
+LDLIBS  += -pthread -lm
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+SRC      := $(wildcard src/*.c)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+SUP_SRC  := $(wildcard tests/support/*.c)
+SUP_OBJ  := $(SUP_SRC:tests/support/%.c=$(BUILD)/obj/support/%.o)
+TEST_SRC := $(wildcard tests/unit/test_*.c tests/mock/test_*.c tests/it/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC:= $(wildcard bench/*.c)
+BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test itest demo bench clean check-pkgs
+all: $(BUILD)/kmirror
+
+# Resolved lazily so that `make test` on a fresh machine can install the packages first.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+check-pkgs:
+	@pkg-config --exists $(PKGS) || { echo "missing build dependencies: run scripts/install-deps.sh (or make test / make demo)" >&2; exit 1; }
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | check-pkgs
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/support/%.o: tests/support/%.c $(wildcard src/*.h tests/support/*.h) | check-pkgs
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+
+$(BUILD)/libkmirror.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/kmirror: $(BUILD)/obj/main.o $(BUILD)/libkmirror.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libkmirror.a $(SUP_OBJ) $(wildcard src/*.h tests/support/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -Itests/support $(LDFLAGS) -o $@ $< $(SUP_OBJ) $(BUILD)/libkmirror.a $(PKG_LIBS) -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libkmirror.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libkmirror.a $(PKG_LIBS) $(LDLIBS)
+
+.PHONY: build-tests
+build-tests: $(BUILD)/kmirror $(TEST_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory build-tests
+	@BUILD=$(BUILD) tests/run.sh
+
+itest: deps
+	@test -n "$(KMIRROR_IT_A)" -a -n "$(KMIRROR_IT_B)" || { echo "usage: make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port" >&2; exit 2; }
+	@$(MAKE) --no-print-directory build-tests
+	@BUILD=$(BUILD) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/kmirror
+	$(BUILD)/kmirror demo
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/kmirror $(BENCH_BIN)
+	@BUILD=$(BUILD) bench/run.sh
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kmirror builds and tests with, only those missing.
+# Idempotent: a no-op (no apt-get call at all) when everything is present.
+# Works as root or through sudo.
+set -euo pipefail
+
+pkgs=(build-essential pkg-config
+      librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
+      default-jre-headless maven)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+# A JRE and Maven already on PATH (e.g. a JDK from elsewhere) are good enough for the tests.
+if command -v java >/dev/null 2>&1; then missing=("${missing[@]/default-jre-headless}"); fi
+if command -v mvn >/dev/null 2>&1; then missing=("${missing[@]/maven}"); fi
+read -r -a missing <<< "${missing[*]:-}"
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,28 @@
+/* log.h — timestamped, levelled log lines on stderr.
+ *
+ * One line per event: "2026-11-25T12:00:00.123Z WARN  message". Callers name the flow, topic and
+ * partition in the message. librdkafka's own log lines are routed here too (see km_log_rdkafka).
+ * The level is process-wide state set once at start-up from -v/-q or log.level; it is the one
+ * piece of mutable module state besides the signal flag, because stderr itself is process-wide. */
+#ifndef KM_LOG_H
+#define KM_LOG_H
+
+typedef enum {
+    KM_LOG_ERROR = 0,
+    KM_LOG_WARN = 1,
+    KM_LOG_INFO = 2,
+    KM_LOG_DEBUG = 3,
+} km_log_level_t;
+
+void km_log_set_level(km_log_level_t lvl);
+km_log_level_t km_log_get_level(void);
+/* Parses "error|warn|info|debug" (any case, also "warning"/"trace"); -1 when unknown. */
+int km_log_parse_level(const char *s);
+void km_log(km_log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define km_error(...) km_log(KM_LOG_ERROR, __VA_ARGS__)
+#define km_warn(...) km_log(KM_LOG_WARN, __VA_ARGS__)
+#define km_info(...) km_log(KM_LOG_INFO, __VA_ARGS__)
+#define km_debug(...) km_log(KM_LOG_DEBUG, __VA_ARGS__)
+
+#endif

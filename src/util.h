@@ -1,0 +1,36 @@
+/* util.h — the few helpers every file needs: allocation that cannot return NULL (kmirror has no
+ * sensible way to continue without memory, so it says so and exits), string helpers and a
+ * monotonic clock. */
+#ifndef KM_UTIL_H
+#define KM_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+__attribute__((noreturn)) void km_oom(void);
+void *km_xmalloc(size_t n);
+void *km_xcalloc(size_t n, size_t size);
+void *km_xrealloc(void *p, size_t n);
+char *km_xstrdup(const char *s);
+char *km_xstrndup(const char *s, size_t n);
+char *km_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copy of s without leading/trailing ASCII whitespace. */
+char *km_strtrim(const char *s);
+bool km_str_starts_with(const char *s, const char *prefix);
+bool km_str_ends_with(const char *s, const char *suffix);
+/* Levenshtein distance, for "did you mean" suggestions. */
+size_t km_edit_distance(const char *a, const char *b);
+
+/* Splits a comma-separated list the way Kafka's ConfigDef LIST type does: trimmed, split on
+ * \s*,\s*; an empty or blank string is an empty list. Returns the count; *out is owned by the
+ * caller (km_strv_free). */
+size_t km_split_list(const char *s, char ***out);
+void km_strv_free(char **v, size_t n);
+
+/* Milliseconds: monotonic for intervals, wall clock for Kafka timestamps. */
+int64_t km_now_mono_ms(void);
+int64_t km_now_wall_ms(void);
+
+#endif

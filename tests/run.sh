@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test binary and prints one summary line "N passed, N failed".
+#   tests/unit/  pure functions, no network
+#   tests/mock/  librdkafka mock clusters, in process
+#   tests/it/    real Apache Kafka: two single-node KRaft clusters started here with
+#                scripts/kafka-test-cluster.sh, or external ones from KMIRROR_IT_A/KMIRROR_IT_B.
+# Each binary is a cmocka suite with TAP output; every "ok"/"not ok" line counts once.
+# A binary that crashes or exits non-zero without reporting a failure counts as one failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export KMIRROR_BIN="$PWD/$BUILD/kmirror"
+export CMOCKA_MESSAGE_OUTPUT=TAP
+it_only=0; [ "${1:-}" = "--it-only" ] && it_only=1
+
+passed=0; failed=0; failed_names=()
+run_suite() {
+  local bin=$1 out rc ok nok
+  echo "== ${bin#$BUILD/tests/}"
+  out=$(timeout "${KMIRROR_TEST_TIMEOUT:-900}" "$bin" 2>&1); rc=$?
+  printf '%s\n' "$out" | grep -Ev '^(1\.\.[0-9]+|ok [0-9]+)' | sed 's/^/   /'
+  ok=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]+') || true
+  nok=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]+') || true
+  printf '   %d ok, %d not ok\n' "$ok" "$nok"
+  passed=$((passed + ok)); failed=$((failed + nok))
+  [ "$nok" -gt 0 ] && failed_names+=("${bin#$BUILD/tests/}")
+  if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then
+    echo "   suite exited with status $rc without reporting a failure: counted as one failure"
+    failed=$((failed + 1)); failed_names+=("${bin#$BUILD/tests/} (exit $rc)")
+  fi
+}
+
+if [ $it_only -eq 0 ]; then
+  for b in "$BUILD"/tests/unit/test_* "$BUILD"/tests/mock/test_*; do [ -x "$b" ] && run_suite "$b"; done
+fi
+
+started=()
+stop_clusters() { for n in "${started[@]}"; do scripts/kafka-test-cluster.sh stop "$n" >/dev/null 2>&1; done; }
+trap stop_clusters EXIT
+if compgen -G "$BUILD/tests/it/test_*" >/dev/null; then
+  if [ -z "${KMIRROR_IT_A:-}" ] || [ -z "${KMIRROR_IT_B:-}" ]; then
+    for spec in "it-a 19092" "it-b 19192"; do
+      set -- $spec
+      line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
+      if [ -z "$line" ]; then echo "could not start Kafka test cluster $1"; failed=$((failed + 1)); failed_names+=("kafka cluster $1"); continue; fi
+      started+=("$1")
+      if [ "$1" = it-a ]; then export KMIRROR_IT_A=${line#bootstrap.servers=}; else export KMIRROR_IT_B=${line#bootstrap.servers=}; fi
+    done
+  fi
+  if [ -n "${KMIRROR_IT_A:-}" ] && [ -n "${KMIRROR_IT_B:-}" ]; then
+    for b in "$BUILD"/tests/it/test_*; do [ -x "$b" ] && run_suite "$b"; done
+  fi
+fi
+
+[ ${#failed_names[@]} -gt 0 ] && printf 'failed: %s\n' "${failed_names[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
