@@ -5,7 +5,7 @@
 #   make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port   end-to-end suite on external clusters
 #   make SANITIZE=1 ...   build with AddressSanitizer + UBSan (into build-san/)
 
-PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson
+PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson libcrypto
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -45,26 +45,26 @@ deps:
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/support/%.o: tests/support/%.c $(wildcard src/*.h tests/support/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
+	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
 
 $(BUILD)/libkmirror.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/kmirror: $(BUILD)/obj/main.o $(BUILD)/libkmirror.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@echo "LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libkmirror.a $(SUP_OBJ) $(wildcard src/*.h tests/support/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -Itests/support $(LDFLAGS) -o $@ $< $(SUP_OBJ) $(BUILD)/libkmirror.a $(PKG_LIBS) -lcmocka $(LDLIBS)
+	@echo "LD $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -Itests/support $(LDFLAGS) -o $@ $< $(SUP_OBJ) $(BUILD)/libkmirror.a $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkmirror.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libkmirror.a $(PKG_LIBS) $(LDLIBS)
+	@echo "LD $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libkmirror.a $(PKG_LIBS) $(LDLIBS)
 
 .PHONY: build-tests
 build-tests: $(BUILD)/kmirror $(TEST_BIN)
@@ -88,3 +88,4 @@ bench: deps
 
 clean:
 	rm -rf build build-san
+.SECONDARY: $(SUP_OBJ)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config
-      librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev
+      librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libssl-dev
       default-jre-headless maven)
 
 missing=()

@@ -7,10 +7,17 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* The same finding reached through several flows or clients is reported once. */
 static void diag_add(char ***list, size_t *n, const char *fmt, va_list ap) {
     char *msg;
     if (vasprintf(&msg, fmt, ap) < 0) km_oom();
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*list)[i], msg) == 0) {
+            free(msg);
+            return;
+        }
     *list = km_xrealloc(*list, (*n + 1) * sizeof(**list));
     (*list)[(*n)++] = msg;
 }

@@ -1,3 +1,4 @@
-/* main.c — placeholder entry point; replaced by the CLI in cli.c. */
-#include <stdio.h>
-int main(void) { puts("kmirror"); return 0; }
+/* main.c — the process entry point: everything happens in the CLI (cli.c). */
+#include "cli.h"
+
+int main(int argc, char **argv) { return km_cli_main(argc, argv); }

@@ -1,0 +1,32 @@
+/* admin.h — the few admin operations the replication engine needs, as thin synchronous calls
+ * over librdkafka's admin API with explicit timeouts. Decisions live in topics.c. */
+#ifndef KM_ADMIN_H
+#define KM_ADMIN_H
+
+#include "topics.h"
+
+#include <librdkafka/rdkafka.h>
+
+/* Every topic with its partition count, and the number of brokers. 0, or -1 with errstr. */
+int km_admin_list_topics(rd_kafka_t *rk, int timeout_ms, km_topic_meta_t **out, size_t *n, int *brokers,
+                         char *errstr, size_t errlen);
+
+typedef struct km_new_topic {
+    const char *name;
+    int partitions;
+    int replication_factor; /* -1: broker default */
+    const char *const *configs; /* key, value, key, value, ... */
+    size_t nconfigs;            /* number of pairs */
+    rd_kafka_resp_err_t err;    /* out */
+    char errstr[256];           /* out */
+} km_new_topic_t;
+
+/* Creates the topics in one request; per-topic outcome in t[i].err/errstr. Returns 0 when the
+ * request completed (whatever the per-topic results), -1 when it failed as a whole (timeout,
+ * unsupported), with errstr. */
+int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int timeout_ms, char *errstr, size_t errlen);
+/* Grows `topic` to `total` partitions. Returns the error code (0 on success). */
+rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic, int total, int timeout_ms,
+                                               char *errstr, size_t errlen);
+
+#endif

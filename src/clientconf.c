@@ -1,0 +1,386 @@
+/* clientconf.c — see clientconf.h.
+ *
+ * Order of work for one client: (1) stores and JAAS, which expand one Java key into several
+ * librdkafka keys; (2) a table of renamed/converted keys; (3) everything else is offered to
+ * librdkafka as is — librdkafka answers whether it knows the name and whether the value is
+ * valid, so there is no hand-kept list of pass-through names to go stale; (4) defaults. */
+#include "clientconf.h"
+
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+
+const char *km_client_role_name(km_client_role_t role) {
+    switch (role) {
+    case KM_CLIENT_CONSUMER: return "consumer";
+    case KM_CLIENT_PRODUCER: return "producer";
+    default: return "admin";
+    }
+}
+
+typedef struct xlate {
+    const km_props_t *java;
+    km_client_role_t role;
+    const char *file; /* configuration file name, for file:line */
+    char where[512];
+    km_props_t *out;
+    km_diag_t *d;
+    int errors;
+} xlate_t;
+
+#define XERR(x, ...) ((x)->errors++, km_diag_error((x)->d, __VA_ARGS__))
+
+static const char *jget(const xlate_t *x, const char *key) { return km_props_get(x->java, key); }
+
+/* "FILE:LINE: " of `key` in the configuration, or "FILE: <role> client: " for derived keys. */
+static const char *at(xlate_t *x, const char *key) {
+    const km_prop_t *p = km_props_find(x->java, key);
+    if (p && p->line > 0) snprintf(x->where, sizeof(x->where), "%s:%d: ", x->file, p->line);
+    else snprintf(x->where, sizeof(x->where), "%s: %s client: ", x->file, km_client_role_name(x->role));
+    return x->where;
+}
+
+/* ---- SSL stores ------------------------------------------------------------------------------ */
+
+typedef enum { STORE_UNKNOWN, STORE_PEM, STORE_PKCS12, STORE_JKS } store_type_t;
+
+/* Explicit ssl.*store.type first; else the file's first bytes; else its extension. */
+static store_type_t store_type(const char *type, const char *path) {
+    if (type && *type) {
+        if (strcasecmp(type, "PEM") == 0) return STORE_PEM;
+        if (strcasecmp(type, "PKCS12") == 0) return STORE_PKCS12;
+        if (strcasecmp(type, "JKS") == 0 || strcasecmp(type, "JCEKS") == 0) return STORE_JKS;
+        return STORE_UNKNOWN;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (fp) {
+        unsigned char b[11] = {0};
+        size_t n = fread(b, 1, sizeof(b), fp);
+        fclose(fp);
+        if (n >= 4 && b[0] == 0xFE && b[1] == 0xED && b[2] == 0xFE && b[3] == 0xED) return STORE_JKS;
+        if (n >= 4 && b[0] == 0xCE && b[1] == 0xCE && b[2] == 0xCE && b[3] == 0xCE) return STORE_JKS;
+        if (n >= 10 && memcmp(b, "-----BEGIN", 10) == 0) return STORE_PEM;
+        if (n >= 1 && b[0] == 0x30) return STORE_PKCS12;
+    }
+    if (km_str_ends_with(path, ".jks")) return STORE_JKS;
+    if (km_str_ends_with(path, ".p12") || km_str_ends_with(path, ".pfx")) return STORE_PKCS12;
+    if (km_str_ends_with(path, ".pem") || km_str_ends_with(path, ".crt")) return STORE_PEM;
+    /* Java's default store type. */
+    return STORE_JKS;
+}
+
+static void jks_error(xlate_t *x, const char *key, const char *path, bool trust) {
+    if (trust)
+        XERR(x, "%s%s = %s is a JKS store, which librdkafka cannot read; convert it to PEM: "
+                "keytool -importkeystore -srckeystore %s -destkeystore truststore.p12 -deststoretype PKCS12 && "
+                "openssl pkcs12 -in truststore.p12 -nokeys -out truststore.pem, then set %s = truststore.pem (and ssl.truststore.type = PEM)",
+             at(x, key), key, path, path, key);
+    else
+        XERR(x, "%s%s = %s is a JKS store, which librdkafka cannot read; convert it: "
+                "keytool -importkeystore -srckeystore %s -destkeystore keystore.p12 -deststoretype PKCS12, then set %s = keystore.p12 "
+                "(PKCS#12 works as is) or convert that to PEM with openssl pkcs12 -in keystore.p12 -out keystore.pem",
+             at(x, key), key, path, path, key);
+}
+
+/* librdkafka takes CA certificates as PEM only: read the PKCS#12 truststore and hand its
+ * certificates over as ssl.ca.pem. */
+static void pkcs12_truststore(xlate_t *x, const char *path, const char *password) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        XERR(x, "%sssl.truststore.location = %s: %s", at(x, "ssl.truststore.location"), path, strerror(errno));
+        return;
+    }
+    PKCS12 *p12 = d2i_PKCS12_fp(fp, NULL);
+    fclose(fp);
+    EVP_PKEY *pkey = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *ca = NULL;
+    if (!p12 || !PKCS12_parse(p12, password ? password : "", &pkey, &cert, &ca)) {
+        XERR(x, "%sssl.truststore.location = %s: not a readable PKCS#12 store (wrong ssl.truststore.password?): %s",
+             at(x, "ssl.truststore.location"), path, ERR_reason_error_string(ERR_get_error()));
+    } else {
+        BIO *mem = BIO_new(BIO_s_mem());
+        int n = 0;
+        if (cert) n += PEM_write_bio_X509(mem, cert);
+        for (int i = 0; ca && i < sk_X509_num(ca); i++) n += PEM_write_bio_X509(mem, sk_X509_value(ca, i));
+        char *data;
+        long len = BIO_get_mem_data(mem, &data);
+        if (n == 0) XERR(x, "%sssl.truststore.location = %s holds no certificate", at(x, "ssl.truststore.location"), path);
+        else {
+            char *pem = km_xstrndup(data, (size_t)len);
+            km_props_set(x->out, "ssl.ca.pem", pem, 0);
+            free(pem);
+        }
+        BIO_free(mem);
+    }
+    EVP_PKEY_free(pkey);
+    X509_free(cert);
+    sk_X509_pop_free(ca, X509_free);
+    PKCS12_free(p12);
+    ERR_clear_error();
+}
+
+static void truststore(xlate_t *x) {
+    const char *path = jget(x, "ssl.truststore.location");
+    const char *pem = jget(x, "ssl.truststore.certificates");
+    if (pem) km_props_set(x->out, "ssl.ca.pem", pem, 0);
+    if (!path || !*path) return;
+    switch (store_type(jget(x, "ssl.truststore.type"), path)) {
+    case STORE_PEM: km_props_set(x->out, "ssl.ca.location", path, 0); break;
+    case STORE_PKCS12: pkcs12_truststore(x, path, jget(x, "ssl.truststore.password")); break;
+    case STORE_JKS: jks_error(x, "ssl.truststore.location", path, true); break;
+    default:
+        XERR(x, "%sssl.truststore.type = %s is not supported; use PEM or PKCS12", at(x, "ssl.truststore.type"), jget(x, "ssl.truststore.type"));
+    }
+}
+
+static void keystore(xlate_t *x) {
+    const char *path = jget(x, "ssl.keystore.location");
+    const char *key_pass = jget(x, "ssl.key.password");
+    if (jget(x, "ssl.keystore.key")) km_props_set(x->out, "ssl.key.pem", jget(x, "ssl.keystore.key"), 0);
+    if (jget(x, "ssl.keystore.certificate.chain"))
+        km_props_set(x->out, "ssl.certificate.pem", jget(x, "ssl.keystore.certificate.chain"), 0);
+    if (key_pass) km_props_set(x->out, "ssl.key.password", key_pass, 0);
+    if (!path || !*path) return;
+    switch (store_type(jget(x, "ssl.keystore.type"), path)) {
+    case STORE_PEM: /* Java's PEM keystore holds the key and its certificate chain in one file. */
+        km_props_set(x->out, "ssl.key.location", path, 0);
+        km_props_set(x->out, "ssl.certificate.location", path, 0);
+        break;
+    case STORE_PKCS12:
+        km_props_set(x->out, "ssl.keystore.location", path, 0);
+        if (jget(x, "ssl.keystore.password")) km_props_set(x->out, "ssl.keystore.password", jget(x, "ssl.keystore.password"), 0);
+        break;
+    case STORE_JKS: jks_error(x, "ssl.keystore.location", path, false); break;
+    default:
+        XERR(x, "%sssl.keystore.type = %s is not supported; use PEM or PKCS12", at(x, "ssl.keystore.type"), jget(x, "ssl.keystore.type"));
+    }
+}
+
+/* ---- JAAS ------------------------------------------------------------------------------------ */
+
+/* Value of option `name` in a JAAS line: name="value" or name=value (Java's JaasConfig
+ * tokenizer accepts both). NULL when absent. */
+static char *jaas_option(const char *jaas, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = jaas; (p = strstr(p, name)); p += n) {
+        if (p > jaas && !isspace((unsigned char)p[-1])) continue;
+        const char *q = p + n;
+        while (isspace((unsigned char)*q)) q++;
+        if (*q != '=') continue;
+        q++;
+        while (isspace((unsigned char)*q)) q++;
+        if (*q == '"') {
+            char *out = km_xmalloc(strlen(q));
+            size_t o = 0;
+            for (q++; *q && *q != '"'; q++) out[o++] = (*q == '\\' && q[1]) ? *++q : *q;
+            out[o] = '\0';
+            return out;
+        }
+        size_t len = strcspn(q, " \t\r\n;");
+        return km_xstrndup(q, len);
+    }
+    return NULL;
+}
+
+static void set_opt(xlate_t *x, const char *jaas, const char *opt, const char *rkkey) {
+    char *v = jaas_option(jaas, opt);
+    if (v) km_props_set(x->out, rkkey, v, 0);
+    free(v);
+}
+
+static void jaas(xlate_t *x) {
+    const char *j = jget(x, "sasl.jaas.config");
+    if (!j) return;
+    if (strstr(j, "PlainLoginModule") || strstr(j, "ScramLoginModule")) {
+        set_opt(x, j, "username", "sasl.username");
+        set_opt(x, j, "password", "sasl.password");
+        if (!km_props_find(x->out, "sasl.username"))
+            XERR(x, "%ssasl.jaas.config has no username=\"...\" option", at(x, "sasl.jaas.config"));
+    } else if (strstr(j, "Krb5LoginModule")) {
+        set_opt(x, j, "keyTab", "sasl.kerberos.keytab");
+        set_opt(x, j, "principal", "sasl.kerberos.principal");
+    } else if (strstr(j, "OAuthBearerLoginModule")) {
+        char *id = jaas_option(j, "clientId");
+        if (id) {
+            km_props_set(x->out, "sasl.oauthbearer.method", "oidc", 0);
+            km_props_set(x->out, "sasl.oauthbearer.client.id", id, 0);
+            set_opt(x, j, "clientSecret", "sasl.oauthbearer.client.secret");
+            set_opt(x, j, "scope", "sasl.oauthbearer.scope");
+        } else {
+            char *sub = jaas_option(j, "unsecuredLoginStringClaim_sub");
+            char *cfgv = km_xasprintf("principal=%s", sub ? sub : "admin");
+            km_props_set(x->out, "sasl.oauthbearer.config", cfgv, 0);
+            km_props_set(x->out, "enable.sasl.oauthbearer.unsecure.jwt", "true", 0);
+            free(cfgv);
+            free(sub);
+        }
+        free(id);
+    } else {
+        km_diag_warn(x->d, "%ssasl.jaas.config names a login module kmirror cannot translate; supported: PlainLoginModule, ScramLoginModule, Krb5LoginModule, OAuthBearerLoginModule",
+                     at(x, "sasl.jaas.config"));
+    }
+}
+
+/* ---- renamed and converted keys ------------------------------------------------------------ */
+
+/* Java bytes → librdkafka kilobytes, rounded up. */
+static char *bytes_to_kb(const char *v) {
+    long long b = strtoll(v, NULL, 10);
+    long long kb = b <= 0 ? 1 : (b + 1023) / 1024;
+    return km_xasprintf("%lld", kb);
+}
+
+/* Java's -1 = "the OS default" is librdkafka's 0. */
+static char *socket_buffer(const char *v) {
+    long long b = strtoll(v, NULL, 10);
+    return km_xasprintf("%lld", b < 0 ? 0 : b);
+}
+
+static char *offset_reset(const char *v) { return km_xstrdup(strcasecmp(v, "none") == 0 ? "error" : v); }
+
+static char *endpoint_id(const char *v) { return km_xstrdup(*v ? v : "none"); }
+
+typedef struct rename {
+    const char *java, *rk;
+    char *(*convert)(const char *value); /* NULL = same value */
+    int roles;                           /* bit mask of roles; 0 = all */
+} rename_t;
+
+#define R_CONS (1 << KM_CLIENT_CONSUMER)
+#define R_PROD (1 << KM_CLIENT_PRODUCER)
+#define R_ADMIN (1 << KM_CLIENT_ADMIN)
+
+static const rename_t renames[] = {
+    {"buffer.memory", "queue.buffering.max.kbytes", bytes_to_kb, 0},
+    {"max.request.size", "message.max.bytes", NULL, 0},
+    {"send.buffer.bytes", "socket.send.buffer.bytes", socket_buffer, 0},
+    {"receive.buffer.bytes", "socket.receive.buffer.bytes", socket_buffer, 0},
+    {"socket.send.buffer.bytes", "socket.send.buffer.bytes", socket_buffer, 0},
+    {"socket.receive.buffer.bytes", "socket.receive.buffer.bytes", socket_buffer, 0},
+    {"fetch.max.wait.ms", "fetch.wait.max.ms", NULL, 0},
+    {"auto.offset.reset", "auto.offset.reset", offset_reset, 0},
+    {"ssl.endpoint.identification.algorithm", "ssl.endpoint.identification.algorithm", endpoint_id, 0},
+    /* librdkafka's request.timeout.ms is a producer setting; consumers and admins use
+     * socket.timeout.ms for the same purpose. */
+    {"request.timeout.ms", "socket.timeout.ms", NULL, R_CONS | R_ADMIN},
+};
+
+/* Keys handled above (stores, JAAS) or meaningless for kmirror's byte-for-byte copy. */
+static const char *const consumed_keys[] = {
+    "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.type", "ssl.truststore.certificates",
+    "ssl.keystore.location", "ssl.keystore.password", "ssl.keystore.type", "ssl.keystore.key",
+    "ssl.keystore.certificate.chain", "ssl.key.password", "sasl.jaas.config",
+};
+
+static const char *const no_equivalent_reason[][2] = {
+    {"key.serializer", "kmirror copies raw bytes"},
+    {"value.serializer", "kmirror copies raw bytes"},
+    {"key.deserializer", "kmirror copies raw bytes"},
+    {"value.deserializer", "kmirror copies raw bytes"},
+    {"max.poll.records", "kmirror consumes in batches of its own size"},
+    {"ssl.cipher.suites", "Java and OpenSSL name cipher suites differently; set librdkafka's list through a flow's client keys in OpenSSL syntax"},
+};
+
+static int rename_index(const char *key, km_client_role_t role) {
+    for (size_t i = 0; i < sizeof(renames) / sizeof(renames[0]); i++)
+        if (strcmp(key, renames[i].java) == 0 && (renames[i].roles == 0 || (renames[i].roles & (1 << role)))) return (int)i;
+    return -1;
+}
+
+static bool is_consumed(const char *key) {
+    for (size_t i = 0; i < sizeof(consumed_keys) / sizeof(consumed_keys[0]); i++)
+        if (strcmp(key, consumed_keys[i]) == 0) return true;
+    return false;
+}
+
+static const char *no_equivalent(const char *key) {
+    for (size_t i = 0; i < sizeof(no_equivalent_reason) / sizeof(no_equivalent_reason[0]); i++)
+        if (strcmp(key, no_equivalent_reason[i][0]) == 0) return no_equivalent_reason[i][1];
+    return NULL;
+}
+
+/* Offers key=value to librdkafka. Unknown names are warned about; invalid values are errors. */
+static void offer(xlate_t *x, rd_kafka_conf_t *scratch, const char *java_key, const char *key, const char *value) {
+    char err[512];
+    rd_kafka_conf_res_t r = rd_kafka_conf_set(scratch, key, value, err, sizeof(err));
+    if (r == RD_KAFKA_CONF_OK) {
+        km_props_set(x->out, key, value, 0);
+    } else if (r == RD_KAFKA_CONF_UNKNOWN) {
+        const char *why = no_equivalent(java_key);
+        km_diag_warn(x->d, "%s'%s' has no librdkafka equivalent and is ignored%s%s", at(x, java_key),
+                     java_key, why ? ": " : "", why ? why : "");
+    } else {
+        XERR(x, "%sinvalid value for '%s': %s", at(x, java_key), java_key, err);
+    }
+}
+
+static void add_defaults(xlate_t *x, rd_kafka_conf_t *scratch) {
+    switch (x->role) {
+    case KM_CLIENT_PRODUCER:
+        /* An idempotent producer keeps order and drops retry duplicates; it needs acks=all, so
+         * a user who lowers acks gets a non-idempotent producer rather than a start-up error. */
+        if (!km_props_find(x->out, "enable.idempotence")) {
+            const char *acks = km_props_get(x->out, "acks");
+            bool all = !acks || strcmp(acks, "all") == 0 || strcmp(acks, "-1") == 0;
+            offer(x, scratch, "enable.idempotence", "enable.idempotence", all ? "true" : "false");
+        }
+        if (!km_props_find(x->out, "acks") && !km_props_find(x->out, "request.required.acks"))
+            offer(x, scratch, "acks", "acks", "all");
+        break;
+    case KM_CLIENT_CONSUMER:
+        /* librdkafka's default of 100000 queued messages starves a replicator (a raw pipe ran
+         * 4x faster with more); memory stays bounded by queued.max.messages.kbytes instead. */
+        if (!km_props_find(x->out, "queued.min.messages")) offer(x, scratch, "queued.min.messages", "queued.min.messages", "1000000");
+        if (!km_props_find(x->out, "queued.max.messages.kbytes"))
+            offer(x, scratch, "queued.max.messages.kbytes", "queued.max.messages.kbytes", "65536");
+        break;
+    default: break;
+    }
+}
+
+int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const char *file, km_props_t *out, km_diag_t *d) {
+    xlate_t x = {.java = java, .role = role, .file = file, .out = out, .d = d};
+    rd_kafka_conf_t *scratch = rd_kafka_conf_new();
+    truststore(&x);
+    keystore(&x);
+    jaas(&x);
+    for (size_t i = 0; i < out->n; i++) rd_kafka_conf_set(scratch, out->items[i].key, out->items[i].value, NULL, 0);
+    for (size_t i = 0; i < java->n; i++) {
+        const km_prop_t *p = &java->items[i];
+        if (is_consumed(p->key)) continue;
+        int ri = rename_index(p->key, role);
+        if (ri >= 0) {
+            char *v = renames[ri].convert ? renames[ri].convert(p->value) : km_xstrdup(p->value);
+            offer(&x, scratch, p->key, renames[ri].rk, v);
+            free(v);
+        } else {
+            offer(&x, scratch, p->key, p->key, p->value);
+        }
+    }
+    add_defaults(&x, scratch);
+    rd_kafka_conf_destroy(scratch);
+    return x.errors;
+}
+
+rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < rk->n; i++) {
+        char err[512];
+        if (rd_kafka_conf_set(conf, rk->items[i].key, rk->items[i].value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errlen, "%s: %s", rk->items[i].key, err);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    return conf;
+}

@@ -1,0 +1,29 @@
+/* clientconf.h — Java Kafka client properties → librdkafka properties.
+ *
+ * MM2 users configure Java clients ({alias}.consumer.fetch.max.bytes, sasl.jaas.config, JKS
+ * stores...). kmirror keeps those files working: names librdkafka knows pass through (checked
+ * against librdkafka itself, so every value is validated before any client starts); common
+ * Java-only names are translated (units, stores, JAAS); names with no equivalent are warned
+ * about, never silently dropped. kmirror's own client defaults (idempotent acks=all producer,
+ * replicator-sized consumer queues) are added where the user set nothing. */
+#ifndef KM_CLIENTCONF_H
+#define KM_CLIENTCONF_H
+
+#include "diag.h"
+#include "props.h"
+
+#include <librdkafka/rdkafka.h>
+
+typedef enum { KM_CLIENT_CONSUMER, KM_CLIENT_PRODUCER, KM_CLIENT_ADMIN } km_client_role_t;
+
+/* Translates `java` into `out` (librdkafka names and values). `file` is the configuration file
+ * name for "file:line:" in messages. Returns the number of errors added to d. */
+int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const char *file,
+                            km_props_t *out, km_diag_t *d);
+
+/* A librdkafka configuration holding every entry of `rk`; NULL with errstr on failure. */
+rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen);
+
+const char *km_client_role_name(km_client_role_t role);
+
+#endif

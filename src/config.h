@@ -1,0 +1,118 @@
+/* config.h — the MirrorMaker 2 configuration model.
+ *
+ * kmirror reads MM2's connect-mirror-maker.properties as is. km_config_load() parses the file,
+ * resolves every ordered cluster pair into a flow with MM2's precedence rules
+ * (mm2-reference.md §1.2), fills MM2's defaults (§1.3–1.6), validates what would break
+ * replication, and collects every warning and error in a km_diag_t. The result is plain data:
+ * the replication engine, check-config and the tests all read the same structs.
+ *
+ * Precedence (low → high), as MM2:
+ *   connector keys:   top-level  <  {src}->{tgt}.k
+ *   source consumer:  connection({src}) < {src}->{tgt}.consumer.k < {src}.consumer.k
+ *                     < {src}->{tgt}.source.consumer.k
+ *   target producer:  connection({tgt}) < {src}->{tgt}.producer.k < {tgt}.producer.k
+ *                     < {src}->{tgt}.target.producer.k
+ *   admin clients:    the same with .admin. on each side.
+ * connection(x) = bootstrap.servers, security.protocol, ssl.*, sasl.* from {x}.k, else top level.
+ * Note the consumer order is MM2's (a cluster-level key beats a flow-level one); kmirror applies
+ * the same shape to the producer so the two read alike. */
+#ifndef KM_CONFIG_H
+#define KM_CONFIG_H
+
+#include "diag.h"
+#include "filter.h"
+#include "policy.h"
+#include "props.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct km_cluster {
+    char *alias;
+    km_props_t props; /* every {alias}.k with the prefix stripped */
+} km_cluster_t;
+
+typedef enum { KM_SYNCS_ON_SOURCE, KM_SYNCS_ON_TARGET } km_syncs_location_t;
+typedef enum { KM_EOS_DISABLED, KM_EOS_REQUESTED, KM_EOS_REQUIRED } km_eos_t;
+
+/* The typed, validated view of a flow's connector settings (names as in MM2). */
+typedef struct km_flow_settings {
+    km_name_filter_t topics;          /* topics / topics.exclude */
+    km_name_filter_t groups;          /* groups / groups.exclude */
+    km_pattern_t *config_exclude;     /* config.properties.exclude */
+    km_policy_t policy;
+    bool refresh_topics_enabled;
+    int64_t refresh_topics_interval_ms;
+    bool refresh_groups_enabled;
+    int64_t refresh_groups_interval_ms;
+    bool sync_topic_configs_enabled;
+    int64_t sync_topic_configs_interval_ms;
+    bool sync_topic_acls_enabled;
+    int64_t sync_topic_acls_interval_ms;
+    bool emit_heartbeats_enabled;
+    int64_t emit_heartbeats_interval_ms;
+    bool heartbeats_replication_enabled;
+    bool emit_checkpoints_enabled;
+    int64_t emit_checkpoints_interval_ms;
+    bool sync_group_offsets_enabled;
+    int64_t sync_group_offsets_interval_ms;
+    bool emit_offset_syncs_enabled;
+    km_syncs_location_t offset_syncs_location;
+    int64_t offset_lag_max;
+    int replication_factor;               /* remote topics */
+    int internal_replication_factor[3];   /* heartbeats, checkpoints, offset-syncs */
+    int tasks_max;
+    int64_t consumer_poll_timeout_ms;
+    int64_t admin_timeout_ms;
+    int64_t offset_flush_interval_ms;     /* how often positions are committed */
+    int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
+    km_eos_t exactly_once;
+    char *offsets_topic;                  /* positions on the target (offset.storage.topic) */
+    char *group_id;                       /* worker group on the target ({src}-mm2) */
+} km_flow_settings_t;
+
+typedef struct km_flow {
+    char *source, *target; /* aliases, owned by the km_cluster_t entries */
+    char *name;            /* "source->target" */
+    bool enabled;
+    bool runs_here;        /* enabled and target ∈ --clusters */
+    km_props_t config;     /* resolved connector-level keys, defaults filled, as strings */
+    km_props_t consumer;   /* Java client properties, resolved */
+    km_props_t producer;
+    km_props_t source_admin;
+    km_props_t target_admin;
+    km_props_t rk_consumer; /* the same, translated for librdkafka */
+    km_props_t rk_producer;
+    km_props_t rk_source_admin;
+    km_props_t rk_target_admin;
+    km_flow_settings_t s;  /* typed view; valid only when the flow is enabled and error-free */
+} km_flow_t;
+
+typedef struct km_config {
+    char *path;
+    km_props_t raw;
+    km_cluster_t *clusters;
+    size_t nclusters;
+    km_flow_t *flows; /* every ordered pair (n·(n−1)), enabled or not */
+    size_t nflows;
+    char **here;      /* --clusters, or every alias */
+    size_t nhere;
+    char *metrics_listen; /* metrics.listen, NULL when off */
+    char *log_level;      /* log.level, NULL when not set */
+} km_config_t;
+
+/* Loads and resolves `path`. only/nonly: the --clusters list (NULL/0 = all clusters).
+ * Returns 0 when usable (warnings may be in d), -1 when d holds at least one error.
+ * cfg is always safe to pass to km_config_free afterwards. */
+int km_config_load(km_config_t *cfg, const char *path, char **only, size_t nonly, km_diag_t *d);
+/* Same from an in-memory buffer; `name` stands in for the file name in messages. */
+int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
+                       char **only, size_t nonly, km_diag_t *d);
+void km_config_free(km_config_t *cfg);
+
+const km_cluster_t *km_config_cluster(const km_config_t *cfg, const char *alias);
+km_flow_t *km_config_flow(const km_config_t *cfg, const char *source, const char *target);
+/* A secret is any key containing password, secret, jaas, token or key.password: masked in output. */
+bool km_config_is_secret(const char *key);
+
+#endif

@@ -1,0 +1,107 @@
+/* mirror.c — see mirror.h. */
+#include "mirror.h"
+
+#include "flow.h"
+#include "log.h"
+#include "util.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 100
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+    if (stop_signal) _exit(128 + sig);
+    stop_signal = sig;
+}
+
+void km_mirror_install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bool km_mirror_stop_requested(void) { return stop_signal != 0; }
+
+struct km_mirror {
+    km_flow_rt_t **flows;
+    size_t nflows;
+};
+
+km_mirror_t *km_mirror_start(const km_config_t *cfg) {
+    km_mirror_t *m = km_xcalloc(1, sizeof(*m));
+    m->flows = km_xcalloc(cfg->nflows, sizeof(*m->flows));
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const km_flow_t *f = &cfg->flows[i];
+        if (!f->runs_here) continue;
+        char err[1024];
+        km_info("flow %s: starting (%s -> %s)", f->name, km_props_get(&f->rk_consumer, "bootstrap.servers"),
+                km_props_get(&f->rk_producer, "bootstrap.servers"));
+        km_flow_rt_t *rt = km_flow_rt_start(f, err, sizeof(err));
+        if (!rt) {
+            km_error("flow %s: cannot start: %s", f->name, err);
+            km_mirror_stop(m);
+            return NULL;
+        }
+        m->flows[m->nflows++] = rt;
+    }
+    return m;
+}
+
+bool km_mirror_tick(km_mirror_t *m) {
+    bool ok = true;
+    for (size_t i = 0; i < m->nflows; i++) ok &= km_flow_rt_tick(m->flows[i]);
+    return ok;
+}
+
+int km_mirror_stop(km_mirror_t *m) {
+    int rc = 0;
+    for (size_t i = 0; i < m->nflows; i++)
+        if (km_flow_rt_stop(m->flows[i]) != 0) rc = -1;
+    free(m->flows);
+    free(m);
+    return rc;
+}
+
+typedef struct visit_ctx {
+    km_flow_part_visit_fn fn;
+    void *arg;
+    const km_flow_t *flow;
+} visit_ctx_t;
+
+static void visit_one(void *arg, const char *topic, const char *remote, int32_t partition, const km_part_stats_t *stats) {
+    visit_ctx_t *v = arg;
+    v->fn(v->arg, v->flow, topic, remote, partition, stats);
+}
+
+void km_mirror_visit(km_mirror_t *m, km_flow_part_visit_fn fn, void *arg) {
+    for (size_t i = 0; i < m->nflows; i++) {
+        visit_ctx_t v = {fn, arg, km_flow_rt_flow(m->flows[i])};
+        km_flow_rt_visit(m->flows[i], visit_one, &v);
+    }
+}
+
+int km_mirror_main(const km_config_t *cfg) {
+    km_mirror_install_signals();
+    km_mirror_t *m = km_mirror_start(cfg);
+    if (!m) return 1;
+    km_info("kmirror running; SIGTERM or Ctrl-C stops it");
+    bool ok = true;
+    while (!km_mirror_stop_requested() && (ok = km_mirror_tick(m))) {
+        struct timespec ts = {0, TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    km_info(ok ? "stopping: delivering records in flight and committing positions" : "a flow failed; stopping");
+    int rc = km_mirror_stop(m);
+    if (rc == 0 && ok) km_info("stopped cleanly");
+    return rc == 0 && ok ? 0 : 1;
+}

@@ -1,0 +1,228 @@
+/* positions.c — see positions.h. */
+#include "positions.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONNECTOR "MirrorSourceConnector"
+
+char *km_pos_encode_key(const char *cluster, const char *topic, int32_t partition, size_t *len) {
+    /* JSON_PRESERVE_ORDER + this insertion order reproduces Connect's cluster, partition, topic. */
+    json_t *obj = json_object();
+    json_object_set_new(obj, "cluster", json_string(cluster));
+    json_object_set_new(obj, "partition", json_integer(partition));
+    json_object_set_new(obj, "topic", json_string(topic));
+    json_t *arr = json_array();
+    json_array_append_new(arr, json_string(CONNECTOR));
+    json_array_append_new(arr, obj);
+    char *s = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(arr);
+    if (!s) km_oom();
+    *len = strlen(s);
+    return s;
+}
+
+char *km_pos_encode_value(int64_t offset, size_t *len) {
+    char *s = km_xasprintf("{\"offset\":%lld}", (long long)offset);
+    *len = strlen(s);
+    return s;
+}
+
+int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic, int32_t *partition) {
+    if (!key) return -1;
+    json_t *j = json_loadb(key, len, 0, NULL);
+    int rc = -1;
+    json_t *name = json_array_get(j, 0), *obj = json_array_get(j, 1);
+    if (json_is_array(j) && json_array_size(j) == 2 && json_is_string(name) &&
+        strcmp(json_string_value(name), CONNECTOR) == 0 && json_is_object(obj)) {
+        json_t *c = json_object_get(obj, "cluster"), *t = json_object_get(obj, "topic"), *p = json_object_get(obj, "partition");
+        if (json_is_string(c) && json_is_string(t) && json_is_integer(p)) {
+            *cluster = km_xstrdup(json_string_value(c));
+            *topic = km_xstrdup(json_string_value(t));
+            *partition = (int32_t)json_integer_value(p);
+            rc = 0;
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+int km_pos_decode_value(const void *value, size_t len, int64_t *offset) {
+    if (!value) return -1;
+    json_t *j = json_loadb(value, len, 0, NULL);
+    json_t *o = json_object_get(j, "offset");
+    int rc = -1;
+    if (json_is_integer(o) && json_integer_value(o) >= 0) {
+        *offset = json_integer_value(o);
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int cmp(const char *topic, int32_t partition, const km_position_t *p) {
+    int c = strcmp(topic, p->topic);
+    return c ? c : (partition > p->partition) - (partition < p->partition);
+}
+
+/* Index of (topic, partition), or of where it would be inserted (*found = 0). */
+static size_t find(const km_positions_t *p, const char *topic, int32_t partition, int *found) {
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp(topic, partition, &p->items[mid]);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    *found = 0;
+    return lo;
+}
+
+int64_t km_positions_get(const km_positions_t *p, const char *topic, int32_t partition) {
+    int found;
+    size_t i = find(p, topic, partition, &found);
+    return found ? p->items[i].offset : -1;
+}
+
+void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset) {
+    int found;
+    size_t i = find(p, topic, partition, &found);
+    if (found) {
+        p->items[i].offset = offset;
+        return;
+    }
+    if (p->n == p->cap) p->items = km_xrealloc(p->items, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*p->items));
+    memmove(&p->items[i + 1], &p->items[i], (p->n - i) * sizeof(*p->items));
+    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset};
+    p->n++;
+}
+
+void km_positions_remove(km_positions_t *p, const char *topic, int32_t partition) {
+    int found;
+    size_t i = find(p, topic, partition, &found);
+    if (!found) return;
+    free(p->items[i].topic);
+    memmove(&p->items[i], &p->items[i + 1], (p->n - i - 1) * sizeof(*p->items));
+    p->n--;
+}
+
+void km_positions_free(km_positions_t *p) {
+    for (size_t i = 0; i < p->n; i++) free(p->items[i].topic);
+    free(p->items);
+    memset(p, 0, sizeof(*p));
+}
+
+static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_positions_t *out) {
+    char *c, *t;
+    int32_t part;
+    if (km_pos_decode_key(m->key, m->key_len, &c, &t, &part) != 0) return;
+    int64_t off;
+    if (strcmp(c, cluster) == 0) {
+        if (!m->payload) km_positions_remove(out, t, part);
+        else if (km_pos_decode_value(m->payload, m->len, &off) == 0) km_positions_set(out, t, part, off);
+        else km_warn("offsets topic: ignoring an unreadable position for %s-%d", t, part);
+    }
+    free(c);
+    free(t);
+}
+
+/* Assigns every partition of `topic` from the beginning and records the high watermarks
+ * to read up to. Returns the partition count, 0 when the topic does not exist, -1 on error. */
+static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t **ends, char *errstr, size_t errlen) {
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err) {
+        snprintf(errstr, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    int n = 0;
+    if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (n == 0) return 0;
+    *ends = km_xcalloc((size_t)n, sizeof(**ends));
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
+    for (int p = 0; p < n; p++) {
+        int64_t lo, hi;
+        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        if (err) {
+            snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
+            rd_kafka_topic_partition_list_destroy(tl);
+            return -1;
+        }
+        (*ends)[p] = hi > lo ? hi : 0; /* nothing to read: not waited for */
+        if (hi > lo) rd_kafka_topic_partition_list_add(tl, topic, p)->offset = lo;
+    }
+    err = rd_kafka_assign(rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (err) {
+        snprintf(errstr, errlen, "assign %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    return n;
+}
+
+static int read_to_end(rd_kafka_t *rk, const char *cluster, int n, const int64_t *ends, int timeout_ms,
+                       km_positions_t *out, char *errstr, size_t errlen) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
+    int64_t *next = km_xcalloc((size_t)n, sizeof(*next));
+    int remaining = 0;
+    for (int p = 0; p < n; p++) remaining += ends[p] > 0;
+    int rc = 0;
+    /* A partition is done when the next offset reaches its end (compaction leaves holes). */
+    for (int p = 0; p < n; p++) next[p] = -1;
+    while (remaining > 0) {
+        if (km_now_mono_ms() > deadline) {
+            snprintf(errstr, errlen, "timed out reading positions (%d partition(s) unread)", remaining);
+            rc = -1;
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (m->partition < n && next[m->partition] < ends[m->partition]) {
+                next[m->partition] = ends[m->partition];
+                remaining--;
+            }
+        } else if (m->err) {
+            km_debug("reading positions: %s", rd_kafka_message_errstr(m));
+        } else if (m->partition < n) {
+            apply_record(m, cluster, out);
+            bool was_open = next[m->partition] < ends[m->partition];
+            next[m->partition] = m->offset + 1;
+            if (was_open && next[m->partition] >= ends[m->partition]) remaining--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(next);
+    return rc;
+}
+
+int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster, int timeout_ms,
+                      km_positions_t *out, char *errstr, size_t errlen) {
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "kmirror-positions-reader", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    int64_t *ends = NULL;
+    int n = assign_all(rk, topic, timeout_ms, &ends, errstr, errlen);
+    int rc = n < 0 ? -1 : 0;
+    if (n > 0) rc = read_to_end(rk, cluster, n, ends, timeout_ms, out, errstr, errlen);
+    free(ends);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* positions.h — where each source partition's replication stands, stored the way MM2 stores it.
+ *
+ * MM2 (a Kafka Connect source connector) keeps "the last replicated upstream offset" of every
+ * source partition in Connect's offsets topic on the target, mm2-offsets.{source}.internal:
+ *   key   ["MirrorSourceConnector",{"cluster":"<src>","partition":<p>,"topic":"<t>"}]
+ *   value {"offset":<last replicated offset>}
+ * (mm2-reference.md §2.5). kmirror writes byte-identical records to the partition Java's
+ * producer would choose (murmur2 of the key), so Java MM2 and kmirror can take over from each
+ * other; replication resumes at offset + 1.
+ *
+ * km_positions_t is a plain sorted map (topic, partition) → last replicated offset, owned by
+ * the flow controller; tasks report into it when they stop. */
+#ifndef KM_POSITIONS_H
+#define KM_POSITIONS_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct km_position {
+    char *topic;
+    int32_t partition;
+    int64_t offset; /* last replicated source offset */
+} km_position_t;
+
+typedef struct km_positions {
+    km_position_t *items; /* sorted by (topic, partition) */
+    size_t n, cap;
+} km_positions_t;
+
+/* Connect's exact bytes. Returned buffers are owned by the caller. */
+char *km_pos_encode_key(const char *cluster, const char *topic, int32_t partition, size_t *len);
+char *km_pos_encode_value(int64_t offset, size_t *len);
+/* 0 when key is a MirrorSourceConnector position key; *cluster and *topic are then owned by the
+ * caller. -1 for anything else (other connectors' keys, garbage). */
+int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic, int32_t *partition);
+/* 0 with *offset set; -1 when not {"offset":N} with N >= 0. */
+int km_pos_decode_value(const void *value, size_t len, int64_t *offset);
+
+/* -1 when unknown. */
+int64_t km_positions_get(const km_positions_t *p, const char *topic, int32_t partition);
+void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset);
+void km_positions_remove(km_positions_t *p, const char *topic, int32_t partition);
+void km_positions_free(km_positions_t *p);
+
+/* Reads the whole offsets topic `topic` with client configuration `conf` (consumed), keeping
+ * the positions of source cluster `cluster` (last record per key wins, tombstones delete).
+ * A missing topic is an empty result. Returns 0, or -1 with errstr (unreachable cluster,
+ * timeout). */
+int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster,
+                      int timeout_ms, km_positions_t *out, char *errstr, size_t errlen);
+
+#endif

@@ -1,0 +1,551 @@
+/* task.c — see task.h.
+ *
+ * The loop, per iteration:
+ *   apply mailbox (new partitions) → consume a batch → produce each record zero-copy →
+ *   serve delivery reports → rewind partitions whose delivery failed → commit positions
+ *   when due.
+ * Delivery reports run on this thread (rd_kafka_poll on the producer), so partition state needs
+ * no locks. The structural lock only guards the topic/partition tables against observers. */
+#include "task.h"
+
+#include "clientconf.h"
+#include "log.h"
+#include "rk.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_MAX 10000
+/* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
+#define INFLIGHT_MAX_BYTES (32LL * 1024 * 1024)
+#define INFLIGHT_MAX_MSGS 200000
+
+typedef struct task_part {
+    int32_t partition;
+    bool active;
+    int64_t expected;   /* next source offset we expect to consume; -1 unknown */
+    int64_t acked;      /* last source offset acknowledged by the target; -1 none */
+    int64_t committed;  /* last offset whose position record was acknowledged */
+    int64_t committing; /* offset of the position record in flight; -1 none */
+    int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
+    int64_t inflight;
+    bool reset_seen;    /* the consumer reset its offset: report the gap on the next record */
+    km_part_stats_t stats;
+} task_part_t;
+
+typedef struct task_topic {
+    char *name, *remote;
+    rd_kafka_topic_t *src_rkt, *dst_rkt;
+    task_part_t **parts; /* indexed by partition; NULL where not assigned */
+    int nparts;
+} task_topic_t;
+
+typedef struct commit_ctx {
+    task_part_t *part;
+    int64_t offset;
+} commit_ctx_t;
+
+struct km_task {
+    const km_flow_t *flow;
+    int id;
+    char *name; /* "a->b#0" for logs */
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_queue_t *queue;
+    rd_kafka_topic_t *offsets_rkt;
+    pthread_t thread;
+    bool started;
+
+    pthread_mutex_t lock; /* guards topics/ntopics structure and the mailbox */
+    task_topic_t **topics;
+    size_t ntopics;
+    km_assign_item_t *mail;
+    size_t nmail;
+    _Atomic bool has_mail;
+
+    _Atomic bool stop;
+    _Atomic bool failed;
+    char *fail_reason;
+    int64_t stop_deadline;
+
+    int64_t inflight_bytes, inflight_msgs;
+    int64_t commit_inflight;
+    int rewinds;
+    int64_t next_commit;
+    bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
+};
+
+static void fail(km_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(km_task_t *t, const char *fmt, ...) {
+    if (atomic_load(&t->failed)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg;
+    if (vasprintf(&msg, fmt, ap) < 0) km_oom();
+    va_end(ap);
+    km_error("flow %s task %d: %s", t->flow->name, t->id, msg);
+    t->fail_reason = msg;
+    atomic_store(&t->failed, true);
+    atomic_store(&t->stop, true);
+}
+
+static void add_relaxed(_Atomic uint64_t *c, uint64_t v) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+/* ---- delivery reports ---------------------------------------------------------------------- */
+
+static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
+    commit_ctx_t *c = dr->_private;
+    t->commit_inflight--;
+    if (c->part->committing == c->offset) c->part->committing = -1;
+    if (dr->err)
+        km_warn("flow %s: committing position %lld to %s failed: %s (will retry)", t->flow->name,
+                (long long)c->offset, t->flow->s.offsets_topic, rd_kafka_err2str(dr->err));
+    else if (c->offset > c->part->committed)
+        c->part->committed = c->offset;
+    free(c);
+}
+
+static bool fatal_delivery_error(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           err == RD_KAFKA_RESP_ERR__INVALID_ARG;
+}
+
+static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
+    rd_kafka_message_t *src = dr->_private;
+    task_topic_t *tt = rd_kafka_topic_opaque(src->rkt);
+    task_part_t *p = tt->parts[src->partition];
+    p->inflight--;
+    t->inflight_msgs--;
+    t->inflight_bytes -= (int64_t)(src->len + src->key_len);
+    if (dr->err) {
+        if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+            if (fatal_delivery_error(dr->err))
+                fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
+            else if (p->rewind_to < 0)
+                km_warn("flow %s: delivery to %s [%d] failed at source offset %lld: %s; re-reading from there",
+                        t->flow->name, tt->remote, src->partition, (long long)src->offset, rd_kafka_err2str(dr->err));
+        }
+        if (p->rewind_to < 0) t->rewinds++;
+        if (p->rewind_to < 0 || src->offset < p->rewind_to) p->rewind_to = src->offset;
+    } else if (p->rewind_to < 0 && src->offset > p->acked) {
+        p->acked = src->offset;
+        add_relaxed(&p->stats.records, 1);
+        add_relaxed(&p->stats.bytes, src->len + src->key_len);
+        int64_t ts = rd_kafka_message_timestamp(src, NULL);
+        if (ts > 0) {
+            int64_t lat = km_now_wall_ms() - ts;
+            if (lat < 0) lat = 0;
+            atomic_store_explicit(&p->stats.last_latency_ms, lat, memory_order_relaxed);
+            if (lat > atomic_load_explicit(&p->stats.max_latency_ms, memory_order_relaxed))
+                atomic_store_explicit(&p->stats.max_latency_ms, lat, memory_order_relaxed);
+            add_relaxed(&p->stats.latency_sum_ms, (uint64_t)lat);
+        }
+    }
+    rd_kafka_message_destroy(src);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *dr, void *opaque) {
+    km_task_t *t = opaque;
+    if (dr->rkt == t->offsets_rkt) commit_delivered(t, dr);
+    else record_delivered(t, dr);
+}
+
+/* ---- partitions ---------------------------------------------------------------------------- */
+
+static task_topic_t *topic_get(km_task_t *t, const char *name, const char *remote) {
+    for (size_t i = 0; i < t->ntopics; i++)
+        if (strcmp(t->topics[i]->name, name) == 0) return t->topics[i];
+    task_topic_t *tt = km_xcalloc(1, sizeof(*tt));
+    tt->name = km_xstrdup(name);
+    tt->remote = km_xstrdup(remote);
+    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_set_opaque(tc, tt);
+    tt->src_rkt = rd_kafka_topic_new(t->consumer, name, tc);
+    tt->dst_rkt = rd_kafka_topic_new(t->producer, remote, NULL);
+    pthread_mutex_lock(&t->lock);
+    t->topics = km_xrealloc(t->topics, (t->ntopics + 1) * sizeof(*t->topics));
+    t->topics[t->ntopics++] = tt;
+    pthread_mutex_unlock(&t->lock);
+    return tt;
+}
+
+static task_part_t *part_add(km_task_t *t, task_topic_t *tt, int32_t partition) {
+    pthread_mutex_lock(&t->lock);
+    if (partition >= tt->nparts) {
+        tt->parts = km_xrealloc(tt->parts, (size_t)(partition + 1) * sizeof(*tt->parts));
+        memset(tt->parts + tt->nparts, 0, (size_t)(partition + 1 - tt->nparts) * sizeof(*tt->parts));
+        tt->nparts = partition + 1;
+    }
+    if (!tt->parts[partition]) tt->parts[partition] = km_xcalloc(1, sizeof(task_part_t));
+    pthread_mutex_unlock(&t->lock);
+    return tt->parts[partition];
+}
+
+static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        task_topic_t *tt = topic_get(t, items[i].topic, items[i].remote);
+        task_part_t *p = part_add(t, tt, items[i].partition);
+        if (p->active) continue;
+        p->partition = items[i].partition;
+        p->active = true;
+        p->acked = p->committed = items[i].position;
+        p->committing = p->rewind_to = -1;
+        p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
+        int64_t start = items[i].position >= 0 ? items[i].position + 1
+                        : t->reset_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+        rd_kafka_topic_partition_list_add(tl, items[i].topic, items[i].partition)->offset = start;
+        km_debug("flow %s task %d: %s [%d] starts at %s%lld", t->flow->name, t->id, items[i].topic, items[i].partition,
+                 start < 0 ? "(no position) " : "offset ", (long long)start);
+    }
+    rd_kafka_error_t *e = tl->cnt ? rd_kafka_incremental_assign(t->consumer, tl) : NULL;
+    if (e) {
+        fail(t, "cannot assign source partitions: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+}
+
+static void free_items(km_assign_item_t *items, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free((char *)items[i].topic);
+        free((char *)items[i].remote);
+    }
+    free(items);
+}
+
+static km_assign_item_t *copy_items(const km_assign_item_t *items, size_t n) {
+    km_assign_item_t *c = km_xcalloc(n, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i] = items[i];
+        c[i].topic = km_xstrdup(items[i].topic);
+        c[i].remote = km_xstrdup(items[i].remote);
+    }
+    return c;
+}
+
+static void apply_mail(km_task_t *t) {
+    pthread_mutex_lock(&t->lock);
+    km_assign_item_t *mail = t->mail;
+    size_t n = t->nmail;
+    t->mail = NULL;
+    t->nmail = 0;
+    atomic_store(&t->has_mail, false);
+    pthread_mutex_unlock(&t->lock);
+    assign(t, mail, n);
+    free_items(mail, n);
+}
+
+/* ---- the record path ----------------------------------------------------------------------- */
+
+static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset) {
+    if (p->expected >= 0 && offset > p->expected) {
+        uint64_t lost = (uint64_t)(offset - p->expected);
+        add_relaxed(&p->stats.skipped, lost);
+        km_error("flow %s: %s [%d]: %llu record(s) at offsets %lld..%lld were deleted on %s (retention) before they were mirrored; continuing at %lld",
+                 t->flow->name, tt->name, p->partition, (unsigned long long)lost, (long long)p->expected,
+                 (long long)offset - 1, t->flow->source, (long long)offset);
+    }
+    p->reset_seen = false;
+}
+
+/* Produces one consumed record. Returns false when the message was not handed over (the
+ * caller still owns it). */
+static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_message_detach_headers(m, &hdrs);
+    else hdrs = NULL;
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            t->producer, RD_KAFKA_V_RKT(tt->dst_rkt), RD_KAFKA_V_PARTITION(m->partition),
+            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+            RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
+        if (!err) return true;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed)) {
+            rd_kafka_poll(t->producer, 10);
+            continue;
+        }
+        if (hdrs) rd_kafka_headers_destroy(hdrs);
+        fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
+        return false;
+    }
+}
+
+static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
+    task_topic_t *tt = m->rkt ? rd_kafka_topic_opaque(m->rkt) : NULL;
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "-";
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && tt && m->partition < tt->nparts && tt->parts[m->partition]) {
+        tt->parts[m->partition]->reset_seen = true;
+        km_warn("flow %s: %s [%d]: %s", t->flow->name, topic, m->partition, rd_kafka_message_errstr(m));
+    } else if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+        fail(t, "not authorized to read %s on %s: %s", topic, t->flow->source, rd_kafka_message_errstr(m));
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        km_warn("flow %s: source %s: %s", t->flow->name, topic, rd_kafka_message_errstr(m));
+    }
+}
+
+static void handle(km_task_t *t, rd_kafka_message_t *m) {
+    if (m->err) {
+        consumer_error(t, m);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    task_topic_t *tt = rd_kafka_topic_opaque(m->rkt);
+    task_part_t *p = tt && m->partition < tt->nparts ? tt->parts[m->partition] : NULL;
+    if (!p || !p->active || p->rewind_to >= 0 || atomic_load(&t->failed)) {
+        rd_kafka_message_destroy(m); /* re-read after the rewind */
+        return;
+    }
+    if (p->reset_seen) report_gap(t, tt, p, m->offset);
+    p->expected = m->offset + 1;
+    int64_t size = (int64_t)(m->len + m->key_len);
+    if (produce(t, m, tt)) {
+        p->inflight++;
+        t->inflight_msgs++;
+        t->inflight_bytes += size;
+    } else {
+        rd_kafka_message_destroy(m);
+    }
+}
+
+/* Partitions whose delivery failed are re-read from the first failed offset once nothing of
+ * theirs is in flight any more, so order is kept and nothing is lost. */
+static void rewind_failed(km_task_t *t) {
+    if (t->rewinds == 0) return;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (!p || p->rewind_to < 0 || p->inflight > 0) continue;
+            rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->rewind_to;
+            p->expected = p->rewind_to;
+            p->rewind_to = -1;
+            t->rewinds--;
+        }
+    if (tl->cnt) {
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, 5000);
+        if (e) {
+            fail(t, "cannot rewind the source consumer: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+}
+
+/* ---- positions ----------------------------------------------------------------------------- */
+
+static void commit_positions(km_task_t *t) {
+    for (size_t i = 0; i < t->ntopics; i++) {
+        task_topic_t *tt = t->topics[i];
+        for (int j = 0; j < tt->nparts; j++) {
+            task_part_t *p = tt->parts[j];
+            if (!p || p->acked <= p->committed || p->acked == p->committing) continue;
+            size_t klen, vlen;
+            char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
+            char *val = km_pos_encode_value(p->acked, &vlen);
+            commit_ctx_t *c = km_xmalloc(sizeof(*c));
+            *c = (commit_ctx_t){p, p->acked};
+            rd_kafka_resp_err_t err = rd_kafka_producev(
+                t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+            if (err) {
+                free(key);
+                free(val);
+                free(c);
+                km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));
+                return;
+            }
+            p->committing = p->acked;
+            t->commit_inflight++;
+        }
+    }
+}
+
+/* ---- thread -------------------------------------------------------------------------------- */
+
+static int remaining_ms(const km_task_t *t) {
+    int64_t r = t->stop_deadline - km_now_mono_ms();
+    return r < 0 ? 0 : (int)r;
+}
+
+/* Stop: no more fetching; deliver what is in flight, commit, and only then let go of the
+ * consumed messages — if the deadline passes, purge (those records are re-read next time). */
+static void drain(km_task_t *t) {
+    if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
+                t->flow->name, t->id, (long long)t->inflight_msgs);
+    if (!atomic_load(&t->failed) || t->inflight_msgs == 0) {
+        commit_positions(t);
+        rd_kafka_flush(t->producer, remaining_ms(t) > 0 ? remaining_ms(t) : 1000);
+    }
+    rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(t->producer, 0);
+    if (t->commit_inflight > 0)
+        km_warn("flow %s task %d: %lld position commit(s) not acknowledged at shutdown", t->flow->name, t->id, (long long)t->commit_inflight);
+}
+
+static void *task_main(void *arg) {
+    km_task_t *t = arg;
+    rd_kafka_message_t **batch = km_xmalloc(BATCH_MAX * sizeof(*batch));
+    t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
+    while (!atomic_load(&t->stop)) {
+        if (atomic_load(&t->has_mail)) apply_mail(t);
+        rd_kafka_resp_err_t fe = rd_kafka_fatal_error(t->producer, NULL, 0);
+        if (fe) {
+            char buf[512];
+            rd_kafka_fatal_error(t->producer, buf, sizeof(buf));
+            fail(t, "fatal producer error: %s", buf);
+            break;
+        }
+        if (t->inflight_bytes > INFLIGHT_MAX_BYTES || t->inflight_msgs > INFLIGHT_MAX_MSGS) {
+            rd_kafka_poll(t->producer, 5);
+            continue;
+        }
+        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
+        for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
+        rd_kafka_poll(t->producer, 0);
+        rewind_failed(t);
+        if (km_now_mono_ms() >= t->next_commit) {
+            commit_positions(t);
+            t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
+        }
+    }
+    free(batch);
+    if (!t->stop_deadline) t->stop_deadline = km_now_mono_ms() + t->flow->s.shutdown_timeout_ms;
+    drain(t);
+    return NULL;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static bool reset_is_earliest(const km_props_t *rk) {
+    const char *v = km_props_get(rk, "auto.offset.reset");
+    return !v || !(strcmp(v, "latest") == 0 || strcmp(v, "largest") == 0 || strcmp(v, "end") == 0);
+}
+
+static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
+    const km_flow_t *f = t->flow;
+    rd_kafka_conf_t *cc = km_rk_conf(&f->rk_consumer, errstr, errlen);
+    if (!cc) return -1;
+    /* assign() needs a group id; kmirror never joins or commits to it. */
+    if (!km_props_get(&f->rk_consumer, "group.id")) rd_kafka_conf_set(cc, "group.id", f->s.group_id, NULL, 0);
+    rd_kafka_conf_set(cc, "enable.partition.eof", "false", NULL, 0);
+    rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", NULL, 0);
+    t->consumer = km_rk_new(RD_KAFKA_CONSUMER, cc, errstr, errlen);
+    if (!t->consumer) return -1;
+    rd_kafka_poll_set_consumer(t->consumer);
+    t->queue = rd_kafka_queue_get_consumer(t->consumer);
+
+    rd_kafka_conf_t *pc = km_rk_conf(&f->rk_producer, errstr, errlen);
+    if (!pc) return -1;
+    /* A record for a remote topic that does not exist yet must not auto-create it with the
+     * broker's default partition count: admin.c creates it properly first. */
+    rd_kafka_conf_set(pc, "allow.auto.create.topics", "false", NULL, 0);
+    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    rd_kafka_conf_set_opaque(pc, t);
+    t->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
+    if (!t->producer) return -1;
+    /* Java's producer places keyed records with murmur2; Connect readers find positions there. */
+    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
+    t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
+    return 0;
+}
+
+km_task_t *km_task_start(const km_flow_t *flow, int id, const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
+    km_task_t *t = km_xcalloc(1, sizeof(*t));
+    t->flow = flow;
+    t->id = id;
+    pthread_mutex_init(&t->lock, NULL);
+    t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
+    if (create_clients(t, errstr, errlen) != 0) {
+        km_task_free(t);
+        return NULL;
+    }
+    if (n) km_task_add(t, items, n);
+    if (pthread_create(&t->thread, NULL, task_main, t) != 0) {
+        snprintf(errstr, errlen, "cannot start a thread");
+        km_task_free(t);
+        return NULL;
+    }
+    t->started = true;
+    return t;
+}
+
+void km_task_add(km_task_t *t, const km_assign_item_t *items, size_t n) {
+    km_assign_item_t *c = copy_items(items, n);
+    pthread_mutex_lock(&t->lock);
+    t->mail = km_xrealloc(t->mail, (t->nmail + n) * sizeof(*t->mail));
+    memcpy(t->mail + t->nmail, c, n * sizeof(*c));
+    t->nmail += n;
+    atomic_store(&t->has_mail, true);
+    pthread_mutex_unlock(&t->lock);
+    free(c);
+}
+
+void km_task_request_stop(km_task_t *t) {
+    if (!t->stop_deadline) t->stop_deadline = km_now_mono_ms() + t->flow->s.shutdown_timeout_ms;
+    atomic_store(&t->stop, true);
+}
+
+bool km_task_failed(const km_task_t *t) { return atomic_load(&t->failed); }
+
+int km_task_join(km_task_t *t, km_positions_t *out, const char **reason) {
+    if (t->started) pthread_join(t->thread, NULL);
+    t->started = false;
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (p && p->committed >= 0) km_positions_set(out, t->topics[i]->name, j, p->committed);
+        }
+    if (reason) *reason = t->fail_reason;
+    return atomic_load(&t->failed) ? -1 : 0;
+}
+
+void km_task_visit(km_task_t *t, km_part_visit_fn fn, void *arg) {
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++)
+            if (t->topics[i]->parts[j]) fn(arg, t->topics[i]->name, t->topics[i]->remote, j, &t->topics[i]->parts[j]->stats);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void km_task_free(km_task_t *t) {
+    if (!t) return;
+    if (t->started) {
+        km_task_request_stop(t);
+        pthread_join(t->thread, NULL);
+    }
+    for (size_t i = 0; i < t->ntopics; i++) {
+        task_topic_t *tt = t->topics[i];
+        if (tt->src_rkt) rd_kafka_topic_destroy(tt->src_rkt);
+        if (tt->dst_rkt) rd_kafka_topic_destroy(tt->dst_rkt);
+        for (int j = 0; j < tt->nparts; j++) free(tt->parts[j]);
+        free(tt->parts);
+        free(tt->name);
+        free(tt->remote);
+        free(tt);
+    }
+    free(t->topics);
+    free_items(t->mail, t->nmail);
+    if (t->offsets_rkt) rd_kafka_topic_destroy(t->offsets_rkt);
+    if (t->producer) rd_kafka_destroy(t->producer);
+    if (t->queue) rd_kafka_queue_destroy(t->queue);
+    if (t->consumer) {
+        rd_kafka_consumer_close(t->consumer);
+        rd_kafka_destroy(t->consumer);
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t->fail_reason);
+    free(t->name);
+    free(t);
+}

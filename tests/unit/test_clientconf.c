@@ -1,0 +1,186 @@
+/* test_clientconf.c — Java client properties → librdkafka: pass-through checked by librdkafka
+ * itself, renamed and converted keys, stores, JAAS, warnings for names with no equivalent. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "clientconf.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct xl {
+    km_props_t in, out;
+    km_diag_t d;
+    int errors;
+} xl_t;
+
+static void run(xl_t *x, km_client_role_t role) { x->errors = km_clientconf_translate(&x->in, role, "f.properties", &x->out, &x->d); }
+
+static void done(xl_t *x) {
+    km_props_free(&x->in);
+    km_props_free(&x->out);
+    km_diag_free(&x->d);
+}
+
+static bool warned(const xl_t *x, const char *frag) {
+    for (size_t i = 0; i < x->d.nwarnings; i++)
+        if (strstr(x->d.warnings[i], frag)) return true;
+    return false;
+}
+
+static bool errored(const xl_t *x, const char *frag) {
+    for (size_t i = 0; i < x->d.nerrors; i++)
+        if (strstr(x->d.errors[i], frag)) return true;
+    return false;
+}
+
+static void test_pass_through_and_invalid(void **state) {
+    xl_t x = {0};
+    km_props_set(&x.in, "bootstrap.servers", "h:9092", 1);
+    km_props_set(&x.in, "compression.type", "zstd", 2);
+    km_props_set(&x.in, "linger.ms", "bogus", 3);
+    run(&x, KM_CLIENT_PRODUCER);
+    assert_string_equal(km_props_get(&x.out, "bootstrap.servers"), "h:9092");
+    assert_string_equal(km_props_get(&x.out, "compression.type"), "zstd");
+    assert_null(km_props_get(&x.out, "linger.ms"));
+    assert_int_equal(x.errors, 1);
+    assert_true(errored(&x, "f.properties:3: invalid value for 'linger.ms'"));
+    done(&x);
+}
+
+static void test_unit_conversions(void **state) {
+    xl_t x = {0};
+    km_props_set(&x.in, "buffer.memory", "32768", 1);          /* ops guide: 32 KB */
+    km_props_set(&x.in, "max.request.size", "2097152", 2);
+    km_props_set(&x.in, "send.buffer.bytes", "-1", 3);         /* Java: OS default */
+    km_props_set(&x.in, "socket.receive.buffer.bytes", "1048576", 4); /* ops guide §6.2 */
+    run(&x, KM_CLIENT_PRODUCER);
+    assert_int_equal(x.errors, 0);
+    assert_string_equal(km_props_get(&x.out, "queue.buffering.max.kbytes"), "32");
+    assert_string_equal(km_props_get(&x.out, "message.max.bytes"), "2097152");
+    assert_string_equal(km_props_get(&x.out, "socket.send.buffer.bytes"), "0");
+    assert_string_equal(km_props_get(&x.out, "socket.receive.buffer.bytes"), "1048576");
+    done(&x);
+    xl_t y = {0};
+    km_props_set(&y.in, "buffer.memory", "1000", 1);
+    run(&y, KM_CLIENT_PRODUCER);
+    assert_string_equal(km_props_get(&y.out, "queue.buffering.max.kbytes"), "1"); /* rounded up */
+    done(&y);
+}
+
+static void test_consumer_renames(void **state) {
+    xl_t x = {0};
+    km_props_set(&x.in, "fetch.max.wait.ms", "100", 1);
+    km_props_set(&x.in, "auto.offset.reset", "none", 2);
+    km_props_set(&x.in, "request.timeout.ms", "20000", 3);
+    km_props_set(&x.in, "max.poll.records", "500", 4);
+    km_props_set(&x.in, "key.deserializer", "org.apache.kafka.common.serialization.ByteArrayDeserializer", 5);
+    run(&x, KM_CLIENT_CONSUMER);
+    assert_string_equal(km_props_get(&x.out, "fetch.wait.max.ms"), "100");
+    assert_string_equal(km_props_get(&x.out, "auto.offset.reset"), "error");
+    assert_string_equal(km_props_get(&x.out, "socket.timeout.ms"), "20000");
+    assert_null(km_props_get(&x.out, "max.poll.records"));
+    assert_true(warned(&x, "f.properties:4: 'max.poll.records' has no librdkafka equivalent"));
+    assert_true(warned(&x, "'key.deserializer' has no librdkafka equivalent and is ignored: kmirror copies raw bytes"));
+    assert_string_equal(km_props_get(&x.out, "queued.min.messages"), "1000000");
+    done(&x);
+}
+
+static void test_producer_defaults(void **state) {
+    xl_t x = {0};
+    run(&x, KM_CLIENT_PRODUCER);
+    assert_string_equal(km_props_get(&x.out, "enable.idempotence"), "true");
+    assert_string_equal(km_props_get(&x.out, "acks"), "all");
+    done(&x);
+    xl_t y = {0};
+    km_props_set(&y.in, "acks", "1", 1);
+    run(&y, KM_CLIENT_PRODUCER);
+    assert_string_equal(km_props_get(&y.out, "acks"), "1");
+    assert_string_equal(km_props_get(&y.out, "enable.idempotence"), "false");
+    done(&y);
+}
+
+static void test_jaas(void **state) {
+    xl_t x = {0};
+    km_props_set(&x.in, "sasl.mechanism", "SCRAM-SHA-512", 1);
+    km_props_set(&x.in, "security.protocol", "SASL_SSL", 2);
+    km_props_set(&x.in, "sasl.jaas.config",
+                 "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"s3\\\"cret\";", 3);
+    run(&x, KM_CLIENT_CONSUMER);
+    assert_int_equal(x.errors, 0);
+    assert_string_equal(km_props_get(&x.out, "sasl.username"), "alice");
+    assert_string_equal(km_props_get(&x.out, "sasl.password"), "s3\"cret");
+    assert_null(km_props_get(&x.out, "sasl.jaas.config"));
+    done(&x);
+    xl_t y = {0};
+    km_props_set(&y.in, "sasl.jaas.config", "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/etc/k.keytab\" principal=\"mm2@EX.COM\";", 1);
+    run(&y, KM_CLIENT_ADMIN);
+    assert_string_equal(km_props_get(&y.out, "sasl.kerberos.keytab"), "/etc/k.keytab");
+    assert_string_equal(km_props_get(&y.out, "sasl.kerberos.principal"), "mm2@EX.COM");
+    done(&y);
+}
+
+static char *write_tmp(const char *name, const void *data, size_t len) {
+    char *path = km_xasprintf("/tmp/kmirror-test-%d-%s", (int)getpid(), name);
+    FILE *fp = fopen(path, "wb");
+    fwrite(data, 1, len, fp);
+    fclose(fp);
+    return path;
+}
+
+static void test_stores(void **state) {
+    static const unsigned char jks[] = {0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2};
+    const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    char *jks_path = write_tmp("trust.store", jks, sizeof(jks)); /* no telling extension: sniffed */
+    char *pem_path = write_tmp("trust.pem", pem, sizeof(pem) - 1);
+    xl_t x = {0};
+    km_props_set(&x.in, "ssl.truststore.location", jks_path, 7);
+    run(&x, KM_CLIENT_PRODUCER);
+    assert_int_equal(x.errors, 1);
+    assert_true(errored(&x, "f.properties:7: ssl.truststore.location"));
+    assert_true(errored(&x, "is a JKS store"));
+    assert_true(errored(&x, "openssl pkcs12"));
+    done(&x);
+    xl_t y = {0};
+    km_props_set(&y.in, "ssl.truststore.location", pem_path, 1);
+    km_props_set(&y.in, "ssl.keystore.location", "/nonexistent/client.p12", 2);
+    km_props_set(&y.in, "ssl.keystore.password", "pw", 3);
+    run(&y, KM_CLIENT_PRODUCER);
+    assert_string_equal(km_props_get(&y.out, "ssl.ca.location"), pem_path);
+    assert_string_equal(km_props_get(&y.out, "ssl.keystore.location"), "/nonexistent/client.p12");
+    assert_string_equal(km_props_get(&y.out, "ssl.keystore.password"), "pw");
+    done(&y);
+    unlink(jks_path);
+    unlink(pem_path);
+    free(jks_path);
+    free(pem_path);
+}
+
+static void test_conf_new(void **state) {
+    km_props_t p = {0};
+    km_props_set(&p, "bootstrap.servers", "h:1", 0);
+    char err[256];
+    rd_kafka_conf_t *c = km_clientconf_new(&p, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_conf_destroy(c);
+    km_props_set(&p, "no.such.property", "x", 0);
+    assert_null(km_clientconf_new(&p, err, sizeof(err)));
+    assert_non_null(strstr(err, "no.such.property"));
+    km_props_free(&p);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pass_through_and_invalid), cmocka_unit_test(test_unit_conversions),
+        cmocka_unit_test(test_consumer_renames),         cmocka_unit_test(test_producer_defaults),
+        cmocka_unit_test(test_jaas),                     cmocka_unit_test(test_stores),
+        cmocka_unit_test(test_conf_new),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
