@@ -312,6 +312,20 @@ static int load_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     return 0;
 }
 
+/* Both clusters must answer before anything else is tried, so the error names the cluster. */
+static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_props_t *client, char *errstr, size_t errlen) {
+    km_topic_meta_t *t;
+    size_t n;
+    char err[512];
+    if (km_admin_list_topics(rk, timeout_ms(rt), &t, &n, NULL, err, sizeof(err)) != 0) {
+        snprintf(errstr, errlen, "cannot reach cluster %s (bootstrap.servers=%s) within admin.timeout.ms=%d: %s", alias,
+                 km_props_get(client, "bootstrap.servers"), timeout_ms(rt), err);
+        return -1;
+    }
+    km_topic_meta_free(t, n);
+    return 0;
+}
+
 km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, char *errstr, size_t errlen) {
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
@@ -319,8 +333,11 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, char *errstr, size_t errle
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
     if (!rt->dst_admin) goto fail;
+    if (reach(rt, rt->src_admin, flow->source, &flow->rk_source_admin, errstr, errlen) != 0 ||
+        reach(rt, rt->dst_admin, flow->target, &flow->rk_target_admin, errstr, errlen) != 0)
+        goto fail;
     if (ensure_offsets_topic(rt, err, sizeof(err)) != 0) {
-        snprintf(errstr, errlen, "cannot reach or prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
+        snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
     if (load_positions(rt, err, sizeof(err)) != 0) {

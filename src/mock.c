@@ -46,6 +46,8 @@ int km_mock_create_topic(km_mock_t *m, const char *topic, int partitions) {
     return rd_kafka_mock_topic_create(m->mc, topic, partitions, rf) ? -1 : 0;
 }
 
+rd_kafka_mock_cluster_t *km_mock_cluster(km_mock_t *m) { return m->mc; }
+
 void km_mock_free(km_mock_t *m) {
     if (!m) return;
     rd_kafka_mock_cluster_destroy(m->mc);

@@ -14,6 +14,8 @@ const char *km_mock_bootstraps(const km_mock_t *m);
 /* 0, or -1 when the mock refused. */
 int km_mock_create_topic(km_mock_t *m, const char *topic, int partitions);
 void km_mock_free(km_mock_t *m);
+/* The librdkafka mock itself, for fault injection in tests (broker down, RTT, request errors). */
+struct rd_kafka_mock_cluster_s *km_mock_cluster(km_mock_t *m);
 
 /* `kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]...`; returns the exit status. */
 int km_mock_main(int argc, char **argv);

@@ -6,10 +6,11 @@
 
 #include <stdio.h>
 
-/* librdkafka uses syslog levels (3 error, 4 warning, 6 info, 7 debug). Its info lines are
- * chatty connection notices, shown only with -v. */
+/* librdkafka uses syslog levels (3 error, 4 warning, 6 info, 7 debug). Its "errors" are mostly
+ * transient connection trouble it retries by itself, so they are warnings here; its info lines
+ * are chatty connection notices, shown only with -v. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    km_log_level_t l = level <= 3 ? KM_LOG_ERROR : level <= 5 ? KM_LOG_WARN : KM_LOG_DEBUG;
+    km_log_level_t l = level <= 2 ? KM_LOG_ERROR : level <= 5 ? KM_LOG_WARN : KM_LOG_DEBUG;
     km_log(l, "librdkafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
