@@ -1,0 +1,304 @@
+/* props.c — the .properties reader and the key/value list behind every configuration.
+ *
+ * Parsing follows java.util.Properties.load line by line (logical lines, comment lines, key
+ * terminators, escapes), so a file Java MM2 accepts reads the same here. The one deliberate
+ * difference is the inline comment the ops guide uses after values; see props.h. Lookups are
+ * linear: configurations have a few hundred keys at most and are read once at start-up. */
+#include "props.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growing byte buffer; `esc` remembers which bytes came from an escape so that an escaped
+ * space survives trimming and `\#` never starts a comment. */
+typedef struct {
+    char *s;
+    bool *esc;
+    size_t n, cap;
+} sbuf_t;
+
+static void sb_put(sbuf_t *b, char c, bool escaped) {
+    if (b->n + 1 >= b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->s = km_xrealloc(b->s, b->cap);
+        b->esc = km_xrealloc(b->esc, b->cap * sizeof(bool));
+    }
+    b->esc[b->n] = escaped;
+    b->s[b->n++] = c;
+    b->s[b->n] = '\0';
+}
+
+static void sb_put_utf8(sbuf_t *b, unsigned cp) {
+    if (cp < 0x80) {
+        sb_put(b, (char)cp, true);
+    } else if (cp < 0x800) {
+        sb_put(b, (char)(0xC0 | (cp >> 6)), true);
+        sb_put(b, (char)(0x80 | (cp & 0x3F)), true);
+    } else if (cp < 0x10000) {
+        sb_put(b, (char)(0xE0 | (cp >> 12)), true);
+        sb_put(b, (char)(0x80 | ((cp >> 6) & 0x3F)), true);
+        sb_put(b, (char)(0x80 | (cp & 0x3F)), true);
+    } else {
+        sb_put(b, (char)(0xF0 | (cp >> 18)), true);
+        sb_put(b, (char)(0x80 | ((cp >> 12) & 0x3F)), true);
+        sb_put(b, (char)(0x80 | ((cp >> 6) & 0x3F)), true);
+        sb_put(b, (char)(0x80 | (cp & 0x3F)), true);
+    }
+}
+
+/* Starts empty but with a valid, NUL-terminated string. */
+static void sb_init(sbuf_t *b) {
+    *b = (sbuf_t){0};
+    sb_put(b, '\0', false);
+    b->n = 0;
+}
+
+static void sb_free(sbuf_t *b) {
+    free(b->s);
+    free(b->esc);
+}
+
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\f'; }
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Finds the end of the natural line starting at `from`: *eol is its last byte + 1, the return
+ * value the start of the next line (\n, \r and \r\n all end a line, as in Java). */
+static size_t natural_line(const char *buf, size_t len, size_t from, size_t *eol) {
+    size_t e = from;
+    while (e < len && buf[e] != '\n' && buf[e] != '\r') e++;
+    *eol = e;
+    if (e < len && buf[e] == '\r') e++;
+    if (e < len && buf[e] == '\n' && (e == *eol || buf[*eol] == '\r')) e++;
+    return e;
+}
+
+/* Reads one logical line (continuations joined, continuation-line leading whitespace dropped)
+ * into `out` as raw bytes, escapes still in place. Returns false at end of input. */
+static bool read_logical_line(const char *buf, size_t len, size_t *pos, int *lineno, int *first_line, sbuf_t *out) {
+    out->n = 0;
+    size_t start, eol;
+    do { /* skip blank and comment lines */
+        if (*pos >= len) return false;
+        (*lineno)++;
+        start = *pos;
+        while (start < len && is_ws(buf[start])) start++;
+        *pos = natural_line(buf, len, start, &eol);
+    } while (start == eol || buf[start] == '#' || buf[start] == '!');
+    *first_line = *lineno;
+    for (;;) {
+        size_t bs = 0;
+        for (size_t k = eol; k > start && buf[k - 1] == '\\'; k--) bs++;
+        bool cont = bs % 2 == 1;
+        for (size_t k = start; k < eol - (cont ? 1 : 0); k++) sb_put(out, buf[k], false);
+        if (!cont || *pos >= len) return true;
+        (*lineno)++;
+        start = *pos;
+        while (start < len && is_ws(buf[start])) start++;
+        *pos = natural_line(buf, len, start, &eol);
+    }
+}
+
+/* Decodes escapes of raw[from, to) into `out`. Returns -1 on a malformed \uXXXX. */
+static int unescape(const char *raw, size_t from, size_t to, sbuf_t *out) {
+    unsigned pending_high = 0;
+    for (size_t i = from; i < to; i++) {
+        char c = raw[i];
+        if (c != '\\' || i + 1 >= to) {
+            if (c == '\\') continue; /* a lone trailing backslash is dropped, as Java does */
+            sb_put(out, c, false);
+            continue;
+        }
+        c = raw[++i];
+        if (c == 'u') {
+            if (i + 4 >= to) return -1;
+            unsigned cp = 0;
+            for (int k = 1; k <= 4; k++) {
+                int h = hexval(raw[i + k]);
+                if (h < 0) return -1;
+                cp = cp * 16 + (unsigned)h;
+            }
+            i += 4;
+            if (cp >= 0xD800 && cp < 0xDC00) { pending_high = cp; continue; }
+            if (cp >= 0xDC00 && cp < 0xE000 && pending_high) {
+                cp = 0x10000 + ((pending_high - 0xD800) << 10) + (cp - 0xDC00);
+            }
+            pending_high = 0;
+            sb_put_utf8(out, cp);
+            continue;
+        }
+        pending_high = 0;
+        switch (c) {
+        case 't': sb_put(out, '\t', true); break;
+        case 'n': sb_put(out, '\n', true); break;
+        case 'r': sb_put(out, '\r', true); break;
+        case 'f': sb_put(out, '\f', true); break;
+        default: sb_put(out, c, true); break;
+        }
+    }
+    return 0;
+}
+
+/* The ops-guide forgiveness: unescaped whitespace followed by unescaped '#' ends the value;
+ * the whitespace before it goes too. */
+static void strip_inline_comment(sbuf_t *v) {
+    for (size_t i = 1; i < v->n; i++) {
+        if (v->s[i] == '#' && !v->esc[i] && is_ws(v->s[i - 1]) && !v->esc[i - 1]) {
+            size_t end = i;
+            while (end > 0 && is_ws(v->s[end - 1]) && !v->esc[end - 1]) end--;
+            v->n = end;
+            v->s[end] = '\0';
+            return;
+        }
+    }
+}
+
+static void add_parsed(km_props_t *out, const char *name, const char *key, const char *value, int line, km_diag_t *d) {
+    const km_prop_t *old = km_props_find(out, key);
+    if (old)
+        km_diag_warn(d, "%s:%d: duplicate key '%s' (also set at line %d); the last value wins", name, line, key, old->line);
+    km_props_set(out, key, value, line);
+}
+
+/* Splits one logical line into key and value the way Properties.load does. */
+static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t *out, km_diag_t *d) {
+    size_t i = 0, n = raw->n;
+    const char *s = raw->s;
+    while (i < n) {
+        if (s[i] == '\\') { i += 2; continue; }
+        if (s[i] == '=' || s[i] == ':' || is_ws(s[i])) break;
+        i++;
+    }
+    size_t key_end = i > n ? n : i;
+    size_t v = key_end;
+    while (v < n && is_ws(s[v])) v++;
+    if (v < n && (s[v] == '=' || s[v] == ':')) v++;
+    while (v < n && is_ws(s[v])) v++;
+    sbuf_t key, val;
+    sb_init(&key);
+    sb_init(&val);
+    int rc = 0;
+    if (unescape(s, 0, key_end, &key) != 0 || unescape(s, v, n, &val) != 0) {
+        km_diag_error(d, "%s:%d: malformed \\uXXXX escape (four hexadecimal digits must follow \\u)", name, line);
+        rc = -1;
+    } else {
+        strip_inline_comment(&val);
+        add_parsed(out, name, key.s, val.s, line, d);
+    }
+    sb_free(&key);
+    sb_free(&val);
+    return rc;
+}
+
+int km_props_parse_buf(const char *buf, size_t len, const char *name, km_props_t *out, km_diag_t *d) {
+    size_t pos = 0;
+    int lineno = 0, first = 0, rc = 0;
+    sbuf_t raw;
+    sb_init(&raw);
+    while (rc == 0 && read_logical_line(buf, len, &pos, &lineno, &first, &raw)) rc = parse_line(&raw, name, first, out, d);
+    sb_free(&raw);
+    if (rc != 0) km_props_free(out);
+    return rc;
+}
+
+int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        km_diag_error(d, "cannot read configuration file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8192;
+            buf = km_xrealloc(buf, cap);
+        }
+        size_t r = fread(buf + len, 1, cap - len, f);
+        len += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        km_diag_error(d, "cannot read configuration file %s: read error", path);
+        return -1;
+    }
+    int rc = km_props_parse_buf(buf, len, path, out, d);
+    free(buf);
+    return rc;
+}
+
+const km_prop_t *km_props_find(const km_props_t *p, const char *key) {
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->items[i].key, key) == 0) return &p->items[i];
+    return NULL;
+}
+
+const char *km_props_get(const km_props_t *p, const char *key) {
+    const km_prop_t *e = km_props_find(p, key);
+    return e ? e->value : NULL;
+}
+
+void km_props_set(km_props_t *p, const char *key, const char *value, int line) {
+    km_prop_t *e = (km_prop_t *)km_props_find(p, key);
+    if (e) {
+        char *v = km_xstrdup(value);
+        free(e->value);
+        e->value = v;
+        e->line = line;
+        return;
+    }
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->items = km_xrealloc(p->items, p->cap * sizeof(*p->items));
+    }
+    p->items[p->n++] = (km_prop_t){km_xstrdup(key), km_xstrdup(value), line};
+}
+
+void km_props_set_default(km_props_t *p, const char *key, const char *value) {
+    if (!km_props_find(p, key)) km_props_set(p, key, value, 0);
+}
+
+int km_props_unset(km_props_t *p, const char *key) {
+    km_prop_t *e = (km_prop_t *)km_props_find(p, key);
+    if (!e) return 0;
+    free(e->key);
+    free(e->value);
+    size_t i = (size_t)(e - p->items);
+    memmove(e, e + 1, (p->n - i - 1) * sizeof(*e));
+    p->n--;
+    return 1;
+}
+
+void km_props_copy(km_props_t *dst, const km_props_t *src) {
+    for (size_t i = 0; i < src->n; i++) km_props_set(dst, src->items[i].key, src->items[i].value, src->items[i].line);
+}
+
+static int cmp_prop(const void *a, const void *b) {
+    return strcmp(((const km_prop_t *)a)->key, ((const km_prop_t *)b)->key);
+}
+
+void km_props_sort(km_props_t *p) {
+    if (p->n > 1) qsort(p->items, p->n, sizeof(*p->items), cmp_prop);
+}
+
+void km_props_free(km_props_t *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->items[i].key);
+        free(p->items[i].value);
+    }
+    free(p->items);
+    *p = (km_props_t){0};
+}
