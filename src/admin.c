@@ -103,3 +103,27 @@ rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic
     rd_kafka_NewPartitions_destroy(np);
     return err;
 }
+
+int km_admin_ensure_topic(rd_kafka_t *rk, const char *name, int partitions, int rf, bool compact, int timeout_ms,
+                          bool *created, char *errstr, size_t errlen) {
+    km_topic_meta_t *t;
+    size_t n;
+    int brokers;
+    *created = false;
+    if (km_admin_list_topics(rk, timeout_ms, &t, &n, &brokers, errstr, errlen) != 0) return -1;
+    bool exists = false;
+    for (size_t i = 0; i < n; i++) exists |= strcmp(t[i].name, name) == 0;
+    km_topic_meta_free(t, n);
+    if (exists) return 0;
+    bool clamped;
+    static const char *const compacted[] = {"cleanup.policy", "compact"};
+    km_new_topic_t nt = {.name = name, .partitions = partitions, .replication_factor = km_effective_rf(rf, brokers, &clamped),
+                         .configs = compact ? compacted : NULL, .nconfigs = compact ? 1 : 0};
+    if (km_admin_create_topics(rk, &nt, 1, timeout_ms, errstr, errlen) != 0) return -1;
+    if (nt.err && nt.err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        snprintf(errstr, errlen, "%s", nt.errstr);
+        return -1;
+    }
+    *created = nt.err == 0;
+    return 0;
+}

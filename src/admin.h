@@ -29,4 +29,10 @@ int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int time
 rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic, int total, int timeout_ms,
                                                char *errstr, size_t errlen);
 
+/* Makes sure an internal topic exists (MirrorUtils.createSinglePartitionCompactedTopic and
+ * friends): creates it when missing, with the replication factor clamped to the broker count.
+ * *created says whether this call made it. 0, or -1 with errstr. */
+int km_admin_ensure_topic(rd_kafka_t *rk, const char *name, int partitions, int rf, bool compact, int timeout_ms,
+                          bool *created, char *errstr, size_t errlen);
+
 #endif
