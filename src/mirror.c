@@ -1,6 +1,7 @@
 /* mirror.c — see mirror.h. */
 #include "mirror.h"
 
+#include "checkpoint.h"
 #include "flow.h"
 #include "heartbeat.h"
 #include "log.h"
@@ -38,7 +39,24 @@ struct km_mirror {
     size_t nflows;
     km_heartbeats_t **heartbeats; /* one per pair with heartbeats_here */
     size_t nheartbeats;
+    km_checkpointer_t **checkpointers;
+    size_t ncheckpointers;
 };
+
+/* Checkpoints need offset-syncs; without them a flow still replicates. */
+static void start_checkpointers(km_mirror_t *m, const km_config_t *cfg) {
+    m->checkpointers = km_xcalloc(cfg->nflows, sizeof(*m->checkpointers));
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const km_flow_t *f = &cfg->flows[i];
+        if (!f->runs_here || !f->s.emit_offset_syncs_enabled ||
+            !(f->s.emit_checkpoints_enabled || f->s.sync_group_offsets_enabled))
+            continue;
+        char err[1024];
+        km_checkpointer_t *c = km_checkpointer_start(f, err, sizeof(err));
+        if (c) m->checkpointers[m->ncheckpointers++] = c;
+        else km_error("flow %s: checkpoints and group offset sync are not running: %s", f->name, err);
+    }
+}
 
 /* Heartbeats are not replication: a pair whose target cannot take them is reported, not fatal. */
 static void start_heartbeats(km_mirror_t *m, const km_config_t *cfg) {
@@ -74,6 +92,7 @@ km_mirror_t *km_mirror_start(const km_config_t *cfg) {
         m->flows[m->nflows++] = rt;
     }
     start_heartbeats(m, cfg);
+    start_checkpointers(m, cfg);
     return m;
 }
 
@@ -86,6 +105,8 @@ bool km_mirror_tick(km_mirror_t *m) {
 
 int km_mirror_stop(km_mirror_t *m) {
     int rc = 0;
+    for (size_t i = 0; i < m->ncheckpointers; i++) km_checkpointer_stop(m->checkpointers[i]);
+    free(m->checkpointers);
     for (size_t i = 0; i < m->nheartbeats; i++) km_heartbeats_stop(m->heartbeats[i]);
     free(m->heartbeats);
     for (size_t i = 0; i < m->nflows; i++)
