@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config
       librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libssl-dev
-      default-jre-headless maven)
+      default-jdk-headless maven)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -14,8 +14,9 @@ for p in "${pkgs[@]}"; do
     missing+=("$p")
   fi
 done
-# A JRE and Maven already on PATH (e.g. a JDK from elsewhere) are good enough for the tests.
-if command -v java >/dev/null 2>&1; then missing=("${missing[@]/default-jre-headless}"); fi
+# A JDK and Maven already on PATH are good enough for the tests; a JDK (not only a JRE) because
+# the interop tests run small Java programs from source (java File.java).
+if command -v javac >/dev/null 2>&1; then missing=("${missing[@]/default-jdk-headless}"); fi
 if command -v mvn >/dev/null 2>&1; then missing=("${missing[@]/maven}"); fi
 read -r -a missing <<< "${missing[*]:-}"
 

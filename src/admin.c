@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int km_admin_list_topics(rd_kafka_t *rk, int timeout_ms, km_topic_meta_t **out, size_t *n, int *brokers,
                          char *errstr, size_t errlen) {
@@ -268,4 +269,24 @@ int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_gro
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_queue_destroy(q);
     return rc;
+}
+
+/* Leadership of a topic created a moment ago may not have reached every broker yet. */
+static bool transient(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+           err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+           err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE;
+}
+
+rd_kafka_resp_err_t km_admin_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
+                                        int timeout_ms) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - km_now_mono_ms();
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, left > 0 ? (int)left : 1);
+        if (!err || !transient(err) || km_now_mono_ms() + 200 >= deadline) return err;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }

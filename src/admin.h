@@ -56,4 +56,9 @@ int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_k
 int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,
                                  int timeout_ms, char *errstr, size_t errlen);
 
+/* rd_kafka_query_watermark_offsets, retried while the partition's leader is still being
+ * established (a topic created a moment ago) until timeout_ms. */
+rd_kafka_resp_err_t km_admin_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
+                                        int timeout_ms);
+
 #endif

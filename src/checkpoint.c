@@ -6,6 +6,7 @@
  * owned by the checkpointer thread; the only shared field is the emitted counter. */
 #include "checkpoint.h"
 
+#include "admin.h"
 #include "log.h"
 #include "offsetsync.h"
 #include "records.h"
@@ -137,7 +138,7 @@ typedef void (*record_fn)(km_checkpointer_t *c, const rd_kafka_message_t *m);
  * of now. The consumer stays assigned, so later records can be polled. */
 static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, record_fn fn, char *errstr, size_t errlen) {
     int64_t lo, hi;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, timeout_ms(c));
+    rd_kafka_resp_err_t err = km_admin_watermarks(rk, topic, 0, &lo, &hi, timeout_ms(c));
     if (err) {
         snprintf(errstr, errlen, "cannot read the end of %s: %s", topic, rd_kafka_err2str(err));
         return -1;

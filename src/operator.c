@@ -110,7 +110,7 @@ static int cmp_xlated(const void *a, const void *b) {
  * topic does not exist. */
 static int read_checkpoints(rd_kafka_t *rk, const char *topic, const char *group, xlated_t **out, size_t *n) {
     int64_t lo, hi;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 15000);
+    rd_kafka_resp_err_t err = km_admin_watermarks(rk, topic, 0, &lo, &hi, 15000);
     if (err) {
         km_error("cannot read %s: %s", topic, rd_kafka_err2str(err));
         return -1;
@@ -231,7 +231,7 @@ static const km_policy_t *policy_for(const km_config_t *cfg, const char *alias, 
 /* Timestamp of the newest heartbeat in `topic` (any partition 0 record), or -1. */
 static int64_t last_heartbeat(rd_kafka_t *rk, const char *topic) {
     int64_t lo, hi;
-    if (rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 10000) || hi <= lo) return -1;
+    if (km_admin_watermarks(rk, topic, 0, &lo, &hi, 10000) || hi <= lo) return -1;
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, topic, 0)->offset = hi - 1;
     rd_kafka_assign(rk, tl);

@@ -1,6 +1,7 @@
 /* positions.c — see positions.h. */
 #include "positions.h"
 
+#include "admin.h"
 #include "log.h"
 #include "util.h"
 
@@ -153,7 +154,7 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
-        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        err = km_admin_watermarks(rk, topic, p, &lo, &hi, timeout_ms);
         if (err) {
             snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
             rd_kafka_topic_partition_list_destroy(tl);
