@@ -25,6 +25,11 @@
 
 static const char *A, *B, *BIN;
 
+static int teardown(void **state) {
+    kt_kill_children();
+    return 0;
+}
+
 static int setup(void **state) {
     A = getenv("KMIRROR_IT_A");
     B = getenv("KMIRROR_IT_B");
@@ -522,9 +527,9 @@ static void test_heartbeats_and_topology(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_failover),
-        cmocka_unit_test(test_group_sync_never_rewinds_and_skips_active),
-        cmocka_unit_test(test_heartbeats_and_topology),
+        cmocka_unit_test_teardown(test_exact_failover, teardown),
+        cmocka_unit_test_teardown(test_group_sync_never_rewinds_and_skips_active, teardown),
+        cmocka_unit_test_teardown(test_heartbeats_and_topology, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

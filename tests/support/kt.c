@@ -592,7 +592,26 @@ char *kt_unique_name(const char *prefix, char *buf, size_t bufsize) {
 
 /* ---- child processes ---- */
 
+/* Children still possibly running; a test that fails half-way must not leave a mirror behind
+ * to disturb the tests after it. */
+static pid_t spawned[64];
+static size_t nspawned;
+
+void kt_kill_children(void) {
+    for (size_t i = 0; i < nspawned; i++)
+        if (spawned[i] > 0 && waitpid(spawned[i], NULL, WNOHANG) == 0) {
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], NULL, 0);
+        }
+    nspawned = 0;
+}
+
 pid_t kt_spawn(char *const argv[], const char *log_path) {
+    if (nspawned == 0) {
+        static bool registered;
+        if (!registered) atexit(kt_kill_children);
+        registered = true;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, defaults;
@@ -622,6 +641,7 @@ pid_t kt_spawn(char *const argv[], const char *log_path) {
         fprintf(stderr, "kt_spawn(%s, log %s): %s\n", argv[0], log_path, strerror(err));
         return -1;
     }
+    if (nspawned < sizeof spawned / sizeof spawned[0]) spawned[nspawned++] = pid;
     return pid;
 }
 

@@ -123,6 +123,9 @@ char *kt_unique_name(const char *prefix, char *buf, size_t bufsize);
 /* Starts argv[0] (searched in PATH) with argv, stdin from /dev/null, stdout and stderr appended
  * to log_path. Returns the child's pid or -1. */
 pid_t kt_spawn(char *const argv[], const char *log_path);
+/* SIGKILLs every child kt_spawn started that is still running (also run at exit): a cmocka
+ * teardown for tests that spawn. */
+void kt_kill_children(void);
 /* kill(pid, sig) that reports failure. */
 int kt_signal(pid_t pid, int sig);
 /* Waits up to timeout_ms for child pid to exit and stores its wait status (WIFEXITED etc.) in
