@@ -181,7 +181,10 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     } else if (p->rewind_to < 0 && src->offset > p->acked) {
         p->acked = src->offset;
         km_offset_sync_t sync;
-        if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync))
+        /* Run starts are what exact translation needs and always go out; an offset.lag.max sync
+         * (only for Java readers) is coalesced away while the partition has one in flight. */
+        if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync) &&
+            (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
             send_sync(t, tt->name, p, &sync);
         add_relaxed(&p->stats.records, 1);
         add_relaxed(&p->stats.bytes, src->len + src->key_len);
