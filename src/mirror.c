@@ -134,6 +134,18 @@ void km_mirror_visit(km_mirror_t *m, km_flow_part_visit_fn fn, void *arg) {
     }
 }
 
+void km_mirror_visit_tasks(km_mirror_t *m, km_flow_task_visit_fn fn, void *arg) {
+    for (size_t i = 0; i < m->nflows; i++) km_flow_rt_visit_tasks(m->flows[i], fn, arg);
+}
+
+void km_mirror_visit_conflicts(km_mirror_t *m, km_flow_conflict_fn fn, void *arg) {
+    for (size_t i = 0; i < m->nflows; i++) {
+        char *c = km_flow_rt_conflict(m->flows[i]);
+        if (c) fn(arg, km_flow_rt_flow(m->flows[i]), c);
+        free(c);
+    }
+}
+
 int km_mirror_main(const km_config_t *cfg) {
     km_mirror_install_signals();
     km_mirror_t *m = km_mirror_start(cfg);

@@ -5,7 +5,7 @@
 #define KM_MIRROR_H
 
 #include "config.h"
-#include "task.h"
+#include "flow.h"
 
 #include <stdbool.h>
 
@@ -21,6 +21,14 @@ int km_mirror_stop(km_mirror_t *m);
 typedef void (*km_flow_part_visit_fn)(void *arg, const km_flow_t *flow, const char *topic, const char *remote,
                                       int32_t partition, const km_part_stats_t *stats);
 void km_mirror_visit(km_mirror_t *m, km_flow_part_visit_fn fn, void *arg);
+
+/* The tasks this process runs now, per flow, with their source partitions (for /status:
+ * "tasks": [{"flow": "a->b", "task": 0, "partitions": [...]}]). Callable from any thread. */
+void km_mirror_visit_tasks(km_mirror_t *m, km_flow_task_visit_fn fn, void *arg);
+/* Flows whose group has processes with different settings: fn gets the differing keys
+ * (coord.h). For /status and /healthz. Callable from any thread. */
+typedef void (*km_flow_conflict_fn)(void *arg, const km_flow_t *flow, const char *conflict);
+void km_mirror_visit_conflicts(km_mirror_t *m, km_flow_conflict_fn fn, void *arg);
 
 /* SIGTERM/SIGINT set the stop flag; a second signal exits at once. */
 void km_mirror_install_signals(void);
