@@ -693,6 +693,16 @@ static km_eos_t build_eos(checker_t *ck) {
     return KM_EOS_DISABLED;
 }
 
+/* kmirror-tasks.{source}.{group.id}.internal (coord.h): per group, so that separate deployments
+ * with their own group.id do not share tasks, and per source, so that flows into one target that
+ * share a group.id keep their tasks apart. Characters a topic name cannot hold become '_'. */
+static char *tasks_topic(const char *source, const char *group_id) {
+    char *t = km_xasprintf("kmirror-tasks.%s.%s.internal", source, group_id);
+    for (char *c = t; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-') *c = '_';
+    return t;
+}
+
 static void build_settings(checker_t *ck, km_flow_t *f) {
     km_flow_settings_t *s = &f->s;
     build_filters(ck, s);
@@ -737,7 +747,7 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->exactly_once = build_eos(ck);
     s->offsets_topic = km_strtrim(cfg_prop(f, "offset.storage.topic")->value);
     s->group_id = km_strtrim(cfg_prop(f, "group.id")->value);
-    s->tasks_topic = km_xasprintf("kmirror-tasks.%s.internal", f->source);
+    s->tasks_topic = tasks_topic(f->source, s->group_id);
     if (s->policy.separator) {
         s->offset_syncs_topic = km_policy_offset_syncs_topic(
             &s->policy, s->offset_syncs_location == KM_SYNCS_ON_SOURCE ? f->target : f->source);

@@ -74,7 +74,7 @@ typedef struct km_flow_settings {
     char *checkpoints_topic;              /* {source}.checkpoints.internal on the target */
     char *heartbeats_topic;               /* "heartbeats" on the target */
     char *group_id;                       /* worker group on the target ({src}-mm2) */
-    char *tasks_topic;                    /* kmirror-tasks.{source}.internal on the target (coord.h) */
+    char *tasks_topic;                    /* kmirror-tasks.{source}.{group.id}.internal on the target (coord.h) */
 } km_flow_settings_t;
 
 typedef struct km_flow {

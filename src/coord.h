@@ -2,12 +2,12 @@
  * consumer group protocol on the flow's target cluster, no coordinator of kmirror's.
  *
  * The flow's tasks are the partitions of a small compacted topic on the target,
- * kmirror-tasks.{source}.internal: partition i is task i, so the topic's partition count is the
- * group's task count (tasks.max of the process that created it). Every process joins the group
- * group.id ({source}-mm2, where MM2 keeps its workers) as a consumer of that topic with the
- * cooperative-sticky assignor, and runs the tasks whose partitions it is assigned. A process that
- * dies loses its tasks after session.timeout.ms; a rebalance moves only the tasks that must move,
- * the others keep running. A revoked task is stopped — records delivered, positions committed —
+ * kmirror-tasks.{source}.{group.id}.internal: partition i is task i, so the topic's partition
+ * count is the group's task count (tasks.max of the process that created it). Every process
+ * joins the group group.id ({source}-mm2, where MM2 keeps its workers) as a consumer of that
+ * topic with the cooperative-sticky assignor, and runs the tasks whose partitions it is
+ * assigned. A process that dies loses its tasks after session.timeout.ms; a rebalance moves only
+ * the tasks that must move, the others keep running. A revoked task is stopped — records delivered, positions committed —
  * inside the rebalance callback, before the revocation is acknowledged, so its next owner starts
  * from the committed positions and a task never runs in two processes at once (with
  * exactly-once, a process the group already gave up on is moreover fenced by the new owner's
