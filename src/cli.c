@@ -4,6 +4,7 @@
  *   kmirror check-config [--json] [--clusters A B ...] CONFIG
  *   kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]...
  *   kmirror demo [--seconds N]
+ *   kmirror status --url http://HOST:PORT [--partitions]
  *
  * --clusters takes aliases up to the next option, like MM2's; when CONFIG is written after
  * them (`check-config --clusters a b CONFIG`) the last word is the file. Exit codes: 0 ok,
@@ -16,6 +17,7 @@
 #include "mirror.h"
 #include "mock.h"
 #include "demo.h"
+#include "status.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -47,6 +49,8 @@ static void usage(FILE *out) {
             "  kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]...\n"
             "                                           run a local Kafka-protocol cluster until SIGTERM\n"
             "  kmirror demo [--seconds N]               replicate between local clusters and check the result\n"
+            "  kmirror status --url http://HOST:PORT [--partitions]\n"
+            "                                           show a running kmirror's flows, lag, rate and latency\n"
             "  kmirror --help | --version\n"
             "\n"
             "options:\n"
@@ -64,7 +68,7 @@ static void push(char ***v, size_t *n, char *s) {
 }
 
 static int parse_args(int argc, char **argv, cli_args_t *a) {
-    static const char *const cmds[] = {"check-config", "mock-cluster", "demo"};
+    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "status"};
     int i = 1;
     a->cmd = "run";
     for (size_t c = 0; argc > 1 && c < sizeof(cmds) / sizeof(cmds[0]); c++)
@@ -166,6 +170,10 @@ static int cmd_run(const cli_args_t *a) {
     int rc = km_config_load(&cfg, a->config, a->clusters, a->nclusters, &d);
     km_diag_log(&d);
     if (rc == 0 && apply_log_level(a, cfg.log_level) != 0) rc = -1;
+    if (a->metrics_listen) { /* the command line wins over metrics.listen */
+        free(cfg.metrics_listen);
+        cfg.metrics_listen = km_xstrdup(a->metrics_listen);
+    }
     int status = 1;
     if (rc == 0) status = km_mirror_main(&cfg);
     else km_error("%s: %zu configuration error(s); not starting (kmirror check-config %s shows the resolved flows)",
@@ -194,6 +202,7 @@ int km_cli_main(int argc, char **argv) {
         if (strcmp(a.cmd, "check-config") == 0) rc = cmd_check_config(&a);
         else if (strcmp(a.cmd, "run") == 0) rc = cmd_run(&a);
         else if (strcmp(a.cmd, "mock-cluster") == 0) rc = km_mock_main((int)a.nrest, a.rest);
+        else if (strcmp(a.cmd, "status") == 0) rc = km_status_main((int)a.nrest, a.rest);
         else rc = km_demo_main((int)a.nrest, a.rest);
     }
     free_args(&a, argc, argv);
