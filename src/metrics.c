@@ -27,22 +27,23 @@ static void st64(_Atomic int64_t *c, int64_t v) { atomic_store_explicit(c, v, RL
 
 /* ---- windows and histograms ---------------------------------------------------------------- */
 
-/* Entering a new epoch: a seqlock-style reset, so a reader never combines old and new values. */
-static void slot_reset(km_window_slot_t *s, int64_t epoch) {
-    st64(&s->epoch, -1);
+/* Entering a new epoch: a seqlock-style reset, so a reader never combines old and new values.
+ * Slots hold epoch + 1, so that 0 (a zeroed slot, or one being reset) matches no epoch. */
+static void slot_reset(km_window_slot_t *s, int64_t tag) {
+    st64(&s->epoch, 0);
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&s->count, 0, RLX);
     atomic_store_explicit(&s->sum, 0, RLX);
     atomic_store_explicit(&s->extra, 0, RLX);
     st64(&s->min, INT64_MAX);
     st64(&s->max, INT64_MIN);
-    atomic_store_explicit(&s->epoch, epoch, memory_order_release);
+    atomic_store_explicit(&s->epoch, tag, memory_order_release);
 }
 
 void km_window_observe(km_window_t *w, int64_t now_ms, int64_t value, uint64_t extra) {
     int64_t epoch = now_ms / KM_WINDOW_MS;
     km_window_slot_t *s = &w->slot[epoch & 1];
-    if (ld64(&s->epoch) != epoch) slot_reset(s, epoch);
+    if (ld64(&s->epoch) != epoch + 1) slot_reset(s, epoch + 1);
     bump(&s->extra, extra);
     if (value < 0) return;
     bump(&s->count, 1);
@@ -54,7 +55,7 @@ void km_window_observe(km_window_t *w, int64_t now_ms, int64_t value, uint64_t e
 /* Adds slot s to v when it belongs to the current or the previous epoch and was not being reset. */
 static void slot_read(const km_window_slot_t *s, int64_t epoch, km_window_view_t *v) {
     int64_t e1 = atomic_load_explicit(&s->epoch, memory_order_acquire);
-    if (e1 != epoch && e1 != epoch - 1) return;
+    if (e1 <= 0 || (e1 != epoch + 1 && e1 != epoch)) return;
     uint64_t count = ld(&s->count), sum = ld(&s->sum), extra = ld(&s->extra);
     int64_t mn = ld64(&s->min), mx = ld64(&s->max);
     atomic_thread_fence(memory_order_acquire);

@@ -37,7 +37,7 @@
 #define KM_HIST_NBOUNDS 16
 
 typedef struct km_window_slot {
-    _Atomic int64_t epoch; /* now / KM_WINDOW_MS when the slot was (re)started; -1 while resetting */
+    _Atomic int64_t epoch; /* 1 + now / KM_WINDOW_MS when the slot was (re)started; 0 unused or resetting */
     _Atomic uint64_t count, sum, extra;
     _Atomic int64_t min, max;
 } km_window_slot_t;
