@@ -510,13 +510,14 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
         return NULL;
     }
     if (n) km_task_add(t, items, n);
+    km_task_slot_started(t->slot); /* before the thread: it reports into the slot */
     if (pthread_create(&t->thread, NULL, task_main, t) != 0) {
         snprintf(errstr, errlen, "cannot start a thread");
+        km_task_slot_stopped(t->slot);
         km_task_free(t);
         return NULL;
     }
     t->started = true;
-    km_task_slot_started(t->slot);
     return t;
 }
 
