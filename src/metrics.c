@@ -345,7 +345,7 @@ km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, 
     return p;
 }
 
-km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id) { return &fm->tasks[id < fm->ntasks ? id : fm->ntasks - 1]; }
+km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id) { return &fm->tasks[id]; }
 
 void km_task_slot_started(km_task_slot_t *ts) {
     ts->seen_retries = ts->seen_errors = 0;

@@ -78,6 +78,7 @@ struct km_task {
     int rewinds;
     int64_t next_commit;
     int64_t next_watermarks; /* when lag is measured next */
+    int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
 };
 
@@ -301,7 +302,7 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     if (p->reset_seen) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
-    km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), km_now_wall_ms());
+    km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
     int64_t size = (int64_t)(m->len + m->key_len);
     if (produce(t, m, tt)) {
         p->inflight++;
@@ -430,6 +431,7 @@ static void *task_main(void *arg) {
             continue;
         }
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
+        if (n > 0) t->consumed_at = km_now_wall_ms();
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         rd_kafka_poll(t->producer, 0);
         rewind_failed(t);
