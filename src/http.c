@@ -185,7 +185,7 @@ int km_http_get(const char *url, int timeout_ms, int *status, char **body, char 
     if (fd >= 0) {
         char *req = km_xasprintf("GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
         size_t len;
-        char *resp = write(fd, req, strlen(req)) == (ssize_t)strlen(req) ? read_all(fd, &len) : NULL;
+        char *resp = send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req) ? read_all(fd, &len) : NULL;
         char *sep = resp ? strstr(resp, "\r\n\r\n") : NULL;
         if (sep && sscanf(resp, "HTTP/%*d.%*d %d", status) == 1) {
             *body = km_xstrdup(sep + 4);
