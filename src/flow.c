@@ -24,6 +24,7 @@ typedef struct slot {
 
 struct km_flow_rt {
     const km_flow_t *flow;
+    km_flow_metrics_t *fm;
     rd_kafka_t *src_admin, *dst_admin;
     km_positions_t positions;
     km_task_t **tasks;
@@ -205,7 +206,7 @@ static int start_tasks(km_flow_rt_t *rt, const slot_t *s, size_t n, int ntasks) 
         size_t count;
         km_assign_item_t *items = items_for(rt, s, n, t, false, &count);
         char err[512];
-        rt->tasks[t] = km_task_start(rt->flow, t, items, count, err, sizeof(err));
+        rt->tasks[t] = km_task_start(rt->flow, rt->fm, t, items, count, err, sizeof(err));
         free(items);
         if (!rt->tasks[t]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, t, err);
@@ -236,6 +237,27 @@ static void apply_assignment(km_flow_rt_t *rt, slot_t *s, size_t n, int ntasks) 
     rt->nslots = n;
 }
 
+/* ---- state -------------------------------------------------------------------------------- */
+
+/* Running, or degraded while some selected topic cannot be (fully) replicated. */
+static void report_state(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable) {
+    size_t missing = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (usable[i] >= plan[i].source_partitions) continue;
+        if (!first) first = plan[i].source_topic;
+        missing++;
+    }
+    if (!missing) {
+        km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
+        return;
+    }
+    char *why = km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log)",
+                             missing, rt->flow->target, first);
+    km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
+    free(why);
+}
+
 /* ---- refresh ------------------------------------------------------------------------------- */
 
 static int refresh(km_flow_rt_t *rt) {
@@ -244,12 +266,14 @@ static int refresh(km_flow_rt_t *rt) {
     size_t nsrc = 0, ndst = 0;
     int brokers = 0;
     char err[512];
-    if (km_admin_list_topics(rt->src_admin, timeout_ms(rt), &src, &nsrc, NULL, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot list topics on %s: %s", f->name, f->source, err);
-        return -1;
-    }
-    if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot list topics on %s: %s", f->name, f->target, err);
+    const char *failed_on = NULL;
+    if (km_admin_list_topics(rt->src_admin, timeout_ms(rt), &src, &nsrc, NULL, err, sizeof(err)) != 0) failed_on = f->source;
+    else if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, err, sizeof(err)) != 0) failed_on = f->target;
+    if (failed_on) {
+        char *why = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
+        km_warn("flow %s: %s", f->name, why);
+        km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
+        free(why);
         km_topic_meta_free(src, nsrc);
         return -1;
     }
@@ -260,6 +284,7 @@ static int refresh(km_flow_rt_t *rt) {
     int ntasks;
     slot_t *s = build_slots(plan, n, usable, f->s.tasks_max, &nslots, &ntasks);
     apply_assignment(rt, s, nslots, ntasks);
+    report_state(rt, plan, n, usable);
     free(usable);
     km_topic_plan_free(plan, n);
     km_topic_meta_free(src, nsrc);
@@ -328,9 +353,10 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
     return 0;
 }
 
-km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, char *errstr, size_t errlen) {
+km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen) {
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
+    rt->fm = fm;
     char err[512];
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
@@ -360,7 +386,12 @@ fail:
 
 bool km_flow_rt_tick(km_flow_rt_t *rt) {
     for (int i = 0; i < rt->ntasks; i++)
-        if (km_task_failed(rt->tasks[i])) rt->failed = true;
+        if (km_task_failed(rt->tasks[i])) {
+            rt->failed = true;
+            char *why = km_xasprintf("task %d: %s", i, km_task_fail_reason(rt->tasks[i]));
+            km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
+            free(why);
+        }
     if (rt->failed) return false;
     if (rt->flow->s.refresh_topics_enabled && km_now_mono_ms() >= rt->next_refresh) {
         refresh(rt);
@@ -381,8 +412,3 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     return rc;
 }
 
-const km_flow_t *km_flow_rt_flow(const km_flow_rt_t *rt) { return rt->flow; }
-
-void km_flow_rt_visit(km_flow_rt_t *rt, km_part_visit_fn fn, void *arg) {
-    for (int i = 0; i < rt->ntasks; i++) km_task_visit(rt->tasks[i], fn, arg);
-}

@@ -13,13 +13,12 @@
 typedef struct km_flow_rt km_flow_rt_t;
 
 /* Connects to both clusters, loads positions, creates what is missing and starts the tasks.
- * NULL with errstr when the flow cannot start (unreachable cluster, unreadable positions). */
-km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, char *errstr, size_t errlen);
-/* Periodic work (topic refresh when due, task health). Returns false once the flow failed. */
+ * NULL with errstr when the flow cannot start (unreachable cluster, unreadable positions).
+ * The flow's state and its tasks' metrics go to fm, which must outlive the flow. */
+km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen);
+/* Periodic work (topic refresh when due, task health, flow state). Returns false once the flow failed. */
 bool km_flow_rt_tick(km_flow_rt_t *rt);
 /* Stops the tasks gracefully and frees everything. Returns 0, or -1 when the flow had failed. */
 int km_flow_rt_stop(km_flow_rt_t *rt);
-const km_flow_t *km_flow_rt_flow(const km_flow_rt_t *rt);
-void km_flow_rt_visit(km_flow_rt_t *rt, km_part_visit_fn fn, void *arg);
 
 #endif
