@@ -103,3 +103,169 @@ rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic
     rd_kafka_NewPartitions_destroy(np);
     return err;
 }
+
+int km_admin_ensure_topic(rd_kafka_t *rk, const char *name, int partitions, int rf, bool compact, int timeout_ms,
+                          bool *created, char *errstr, size_t errlen) {
+    km_topic_meta_t *t;
+    size_t n;
+    int brokers;
+    *created = false;
+    if (km_admin_list_topics(rk, timeout_ms, &t, &n, &brokers, errstr, errlen) != 0) return -1;
+    bool exists = false;
+    for (size_t i = 0; i < n; i++) exists |= strcmp(t[i].name, name) == 0;
+    km_topic_meta_free(t, n);
+    if (exists) return 0;
+    bool clamped;
+    static const char *const compacted[] = {"cleanup.policy", "compact"};
+    km_new_topic_t nt = {.name = name, .partitions = partitions, .replication_factor = km_effective_rf(rf, brokers, &clamped),
+                         .configs = compact ? compacted : NULL, .nconfigs = compact ? 1 : 0};
+    if (km_admin_create_topics(rk, &nt, 1, timeout_ms, errstr, errlen) != 0) return -1;
+    if (nt.err && nt.err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        snprintf(errstr, errlen, "%s", nt.errstr);
+        return -1;
+    }
+    *created = nt.err == 0;
+    return 0;
+}
+
+/* ---- consumer groups ------------------------------------------------------------------------ */
+
+void km_group_offsets_free(km_group_offset_t *o, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(o[i].topic);
+        free(o[i].metadata);
+    }
+    free(o);
+}
+
+int km_admin_list_groups(rd_kafka_t *rk, int timeout_ms, char ***groups, size_t *n, char *errstr, size_t errlen) {
+    *groups = NULL;
+    *n = 0;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, timeout_ms);
+    rd_kafka_ListConsumerGroups(rk, o, q);
+    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    int rc = -1;
+    if (ev) {
+        const rd_kafka_ListConsumerGroups_result_t *res = rd_kafka_event_ListConsumerGroups_result(ev);
+        size_t cnt, nerr;
+        const rd_kafka_ConsumerGroupListing_t **l = rd_kafka_ListConsumerGroups_result_valid(res, &cnt);
+        rd_kafka_ListConsumerGroups_result_errors(res, &nerr);
+        if (nerr > 0 && cnt == 0) {
+            snprintf(errstr, errlen, "every broker refused to list groups");
+        } else {
+            *groups = km_xcalloc(cnt ? cnt : 1, sizeof(char *));
+            for (size_t i = 0; i < cnt; i++) (*groups)[i] = km_xstrdup(rd_kafka_ConsumerGroupListing_group_id(l[i]));
+            *n = cnt;
+            rc = 0;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+static void collect_offsets(const rd_kafka_topic_partition_list_t *l, km_group_offset_t **out, size_t *n) {
+    *out = km_xcalloc(l && l->cnt ? (size_t)l->cnt : 1, sizeof(**out));
+    *n = 0;
+    for (int i = 0; l && i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->err || p->offset < 0) continue; /* no committed offset */
+        (*out)[(*n)++] = (km_group_offset_t){km_xstrdup(p->topic), p->partition, p->offset,
+                                             km_xstrndup(p->metadata ? p->metadata : "", p->metadata_size)};
+    }
+}
+
+int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km_group_offset_t **out, size_t *n,
+                           char *errstr, size_t errlen) {
+    *out = NULL;
+    *n = 0;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
+    rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
+    rd_kafka_ListConsumerGroupOffsets_destroy(req);
+    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    int rc = -1;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_group_result_t **g =
+            rd_kafka_ListConsumerGroupOffsets_result_groups(rd_kafka_event_ListConsumerGroupOffsets_result(ev), &cnt);
+        const rd_kafka_error_t *e = cnt ? rd_kafka_group_result_error(g[0]) : NULL;
+        if (cnt == 0 || e) {
+            snprintf(errstr, errlen, "%s", e ? rd_kafka_error_string(e) : "empty answer");
+        } else {
+            collect_offsets(rd_kafka_group_result_partitions(g[0]), out, n);
+            rc = 0;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
+                         char *errstr, size_t errlen) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
+    rd_kafka_DescribeConsumerGroups(rk, &group, 1, o, q);
+    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    int rc = -1;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_ConsumerGroupDescription_t **g =
+            rd_kafka_DescribeConsumerGroups_result_groups(rd_kafka_event_DescribeConsumerGroups_result(ev), &cnt);
+        const rd_kafka_error_t *e = cnt ? rd_kafka_ConsumerGroupDescription_error(g[0]) : NULL;
+        if (cnt == 0 || e) {
+            snprintf(errstr, errlen, "%s", e ? rd_kafka_error_string(e) : "empty answer");
+        } else {
+            *state = rd_kafka_ConsumerGroupDescription_state(g[0]);
+            rc = 0;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,
+                                 int timeout_ms, char *errstr, size_t errlen) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_add(l, offs[i].topic, offs[i].partition);
+        p->offset = offs[i].offset;
+        if (offs[i].metadata && *offs[i].metadata) {
+            p->metadata = km_xstrdup(offs[i].metadata);
+            p->metadata_size = strlen(offs[i].metadata);
+        }
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, timeout_ms);
+    rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+    rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, o, q);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(req);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    int rc = -1;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_group_result_t **g =
+            rd_kafka_AlterConsumerGroupOffsets_result_groups(rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &cnt);
+        const rd_kafka_error_t *e = cnt ? rd_kafka_group_result_error(g[0]) : NULL;
+        const rd_kafka_topic_partition_list_t *parts = cnt ? rd_kafka_group_result_partitions(g[0]) : NULL;
+        rd_kafka_resp_err_t perr = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; parts && i < parts->cnt; i++)
+            if (parts->elems[i].err) perr = parts->elems[i].err;
+        if (cnt == 0 || e || perr)
+            snprintf(errstr, errlen, "%s", e ? rd_kafka_error_string(e) : cnt ? rd_kafka_err2str(perr) : "empty answer");
+        else
+            rc = 0;
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}

@@ -29,4 +29,31 @@ int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int time
 rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic, int total, int timeout_ms,
                                                char *errstr, size_t errlen);
 
+/* Makes sure an internal topic exists (MirrorUtils.createSinglePartitionCompactedTopic and
+ * friends): creates it when missing, with the replication factor clamped to the broker count.
+ * *created says whether this call made it. 0, or -1 with errstr. */
+int km_admin_ensure_topic(rd_kafka_t *rk, const char *name, int partitions, int rf, bool compact, int timeout_ms,
+                          bool *created, char *errstr, size_t errlen);
+
+/* A committed consumer offset (the group is implied by the call). */
+typedef struct km_group_offset {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    char *metadata; /* "" when none */
+} km_group_offset_t;
+void km_group_offsets_free(km_group_offset_t *o, size_t n);
+
+/* Every consumer group of the cluster (ListConsumerGroups). 0, or -1 with errstr. */
+int km_admin_list_groups(rd_kafka_t *rk, int timeout_ms, char ***groups, size_t *n, char *errstr, size_t errlen);
+/* The group's committed offsets, partitions without one left out. 0, or -1 with errstr. */
+int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km_group_offset_t **out, size_t *n,
+                           char *errstr, size_t errlen);
+/* DescribeConsumerGroups: the group's state (DEAD for a group that does not exist). */
+int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
+                         char *errstr, size_t errlen);
+/* AlterConsumerGroupOffsets; fails (with the broker's reason) when the group has members. */
+int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,
+                                 int timeout_ms, char *errstr, size_t errlen);
+
 #endif

@@ -4,6 +4,8 @@
  *   kmirror check-config [--json] [--clusters A B ...] CONFIG
  *   kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]...
  *   kmirror demo [--seconds N]
+ *   kmirror translate-offsets CONFIG --group G --source A --target B [--json]
+ *   kmirror topology CONFIG --cluster B [--json]
  *
  * --clusters takes aliases up to the next option, like MM2's; when CONFIG is written after
  * them (`check-config --clusters a b CONFIG`) the last word is the file. Exit codes: 0 ok,
@@ -16,6 +18,7 @@
 #include "mirror.h"
 #include "mock.h"
 #include "demo.h"
+#include "operator.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -47,6 +50,10 @@ static void usage(FILE *out) {
             "  kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]...\n"
             "                                           run a local Kafka-protocol cluster until SIGTERM\n"
             "  kmirror demo [--seconds N]               replicate between local clusters and check the result\n"
+            "  kmirror translate-offsets CONFIG --group G --source A --target B [--json]\n"
+            "                                           where group G should resume on B after failing over from A\n"
+            "  kmirror topology CONFIG --cluster B [--json]\n"
+            "                                           upstream clusters of B and replication hops, from heartbeats\n"
             "  kmirror --help | --version\n"
             "\n"
             "options:\n"
@@ -64,7 +71,7 @@ static void push(char ***v, size_t *n, char *s) {
 }
 
 static int parse_args(int argc, char **argv, cli_args_t *a) {
-    static const char *const cmds[] = {"check-config", "mock-cluster", "demo"};
+    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology"};
     int i = 1;
     a->cmd = "run";
     for (size_t c = 0; argc > 1 && c < sizeof(cmds) / sizeof(cmds[0]); c++)
@@ -84,6 +91,7 @@ static int parse_args(int argc, char **argv, cli_args_t *a) {
             free(v); /* the strings now belong to a->clusters; see free_args */
         } else if (strcmp(s, "--json") == 0) {
             a->json = true;
+            if (strcmp(a->cmd, "check-config") != 0) push(&a->rest, &a->nrest, argv[i]);
         } else if (strcmp(s, "-v") == 0 || strcmp(s, "--verbose") == 0) {
             a->verbosity++;
         } else if (strcmp(s, "-q") == 0 || strcmp(s, "--quiet") == 0) {
@@ -194,6 +202,8 @@ int km_cli_main(int argc, char **argv) {
         if (strcmp(a.cmd, "check-config") == 0) rc = cmd_check_config(&a);
         else if (strcmp(a.cmd, "run") == 0) rc = cmd_run(&a);
         else if (strcmp(a.cmd, "mock-cluster") == 0) rc = km_mock_main((int)a.nrest, a.rest);
+        else if (strcmp(a.cmd, "translate-offsets") == 0) rc = km_translate_offsets_main((int)a.nrest, a.rest);
+        else if (strcmp(a.cmd, "topology") == 0) rc = km_topology_main((int)a.nrest, a.rest);
         else rc = km_demo_main((int)a.nrest, a.rest);
     }
     free_args(&a, argc, argv);

@@ -492,6 +492,8 @@ static void resolve_flow(km_config_t *cfg, km_flow_t *f, const flow_key_t *fkeys
     resolve_client(cfg, tgt, &flowkeys, "producer", "target", &f->producer);
     resolve_client(cfg, src, &flowkeys, "admin", "source", &f->source_admin);
     resolve_client(cfg, tgt, &flowkeys, "admin", "target", &f->target_admin);
+    resolve_client(cfg, src, &flowkeys, "producer", "source", &f->source_producer);
+    resolve_client(cfg, tgt, &flowkeys, "consumer", "target", &f->target_consumer);
     /* MM2 forces these on the replication consumer. */
     km_props_set(&f->consumer, "enable.auto.commit", "false", 0);
     km_props_set_default(&f->consumer, "auto.offset.reset", "earliest");
@@ -499,6 +501,8 @@ static void resolve_flow(km_config_t *cfg, km_flow_t *f, const flow_key_t *fkeys
     set_client_id(&f->producer, f, "MirrorSourceConnector", "replication-producer");
     set_client_id(&f->source_admin, f, "MirrorSourceConnector", "replication-source-admin");
     set_client_id(&f->target_admin, f, "MirrorSourceConnector", "replication-target-admin");
+    set_client_id(&f->source_producer, f, "MirrorSourceConnector", "offset-syncs-producer");
+    set_client_id(&f->target_consumer, f, "MirrorCheckpointConnector", "checkpoint-consumer");
     km_props_free(&flowkeys);
 }
 
@@ -727,6 +731,12 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->exactly_once = build_eos(ck);
     s->offsets_topic = km_strtrim(cfg_prop(f, "offset.storage.topic")->value);
     s->group_id = km_strtrim(cfg_prop(f, "group.id")->value);
+    if (s->policy.separator) {
+        s->offset_syncs_topic = km_policy_offset_syncs_topic(
+            &s->policy, s->offset_syncs_location == KM_SYNCS_ON_SOURCE ? f->target : f->source);
+        s->checkpoints_topic = km_policy_checkpoints_topic(&s->policy, f->source);
+        s->heartbeats_topic = km_policy_heartbeats_topic(&s->policy);
+    }
     check_class_key(ck, "topic.filter.class", "DefaultTopicFilter");
     check_class_key(ck, "group.filter.class", "DefaultGroupFilter");
     check_class_key(ck, "config.property.filter.class", "DefaultConfigPropertyFilter");
@@ -751,6 +761,8 @@ static void validate_flow(km_config_t *cfg, km_flow_t *f, const char *name, km_d
     km_clientconf_translate(&f->producer, KM_CLIENT_PRODUCER, name, &f->rk_producer, d);
     km_clientconf_translate(&f->source_admin, KM_CLIENT_ADMIN, name, &f->rk_source_admin, d);
     km_clientconf_translate(&f->target_admin, KM_CLIENT_ADMIN, name, &f->rk_target_admin, d);
+    km_clientconf_translate(&f->source_producer, KM_CLIENT_PRODUCER, name, &f->rk_source_producer, d);
+    km_clientconf_translate(&f->target_consumer, KM_CLIENT_CONSUMER, name, &f->rk_target_consumer, d);
 }
 
 /* --clusters: every alias must exist; a flow runs here when enabled and its target is listed. */
@@ -777,6 +789,26 @@ static void apply_here(km_config_t *cfg, char **only, size_t nonly, const char *
         for (size_t j = 0; j < cfg->nhere && f->enabled; j++)
             if (strcmp(cfg->here[j], f->target) == 0) f->runs_here = true;
     }
+}
+
+/* Heartbeats for pairs whose flow is disabled (see heartbeats_here). Problems there are not
+ * the user's replication problems: such a pair is quietly left out, as it would add nothing
+ * but heartbeats. */
+static void prepare_heartbeats_only(km_flow_t *f, const char *name) {
+    km_diag_t scratch = {0};
+    checker_t ck = {.f = f, .name = name, .d = &scratch};
+    f->s.emit_heartbeats_enabled = get_bool(&ck, "emit.heartbeats.enabled");
+    f->s.emit_heartbeats_interval_ms = get_seconds_ms(&ck, "emit.heartbeats.interval.seconds");
+    f->s.internal_replication_factor[0] = (int)get_long(&ck, "heartbeats.topic.replication.factor", -1);
+    f->s.admin_timeout_ms = get_long(&ck, "admin.timeout.ms", 1);
+    if (km_props_find(&f->producer, "bootstrap.servers") && ck.errors == 0 && f->s.emit_heartbeats_enabled)
+        km_clientconf_translate(&f->producer, KM_CLIENT_PRODUCER, name, &f->rk_producer, &scratch);
+    f->heartbeats_here = f->s.emit_heartbeats_enabled && ck.errors == 0 && scratch.nerrors == 0 && f->rk_producer.n > 0;
+    if (f->heartbeats_here) {
+        free(f->s.heartbeats_topic);
+        f->s.heartbeats_topic = km_xstrdup("heartbeats");
+    }
+    km_diag_free(&scratch);
 }
 
 static void check_something_runs(const km_config_t *cfg, const char *name, km_diag_t *d) {
@@ -816,6 +848,15 @@ int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char
     apply_here(cfg, only, nonly, name, d);
     for (size_t i = 0; i < cfg->nflows; i++)
         if (cfg->flows[i].enabled) validate_flow(cfg, &cfg->flows[i], name, d);
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        km_flow_t *f = &cfg->flows[i];
+        if (f->enabled) {
+            f->heartbeats_here = f->runs_here && f->s.emit_heartbeats_enabled;
+            continue;
+        }
+        for (size_t j = 0; j < cfg->nhere; j++)
+            if (strcmp(cfg->here[j], f->target) == 0) prepare_heartbeats_only(f, name);
+    }
     check_something_runs(cfg, name, d);
     const char *ml = km_props_get(&cfg->raw, "metrics.listen");
     if (ml && *ml) cfg->metrics_listen = km_strtrim(ml);
@@ -866,7 +907,8 @@ static void flow_free(km_flow_t *f) {
     free(f->name);
     km_props_free(&f->config);
     km_props_t *all[] = {&f->consumer, &f->producer, &f->source_admin, &f->target_admin,
-                         &f->rk_consumer, &f->rk_producer, &f->rk_source_admin, &f->rk_target_admin};
+                         &f->rk_consumer, &f->rk_producer, &f->rk_source_admin, &f->rk_target_admin,
+                         &f->source_producer, &f->target_consumer, &f->rk_source_producer, &f->rk_target_consumer};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) km_props_free(all[i]);
     km_name_filter_free(&f->s.topics);
     km_name_filter_free(&f->s.groups);
@@ -874,6 +916,9 @@ static void flow_free(km_flow_t *f) {
     km_policy_free(&f->s.policy);
     free(f->s.offsets_topic);
     free(f->s.group_id);
+    free(f->s.offset_syncs_topic);
+    free(f->s.checkpoints_topic);
+    free(f->s.heartbeats_topic);
 }
 
 void km_config_free(km_config_t *cfg) {

@@ -68,6 +68,9 @@ typedef struct km_flow_settings {
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
     km_eos_t exactly_once;
     char *offsets_topic;                  /* positions on the target (offset.storage.topic) */
+    char *offset_syncs_topic;             /* on the cluster offset_syncs_location names */
+    char *checkpoints_topic;              /* {source}.checkpoints.internal on the target */
+    char *heartbeats_topic;               /* "heartbeats" on the target */
     char *group_id;                       /* worker group on the target ({src}-mm2) */
 } km_flow_settings_t;
 
@@ -76,15 +79,25 @@ typedef struct km_flow {
     char *name;            /* "source->target" */
     bool enabled;
     bool runs_here;        /* enabled and target ∈ --clusters */
+    /* This process emits heartbeats into the target for this pair: target ∈ --clusters and
+     * emit.heartbeats.enabled, even when the flow itself is disabled — as MM2, whose herders
+     * exist for every such pair (MirrorMakerConfig.clusterPairs), so that A's heartbeats reach
+     * B as A.heartbeats. For a disabled flow only rk_producer and the heartbeat settings of `s`
+     * are filled. */
+    bool heartbeats_here;
     km_props_t config;     /* resolved connector-level keys, defaults filled, as strings */
     km_props_t consumer;   /* Java client properties, resolved */
     km_props_t producer;
     km_props_t source_admin;
     km_props_t target_admin;
+    km_props_t source_producer; /* offset-syncs written to the source cluster */
+    km_props_t target_consumer; /* checkpoints, offset-syncs read on the target cluster */
     km_props_t rk_consumer; /* the same, translated for librdkafka */
     km_props_t rk_producer;
     km_props_t rk_source_admin;
     km_props_t rk_target_admin;
+    km_props_t rk_source_producer;
+    km_props_t rk_target_consumer;
     km_flow_settings_t s;  /* typed view; valid only when the flow is enabled and error-free */
 } km_flow_t;
 

@@ -68,8 +68,8 @@ static int setup(demo_t *d, char *err, size_t errlen) {
         km_mock_create_topic(west ? d->west : d->east, d->topics[i].name, d->topics[i].partitions);
         km_mock_create_topic(west ? d->east : d->west, remote, d->topics[i].partitions);
     }
-    km_mock_create_topic(d->east, "mm2-offsets.west.internal", 25);
-    km_mock_create_topic(d->west, "mm2-offsets.east.internal", 25);
+    km_mock_create_mm2_topics(d->east, "west");
+    km_mock_create_mm2_topics(d->west, "east");
     d->pw = producer(km_mock_bootstraps(d->west), err, errlen);
     d->pe = d->pw ? producer(km_mock_bootstraps(d->east), err, errlen) : NULL;
     return d->pe ? 0 : -1;

@@ -282,25 +282,27 @@ static rd_kafka_t *admin_client(const km_props_t *props, const char *what, const
  * (Connect's offset.storage.partitions). */
 static int ensure_offsets_topic(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     const km_flow_t *f = rt->flow;
-    km_topic_meta_t *dst;
-    size_t ndst;
-    int brokers;
-    if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, errstr, errlen) != 0) return -1;
-    bool exists = false;
-    for (size_t i = 0; i < ndst; i++) exists |= strcmp(dst[i].name, f->s.offsets_topic) == 0;
-    km_topic_meta_free(dst, ndst);
-    if (exists) return 0;
-    bool clamped;
-    static const char *const cfg[] = {"cleanup.policy", "compact"};
-    km_new_topic_t nt = {.name = f->s.offsets_topic, .partitions = 25, .replication_factor = km_effective_rf(3, brokers, &clamped),
-                         .configs = cfg, .nconfigs = 1};
-    if (km_admin_create_topics(rt->dst_admin, &nt, 1, timeout_ms(rt), errstr, errlen) != 0) return -1;
-    if (nt.err && nt.err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        snprintf(errstr, errlen, "%s", nt.errstr);
+    bool created;
+    if (km_admin_ensure_topic(rt->dst_admin, f->s.offsets_topic, 25, 3, true, timeout_ms(rt), &created, errstr, errlen) != 0)
         return -1;
-    }
-    km_info("flow %s: created %s on %s", f->name, f->s.offsets_topic, f->target);
+    if (created) km_info("flow %s: created %s on %s", f->name, f->s.offsets_topic, f->target);
     return 0;
+}
+
+/* The offset-syncs topic: one partition, compacted, on the cluster offset-syncs.topic.location
+ * names. Without it replication goes on; translation is what suffers, so say so. */
+static void ensure_syncs_topic(km_flow_rt_t *rt) {
+    const km_flow_t *f = rt->flow;
+    if (!f->s.emit_offset_syncs_enabled) return;
+    bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
+    char err[512];
+    bool created;
+    if (km_admin_ensure_topic(on_source ? rt->src_admin : rt->dst_admin, f->s.offset_syncs_topic, 1,
+                              f->s.internal_replication_factor[2], true, timeout_ms(rt), &created, err, sizeof(err)) != 0)
+        km_error("flow %s: cannot create %s on %s (%s): offset-syncs cannot be written, so consumer offsets cannot be translated",
+                 f->name, f->s.offset_syncs_topic, on_source ? f->source : f->target, err);
+    else if (created)
+        km_info("flow %s: created %s on %s", f->name, f->s.offset_syncs_topic, on_source ? f->source : f->target);
 }
 
 static int load_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
@@ -340,6 +342,7 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, char *errstr, size_t errle
         snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
+    ensure_syncs_topic(rt);
     if (load_positions(rt, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;

@@ -1,7 +1,9 @@
 /* mirror.c — see mirror.h. */
 #include "mirror.h"
 
+#include "checkpoint.h"
 #include "flow.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "util.h"
 
@@ -35,7 +37,42 @@ bool km_mirror_stop_requested(void) { return stop_signal != 0; }
 struct km_mirror {
     km_flow_rt_t **flows;
     size_t nflows;
+    km_heartbeats_t **heartbeats; /* one per pair with heartbeats_here */
+    size_t nheartbeats;
+    km_checkpointer_t **checkpointers;
+    size_t ncheckpointers;
 };
+
+/* Checkpoints need offset-syncs; without them a flow still replicates. */
+static void start_checkpointers(km_mirror_t *m, const km_config_t *cfg) {
+    m->checkpointers = km_xcalloc(cfg->nflows, sizeof(*m->checkpointers));
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const km_flow_t *f = &cfg->flows[i];
+        if (!f->runs_here || !f->s.emit_offset_syncs_enabled ||
+            !(f->s.emit_checkpoints_enabled || f->s.sync_group_offsets_enabled))
+            continue;
+        char err[1024];
+        km_checkpointer_t *c = km_checkpointer_start(f, err, sizeof(err));
+        if (c) m->checkpointers[m->ncheckpointers++] = c;
+        else km_error("flow %s: checkpoints and group offset sync are not running: %s", f->name, err);
+    }
+}
+
+/* Heartbeats are not replication: a pair whose target cannot take them is reported, not fatal. */
+static void start_heartbeats(km_mirror_t *m, const km_config_t *cfg) {
+    m->heartbeats = km_xcalloc(cfg->nflows, sizeof(*m->heartbeats));
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const km_flow_t *f = &cfg->flows[i];
+        if (!f->heartbeats_here) continue;
+        km_heartbeats_conf_t hc = {f->source, f->target, f->s.heartbeats_topic, &f->rk_producer,
+                                   f->s.emit_heartbeats_interval_ms, f->s.internal_replication_factor[0],
+                                   (int)f->s.admin_timeout_ms};
+        char err[1024];
+        km_heartbeats_t *h = km_heartbeats_start(&hc, err, sizeof(err));
+        if (h) m->heartbeats[m->nheartbeats++] = h;
+        else km_warn("heartbeats %s: not emitted: %s", f->name, err);
+    }
+}
 
 km_mirror_t *km_mirror_start(const km_config_t *cfg) {
     km_mirror_t *m = km_xcalloc(1, sizeof(*m));
@@ -54,17 +91,24 @@ km_mirror_t *km_mirror_start(const km_config_t *cfg) {
         }
         m->flows[m->nflows++] = rt;
     }
+    start_heartbeats(m, cfg);
+    start_checkpointers(m, cfg);
     return m;
 }
 
 bool km_mirror_tick(km_mirror_t *m) {
     bool ok = true;
     for (size_t i = 0; i < m->nflows; i++) ok &= km_flow_rt_tick(m->flows[i]);
+    for (size_t i = 0; i < m->nheartbeats; i++) km_heartbeats_tick(m->heartbeats[i]);
     return ok;
 }
 
 int km_mirror_stop(km_mirror_t *m) {
     int rc = 0;
+    for (size_t i = 0; i < m->ncheckpointers; i++) km_checkpointer_stop(m->checkpointers[i]);
+    free(m->checkpointers);
+    for (size_t i = 0; i < m->nheartbeats; i++) km_heartbeats_stop(m->heartbeats[i]);
+    free(m->heartbeats);
     for (size_t i = 0; i < m->nflows; i++)
         if (km_flow_rt_stop(m->flows[i]) != 0) rc = -1;
     free(m->flows);

@@ -46,6 +46,22 @@ int km_mock_create_topic(km_mock_t *m, const char *topic, int partitions) {
     return rd_kafka_mock_topic_create(m->mc, topic, partitions, rf) ? -1 : 0;
 }
 
+int km_mock_create_mm2_topics(km_mock_t *m, const char *peer) {
+    char *names[5] = {
+        km_xasprintf("mm2-offsets.%s.internal", peer),      /* positions of peer->self */
+        km_xasprintf("%s.checkpoints.internal", peer),      /* checkpoints of peer->self */
+        km_xasprintf("mm2-offset-syncs.%s.internal", peer), /* syncs of self->peer (on its source) */
+        km_xstrdup("heartbeats"),
+        km_xasprintf("%s.heartbeats", peer),                /* peer's heartbeats, replicated here */
+    };
+    int rc = 0;
+    for (int i = 0; i < 5; i++) {
+        rc |= km_mock_create_topic(m, names[i], i == 0 ? 25 : 1);
+        free(names[i]);
+    }
+    return rc;
+}
+
 rd_kafka_mock_cluster_t *km_mock_cluster(km_mock_t *m) { return m->mc; }
 
 void km_mock_free(km_mock_t *m) {
@@ -56,7 +72,9 @@ void km_mock_free(km_mock_t *m) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]...\n");
+    fprintf(stderr, "usage: kmirror mock-cluster [--brokers N] [--topic NAME:PARTITIONS]... [--mm2-peer ALIAS]...\n"
+                    "  --mm2-peer ALIAS  also create the internal topics of the flows between this cluster and ALIAS\n"
+                    "                    (the mock cannot create topics on request)\n");
     return 2;
 }
 
@@ -66,7 +84,7 @@ int km_mock_main(int argc, char **argv) {
         if (strcmp(argv[i], "--brokers") == 0 && i + 1 < argc) {
             brokers = atoi(argv[++i]);
             if (brokers < 1 || brokers > 32) return usage();
-        } else if (strcmp(argv[i], "--topic") != 0 || i + 1 >= argc) {
+        } else if ((strcmp(argv[i], "--topic") != 0 && strcmp(argv[i], "--mm2-peer") != 0) || i + 1 >= argc) {
             return usage();
         } else {
             i++;
@@ -78,6 +96,11 @@ int km_mock_main(int argc, char **argv) {
         return 1;
     }
     for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--mm2-peer") == 0 && km_mock_create_mm2_topics(m, argv[++i]) != 0) {
+            km_error("mock-cluster: cannot create the internal topics for peer '%s'", argv[i]);
+            km_mock_free(m);
+            return 2;
+        }
         if (strcmp(argv[i], "--topic") != 0) continue;
         const char *spec = argv[++i], *colon = strrchr(spec, ':');
         int parts = colon ? atoi(colon + 1) : 1;

@@ -166,3 +166,55 @@ bool km_policy_is_cycle(const km_policy_t *p, const char *target_alias, const ch
     free(cur);
     return cycle;
 }
+
+/* MirrorClient.countHopsForTopic. */
+int km_policy_count_hops(const km_policy_t *p, const char *topic, const char *upstream_alias) {
+    char *cur = km_xstrdup(topic);
+    char **visited = NULL;
+    size_t nv = 0;
+    int hops = -1;
+    for (int h = 1;; h++) {
+        char *src = km_policy_topic_source(p, cur);
+        bool seen = false;
+        for (size_t i = 0; src && i < nv; i++) seen |= strcmp(visited[i], src) == 0;
+        if (!src || seen) {
+            free(src);
+            break;
+        }
+        if (strcmp(src, upstream_alias) == 0) {
+            free(src);
+            hops = h;
+            break;
+        }
+        visited = km_xrealloc(visited, (nv + 1) * sizeof(*visited));
+        visited[nv++] = src;
+        char *up = km_policy_upstream_topic(p, cur);
+        free(cur);
+        cur = up ? up : km_xstrdup("");
+    }
+    km_strv_free(visited, nv);
+    free(cur);
+    return hops;
+}
+
+/* MirrorClient.allSources. */
+size_t km_policy_all_sources(const km_policy_t *p, const char *topic, char ***out) {
+    *out = NULL;
+    size_t n = 0;
+    char *cur = km_xstrdup(topic);
+    char *src = km_policy_topic_source(p, cur);
+    while (src) {
+        bool seen = false;
+        for (size_t i = 0; i < n; i++) seen |= strcmp((*out)[i], src) == 0;
+        if (seen) break;
+        *out = km_xrealloc(*out, (n + 1) * sizeof(**out));
+        (*out)[n++] = src;
+        char *up = km_policy_upstream_topic(p, cur);
+        free(cur);
+        cur = up ? up : km_xstrdup("");
+        src = km_policy_topic_source(p, cur);
+    }
+    free(src);
+    free(cur);
+    return n;
+}

@@ -41,4 +41,10 @@ bool km_policy_is_internal_topic(const km_policy_t *p, const char *topic);
 /* True when replicating `topic` to `target_alias` would close a loop (MirrorSourceConnector.isCycle). */
 bool km_policy_is_cycle(const km_policy_t *p, const char *target_alias, const char *topic);
 
+/* MirrorClient's topology helpers, over heartbeat topic names: how many replication hops the
+ * topic is from cluster `upstream_alias` (-1 when it does not come from there), and every
+ * cluster it passed through (km_strv_free). */
+int km_policy_count_hops(const km_policy_t *p, const char *topic, const char *upstream_alias);
+size_t km_policy_all_sources(const km_policy_t *p, const char *topic, char ***out);
+
 #endif

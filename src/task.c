@@ -10,6 +10,7 @@
 
 #include "clientconf.h"
 #include "log.h"
+#include "offsetsync.h"
 #include "rk.h"
 #include "util.h"
 
@@ -34,6 +35,9 @@ typedef struct task_part {
     int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
     int64_t inflight;
     bool reset_seen;    /* the consumer reset its offset: report the gap on the next record */
+    km_sync_writer_t sw;
+    int64_t sync_sent_u;  /* upstream offset of the last offset-sync sent; -1 none */
+    int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
     km_part_stats_t stats;
 } task_part_t;
 
@@ -44,6 +48,7 @@ typedef struct task_topic {
     int nparts;
 } task_topic_t;
 
+/* The opaque of a position record or an offset-sync in flight. */
 typedef struct commit_ctx {
     task_part_t *part;
     int64_t offset;
@@ -56,6 +61,10 @@ struct km_task {
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *queue;
     rd_kafka_topic_t *offsets_rkt;
+    /* Offset-syncs go to the source cluster by default (their own producer), else through
+     * `producer`; sync_rk is NULL when emit.offset-syncs.enabled=false. */
+    rd_kafka_t *sync_rk, *sync_producer;
+    rd_kafka_topic_t *sync_rkt;
     pthread_t thread;
     bool started;
 
@@ -110,6 +119,40 @@ static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     free(c);
 }
 
+static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
+    commit_ctx_t *c = dr->_private;
+    if (dr->err)
+        km_warn("flow %s: offset-sync %lld for a partition could not be written to %s: %s; translation near that offset falls back to MM2's conservative rule",
+                t->flow->name, (long long)c->offset, t->flow->s.offset_syncs_topic, rd_kafka_err2str(dr->err));
+    /* Acknowledged or given up: either way positions may move past it (see commit_positions). */
+    if (c->offset > c->part->sync_acked_u) c->part->sync_acked_u = c->offset;
+    free(c);
+}
+
+static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s) {
+    s->topic = (char *)topic;
+    s->partition = p->partition;
+    char key[KM_STRING_MAX + 8], val[16], hdr[KM_SYNC_HEADER_SIZE];
+    int kn = km_offset_sync_encode_key(s, key, sizeof(key));
+    km_offset_sync_encode_value(s, val, sizeof(val));
+    km_offset_sync_encode_header(s, hdr, sizeof(hdr));
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, KM_SYNC_HEADER, -1, hdr, sizeof(hdr));
+    commit_ctx_t *c = km_xmalloc(sizeof(*c));
+    *c = (commit_ctx_t){p, s->upstream_offset};
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        t->sync_rk, RD_KAFKA_V_RKT(t->sync_rkt), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, (size_t)kn),
+        RD_KAFKA_V_VALUE(val, sizeof(val)), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        free(c);
+        km_warn("flow %s: cannot queue an offset-sync for %s [%d]: %s", t->flow->name, topic, p->partition, rd_kafka_err2str(err));
+        return;
+    }
+    p->sync_sent_u = s->upstream_offset;
+}
+
 static bool fatal_delivery_error(rd_kafka_resp_err_t err) {
     return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
            err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
@@ -137,6 +180,9 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         if (p->rewind_to < 0 || src->offset < p->rewind_to) p->rewind_to = src->offset;
     } else if (p->rewind_to < 0 && src->offset > p->acked) {
         p->acked = src->offset;
+        km_offset_sync_t sync;
+        if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync))
+            send_sync(t, tt->name, p, &sync);
         add_relaxed(&p->stats.records, 1);
         add_relaxed(&p->stats.bytes, src->len + src->key_len);
         int64_t ts = rd_kafka_message_timestamp(src, NULL);
@@ -155,6 +201,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *dr, void *opaque) {
     km_task_t *t = opaque;
     if (dr->rkt == t->offsets_rkt) commit_delivered(t, dr);
+    else if (dr->rkt == t->sync_rkt) sync_delivered(t, dr);
     else record_delivered(t, dr);
 }
 
@@ -199,6 +246,8 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->active = true;
         p->acked = p->committed = items[i].position;
         p->committing = p->rewind_to = -1;
+        p->sync_sent_u = p->sync_acked_u = -1;
+        km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
         int64_t start = items[i].position >= 0 ? items[i].position + 1
                         : t->reset_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
@@ -343,17 +392,53 @@ static void rewind_failed(km_task_t *t) {
 
 /* ---- positions ----------------------------------------------------------------------------- */
 
+/* Sends the delayed offset-syncs (MM2 does this on every offset commit, KAFKA-15906). Where
+ * nothing of a partition is in flight, the consumer's position tells how far the source log is
+ * accounted for: offsets between the last record and it (transaction markers, aborted or
+ * compacted records) hold nothing to mirror. */
+static void flush_syncs(km_task_t *t) {
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (p && p->active && p->sw.started && p->inflight == 0 && p->rewind_to < 0)
+                rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j);
+        }
+    if (tl->cnt) rd_kafka_position(t->consumer, tl);
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (!p || !p->active) continue;
+            rd_kafka_topic_partition_t *pos = rd_kafka_topic_partition_list_find(tl, t->topics[i]->name, j);
+            km_offset_sync_t sync;
+            if (km_sync_writer_flush(&p->sw, pos && !pos->err && pos->offset >= 0 ? pos->offset : -1, &sync))
+                send_sync(t, t->topics[i]->name, p, &sync);
+        }
+    rd_kafka_topic_partition_list_destroy(tl);
+}
+
+/* A position may only be stored once every offset-sync at or before it is on its cluster:
+ * after a crash, translation relies on the syncs of everything that will not be replicated
+ * again. */
+static int64_t committable(const km_task_t *t, const task_part_t *p) {
+    if (!t->sync_rk || p->sync_sent_u == p->sync_acked_u || p->acked <= p->sync_acked_u) return p->acked;
+    return p->sync_acked_u;
+}
+
 static void commit_positions(km_task_t *t) {
+    if (t->sync_rk) flush_syncs(t);
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         for (int j = 0; j < tt->nparts; j++) {
             task_part_t *p = tt->parts[j];
-            if (!p || p->acked <= p->committed || p->acked == p->committing) continue;
+            if (!p) continue;
+            int64_t pos = committable(t, p);
+            if (pos <= p->committed || pos == p->committing) continue;
             size_t klen, vlen;
             char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
-            char *val = km_pos_encode_value(p->acked, &vlen);
+            char *val = km_pos_encode_value(pos, &vlen);
             commit_ctx_t *c = km_xmalloc(sizeof(*c));
-            *c = (commit_ctx_t){p, p->acked};
+            *c = (commit_ctx_t){p, pos};
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
@@ -364,7 +449,7 @@ static void commit_positions(km_task_t *t) {
                 km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));
                 return;
             }
-            p->committing = p->acked;
+            p->committing = pos;
             t->commit_inflight++;
         }
     }
@@ -383,12 +468,20 @@ static void drain(km_task_t *t) {
     if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR)
         km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
                 t->flow->name, t->id, (long long)t->inflight_msgs);
+    if (t->sync_rk) {
+        flush_syncs(t);
+        rd_kafka_flush(t->sync_rk, remaining_ms(t) > 0 ? remaining_ms(t) : 1000);
+    }
     if (!atomic_load(&t->failed) || t->inflight_msgs == 0) {
         commit_positions(t);
         rd_kafka_flush(t->producer, remaining_ms(t) > 0 ? remaining_ms(t) : 1000);
     }
     rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(t->producer, 0);
+    if (t->sync_producer) {
+        rd_kafka_purge(t->sync_producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(t->sync_producer, 0);
+    }
     if (t->commit_inflight > 0)
         km_warn("flow %s task %d: %lld position commit(s) not acknowledged at shutdown", t->flow->name, t->id, (long long)t->commit_inflight);
 }
@@ -413,6 +506,7 @@ static void *task_main(void *arg) {
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         rd_kafka_poll(t->producer, 0);
+        if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
         rewind_failed(t);
         if (km_now_mono_ms() >= t->next_commit) {
             commit_positions(t);
@@ -430,6 +524,24 @@ static void *task_main(void *arg) {
 static bool reset_is_earliest(const km_props_t *rk) {
     const char *v = km_props_get(rk, "auto.offset.reset");
     return !v || !(strcmp(v, "latest") == 0 || strcmp(v, "largest") == 0 || strcmp(v, "end") == 0);
+}
+
+static int create_sync_producer(km_task_t *t, char *errstr, size_t errlen) {
+    const km_flow_t *f = t->flow;
+    if (f->s.offset_syncs_location == KM_SYNCS_ON_TARGET) {
+        t->sync_rk = t->producer;
+    } else {
+        rd_kafka_conf_t *c = km_rk_conf(&f->rk_source_producer, errstr, errlen);
+        if (!c) return -1;
+        rd_kafka_conf_set(c, "allow.auto.create.topics", "false", NULL, 0);
+        rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+        rd_kafka_conf_set_opaque(c, t);
+        t->sync_producer = km_rk_new(RD_KAFKA_PRODUCER, c, errstr, errlen);
+        if (!t->sync_producer) return -1;
+        t->sync_rk = t->sync_producer;
+    }
+    t->sync_rkt = rd_kafka_topic_new(t->sync_rk, f->s.offset_syncs_topic, NULL);
+    return 0;
 }
 
 static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
@@ -458,7 +570,7 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
     rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
     t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
-    return 0;
+    return f->s.emit_offset_syncs_enabled ? create_sync_producer(t, errstr, errlen) : 0;
 }
 
 km_task_t *km_task_start(const km_flow_t *flow, int id, const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
@@ -538,6 +650,8 @@ void km_task_free(km_task_t *t) {
     free(t->topics);
     free_items(t->mail, t->nmail);
     if (t->offsets_rkt) rd_kafka_topic_destroy(t->offsets_rkt);
+    if (t->sync_rkt) rd_kafka_topic_destroy(t->sync_rkt);
+    if (t->sync_producer) rd_kafka_destroy(t->sync_producer);
     if (t->producer) rd_kafka_destroy(t->producer);
     if (t->queue) rd_kafka_queue_destroy(t->queue);
     if (t->consumer) {

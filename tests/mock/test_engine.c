@@ -38,7 +38,8 @@ static env_t *env_new(const char *topic, int partitions, int b_brokers) {
     snprintf(remote, sizeof(remote), "A.%s", topic);
     assert_int_equal(km_mock_create_topic(e->a, topic, partitions), 0);
     assert_int_equal(km_mock_create_topic(e->b, remote, partitions), 0);
-    assert_int_equal(km_mock_create_topic(e->b, "mm2-offsets.A.internal", 25), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->b, "A"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->a, "B"), 0);
     return e;
 }
 

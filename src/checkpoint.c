@@ -1,0 +1,469 @@
+/* checkpoint.c — see checkpoint.h.
+ *
+ * State: the sync store (fed continuously from the offset-syncs topic), the last checkpoint per
+ * (group, remote topic, partition) (reloaded from the checkpoints topic on start, then kept as
+ * emitted), and the group list (refreshed every refresh.groups.interval.seconds). All of it is
+ * owned by the checkpointer thread; the only shared field is the emitted counter. */
+#include "checkpoint.h"
+
+#include "log.h"
+#include "offsetsync.h"
+#include "records.h"
+#include "rk.h"
+#include "topics.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYNCS_PER_PARTITION 4096
+#define BATCH 1000
+
+/* ---- decisions ------------------------------------------------------------------------------- */
+
+bool km_checkpoint_should_emit(bool has_prev, int64_t prev_up, int64_t prev_down, int64_t up, int64_t down) {
+    return !has_prev || up < prev_up || down > prev_down;
+}
+
+char *km_checkpoint_topic(const km_flow_settings_t *s, const char *source, const char *target, const char *upstream_topic) {
+    char *origin = km_policy_topic_source(&s->policy, upstream_topic);
+    bool failback = origin && strcmp(origin, target) == 0;
+    free(origin);
+    return failback ? km_policy_original_topic(&s->policy, upstream_topic)
+                    : km_policy_format_remote_topic(&s->policy, source, upstream_topic);
+}
+
+size_t km_group_sync_plan(const km_group_offset_t *want, size_t n, const km_group_offset_t *have, size_t m,
+                          const km_group_offset_t ***out) {
+    *out = km_xcalloc(n ? n : 1, sizeof(**out));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const km_group_offset_t *cur = NULL;
+        for (size_t j = 0; j < m && !cur; j++)
+            if (have[j].partition == want[i].partition && strcmp(have[j].topic, want[i].topic) == 0) cur = &have[j];
+        if (!cur || want[i].offset > cur->offset) (*out)[k++] = &want[i];
+    }
+    return k;
+}
+
+/* ---- last checkpoints ------------------------------------------------------------------------ */
+
+typedef struct {
+    char *group, *topic;
+    int32_t partition;
+    int64_t up, down;
+    char *metadata;
+} last_t;
+
+typedef struct {
+    last_t *v;
+    size_t n, cap;
+} lastmap_t;
+
+static int last_cmp(const char *g, const char *t, int32_t p, const last_t *e) {
+    int c = strcmp(g, e->group);
+    if (!c) c = strcmp(t, e->topic);
+    return c ? c : (p > e->partition) - (p < e->partition);
+}
+
+static last_t *last_find(lastmap_t *m, const char *g, const char *t, int32_t p, bool create) {
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = last_cmp(g, t, p, &m->v[mid]);
+        if (!c) return &m->v[mid];
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    if (!create) return NULL;
+    if (m->n == m->cap) m->v = km_xrealloc(m->v, (m->cap = m->cap ? m->cap * 2 : 64) * sizeof(*m->v));
+    memmove(&m->v[lo + 1], &m->v[lo], (m->n - lo) * sizeof(*m->v));
+    m->n++;
+    m->v[lo] = (last_t){km_xstrdup(g), km_xstrdup(t), p, -1, -1, km_xstrdup("")};
+    return &m->v[lo];
+}
+
+static void last_free(lastmap_t *m) {
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->v[i].group);
+        free(m->v[i].topic);
+        free(m->v[i].metadata);
+    }
+    free(m->v);
+}
+
+/* ---- the checkpointer ------------------------------------------------------------------------ */
+
+struct km_checkpointer {
+    const km_flow_t *flow;
+    pthread_t thread;
+    bool started;
+    _Atomic bool stop;
+    _Atomic uint64_t emitted;
+    rd_kafka_t *sync_consumer, *producer, *src_admin, *dst_admin;
+    rd_kafka_topic_t *ck_rkt;
+    km_sync_store_t *store;
+    lastmap_t last;
+    char **groups;
+    size_t ngroups;
+    char **skipped; /* groups reported as active on the target (said once) */
+    size_t nskipped;
+    int64_t next_groups, next_emit, next_sync;
+};
+
+/* Bounded below admin.timeout.ms: a cluster that does not answer group requests (or a mock
+ * that cannot) must not hold up a shutdown for a minute. */
+static int timeout_ms(const km_checkpointer_t *c) {
+    int64_t t = c->flow->s.admin_timeout_ms;
+    return (int)(t < 10000 ? t : 10000);
+}
+
+static rd_kafka_t *consumer_for(const km_props_t *props, const km_flow_t *f, char *errstr, size_t errlen) {
+    rd_kafka_conf_t *c = km_rk_conf(props, errstr, errlen);
+    if (!c) return NULL;
+    if (!km_props_get(props, "group.id")) rd_kafka_conf_set(c, "group.id", f->s.group_id, NULL, 0);
+    rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(c, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set(c, "enable.partition.eof", "false", NULL, 0);
+    return km_rk_new(RD_KAFKA_CONSUMER, c, errstr, errlen);
+}
+
+typedef void (*record_fn)(km_checkpointer_t *c, const rd_kafka_message_t *m);
+
+/* Assigns partition 0 of `topic` from the beginning and feeds records to fn until the end as
+ * of now. The consumer stays assigned, so later records can be polled. */
+static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, record_fn fn, char *errstr, size_t errlen) {
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, timeout_ms(c));
+    if (err) {
+        snprintf(errstr, errlen, "cannot read the end of %s: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    int64_t deadline = km_now_mono_ms() + timeout_ms(c), next = lo;
+    while (next < hi && !atomic_load(&c->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m) {
+            if (!m->err) {
+                fn(c, m);
+                next = m->offset + 1;
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        tl = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(tl, topic, 0);
+        rd_kafka_position(rk, tl);
+        if (tl->elems[0].offset > next) next = tl->elems[0].offset; /* markers or compacted tail */
+        rd_kafka_topic_partition_list_destroy(tl);
+        if (km_now_mono_ms() > deadline) {
+            snprintf(errstr, errlen, "%s was not read to offset %lld within admin.timeout.ms", topic, (long long)hi);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void on_sync(km_checkpointer_t *c, const rd_kafka_message_t *m) {
+    const void *hv = NULL;
+    size_t hl = 0;
+    rd_kafka_headers_t *h;
+    if (rd_kafka_message_headers(m, &h) == 0) rd_kafka_header_get_last(h, KM_SYNC_HEADER, &hv, &hl);
+    km_offset_sync_t s;
+    if (km_offset_sync_decode(m->key, m->key_len, m->payload, m->len, hv, hl, &s) != 0) return; /* MM2 skips these too */
+    km_sync_store_add(c->store, &s);
+    km_offset_sync_free(&s);
+}
+
+static void on_checkpoint(km_checkpointer_t *c, const rd_kafka_message_t *m) {
+    km_checkpoint_t k;
+    if (km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) != 0) return;
+    last_t *e = last_find(&c->last, k.group, k.topic, k.partition, true);
+    e->up = k.upstream_offset;
+    e->down = k.downstream_offset;
+    free(e->metadata);
+    e->metadata = km_xstrdup(k.metadata);
+    km_checkpoint_free(&k);
+}
+
+/* ---- groups ---------------------------------------------------------------------------------- */
+
+/* Where the source cannot list groups, the literal names in `groups` still work. */
+static void literal_groups(km_checkpointer_t *c) {
+    char **v;
+    size_t n = km_split_list(km_props_get(&c->flow->config, "groups"), &v);
+    for (size_t i = 0; i < n; i++)
+        if (strpbrk(v[i], ".*+?[](){}|\\^$") == NULL) {
+            c->groups = km_xrealloc(c->groups, (c->ngroups + 1) * sizeof(char *));
+            c->groups[c->ngroups++] = km_xstrdup(v[i]);
+        }
+    km_strv_free(v, n);
+}
+
+static void refresh_groups(km_checkpointer_t *c) {
+    char **all;
+    size_t n;
+    char err[512];
+    km_strv_free(c->groups, c->ngroups);
+    c->groups = NULL;
+    c->ngroups = 0;
+    if (km_admin_list_groups(c->src_admin, timeout_ms(c), &all, &n, err, sizeof(err)) != 0) {
+        km_warn("flow %s: cannot list consumer groups on %s (%s); checkpointing only the literal names in 'groups'",
+                c->flow->name, c->flow->source, err);
+        literal_groups(c);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (km_name_filter_accepts(&c->flow->s.groups, all[i])) {
+            c->groups = km_xrealloc(c->groups, (c->ngroups + 1) * sizeof(char *));
+            c->groups[c->ngroups++] = km_xstrdup(all[i]);
+        }
+    km_strv_free(all, n);
+}
+
+/* ---- emitting -------------------------------------------------------------------------------- */
+
+static void ck_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    km_checkpointer_t *c = opaque;
+    if (!m->err) atomic_fetch_add_explicit(&c->emitted, 1, memory_order_relaxed);
+    else km_warn("flow %s: a checkpoint could not be written to %s: %s", c->flow->name, c->flow->s.checkpoints_topic, rd_kafka_err2str(m->err));
+}
+
+static void produce_checkpoint(km_checkpointer_t *c, const km_checkpoint_t *k) {
+    size_t kl = km_checkpoint_key_size(k), vl = km_checkpoint_value_size(k);
+    char *key = km_xmalloc(kl), *val = km_xmalloc(vl);
+    if (km_checkpoint_encode_key(k, key, kl) < 0 || km_checkpoint_encode_value(k, val, vl) < 0) {
+        km_warn("flow %s: group %s: a name or metadata is longer than Kafka's 32767 bytes; checkpoint skipped", c->flow->name, k->group);
+        free(key);
+        free(val);
+        return;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(c->producer, RD_KAFKA_V_RKT(c->ck_rkt), RD_KAFKA_V_PARTITION(0),
+                                                RD_KAFKA_V_KEY(key, kl), RD_KAFKA_V_VALUE(val, vl),
+                                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+    if (err) {
+        free(key);
+        free(val);
+        km_warn("flow %s: cannot queue a checkpoint: %s", c->flow->name, rd_kafka_err2str(err));
+    }
+}
+
+static void checkpoint_group(km_checkpointer_t *c, const char *group) {
+    const km_flow_t *f = c->flow;
+    km_group_offset_t *offs;
+    size_t n;
+    char err[512];
+    if (km_admin_group_offsets(c->src_admin, group, timeout_ms(c), &offs, &n, err, sizeof(err)) != 0) {
+        km_warn("flow %s: cannot read the offsets of group %s on %s: %s", f->name, group, f->source, err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!km_topic_selected(&f->s, f->target, offs[i].topic)) continue;
+        int64_t down;
+        if (km_sync_store_translate(c->store, offs[i].topic, offs[i].partition, offs[i].offset, &down) == KM_XLATE_NONE)
+            continue;
+        char *remote = km_checkpoint_topic(&f->s, f->source, f->target, offs[i].topic);
+        last_t *prev = last_find(&c->last, group, remote, offs[i].partition, false);
+        if (km_checkpoint_should_emit(prev != NULL, prev ? prev->up : 0, prev ? prev->down : 0, offs[i].offset, down)) {
+            km_checkpoint_t k = {(char *)group, remote, offs[i].partition, offs[i].offset, down, offs[i].metadata};
+            produce_checkpoint(c, &k);
+            last_t *e = last_find(&c->last, group, remote, offs[i].partition, true);
+            e->up = offs[i].offset;
+            e->down = down;
+            free(e->metadata);
+            e->metadata = km_xstrdup(offs[i].metadata);
+        }
+        free(remote);
+    }
+    km_group_offsets_free(offs, n);
+}
+
+/* ---- group offset sync ----------------------------------------------------------------------- */
+
+static bool said_skipped(km_checkpointer_t *c, const char *group, bool skipped) {
+    for (size_t i = 0; i < c->nskipped; i++)
+        if (strcmp(c->skipped[i], group) == 0) {
+            if (!skipped) {
+                free(c->skipped[i]);
+                c->skipped[i] = c->skipped[--c->nskipped];
+            }
+            return true;
+        }
+    if (skipped) {
+        c->skipped = km_xrealloc(c->skipped, (c->nskipped + 1) * sizeof(char *));
+        c->skipped[c->nskipped++] = km_xstrdup(group);
+    }
+    return false;
+}
+
+static void sync_group(km_checkpointer_t *c, const char *group, const last_t *from, size_t n) {
+    const km_flow_t *f = c->flow;
+    char err[512];
+    rd_kafka_consumer_group_state_t st;
+    if (km_admin_group_state(c->dst_admin, group, timeout_ms(c), &st, err, sizeof(err)) != 0) {
+        km_warn("flow %s: cannot describe group %s on %s: %s", f->name, group, f->target, err);
+        return;
+    }
+    if (st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY && st != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD) {
+        if (!said_skipped(c, group, true))
+            km_info("flow %s: not syncing the offsets of group %s: it has active consumers on %s (state %s)", f->name,
+                    group, f->target, rd_kafka_consumer_group_state_name(st));
+        return;
+    }
+    said_skipped(c, group, false);
+    km_group_offset_t *have = NULL;
+    size_t m = 0;
+    if (st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
+        km_admin_group_offsets(c->dst_admin, group, timeout_ms(c), &have, &m, err, sizeof(err)) != 0) {
+        km_warn("flow %s: cannot read the offsets of group %s on %s: %s", f->name, group, f->target, err);
+        return;
+    }
+    km_group_offset_t *want = km_xcalloc(n, sizeof(*want));
+    for (size_t i = 0; i < n; i++) want[i] = (km_group_offset_t){from[i].topic, from[i].partition, from[i].down, from[i].metadata};
+    const km_group_offset_t **plan;
+    size_t k = km_group_sync_plan(want, n, have, m, &plan);
+    if (k > 0) {
+        km_group_offset_t *w = km_xcalloc(k, sizeof(*w));
+        for (size_t i = 0; i < k; i++) w[i] = *plan[i];
+        if (km_admin_alter_group_offsets(c->dst_admin, group, w, k, timeout_ms(c), err, sizeof(err)) != 0)
+            km_warn("flow %s: cannot sync the offsets of group %s on %s: %s (a consumer may have joined it)", f->name,
+                    group, f->target, err);
+        else
+            km_debug("flow %s: synced %zu offset(s) of group %s on %s", f->name, k, group, f->target);
+        free(w);
+    }
+    free(plan);
+    free(want);
+    km_group_offsets_free(have, m);
+}
+
+static void sync_groups(km_checkpointer_t *c) {
+    for (size_t i = 0; i < c->last.n;) { /* entries are sorted by group: one run per group */
+        size_t j = i;
+        while (j < c->last.n && strcmp(c->last.v[j].group, c->last.v[i].group) == 0) j++;
+        bool wanted = false;
+        for (size_t g = 0; g < c->ngroups && !wanted; g++) wanted = strcmp(c->groups[g], c->last.v[i].group) == 0;
+        if (wanted) sync_group(c, c->last.v[i].group, &c->last.v[i], j - i);
+        i = j;
+    }
+}
+
+/* ---- thread ---------------------------------------------------------------------------------- */
+
+static void poll_syncs(km_checkpointer_t *c, int timeout) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->sync_consumer, timeout);
+    for (int i = 0; m && i < BATCH; i++) {
+        if (!m->err) on_sync(c, m);
+        rd_kafka_message_destroy(m);
+        m = rd_kafka_consumer_poll(c->sync_consumer, 0);
+    }
+    if (m) rd_kafka_message_destroy(m);
+}
+
+static void *checkpointer_main(void *arg) {
+    km_checkpointer_t *c = arg;
+    const km_flow_settings_t *s = &c->flow->s;
+    while (!atomic_load(&c->stop)) {
+        poll_syncs(c, 100);
+        rd_kafka_poll(c->producer, 0);
+        int64_t now = km_now_mono_ms();
+        if (now >= c->next_groups) {
+            refresh_groups(c);
+            c->next_groups = now + (s->refresh_groups_enabled ? s->refresh_groups_interval_ms : INT64_MAX / 2);
+        }
+        if (s->emit_checkpoints_enabled && now >= c->next_emit) {
+            for (size_t i = 0; i < c->ngroups && !atomic_load(&c->stop); i++) checkpoint_group(c, c->groups[i]);
+            c->next_emit = km_now_mono_ms() + s->emit_checkpoints_interval_ms;
+        }
+        if (s->sync_group_offsets_enabled && now >= c->next_sync) {
+            sync_groups(c);
+            c->next_sync = km_now_mono_ms() + s->sync_group_offsets_interval_ms;
+        }
+    }
+    rd_kafka_flush(c->producer, 5000);
+    return NULL;
+}
+
+static rd_kafka_t *producer_for(const km_props_t *props, km_checkpointer_t *ck, bool with_dr, char *errstr, size_t errlen) {
+    rd_kafka_conf_t *c = km_rk_conf(props, errstr, errlen);
+    if (!c) return NULL;
+    rd_kafka_conf_set(c, "allow.auto.create.topics", "false", NULL, 0);
+    if (with_dr) {
+        rd_kafka_conf_set_dr_msg_cb(c, ck_dr);
+        rd_kafka_conf_set_opaque(c, ck);
+    }
+    return km_rk_new(RD_KAFKA_PRODUCER, c, errstr, errlen);
+}
+
+static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
+    c->sync_consumer = consumer_for(on_source ? &f->rk_consumer : &f->rk_target_consumer, f, errstr, errlen);
+    c->producer = c->sync_consumer ? producer_for(&f->rk_producer, c, true, errstr, errlen) : NULL;
+    c->src_admin = c->producer ? producer_for(&f->rk_source_admin, c, false, errstr, errlen) : NULL;
+    c->dst_admin = c->src_admin ? producer_for(&f->rk_target_admin, c, false, errstr, errlen) : NULL;
+    if (!c->dst_admin) return -1;
+    bool created;
+    char err[512];
+    if (km_admin_ensure_topic(c->dst_admin, f->s.checkpoints_topic, 1, f->s.internal_replication_factor[1], true,
+                              timeout_ms(c), &created, err, sizeof(err)) != 0) {
+        snprintf(errstr, errlen, "cannot create %s on %s: %s", f->s.checkpoints_topic, f->target, err);
+        return -1;
+    }
+    c->ck_rkt = rd_kafka_topic_new(c->producer, f->s.checkpoints_topic, NULL);
+    rd_kafka_t *reader = consumer_for(&f->rk_target_consumer, f, errstr, errlen);
+    if (!reader) return -1;
+    int rc = read_to_end(c, reader, f->s.checkpoints_topic, on_checkpoint, err, sizeof(err));
+    rd_kafka_consumer_close(reader);
+    rd_kafka_destroy(reader);
+    if (rc != 0) {
+        snprintf(errstr, errlen, "cannot reload previous checkpoints: %s", err);
+        return -1;
+    }
+    /* No translation before the syncs were read to the end (KAFKA-13659). */
+    if (read_to_end(c, c->sync_consumer, f->s.offset_syncs_topic, on_sync, err, sizeof(err)) != 0) {
+        snprintf(errstr, errlen, "cannot read offset-syncs: %s", err);
+        return -1;
+    }
+    km_info("flow %s: checkpoints: %zu previous checkpoint(s) reloaded from %s", f->name, c->last.n, f->s.checkpoints_topic);
+    return 0;
+}
+
+km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, char *errstr, size_t errlen) {
+    km_checkpointer_t *c = km_xcalloc(1, sizeof(*c));
+    c->flow = flow;
+    c->store = km_sync_store_new(SYNCS_PER_PARTITION);
+    if (prepare(c, errstr, errlen) != 0 || pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
+        km_checkpointer_stop(c);
+        return NULL;
+    }
+    c->started = true;
+    return c;
+}
+
+uint64_t km_checkpointer_emitted(const km_checkpointer_t *c) { return atomic_load_explicit(&c->emitted, memory_order_relaxed); }
+
+void km_checkpointer_stop(km_checkpointer_t *c) {
+    if (!c) return;
+    atomic_store(&c->stop, true);
+    if (c->started) pthread_join(c->thread, NULL);
+    if (c->ck_rkt) rd_kafka_topic_destroy(c->ck_rkt);
+    if (c->producer) rd_kafka_destroy(c->producer);
+    if (c->src_admin) rd_kafka_destroy(c->src_admin);
+    if (c->dst_admin) rd_kafka_destroy(c->dst_admin);
+    if (c->sync_consumer) {
+        rd_kafka_consumer_close(c->sync_consumer);
+        rd_kafka_destroy(c->sync_consumer);
+    }
+    km_sync_store_free(c->store);
+    last_free(&c->last);
+    km_strv_free(c->groups, c->ngroups);
+    km_strv_free(c->skipped, c->nskipped);
+    free(c);
+}

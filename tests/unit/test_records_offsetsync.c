@@ -1,0 +1,271 @@
+/* test_records_offsetsync.c — MM2's internal record formats byte for byte (the examples of
+ * mm2-reference.md §2 and edge cases), and offset translation: the writer's sync decisions and
+ * the store's exact and conservative answers, checked against a simulated replication with
+ * gaps, crashes and restarts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "offsetsync.h"
+#include "records.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void assert_bytes(const char *got, int n, const char *hex) {
+    char buf[256] = {0};
+    for (int i = 0; i < n; i++) snprintf(buf + 2 * i, 3, "%02x", (unsigned char)got[i]);
+    assert_string_equal(buf, hex);
+}
+
+static void test_heartbeat_golden(void **state) {
+    km_heartbeat_t h = {"A", "B", 1700000000000LL};
+    char k[64], v[16];
+    assert_int_equal(km_heartbeat_key_size(&h), 6);
+    int kn = km_heartbeat_encode_key(&h, k, sizeof(k));
+    int vn = km_heartbeat_encode_value(&h, v, sizeof(v));
+    assert_bytes(k, kn, "000141000142");
+    assert_bytes(v, vn, "00000000018bcfe56800");
+    km_heartbeat_t back;
+    assert_int_equal(km_heartbeat_decode(k, (size_t)kn, v, (size_t)vn, &back), 0);
+    assert_string_equal(back.source, "A");
+    assert_string_equal(back.target, "B");
+    assert_int_equal(back.timestamp, 1700000000000LL);
+    km_heartbeat_free(&back);
+    v[1] = 1; /* version 1 is unknown to Java readers: rejected */
+    assert_int_equal(km_heartbeat_decode(k, (size_t)kn, v, (size_t)vn, &back), -1);
+    assert_int_equal(km_heartbeat_decode(k, (size_t)kn - 1, v, (size_t)vn, &back), -1);
+    assert_int_equal(km_heartbeat_encode_key(&h, k, 5), -1); /* buffer too small */
+}
+
+static void test_checkpoint_golden(void **state) {
+    km_checkpoint_t c = {"g1", "A.t", 3, 100, 42, NULL}; /* NULL metadata is written as "" */
+    char k[64], v[64];
+    int kn = km_checkpoint_encode_key(&c, k, sizeof(k));
+    int vn = km_checkpoint_encode_value(&c, v, sizeof(v));
+    assert_int_equal(kn, (int)km_checkpoint_key_size(&c));
+    assert_int_equal(vn, 20); /* §2.2 says "22 bytes" but its own bytes and Checkpoint.java make 20 */
+    assert_bytes(k, kn, "000267310003412e7400000003");
+    assert_bytes(v, vn, "00000000000000000064000000000000002a0000");
+    km_checkpoint_t back;
+    assert_int_equal(km_checkpoint_decode(k, (size_t)kn, v, (size_t)vn, &back), 0);
+    assert_string_equal(back.group, "g1");
+    assert_string_equal(back.topic, "A.t");
+    assert_int_equal(back.partition, 3);
+    assert_int_equal(back.upstream_offset, 100);
+    assert_int_equal(back.downstream_offset, 42);
+    assert_string_equal(back.metadata, "");
+    km_checkpoint_free(&back);
+
+    /* edge cases: max-length strings, metadata, negative partition rejected only by length */
+    char *big = km_xmalloc(KM_STRING_MAX + 2);
+    memset(big, 'x', KM_STRING_MAX);
+    big[KM_STRING_MAX] = '\0';
+    km_checkpoint_t m = {big, "", 2147483647, INT64_MAX, 0, "meta"};
+    size_t ks = km_checkpoint_key_size(&m), vs = km_checkpoint_value_size(&m);
+    char *kb = km_xmalloc(ks), *vb = km_xmalloc(vs);
+    assert_int_equal(km_checkpoint_encode_key(&m, kb, ks), (int)ks);
+    assert_int_equal(km_checkpoint_encode_value(&m, vb, vs), (int)vs);
+    assert_int_equal(km_checkpoint_decode(kb, ks, vb, vs, &back), 0);
+    assert_int_equal(strlen(back.group), KM_STRING_MAX);
+    assert_string_equal(back.topic, "");
+    assert_string_equal(back.metadata, "meta");
+    assert_int_equal(back.upstream_offset, INT64_MAX);
+    km_checkpoint_free(&back);
+    big[KM_STRING_MAX] = 'x';
+    big[KM_STRING_MAX + 1] = '\0';
+    assert_int_equal(km_checkpoint_encode_key(&m, kb, ks + 1), -1); /* 32768 bytes: too long for Java */
+    assert_int_equal(km_checkpoint_decode(kb, ks, vb, vs - 1, &back), -1);
+    free(big);
+    free(kb);
+    free(vb);
+}
+
+static void test_offset_sync_golden(void **state) {
+    km_offset_sync_t s = {.topic = "t", .partition = 3, .upstream_offset = 100, .downstream_offset = 42,
+                          .exact = 1, .kind = KM_SYNC_AFTER_GAP, .prev_end = 97, .next = 101};
+    char k[32], v[32], h[32];
+    int kn = km_offset_sync_encode_key(&s, k, sizeof(k));
+    int vn = km_offset_sync_encode_value(&s, v, sizeof(v));
+    int hn = km_offset_sync_encode_header(&s, h, sizeof(h));
+    assert_bytes(k, kn, "00017400000003");
+    assert_bytes(v, vn, "0000000000000064000000000000002a");
+    assert_int_equal(hn, KM_SYNC_HEADER_SIZE);
+    km_offset_sync_t back;
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, (size_t)hn, &back), 0);
+    assert_true(back.exact);
+    assert_int_equal(back.kind, KM_SYNC_AFTER_GAP);
+    assert_int_equal(back.prev_end, 97);
+    assert_int_equal(back.next, 101);
+    km_offset_sync_free(&back);
+    /* Java MM2's syncs have no header; a damaged header demotes to conservative, not an error */
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, NULL, 0, &back), 0);
+    assert_false(back.exact);
+    km_offset_sync_free(&back);
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, 3, &back), 0);
+    assert_false(back.exact);
+    km_offset_sync_free(&back);
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, 15, NULL, 0, &back), -1);
+}
+
+static void test_writer_decisions(void **state) {
+    km_sync_writer_t w;
+    km_offset_sync_t s;
+    km_sync_writer_init(&w, 9);
+    assert_true(km_sync_writer_ack(&w, 10, 0, 100, &s)); /* first record after start */
+    assert_int_equal(s.kind, KM_SYNC_AFTER_START);
+    assert_int_equal(s.prev_end, 9);
+    assert_false(km_sync_writer_ack(&w, 11, 1, 100, &s)); /* contiguous: delayed */
+    assert_true(km_sync_writer_ack(&w, 14, 2, 100, &s));  /* upstream gap (compaction, markers) */
+    assert_int_equal(s.kind, KM_SYNC_AFTER_GAP);
+    assert_int_equal(s.prev_end, 11);
+    assert_true(km_sync_writer_ack(&w, 15, 7, 100, &s)); /* downstream jump */
+    assert_int_equal(s.prev_end, 14);
+    assert_true(km_sync_writer_ack(&w, 12, 8, 100, &s)); /* re-read: upstream backwards */
+    assert_int_equal(s.prev_end, 11);
+    for (int64_t i = 1; i <= 100; i++) assert_false(km_sync_writer_ack(&w, 12 + i, 8 + i, 100, &s));
+    assert_true(km_sync_writer_ack(&w, 113, 109, 100, &s)); /* d - (last sync d + 1) reached offset.lag.max */
+    assert_int_equal(s.kind, KM_SYNC_IN_RUN);
+    assert_false(km_sync_writer_flush(&w, 114, &s)); /* already synced, nothing new */
+    assert_false(km_sync_writer_ack(&w, 114, 110, 100, &s));
+    assert_true(km_sync_writer_flush(&w, -1, &s)); /* delayed sync promoted */
+    assert_int_equal(s.upstream_offset, 114);
+    assert_int_equal(s.next, 115);
+    assert_true(km_sync_writer_flush(&w, 117, &s)); /* trailing markers consumed: next moves */
+    assert_int_equal(s.next, 117);
+    assert_false(km_sync_writer_flush(&w, 117, &s));
+}
+
+static void test_conservative_foreign_syncs(void **state) {
+    km_sync_store_t *st = km_sync_store_new(64);
+    km_offset_sync_t a = {.topic = "t", .partition = 0, .upstream_offset = 100, .downstream_offset = 40};
+    km_offset_sync_t b = {.topic = "t", .partition = 0, .upstream_offset = 200, .downstream_offset = 90};
+    km_sync_store_add(st, &a);
+    km_sync_store_add(st, &b);
+    int64_t d;
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 99, &d), KM_XLATE_NONE);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 100, &d), KM_XLATE_CONSERVATIVE);
+    assert_int_equal(d, 40);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 150, &d), KM_XLATE_CONSERVATIVE);
+    assert_int_equal(d, 41); /* MM2 >= 3.5: sync.down + 1 */
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 250, &d), KM_XLATE_CONSERVATIVE);
+    assert_int_equal(d, 91);
+    assert_int_equal(km_sync_store_translate(st, "t", 1, 250, &d), KM_XLATE_NONE);
+    km_offset_sync_t back = {.topic = "t", .partition = 0, .upstream_offset = 5, .downstream_offset = 95};
+    km_sync_store_add(st, &back); /* upstream went backwards: newer syncs are forgotten */
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 150, &d), KM_XLATE_CONSERVATIVE);
+    assert_int_equal(d, 96);
+    km_sync_store_free(st);
+}
+
+/* ---- simulation ------------------------------------------------------------------------------
+ * An upstream log with gaps is replicated by successive task lifetimes that crash at random and
+ * resume from a committed position; every sync goes to the store. Then every upstream offset x
+ * is translated, and the downstream log is checked: the record at the answer is a copy of the
+ * first upstream record at or after x, and nothing from there on is older than x. */
+
+typedef struct {
+    int64_t *up;  /* downstream log: upstream offset of each record */
+    int64_t n, cap;
+} dlog_t;
+
+static void dlog_add(dlog_t *l, int64_t u) {
+    if (l->n == l->cap) l->up = km_xrealloc(l->up, (size_t)(l->cap = l->cap ? l->cap * 2 : 256) * sizeof(int64_t));
+    l->up[l->n++] = u;
+}
+
+static void sim_round(unsigned seed, int n_up, int per_partition) {
+    srand(seed);
+    bool *exists = km_xcalloc((size_t)n_up, sizeof(bool));
+    for (int i = 0; i < n_up; i++) exists[i] = rand() % 10 >= 3; /* ~30% gaps */
+    dlog_t dl = {0};
+    km_sync_store_t *st = km_sync_store_new(per_partition);
+    int64_t committed = -1, resume = 0;
+    km_offset_sync_t s;
+    for (int lifetime = 0; resume < n_up && lifetime < 50; lifetime++) {
+        km_sync_writer_t w;
+        km_sync_writer_init(&w, committed);
+        int64_t last_acked = -1;
+        int crash_after = lifetime < 5 ? rand() % (n_up / 4 + 1) : n_up;
+        int done = 0;
+        int64_t u = resume;
+        for (; u < n_up && done < crash_after; u++) {
+            if (!exists[u]) continue;
+            int64_t d = dl.n;
+            if (rand() % 50 == 0) dlog_add(&dl, -1); /* a foreign record lands downstream */
+            d = dl.n;
+            dlog_add(&dl, u);
+            if (km_sync_writer_ack(&w, u, d, 10, &s)) {
+                s.topic = "t";
+                km_sync_store_add(st, &s);
+            }
+            last_acked = u;
+            done++;
+            if (rand() % 20 == 0 && km_sync_writer_flush(&w, -1, &s)) {
+                s.topic = "t";
+                km_sync_store_add(st, &s);
+            }
+        }
+        if (u >= n_up && km_sync_writer_flush(&w, n_up, &s)) { /* caught up: the position is the log end */
+            s.topic = "t";
+            km_sync_store_add(st, &s);
+        }
+        if (last_acked >= 0 && rand() % 3 != 0) committed = committed + (last_acked - committed) * (rand() % 4) / 3;
+        if (committed > last_acked && last_acked >= 0) committed = last_acked;
+        while (committed >= 0 && !exists[committed]) committed--; /* positions name replicated records */
+        resume = u >= n_up ? n_up : committed + 1;
+        if (u >= n_up) break;
+    }
+    int64_t exact = 0;
+    for (int64_t x = 0; x <= n_up; x++) {
+        int64_t first = x;
+        while (first < n_up && !exists[first]) first++;
+        int64_t d = -1;
+        km_xlate_t r = km_sync_store_translate(st, "t", 0, x, &d);
+        if (r != KM_XLATE_EXACT) continue; /* too old for the store: allowed, never wrong */
+        exact++;
+        if (first >= n_up) {
+            for (int64_t k = d; k < dl.n; k++)
+                if (dl.up[k] >= 0 && dl.up[k] < x) fail_msg("seed %u x=%lld: d=%lld re-reads %lld", seed, (long long)x, (long long)d, (long long)dl.up[k]);
+            continue;
+        }
+        if (d >= dl.n || dl.up[d] != first)
+            fail_msg("seed %u x=%lld: translated to %lld holding %lld, expected a copy of %lld", seed, (long long)x,
+                     (long long)d, d < dl.n ? (long long)dl.up[d] : -2LL, (long long)first);
+        for (int64_t k = d; k < dl.n; k++)
+            if (dl.up[k] >= 0 && dl.up[k] < x) fail_msg("seed %u x=%lld: d=%lld re-reads %lld", seed, (long long)x, (long long)d, (long long)dl.up[k]);
+    }
+    if (per_partition >= n_up) assert_int_equal(exact, n_up + 1); /* with full history, every offset */
+    /* the replication front always translates exactly */
+    int64_t d;
+    assert_int_equal(km_sync_store_translate(st, "t", 0, n_up, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, dl.n);
+    km_sync_store_free(st);
+    free(dl.up);
+    free(exists);
+}
+
+static void test_exact_translation_simulated(void **state) {
+    for (unsigned seed = 1; seed <= 300; seed++) sim_round(seed, 400, 100000);
+}
+
+static void test_bounded_store_stays_correct(void **state) {
+    for (unsigned seed = 1; seed <= 100; seed++) sim_round(seed, 2000, 16);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heartbeat_golden),
+        cmocka_unit_test(test_checkpoint_golden),
+        cmocka_unit_test(test_offset_sync_golden),
+        cmocka_unit_test(test_writer_decisions),
+        cmocka_unit_test(test_conservative_foreign_syncs),
+        cmocka_unit_test(test_exact_translation_simulated),
+        cmocka_unit_test(test_bounded_store_stays_correct),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
