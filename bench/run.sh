@@ -41,8 +41,10 @@ else mode=kafka; fi
 
 if [ "$quick" = 1 ]; then
   sizes=${BENCH_SIZES:-"100 10240"}; parts_list=${BENCH_PARTITIONS:-"8 256"}; rounds=${BENCH_ROUNDS:-1}; lat_secs=${BENCH_LAT_SECONDS:-5}
+  lat_pcts=${BENCH_LAT_PERCENT:-50}
 else
   sizes=${BENCH_SIZES:-"100 1024 10240"}; parts_list=${BENCH_PARTITIONS:-"8 256"}; rounds=${BENCH_ROUNDS:-3}; lat_secs=${BENCH_LAT_SECONDS:-15}
+  lat_pcts=${BENCH_LAT_PERCENT:-"50 10"}
 fi
 mm2=${BENCH_MM2:-1}; [ $mode = mock ] && mm2=0
 
@@ -113,9 +115,11 @@ mock_topics() { # side a|b
         echo "$(alias_for k $i $r).$(src_topic $s $p):$p"
         echo "mm2-offsets.$(alias_for k $i $r).internal:25"
       done
-      echo "$(alias_for r $i L).$(lat_topic $s $p rawpipe):$p"
-      echo "$(alias_for k $i L).$(lat_topic $s $p kmirror):$p"
-      echo "mm2-offsets.$(alias_for k $i L).internal:25"
+      for r in $lat_pcts; do
+        echo "$(alias_for r $i L$r).$(lat_topic $s $p rawpipe):$p"
+        echo "$(alias_for k $i L$r).$(lat_topic $s $p kmirror):$p"
+        echo "mm2-offsets.$(alias_for k $i L$r).internal:25"
+      done
     fi
   done; done
 }
@@ -216,11 +220,11 @@ peak() {
   echo "raw peak $c S=$s P=$p round=$r $line" >>"$results"
 }
 
-# latency CONTENDER CFG S P RATE: one moderate-load run; appends "lat c s p p50 p99 rate".
+# latency CONTENDER CFG S P RATE PCT: one paced run; appends "latPCT c s p p50 p99 rate".
 latency() {
-  local c=$1 i=$2 s=$3 p=$4 rate=$5 src alias dst out line total probe_pid secs
-  src=$(lat_topic "$s" "$p" "$c"); alias=$(alias_for "${c:0:1}" "$i" L); dst=$alias.$src
-  out=$work/lat-$c-$i.log
+  local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 src alias dst out line total probe_pid secs
+  src=$(lat_topic "$s" "$p" "$c"); alias=$(alias_for "${c:0:1}" "$i" "L$pct"); dst=$alias.$src
+  out=$work/lat$pct-$c-$i.log
   total=$((rate * lat_secs))
   # On the mock the paced load obeys the same per-partition cap as the backlog: shorter, not slower.
   if [ $mode = mock ] && [ $total -gt $(mock_cap "$s" "$p") ]; then
@@ -242,8 +246,8 @@ latency() {
   rm_topics "$A" "$src"; rm_topics "$B" "$dst"
   [ -n "$line" ] || { log "$c S=$s P=$p: no latency result"; return; }
   log "$c S=$s P=$p at $rate rec/s: $line"
-  echo "lat $c $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate" >>"$results"
-  echo "raw lat $c S=$s P=$p rate=$rate $line" >>"$results"
+  echo "lat$pct $c $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate" >>"$results"
+  echo "raw lat$pct $c S=$s P=$p rate=$rate $line" >>"$results"
 }
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print ""; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
@@ -271,8 +275,10 @@ for s in $sizes; do for p in $parts_list; do
   rm_topics "$A" "$src"
   rp_rate=$(med peak rawpipe "$s" "$p" 5)
   if [ -n "$rp_rate" ]; then
-    rate=$(awk -v r="$rp_rate" 'BEGIN {printf "%d", r / 2}')
-    for c in $contenders; do latency "$c" "$i" "$s" "$p" "$rate"; done
+    for pct in $lat_pcts; do
+      rate=$(awk -v r="$rp_rate" -v f="$pct" 'BEGIN {printf "%d", r * f / 100}')
+      for c in $contenders; do latency "$c" "$i" "$s" "$p" "$rate" "$pct"; done
+    done
   fi
 done; done
 
@@ -282,6 +288,9 @@ fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "") print "–"; else printf f,
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
 name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; mm2) echo "Apache MM2" ;; esac; }
 
+# The first of BENCH_LAT_PERCENT goes into the main table, the others into one table each.
+lat_main=${lat_pcts%% *}
+
 table() {
   echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | moderate load records/s | latency p50 ms | latency p99 ms |"
   echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -289,7 +298,7 @@ table() {
     local rp_rate rp_cpu rp_rss rp_p50 rp_p99
     for c in $contenders; do
       rate=$(med peak "$c" "$s" "$p" 5); cpu=$(med peak "$c" "$s" "$p" 6); rss=$(med peak "$c" "$s" "$p" 7)
-      p50=$(med lat "$c" "$s" "$p" 5); p99=$(med lat "$c" "$s" "$p" 6); lrate=$(med lat "$c" "$s" "$p" 7)
+      p50=$(med "lat$lat_main" "$c" "$s" "$p" 5); p99=$(med "lat$lat_main" "$c" "$s" "$p" 6); lrate=$(med "lat$lat_main" "$c" "$s" "$p" 7)
       mbs=$(awk -v r="$rate" -v s="$s" 'BEGIN {if (r != "") print r * s / 1e6}')
       rssmb=$(awk -v k="$rss" 'BEGIN {if (k != "") print k / 1024}')
       echo "| $s B | $p | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$mbs" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$rssmb" %.0f) | $(fmt "$lrate" %.0f) | $(fmt "$p50" %.1f) | $(fmt "$p99" %.1f) |"
@@ -299,6 +308,24 @@ table() {
       fi
     done
   done; done
+}
+
+# lat_table PCT: latency at another paced load.
+lat_table() {
+  echo "| record | partitions | contender | load records/s | latency p50 ms | latency p99 ms |"
+  echo "|---:|---:|---|---:|---:|---:|"
+  for s in $sizes; do for p in $parts_list; do for c in $contenders; do
+    echo "| $s B | $p | $(name_of "$c") | $(fmt "$(med "lat$1" "$c" "$s" "$p" 7)" %.0f) | $(fmt "$(med "lat$1" "$c" "$s" "$p" 5)" %.1f) | $(fmt "$(med "lat$1" "$c" "$s" "$p" 6)" %.1f) |"
+  done; done; done
+}
+
+other_tables() {
+  for pct in ${lat_pcts#$lat_main}; do
+    echo
+    echo "Latency at a light load, $pct% of rawpipe's peak:"
+    echo
+    lat_table "$pct"
+  done
 }
 
 machine() {
@@ -321,10 +348,11 @@ mkdir -p "$(dirname "$report")"
   machine
   echo
   table
+  other_tables
   echo
   echo "Records/s and MB/s (record values) are peak rates over the 10%–90% window of a preloaded"
   echo "backlog; CPU µs/record is user+sys of the mirror process over that window; peak RSS is its"
-  echo "VmHWM. Latency is measured separately, at the moderate load shown (50% of rawpipe's peak):"
+  echo "VmHWM. Latency is measured separately, at the moderate load shown ($lat_main% of rawpipe's peak):"
   if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value."
   else echo "receive time of a live consumer on the target minus the send time written into each value."; fi
   echo "Medians over rounds. See bench/run.sh for the method."
@@ -337,4 +365,5 @@ mkdir -p "$(dirname "$report")"
   echo "</details>"
 } >"$report"
 table
+other_tables
 log "report written to $report"

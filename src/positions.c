@@ -152,8 +152,14 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t
     *ends = km_xcalloc((size_t)n, sizeof(**ends));
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
     for (int p = 0; p < n; p++) {
-        int64_t lo, hi;
-        err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        int64_t lo, hi, deadline = km_now_mono_ms() + timeout_ms;
+        /* A topic created a moment ago (the offsets topic on a fresh target) has no leader yet
+         * for a few milliseconds: wait for it instead of failing the start. */
+        while ((err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms)) &&
+               (err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) &&
+               km_now_mono_ms() < deadline)
+            rd_kafka_poll(rk, 50);
         if (err) {
             snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
             rd_kafka_topic_partition_list_destroy(tl);
