@@ -55,7 +55,7 @@ records_for() {
   if [ $mode = mock ]; then
     case $s in 100) n=800000 ;; 1024) n=200000 ;; *) n=40000 ;; esac
   else
-    case $s in 100) n=3000000 ;; 1024) n=800000 ;; *) n=100000 ;; esac
+    case $s in 100) n=2500000 ;; 1024) n=1000000 ;; *) n=150000 ;; esac
   fi
   [ "$quick" = 1 ] && n=$((n / 4))
   [ $mode = mock ] && [ $n -gt $(mock_cap "$s" "$p") ] && n=$(mock_cap "$s" "$p")
@@ -96,29 +96,33 @@ start_mock() { # NAME TOPIC:PARTS... ; sets $REPLY to the bootstrap servers
   log "mock cluster $name did not start: $(cat "$work/$name.err")"; exit 1
 }
 
-# Every topic name the run will use, so that the mock can create them at start.
+# Every topic name the run will use, so that the mock can create them at start: with each
+# kmirror alias k the internal topics of the flow k->b (positions, checkpoints, offset-syncs and
+# heartbeats, the source's heartbeats replicated as k.heartbeats).
 cfg_index=0
 src_topic() { echo "bench_s$1_p$2"; }
-lat_topic() { echo "benchlat_s$1_p$2_$3"; }
+lat_topic() { echo "benchlat$4_s$1_p$2_$3"; } # S P contender percent
 alias_for() { echo "$1$2x$3"; } # contender letter, config index, round
 
+internal_topics() { printf '%s\n' "mm2-offsets.$1.internal:25" "$1.checkpoints.internal:1" "$1.heartbeats:1" "mm2-offset-syncs.$1.internal:1"; }
 mock_topics() { # side a|b
   local i=0 s p r c
+  if [ "$1" = a ]; then printf '%s\n' heartbeats:1 mm2-offset-syncs.b.internal:1; else echo heartbeats:1; fi
   for s in $sizes; do for p in $parts_list; do
     i=$((i + 1))
     if [ "$1" = a ]; then
       echo "$(src_topic $s $p):$p"
-      for c in rawpipe kmirror; do echo "$(lat_topic $s $p $c):$p"; done
+      for r in $lat_pcts; do for c in rawpipe kmirror; do echo "$(lat_topic $s $p $c $r):$p"; done; done
     else
       for r in $(seq "$rounds"); do
         echo "$(alias_for r $i $r).$(src_topic $s $p):$p"
         echo "$(alias_for k $i $r).$(src_topic $s $p):$p"
-        echo "mm2-offsets.$(alias_for k $i $r).internal:25"
+        internal_topics "$(alias_for k $i $r)"
       done
       for r in $lat_pcts; do
-        echo "$(alias_for r $i L$r).$(lat_topic $s $p rawpipe):$p"
-        echo "$(alias_for k $i L$r).$(lat_topic $s $p kmirror):$p"
-        echo "mm2-offsets.$(alias_for k $i L$r).internal:25"
+        echo "$(alias_for r $i L$r).$(lat_topic $s $p rawpipe $r):$p"
+        echo "$(alias_for k $i L$r).$(lat_topic $s $p kmirror $r):$p"
+        internal_topics "$(alias_for k $i L$r)"
       done
     fi
   done; done
@@ -223,7 +227,7 @@ peak() {
 # latency CONTENDER CFG S P RATE PCT: one paced run; appends "latPCT c s p p50 p99 rate".
 latency() {
   local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 src alias dst out line total probe_pid secs
-  src=$(lat_topic "$s" "$p" "$c"); alias=$(alias_for "${c:0:1}" "$i" "L$pct"); dst=$alias.$src
+  src=$(lat_topic "$s" "$p" "$c" "$pct"); alias=$(alias_for "${c:0:1}" "$i" "L$pct"); dst=$alias.$src
   out=$work/lat$pct-$c-$i.log
   total=$((rate * lat_secs))
   # On the mock the paced load obeys the same per-partition cap as the backlog: shorter, not slower.
