@@ -4,7 +4,7 @@
 #
 # Clusters (environment):
 #   default              two single-node Apache Kafka clusters, scripts/kafka-test-cluster.sh,
-#                        on 127.0.0.1:BENCH_PORT_A / BENCH_PORT_B (39092 / 39192: the tests use 19092/19192)
+#                        on 127.0.0.1:BENCH_PORT_A / BENCH_PORT_B (45392 / 45492: the tests use 19092/19192)
 #   BENCH_CLUSTERS=mock  two `kmirror mock-cluster` processes (small loads; no Apache MM2, which
 #                        needs a real broker; every topic is created up front, the mock has no CreateTopics)
 #   KMIRROR_BENCH_A/_B   two external clusters (host:port); topics named bench_* are created and deleted
@@ -136,8 +136,8 @@ case $mode in
     start_mock bench-mock-b "${tb[@]}"; B=$REPLY ;;
   external) A=$KMIRROR_BENCH_A; B=$KMIRROR_BENCH_B ;;
   kafka)
-    log "starting two Kafka clusters (ports ${BENCH_PORT_A:-39092}, ${BENCH_PORT_B:-39192})"
-    for spec in "bench-a ${BENCH_PORT_A:-39092}" "bench-b ${BENCH_PORT_B:-39192}"; do
+    log "starting two Kafka clusters (ports ${BENCH_PORT_A:-45392}, ${BENCH_PORT_B:-45492})"
+    for spec in "bench-a ${BENCH_PORT_A:-45392}" "bench-b ${BENCH_PORT_B:-45492}"; do
       set -- $spec
       line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
       [ -n "$line" ] || { log "could not start Kafka cluster $1"; exit 1; }
