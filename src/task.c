@@ -188,7 +188,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync) &&
             (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
             send_sync(t, tt->name, p, &sync);
-        km_part_acked(p->stats, rd_kafka_message_timestamp(src, NULL), km_now_wall_ms());
+        km_part_acked(p->stats, rd_kafka_message_timestamp(src, NULL), km_now_wall_coarse_ms());
     }
     rd_kafka_message_destroy(src);
 }
