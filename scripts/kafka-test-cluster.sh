@@ -241,8 +241,13 @@ EOF
 }
 
 # Random Kafka Uuid: 16 bytes, URL-safe base64 without padding (what kafka-storage random-uuid
-# prints); saves a JVM start.
-random_cluster_id() { head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+# prints); saves a JVM start. Like Kafka's Uuid.randomUuid it never starts with '-', which
+# kafka-storage's option parser would take for an option (1 start in 64 failed that way).
+random_cluster_id() {
+  local id
+  while id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'); [[ $id == -* ]]; do :; done
+  echo "$id"
+}
 
 format_storage() {
   local dir=$1 libs=$2

@@ -100,6 +100,7 @@ static void last_free(lastmap_t *m) {
 
 struct km_checkpointer {
     const km_flow_t *flow;
+    km_metrics_t *metrics;
     pthread_t thread;
     bool started;
     _Atomic bool stop;
@@ -230,10 +231,22 @@ static void refresh_groups(km_checkpointer_t *c) {
 
 /* ---- emitting -------------------------------------------------------------------------------- */
 
+/* MM2's checkpoint-latency-ms: from building the checkpoint record to its acknowledgement. */
+static void observe_latency(km_checkpointer_t *c, const rd_kafka_message_t *m) {
+    km_checkpoint_t k;
+    if (!c->metrics || km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) != 0) return;
+    int64_t ts = rd_kafka_message_timestamp(m, NULL), lat = ts > 0 ? km_now_wall_ms() - ts : 0;
+    km_metrics_checkpoint_observe(c->metrics, c->flow->source, c->flow->target, k.group, k.topic, k.partition,
+                                  lat > 0 ? lat : 0);
+    km_checkpoint_free(&k);
+}
+
 static void ck_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     km_checkpointer_t *c = opaque;
-    if (!m->err) atomic_fetch_add_explicit(&c->emitted, 1, memory_order_relaxed);
-    else km_warn("flow %s: a checkpoint could not be written to %s: %s", c->flow->name, c->flow->s.checkpoints_topic, rd_kafka_err2str(m->err));
+    if (!m->err) {
+        atomic_fetch_add_explicit(&c->emitted, 1, memory_order_relaxed);
+        observe_latency(c, m);
+    } else km_warn("flow %s: a checkpoint could not be written to %s: %s", c->flow->name, c->flow->s.checkpoints_topic, rd_kafka_err2str(m->err));
 }
 
 static void produce_checkpoint(km_checkpointer_t *c, const km_checkpoint_t *k) {
@@ -436,9 +449,10 @@ static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
     return 0;
 }
 
-km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, char *errstr, size_t errlen) {
+km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, char *errstr, size_t errlen) {
     km_checkpointer_t *c = km_xcalloc(1, sizeof(*c));
     c->flow = flow;
+    c->metrics = metrics;
     c->store = km_sync_store_new(SYNCS_PER_PARTITION);
     if (prepare(c, errstr, errlen) != 0 || pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
         km_checkpointer_stop(c);

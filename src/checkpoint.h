@@ -16,13 +16,15 @@
 
 #include "admin.h"
 #include "config.h"
+#include "metrics.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef struct km_checkpointer km_checkpointer_t;
 
-km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, char *errstr, size_t errlen);
+/* `metrics` receives checkpoint-latency-ms (may be NULL). */
+km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, char *errstr, size_t errlen);
 void km_checkpointer_stop(km_checkpointer_t *c);
 /* Checkpoints acknowledged by the target so far. */
 uint64_t km_checkpointer_emitted(const km_checkpointer_t *c);

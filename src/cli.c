@@ -6,6 +6,7 @@
  *   kmirror demo [--seconds N]
  *   kmirror translate-offsets CONFIG --group G --source A --target B [--json]
  *   kmirror topology CONFIG --cluster B [--json]
+ *   kmirror status --url http://HOST:PORT [--partitions]
  *
  * --clusters takes aliases up to the next option, like MM2's; when CONFIG is written after
  * them (`check-config --clusters a b CONFIG`) the last word is the file. Exit codes: 0 ok,
@@ -19,6 +20,7 @@
 #include "mock.h"
 #include "demo.h"
 #include "operator.h"
+#include "status.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -54,6 +56,8 @@ static void usage(FILE *out) {
             "                                           where group G should resume on B after failing over from A\n"
             "  kmirror topology CONFIG --cluster B [--json]\n"
             "                                           upstream clusters of B and replication hops, from heartbeats\n"
+            "  kmirror status --url http://HOST:PORT [--partitions]\n"
+            "                                           show a running kmirror's flows, lag, rate and latency\n"
             "  kmirror --help | --version\n"
             "\n"
             "options:\n"
@@ -71,7 +75,7 @@ static void push(char ***v, size_t *n, char *s) {
 }
 
 static int parse_args(int argc, char **argv, cli_args_t *a) {
-    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology"};
+    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology", "status"};
     int i = 1;
     a->cmd = "run";
     for (size_t c = 0; argc > 1 && c < sizeof(cmds) / sizeof(cmds[0]); c++)
@@ -174,6 +178,10 @@ static int cmd_run(const cli_args_t *a) {
     int rc = km_config_load(&cfg, a->config, a->clusters, a->nclusters, &d);
     km_diag_log(&d);
     if (rc == 0 && apply_log_level(a, cfg.log_level) != 0) rc = -1;
+    if (a->metrics_listen) { /* the command line wins over metrics.listen */
+        free(cfg.metrics_listen);
+        cfg.metrics_listen = km_xstrdup(a->metrics_listen);
+    }
     int status = 1;
     if (rc == 0) status = km_mirror_main(&cfg);
     else km_error("%s: %zu configuration error(s); not starting (kmirror check-config %s shows the resolved flows)",
@@ -204,6 +212,7 @@ int km_cli_main(int argc, char **argv) {
         else if (strcmp(a.cmd, "mock-cluster") == 0) rc = km_mock_main((int)a.nrest, a.rest);
         else if (strcmp(a.cmd, "translate-offsets") == 0) rc = km_translate_offsets_main((int)a.nrest, a.rest);
         else if (strcmp(a.cmd, "topology") == 0) rc = km_topology_main((int)a.nrest, a.rest);
+        else if (strcmp(a.cmd, "status") == 0) rc = km_status_main((int)a.nrest, a.rest);
         else rc = km_demo_main((int)a.nrest, a.rest);
     }
     free_args(&a, argc, argv);

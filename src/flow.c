@@ -16,10 +16,10 @@
 #include "division.h"
 #include "log.h"
 #include "rk.h"
+#include "task.h"
 #include "topics.h"
 #include "util.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +31,9 @@ typedef struct slot {
 
 struct km_flow_rt {
     const km_flow_t *flow;
+    km_flow_metrics_t *fm;
     rd_kafka_t *src_admin, *dst_admin;
     km_coord_t *coord;
-    pthread_mutex_t lock; /* guards tasks[] and ntasks against observers (the visit functions) */
     km_task_t **tasks;    /* by task id; NULL where the task does not run here */
     bool *fenced;         /* by task id: another process took it over; not restarted before the group reassigns it */
     int ntasks;           /* the group's task count */
@@ -41,6 +41,8 @@ struct km_flow_rt {
     size_t nslots;
     bool divided;         /* the first refresh succeeded: slots are known */
     char *running;        /* the task ids last logged as running here */
+    char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
+    char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
     char **warned;        /* topics already reported as not replicable */
     size_t nwarned;
     int64_t next_refresh;
@@ -230,12 +232,10 @@ static void log_running(km_flow_rt_t *rt) {
 /* Stops the tasks together (each delivers and commits) and forgets them. */
 static void stop_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     km_task_t **stopping = km_xcalloc(n ? n : 1, sizeof(*stopping));
-    pthread_mutex_lock(&rt->lock);
     for (size_t i = 0; i < n; i++) {
         stopping[i] = rt->tasks[ids[i]];
         rt->tasks[ids[i]] = NULL;
     }
-    pthread_mutex_unlock(&rt->lock);
     for (size_t i = 0; i < n; i++)
         if (stopping[i]) km_task_request_stop(stopping[i]);
     for (size_t i = 0; i < n; i++) {
@@ -270,9 +270,12 @@ static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     km_task_t **created = km_xcalloc(n, sizeof(*created));
     char err[512];
     for (size_t i = 0; i < n && !rt->failed; i++) {
-        created[i] = km_task_start(rt->flow, ids[i], NULL, 0, err, sizeof(err));
+        created[i] = km_task_start(rt->flow, rt->fm, ids[i], NULL, 0, err, sizeof(err));
         if (!created[i]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
+            char *why = km_xasprintf("task %d cannot start: %s", ids[i], err);
+            km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
+            free(why);
             rt->failed = true;
         }
     }
@@ -287,10 +290,8 @@ static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
             km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count);
             km_task_add(created[i], items, count);
             free(items);
-            pthread_mutex_lock(&rt->lock);
             rt->tasks[ids[i]] = created[i];
             created[i] = NULL;
-            pthread_mutex_unlock(&rt->lock);
         }
     }
     for (size_t i = 0; i < n; i++) km_task_free(created[i]); /* those that did not get to run */
@@ -325,6 +326,9 @@ static void reap(km_flow_rt_t *rt) {
             rt->fenced[t] = true;
             log_running(rt);
         } else if (km_task_failed(rt->tasks[t])) {
+            char *why = km_xasprintf("task %d: %s", t, km_task_fail_reason(rt->tasks[t]));
+            km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
+            free(why);
             rt->failed = true;
         }
     }
@@ -334,7 +338,6 @@ static void reap(km_flow_rt_t *rt) {
  * almost every partition changes task, so every task here stops and the division starts over. */
 static void resize(km_flow_rt_t *rt, int ntasks) {
     stop_all(rt);
-    pthread_mutex_lock(&rt->lock);
     rt->tasks = km_xrealloc(rt->tasks, (size_t)ntasks * sizeof(*rt->tasks));
     rt->fenced = km_xrealloc(rt->fenced, (size_t)ntasks * sizeof(*rt->fenced));
     for (int t = 0; t < ntasks; t++) {
@@ -342,7 +345,6 @@ static void resize(km_flow_rt_t *rt, int ntasks) {
         rt->fenced[t] = false;
     }
     rt->ntasks = ntasks;
-    pthread_mutex_unlock(&rt->lock);
     divide(rt->slots, rt->nslots, ntasks);
 }
 
@@ -393,6 +395,54 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
     rt->divided = true;
 }
 
+/* ---- state -------------------------------------------------------------------------------- */
+
+/* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
+ * the group run the flow with different settings. */
+static void report(km_flow_rt_t *rt) {
+    if (!rt->topics_problem && !rt->conflict) {
+        km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
+        return;
+    }
+    char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
+    char *why = km_xasprintf("%s%s%s", rt->topics_problem ? rt->topics_problem : "", rt->topics_problem && conflict ? "; " : "",
+                             conflict ? conflict : "");
+    km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
+    free(why);
+    free(conflict);
+}
+
+/* Takes `why` (NULL: no problem). */
+static void set_topics_problem(km_flow_rt_t *rt, char *why) {
+    free(rt->topics_problem);
+    rt->topics_problem = why;
+    report(rt);
+}
+
+static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable) {
+    size_t missing = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (usable[i] >= plan[i].source_partitions) continue;
+        if (!first) first = plan[i].source_topic;
+        missing++;
+    }
+    set_topics_problem(rt, missing ? km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log)",
+                                                  missing, rt->flow->target, first)
+                                   : NULL);
+}
+
+static void report_conflict(km_flow_rt_t *rt) {
+    char *c = km_coord_conflict(rt->coord);
+    if ((!c && !rt->conflict) || (c && rt->conflict && strcmp(c, rt->conflict) == 0)) {
+        free(c);
+        return;
+    }
+    free(rt->conflict);
+    rt->conflict = c;
+    report(rt);
+}
+
 /* ---- refresh ------------------------------------------------------------------------------- */
 
 static int refresh(km_flow_rt_t *rt) {
@@ -401,12 +451,13 @@ static int refresh(km_flow_rt_t *rt) {
     size_t nsrc = 0, ndst = 0;
     int brokers = 0;
     char err[512];
-    if (km_admin_list_topics(rt->src_admin, timeout_ms(rt), &src, &nsrc, NULL, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot list topics on %s: %s", f->name, f->source, err);
-        return -1;
-    }
-    if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot list topics on %s: %s", f->name, f->target, err);
+    const char *failed_on = NULL;
+    if (km_admin_list_topics(rt->src_admin, timeout_ms(rt), &src, &nsrc, NULL, err, sizeof(err)) != 0) failed_on = f->source;
+    else if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, err, sizeof(err)) != 0) failed_on = f->target;
+    if (failed_on) {
+        char *why = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
+        km_warn("flow %s: %s", f->name, why);
+        set_topics_problem(rt, why);
         km_topic_meta_free(src, nsrc);
         return -1;
     }
@@ -416,6 +467,7 @@ static int refresh(km_flow_rt_t *rt) {
     size_t nslots;
     slot_t *s = build_slots(plan, n, usable, &nslots);
     apply_slots(rt, s, nslots);
+    report_topics(rt, plan, n, usable);
     free(usable);
     km_topic_plan_free(plan, n);
     km_topic_meta_free(src, nsrc);
@@ -484,10 +536,10 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
     return 0;
 }
 
-km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, char *errstr, size_t errlen) {
+km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen) {
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
-    pthread_mutex_init(&rt->lock, NULL);
+    rt->fm = fm;
     char err[512];
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
@@ -521,6 +573,7 @@ fail:
 bool km_flow_rt_tick(km_flow_rt_t *rt) {
     if (km_coord_poll(rt->coord) != 0) rt->failed = true;
     reap(rt);
+    report_conflict(rt);
     if (rt->failed) return false;
     if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
     if (rt->flow->s.refresh_topics_enabled && km_now_mono_ms() >= rt->next_refresh) {
@@ -542,41 +595,9 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     free(rt->tasks);
     free(rt->fenced);
     free(rt->running);
-    pthread_mutex_destroy(&rt->lock);
+    free(rt->topics_problem);
+    free(rt->conflict);
     free(rt);
     return rc;
 }
 
-const km_flow_t *km_flow_rt_flow(const km_flow_rt_t *rt) { return rt->flow; }
-
-void km_flow_rt_visit(km_flow_rt_t *rt, km_part_visit_fn fn, void *arg) {
-    pthread_mutex_lock(&rt->lock);
-    for (int t = 0; t < rt->ntasks; t++)
-        if (rt->tasks[t]) km_task_visit(rt->tasks[t], fn, arg);
-    pthread_mutex_unlock(&rt->lock);
-}
-
-typedef struct parts_acc {
-    km_task_partition_t *parts;
-    size_t n;
-} parts_acc_t;
-
-static void collect_part(void *arg, const char *topic, const char *remote, int32_t partition, const km_part_stats_t *stats) {
-    parts_acc_t *a = arg;
-    a->parts = km_xrealloc(a->parts, (a->n + 1) * sizeof(*a->parts));
-    a->parts[a->n++] = (km_task_partition_t){topic, partition};
-}
-
-void km_flow_rt_visit_tasks(km_flow_rt_t *rt, km_flow_task_visit_fn fn, void *arg) {
-    pthread_mutex_lock(&rt->lock);
-    for (int t = 0; t < rt->ntasks; t++) {
-        if (!rt->tasks[t]) continue;
-        parts_acc_t a = {0};
-        km_task_visit(rt->tasks[t], collect_part, &a);
-        fn(arg, rt->flow, t, a.parts, a.n);
-        free(a.parts);
-    }
-    pthread_mutex_unlock(&rt->lock);
-}
-
-char *km_flow_rt_conflict(km_flow_rt_t *rt) { return km_coord_conflict(rt->coord); }

@@ -4,6 +4,7 @@
 #include "checkpoint.h"
 #include "flow.h"
 #include "heartbeat.h"
+#include "http.h"
 #include "log.h"
 #include "util.h"
 
@@ -41,6 +42,8 @@ struct km_mirror {
     size_t nheartbeats;
     km_checkpointer_t **checkpointers;
     size_t ncheckpointers;
+    km_metrics_t *metrics;
+    km_http_t *http; /* NULL unless metrics.listen / --metrics-listen */
 };
 
 /* Checkpoints need offset-syncs; without them a flow still replicates. */
@@ -52,7 +55,7 @@ static void start_checkpointers(km_mirror_t *m, const km_config_t *cfg) {
             !(f->s.emit_checkpoints_enabled || f->s.sync_group_offsets_enabled))
             continue;
         char err[1024];
-        km_checkpointer_t *c = km_checkpointer_start(f, err, sizeof(err));
+        km_checkpointer_t *c = km_checkpointer_start(f, m->metrics, err, sizeof(err));
         if (c) m->checkpointers[m->ncheckpointers++] = c;
         else km_error("flow %s: checkpoints and group offset sync are not running: %s", f->name, err);
     }
@@ -74,22 +77,50 @@ static void start_heartbeats(km_mirror_t *m, const km_config_t *cfg) {
     }
 }
 
+/* The endpoint comes up before the flows so that /healthz answers "starting" while they connect. */
+static int start_http(km_mirror_t *m, const char *listen) {
+    char err[512];
+    m->http = km_http_start(listen, m->metrics, err, sizeof(err));
+    if (!m->http) {
+        km_error("metrics.listen=%s: %s", listen, err);
+        return -1;
+    }
+    char *host, *port;
+    km_http_parse_listen(listen, &host, &port, err, sizeof(err));
+    km_info("serving /metrics, /status and /healthz on http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+            strchr(host, ':') ? "]" : "", km_http_port(m->http));
+    free(host);
+    free(port);
+    return 0;
+}
+
 km_mirror_t *km_mirror_start(const km_config_t *cfg) {
     km_mirror_t *m = km_xcalloc(1, sizeof(*m));
     m->flows = km_xcalloc(cfg->nflows, sizeof(*m->flows));
-    for (size_t i = 0; i < cfg->nflows; i++) {
+    m->metrics = km_metrics_new();
+    km_flow_metrics_t **fms = km_xcalloc(cfg->nflows, sizeof(*fms));
+    for (size_t i = 0; i < cfg->nflows; i++)
+        if (cfg->flows[i].runs_here) fms[i] = km_metrics_add_flow(m->metrics, &cfg->flows[i]);
+    bool ok = !cfg->metrics_listen || start_http(m, cfg->metrics_listen) == 0;
+    for (size_t i = 0; ok && i < cfg->nflows; i++) {
         const km_flow_t *f = &cfg->flows[i];
         if (!f->runs_here) continue;
         char err[1024];
         km_info("flow %s: starting (%s -> %s)", f->name, km_props_get(&f->rk_consumer, "bootstrap.servers"),
                 km_props_get(&f->rk_producer, "bootstrap.servers"));
-        km_flow_rt_t *rt = km_flow_rt_start(f, err, sizeof(err));
+        km_flow_rt_t *rt = km_flow_rt_start(f, fms[i], err, sizeof(err));
         if (!rt) {
             km_error("flow %s: cannot start: %s", f->name, err);
-            km_mirror_stop(m);
-            return NULL;
+            km_flow_metrics_state(fms[i], KM_FLOW_FAILED, err);
+            ok = false;
+        } else {
+            m->flows[m->nflows++] = rt;
         }
-        m->flows[m->nflows++] = rt;
+    }
+    free(fms);
+    if (!ok) {
+        km_mirror_stop(m);
+        return NULL;
     }
     start_heartbeats(m, cfg);
     start_checkpointers(m, cfg);
@@ -111,40 +142,16 @@ int km_mirror_stop(km_mirror_t *m) {
     free(m->heartbeats);
     for (size_t i = 0; i < m->nflows; i++)
         if (km_flow_rt_stop(m->flows[i]) != 0) rc = -1;
+    km_http_stop(m->http);
+    km_metrics_free(m->metrics);
     free(m->flows);
     free(m);
     return rc;
 }
 
-typedef struct visit_ctx {
-    km_flow_part_visit_fn fn;
-    void *arg;
-    const km_flow_t *flow;
-} visit_ctx_t;
+km_metrics_t *km_mirror_metrics(km_mirror_t *m) { return m->metrics; }
 
-static void visit_one(void *arg, const char *topic, const char *remote, int32_t partition, const km_part_stats_t *stats) {
-    visit_ctx_t *v = arg;
-    v->fn(v->arg, v->flow, topic, remote, partition, stats);
-}
-
-void km_mirror_visit(km_mirror_t *m, km_flow_part_visit_fn fn, void *arg) {
-    for (size_t i = 0; i < m->nflows; i++) {
-        visit_ctx_t v = {fn, arg, km_flow_rt_flow(m->flows[i])};
-        km_flow_rt_visit(m->flows[i], visit_one, &v);
-    }
-}
-
-void km_mirror_visit_tasks(km_mirror_t *m, km_flow_task_visit_fn fn, void *arg) {
-    for (size_t i = 0; i < m->nflows; i++) km_flow_rt_visit_tasks(m->flows[i], fn, arg);
-}
-
-void km_mirror_visit_conflicts(km_mirror_t *m, km_flow_conflict_fn fn, void *arg) {
-    for (size_t i = 0; i < m->nflows; i++) {
-        char *c = km_flow_rt_conflict(m->flows[i]);
-        if (c) fn(arg, km_flow_rt_flow(m->flows[i]), c);
-        free(c);
-    }
-}
+int km_mirror_http_port(const km_mirror_t *m) { return m->http ? km_http_port(m->http) : 0; }
 
 int km_mirror_main(const km_config_t *cfg) {
     km_mirror_install_signals();

@@ -39,7 +39,7 @@ static void put_str(wr_t *w, const char *s) {
         w->err = 1;
         return;
     }
-    memcpy(w->p + w->pos, s, n);
+    if (n) memcpy(w->p + w->pos, s, n);
     w->pos += n;
 }
 

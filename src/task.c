@@ -50,7 +50,7 @@ typedef struct task_part {
     int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
-    km_part_stats_t stats;
+    km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
 } task_part_t;
 
 typedef struct task_topic {
@@ -68,6 +68,8 @@ typedef struct commit_ctx {
 
 struct km_task {
     const km_flow_t *flow;
+    km_flow_metrics_t *fm;
+    km_task_slot_t *slot;
     int id;
     char *name; /* "a->b#0" for logs */
     rd_kafka_t *consumer, *producer;
@@ -97,6 +99,8 @@ struct km_task {
     int64_t commit_inflight;
     int rewinds;
     int64_t next_commit;
+    int64_t next_watermarks; /* when lag is measured next */
+    int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
     bool eos;            /* transactional producer (see the top of this file) */
     bool in_txn;         /* EOS: a transaction is open */
@@ -140,10 +144,6 @@ static void txn_error(km_task_t *t, const char *what, rd_kafka_error_t *e) {
     else t->txn_failed = true;
     if (!atomic_load(&t->stop)) km_warn("flow %s task %d: %s: %s", t->flow->name, t->id, what, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
-}
-
-static void add_relaxed(_Atomic uint64_t *c, uint64_t v) {
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
 }
 
 /* ---- delivery reports ---------------------------------------------------------------------- */
@@ -194,6 +194,7 @@ static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset
         return;
     }
     p->sync_sent_u = s->upstream_offset;
+    km_part_offset_sync_emitted(p->stats);
 }
 
 static bool fatal_delivery_error(rd_kafka_resp_err_t err) {
@@ -214,6 +215,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     if (dr->err && t->eos) {
         /* The transaction cannot commit: it is aborted and its partitions re-read. */
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+            km_part_delivery_failed(p->stats);
             if (is_fencing(dr->err)) fenced(t, "delivery");
             else if (fatal_delivery_error(dr->err))
                 fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
@@ -224,6 +226,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         }
     } else if (dr->err) {
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+            km_part_delivery_failed(p->stats);
             if (fatal_delivery_error(dr->err))
                 fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
             else if (p->rewind_to < 0)
@@ -240,17 +243,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync) &&
             (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
             send_sync(t, tt->name, p, &sync);
-        add_relaxed(&p->stats.records, 1);
-        add_relaxed(&p->stats.bytes, src->len + src->key_len);
-        int64_t ts = rd_kafka_message_timestamp(src, NULL);
-        if (ts > 0) {
-            int64_t lat = km_now_wall_ms() - ts;
-            if (lat < 0) lat = 0;
-            atomic_store_explicit(&p->stats.last_latency_ms, lat, memory_order_relaxed);
-            if (lat > atomic_load_explicit(&p->stats.max_latency_ms, memory_order_relaxed))
-                atomic_store_explicit(&p->stats.max_latency_ms, lat, memory_order_relaxed);
-            add_relaxed(&p->stats.latency_sum_ms, (uint64_t)lat);
-        }
+        km_part_acked(p->stats, rd_kafka_message_timestamp(src, NULL), km_now_wall_coarse_ms());
     }
     rd_kafka_message_destroy(src);
 }
@@ -288,7 +281,10 @@ static task_part_t *part_add(km_task_t *t, task_topic_t *tt, int32_t partition) 
         memset(tt->parts + tt->nparts, 0, (size_t)(partition + 1 - tt->nparts) * sizeof(*tt->parts));
         tt->nparts = partition + 1;
     }
-    if (!tt->parts[partition]) tt->parts[partition] = km_xcalloc(1, sizeof(task_part_t));
+    if (!tt->parts[partition]) {
+        tt->parts[partition] = km_xcalloc(1, sizeof(task_part_t));
+        tt->parts[partition]->stats = km_flow_metrics_part(t->fm, tt->name, tt->remote, partition);
+    }
     pthread_mutex_unlock(&t->lock);
     return tt->parts[partition];
 }
@@ -307,6 +303,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
+        km_part_assigned(p->stats, t->id);
         int64_t start = items[i].position >= 0 ? items[i].position + 1
                         : t->reset_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
         rd_kafka_topic_partition_list_add(tl, items[i].topic, items[i].partition)->offset = start;
@@ -356,7 +353,7 @@ static void apply_mail(km_task_t *t) {
 static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset) {
     if (p->expected >= 0 && offset > p->expected) {
         uint64_t lost = (uint64_t)(offset - p->expected);
-        add_relaxed(&p->stats.skipped, lost);
+        km_part_skipped(p->stats, lost);
         km_error("flow %s: %s [%d]: %llu record(s) at offsets %lld..%lld were deleted on %s (retention) before they were mirrored; continuing at %lld",
                  t->flow->name, tt->name, p->partition, (unsigned long long)lost, (long long)p->expected,
                  (long long)offset - 1, t->flow->source, (long long)offset);
@@ -430,6 +427,7 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     if (p->reset_seen) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
+    km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
     int64_t size = (int64_t)(m->len + m->key_len);
     if (produce(t, m, tt)) {
         p->inflight++;
@@ -450,6 +448,7 @@ static void rewind_failed(km_task_t *t) {
             task_part_t *p = t->topics[i]->parts[j];
             if (!p || p->rewind_to < 0 || p->inflight > 0) continue;
             rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->rewind_to;
+            if (p->expected > p->rewind_to) km_part_resent(p->stats, (uint64_t)(p->expected - p->rewind_to));
             p->expected = p->rewind_to;
             p->rewind_to = -1;
             t->rewinds--;
@@ -462,6 +461,28 @@ static void rewind_failed(km_task_t *t) {
         }
     }
     rd_kafka_topic_partition_list_destroy(tl);
+}
+
+/* ---- lag ---------------------------------------------------------------------------------- */
+
+#define WATERMARKS_INTERVAL_MS 1000
+
+/* Lag needs the source's end offset: the consumer keeps it from its fetch responses, so reading
+ * it costs no request. The next offset to mirror is the one after the last acknowledged, or,
+ * with no position yet, the log start when replication starts from the earliest record. */
+static void measure_lag(km_task_t *t) {
+    int64_t now = km_now_mono_ms();
+    if (now < t->next_watermarks) return;
+    t->next_watermarks = now + WATERMARKS_INTERVAL_MS;
+    int64_t wall = km_now_wall_ms();
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            int64_t lo, hi;
+            if (!p || !p->active || rd_kafka_get_watermark_offsets(t->consumer, t->topics[i]->name, j, &lo, &hi) || hi < 0) continue;
+            int64_t next = p->acked >= 0 ? p->acked + 1 : t->reset_earliest && lo >= 0 ? lo : -1;
+            km_part_watermarks(p->stats, hi, next, wall);
+        }
 }
 
 /* ---- positions ----------------------------------------------------------------------------- */
@@ -509,8 +530,8 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+    free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
     if (err) {
-        free(key);
         free(val);
         free(c);
         km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));
@@ -557,6 +578,7 @@ static void rewind_txn(km_task_t *t) {
             task_part_t *p = t->topics[i]->parts[j];
             if (p && p->txn_first >= 0) {
                 rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->txn_first;
+                if (p->expected > p->txn_first) km_part_resent(p->stats, (uint64_t)(p->expected - p->txn_first));
                 p->expected = p->txn_first;
                 p->acked = p->committed;
             }
@@ -688,6 +710,7 @@ static void *task_main(void *arg) {
     t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
     while (!atomic_load(&t->stop)) {
         if (atomic_load(&t->has_mail)) apply_mail(t);
+        measure_lag(t);
         rd_kafka_resp_err_t fe = rd_kafka_fatal_error(t->producer, NULL, 0);
         if (fe) {
             char buf[512];
@@ -701,6 +724,7 @@ static void *task_main(void *arg) {
             continue;
         }
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
+        if (n > 0) t->consumed_at = km_now_wall_ms();
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         rd_kafka_poll(t->producer, 0);
         if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
@@ -742,6 +766,21 @@ static int create_sync_producer(km_task_t *t, char *errstr, size_t errlen) {
     return 0;
 }
 
+/* librdkafka's statistics tell broker connectivity and produce retries (metrics.h). */
+#define CLIENT_STATS_INTERVAL "5000"
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    km_task_t *t = opaque;
+    km_task_slot_client_stats(t->slot, rk == t->producer, json, len);
+    return 0;
+}
+
+static void enable_stats(rd_kafka_conf_t *c, const km_props_t *props, km_task_t *t) {
+    if (!km_props_get(props, "statistics.interval.ms")) rd_kafka_conf_set(c, "statistics.interval.ms", CLIENT_STATS_INTERVAL, NULL, 0);
+    rd_kafka_conf_set_stats_cb(c, stats_cb);
+    rd_kafka_conf_set_opaque(c, t);
+}
+
 /* The target producer; transactional (and initialised, fencing any previous owner of the task)
  * when `transactional`. */
 static int create_producer(km_task_t *t, bool transactional, char *errstr, size_t errlen) {
@@ -761,7 +800,7 @@ static int create_producer(km_task_t *t, bool transactional, char *errstr, size_
         }
     }
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
-    rd_kafka_conf_set_opaque(pc, t);
+    enable_stats(pc, &f->rk_producer, t);
     t->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
     if (!t->producer) return -1;
     rd_kafka_error_t *e = transactional ? rd_kafka_init_transactions(t->producer, (int)f->s.admin_timeout_ms) : NULL;
@@ -803,6 +842,7 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", NULL, 0);
     /* Records of aborted source transactions must not become committed copies. */
     if (t->eos) rd_kafka_conf_set(cc, "isolation.level", "read_committed", NULL, 0);
+    enable_stats(cc, &f->rk_consumer, t);
     t->consumer = km_rk_new(RD_KAFKA_CONSUMER, cc, errstr, errlen);
     if (!t->consumer) return -1;
     rd_kafka_poll_set_consumer(t->consumer);
@@ -810,9 +850,12 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     return f->s.emit_offset_syncs_enabled ? create_sync_producer(t, errstr, errlen) : 0;
 }
 
-km_task_t *km_task_start(const km_flow_t *flow, int id, const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
+km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n,
+                         char *errstr, size_t errlen) {
     km_task_t *t = km_xcalloc(1, sizeof(*t));
     t->flow = flow;
+    t->fm = fm;
+    t->slot = km_flow_metrics_task(fm, id);
     t->id = id;
     pthread_mutex_init(&t->lock, NULL);
     t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
@@ -821,8 +864,10 @@ km_task_t *km_task_start(const km_flow_t *flow, int id, const km_assign_item_t *
         return NULL;
     }
     if (n) km_task_add(t, items, n);
+    km_task_slot_started(t->slot); /* before the thread: it reports into the slot */
     if (pthread_create(&t->thread, NULL, task_main, t) != 0) {
         snprintf(errstr, errlen, "cannot start a thread");
+        km_task_slot_stopped(t->slot);
         km_task_free(t);
         return NULL;
     }
@@ -850,19 +895,16 @@ bool km_task_failed(const km_task_t *t) { return atomic_load(&t->failed); }
 
 bool km_task_fenced(const km_task_t *t) { return atomic_load(&t->fenced); }
 
+const char *km_task_fail_reason(const km_task_t *t) { return atomic_load(&t->failed) ? t->fail_reason : NULL; }
+
 int km_task_join(km_task_t *t, const char **reason) {
-    if (t->started) pthread_join(t->thread, NULL);
+    if (t->started) {
+        pthread_join(t->thread, NULL);
+        km_task_slot_stopped(t->slot);
+    }
     t->started = false;
     if (reason) *reason = t->fail_reason;
     return atomic_load(&t->failed) ? -1 : 0;
-}
-
-void km_task_visit(km_task_t *t, km_part_visit_fn fn, void *arg) {
-    pthread_mutex_lock(&t->lock);
-    for (size_t i = 0; i < t->ntopics; i++)
-        for (int j = 0; j < t->topics[i]->nparts; j++)
-            if (t->topics[i]->parts[j]) fn(arg, t->topics[i]->name, t->topics[i]->remote, j, &t->topics[i]->parts[j]->stats);
-    pthread_mutex_unlock(&t->lock);
 }
 
 void km_task_free(km_task_t *t) {
@@ -870,12 +912,16 @@ void km_task_free(km_task_t *t) {
     if (t->started) {
         km_task_request_stop(t);
         pthread_join(t->thread, NULL);
+        km_task_slot_stopped(t->slot);
     }
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         if (tt->src_rkt) rd_kafka_topic_destroy(tt->src_rkt);
         if (tt->dst_rkt) rd_kafka_topic_destroy(tt->dst_rkt);
-        for (int j = 0; j < tt->nparts; j++) free(tt->parts[j]);
+        for (int j = 0; j < tt->nparts; j++) {
+            if (tt->parts[j]) km_part_assigned(tt->parts[j]->stats, -1);
+            free(tt->parts[j]);
+        }
         free(tt->parts);
         free(tt->name);
         free(tt->remote);

@@ -2,7 +2,7 @@
  * source partitions (MM2's MirrorSourceTask).
  *
  * The task owns its clients and all per-partition state; nothing in it is shared except the
- * relaxed-atomic counters that observers read and the mailbox through which the flow
+ * metrics (metrics.h) that observers read and the mailbox through which the flow
  * controller adds partitions or asks it to stop. Records travel zero-copy: the consumed
  * message is handed to the producer and freed in its delivery report. A source offset counts
  * as replicated only once the target acknowledged it and everything before it; that is what
@@ -12,6 +12,7 @@
 #define KM_TASK_H
 
 #include "config.h"
+#include "metrics.h"
 #include "positions.h"
 
 #include <stdatomic.h>
@@ -27,21 +28,12 @@ typedef struct km_assign_item {
     int64_t position;     /* last replicated offset, -1 when none */
 } km_assign_item_t;
 
-/* Per-partition counters, written by the task thread, readable from any thread. */
-typedef struct km_part_stats {
-    _Atomic uint64_t records;      /* acknowledged by the target */
-    _Atomic uint64_t bytes;        /* key + value bytes acknowledged */
-    _Atomic int64_t last_latency_ms;
-    _Atomic int64_t max_latency_ms;
-    _Atomic uint64_t latency_sum_ms;
-    _Atomic uint64_t skipped;      /* deleted on the source before they were mirrored */
-} km_part_stats_t;
-
 /* Starts a task thread for `flow` with the given partitions. NULL with errstr when a client
- * cannot be created. `flow` must outlive the task. With exactly-once, the task's transactional
- * producer is initialised before this returns: a previous owner of task `id` is fenced and its
- * open transaction settled, so positions read afterwards are final. */
-km_task_t *km_task_start(const km_flow_t *flow, int id, const km_assign_item_t *items, size_t n,
+ * cannot be created. `flow` and `fm` (where the task's metrics go) must outlive the task. With
+ * exactly-once, the task's transactional producer is initialised before this returns: a previous
+ * owner of task `id` is fenced and its open transaction settled, so positions read afterwards
+ * are final. */
+km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n,
                          char *errstr, size_t errlen);
 /* Hands more partitions to a running task (copied; applied by the task thread). */
 void km_task_add(km_task_t *t, const km_assign_item_t *items, size_t n);
@@ -52,14 +44,11 @@ void km_task_request_stop(km_task_t *t);
 int km_task_join(km_task_t *t, const char **reason);
 /* A fatal error stopped the task (it is still joinable). */
 bool km_task_failed(const km_task_t *t);
+/* Why, once km_task_failed() returned true (owned by the task). */
+const char *km_task_fail_reason(const km_task_t *t);
 /* Exactly-once: another process initialised this task's transactional id, so it runs the task
  * now; this one stopped without committing (it is still joinable; not a failure). */
 bool km_task_fenced(const km_task_t *t);
 void km_task_free(km_task_t *t);
-
-/* Visits every partition of the task with its counters (from any thread). */
-typedef void (*km_part_visit_fn)(void *arg, const char *topic, const char *remote, int32_t partition,
-                                 const km_part_stats_t *stats);
-void km_task_visit(km_task_t *t, km_part_visit_fn fn, void *arg);
 
 #endif

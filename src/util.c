@@ -126,3 +126,4 @@ static int64_t clock_ms(clockid_t id) {
 
 int64_t km_now_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 int64_t km_now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+int64_t km_now_wall_coarse_ms(void) { return clock_ms(CLOCK_REALTIME_COARSE); }

@@ -1,0 +1,245 @@
+/* probe.c — the benchmark's target-side observer. It measures a mirror from the outside, the
+ * same way for every contender (rawpipe, kmirror, Apache MirrorMaker 2).
+ *
+ *   probe watch BROKERS TOPIC EXPECTED PID [IDLE_S]
+ *     Polls the high watermarks of TOPIC every 50 ms until they add up to EXPECTED (waiting for
+ *     the topic to appear first) and samples user+sys CPU of process PID from /proc/PID/stat when
+ *     10% and 90% of EXPECTED have arrived (interpolated between polls). Steady state is that 10%..90% window: it leaves out
+ *     start-up (a JVM's above all) and the tail. Prints
+ *       watch records=N seconds=S rate=R cpu_us_per_rec=C hwm_kb=H
+ *     seconds and rate over the window, H = VmHWM of PID at the end. Gives up (exit 1) when the
+ *     watermarks do not move for IDLE_S seconds (default 120).
+ *
+ *   probe latency BROKERS TOPIC EXPECTED [IDLE_S]
+ *     Reads every partition of TOPIC from the beginning until EXPECTED records, and prints
+ *       latency records=N p50_ms=A p99_ms=B max_ms=C method=append|receive
+ *     Each value starts with the source producer's send time in microseconds (see load.c).
+ *     method=append: the topic has message.timestamp.type=LogAppendTime, so the record's
+ *     timestamp is the target broker's append time, and latency = append - send; the probe may
+ *     read after the fact and costs nothing during the run. method=receive (clusters without
+ *     LogAppendTime, like librdkafka's mock): latency = time this probe received the record -
+ *     send, so the probe must run live and its own fetch delay is included.
+ *
+ * Uses librdkafka only, never kmirror's code. */
+#include <librdkafka/rdkafka.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t now_us(clockid_t clk) {
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers) {
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", brokers, NULL, 0);
+    rd_kafka_conf_set(c, "log_level", "3", NULL, 0);
+    if (type == RD_KAFKA_CONSUMER) {
+        rd_kafka_conf_set(c, "group.id", "kmirror-bench-probe", NULL, 0);
+        rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(c, "enable.partition.eof", "false", NULL, 0);
+        /* A live probe must see a record as soon as it lands. */
+        rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", NULL, 0);
+    }
+    rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof(err));
+    if (!rk) {
+        fprintf(stderr, "probe: %s\n", err);
+        exit(1);
+    }
+    return rk;
+}
+
+/* Partition count of topic, or 0 while it does not exist. */
+static int partitions(rd_kafka_t *rk, const char *topic) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const rd_kafka_metadata_t *md;
+    int n = 0;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* ---- watch --------------------------------------------------------------------------------- */
+
+/* user+sys CPU time of pid in microseconds, -1 when it is gone. */
+static int64_t cpu_us(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    /* Fields 14 and 15 (utime, stime) follow the command name, which may hold spaces: count
+     * from the last ')'. */
+    char *p = strrchr(buf, ')');
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static long hwm_kb(int pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *fp = fopen(path, "r");
+    long kb = -1;
+    if (!fp) return -1;
+    while (fgets(line, sizeof(line), fp))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    fclose(fp);
+    return kb;
+}
+
+static int64_t sum_watermarks(rd_kafka_t *rk, const char *topic, int nparts) {
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(nparts);
+    for (int p = 0; p < nparts; p++) rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_END;
+    int64_t sum = -1;
+    if (rd_kafka_offsets_for_times(rk, tl, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sum = 0;
+        for (int i = 0; i < tl->cnt; i++) {
+            if (tl->elems[i].err || tl->elems[i].offset < 0) {
+                sum = -1;
+                break;
+            }
+            sum += tl->elems[i].offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+    return sum;
+}
+
+/* One watermark sample: time (µs), records on the target, CPU of the mirror (µs). */
+typedef struct sample {
+    int64_t t, n, cpu;
+} sample_t;
+
+/* The moment the target held `at` records, interpolated between samples a and b (a.n < at <= b.n),
+ * so the window's edges are not rounded to the polling interval. */
+static sample_t crossing(sample_t a, sample_t b, int64_t at) {
+    double f = b.n > a.n ? (double)(at - a.n) / (double)(b.n - a.n) : 1;
+    return (sample_t){a.t + (int64_t)(f * (double)(b.t - a.t)), at, a.cpu + (int64_t)(f * (double)(b.cpu - a.cpu))};
+}
+
+static int cmd_watch(const char *brokers, const char *topic, int64_t expected, int pid, int idle_s) {
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, brokers);
+    int64_t last_move = now_us(CLOCK_MONOTONIC), lo = expected / 10, hi = expected - expected / 10;
+    int nparts = 0;
+    sample_t prev = {now_us(CLOCK_MONOTONIC), 0, cpu_us(pid)}, s10 = {0, 0, -1}, s90 = {0, 0, -1};
+    long hwm = -1;
+    for (;;) {
+        if (!nparts) nparts = partitions(rk, topic);
+        int64_t n = nparts ? sum_watermarks(rk, topic, nparts) : -1;
+        sample_t cur = {now_us(CLOCK_MONOTONIC), n < 0 ? prev.n : n, cpu_us(pid)};
+        long h = hwm_kb(pid);
+        if (h > 0) hwm = h;
+        if (cur.n > prev.n) last_move = cur.t;
+        /* CPU is only known while the process lives; a rawpipe that exits right after its last
+         * record leaves the previous sample's figure. */
+        if (cur.cpu < 0) cur.cpu = prev.cpu;
+        if (!s10.t && cur.n >= lo) s10 = crossing(prev, cur, lo);
+        if (!s90.t && cur.n >= hi) s90 = crossing(prev, cur, hi);
+        if (cur.n >= expected) break;
+        if (cpu_us(pid) < 0) {
+            fprintf(stderr, "probe: process %d exited after %lld of %lld records reached %s\n", pid, (long long)cur.n,
+                    (long long)expected, topic);
+            return 1;
+        }
+        if (cur.t - last_move > (int64_t)idle_s * 1000000) {
+            fprintf(stderr, "probe: %s stuck at %lld of %lld records for %d s\n", topic, (long long)cur.n,
+                    (long long)expected, idle_s);
+            return 1;
+        }
+        prev = cur;
+        sleep_ms(50);
+    }
+    rd_kafka_destroy(rk);
+    double secs = (double)(s90.t - s10.t) / 1e6;
+    int64_t n = s90.n - s10.n;
+    printf("watch records=%lld seconds=%.3f rate=%.0f cpu_us_per_rec=%.2f hwm_kb=%ld\n", (long long)n, secs,
+           secs > 0 ? (double)n / secs : 0, n > 0 && s10.cpu >= 0 ? (double)(s90.cpu - s10.cpu) / (double)n : 0, hwm);
+    return 0;
+}
+
+/* ---- latency ------------------------------------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_latency(const char *brokers, const char *topic, int64_t expected, int idle_s) {
+    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, brokers);
+    int nparts = 0;
+    int64_t start = now_us(CLOCK_MONOTONIC);
+    while (!(nparts = partitions(rk, topic))) {
+        if (now_us(CLOCK_MONOTONIC) - start > (int64_t)idle_s * 1000000) {
+            fprintf(stderr, "probe: topic %s did not appear within %d s\n", topic, idle_s);
+            return 1;
+        }
+        sleep_ms(100);
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(nparts);
+    for (int p = 0; p < nparts; p++) rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    int64_t *lat = malloc((size_t)expected * sizeof(*lat)), n = 0, last_move = now_us(CLOCK_MONOTONIC);
+    rd_kafka_message_t *batch[1000];
+    const char *method = "append";
+    while (n < expected) {
+        ssize_t got = rd_kafka_consume_batch_queue(q, 100, batch, 1000);
+        int64_t now = now_us(CLOCK_REALTIME);
+        for (ssize_t i = 0; i < got; i++) {
+            rd_kafka_message_t *m = batch[i];
+            if (!m->err && m->len >= 8 && n < expected) {
+                int64_t sent;
+                memcpy(&sent, m->payload, 8);
+                rd_kafka_timestamp_type_t tt;
+                int64_t ts = rd_kafka_message_timestamp(m, &tt);
+                if (tt != RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME) method = "receive";
+                lat[n++] = (tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? ts * 1000 : now) - sent;
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (got > 0) last_move = now_us(CLOCK_MONOTONIC);
+        else if (now_us(CLOCK_MONOTONIC) - last_move > (int64_t)idle_s * 1000000) {
+            fprintf(stderr, "probe: read %lld of %lld records of %s, then nothing for %d s\n", (long long)n,
+                    (long long)expected, topic, idle_s);
+            break;
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (n == 0) return 1;
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    printf("latency records=%lld p50_ms=%.1f p99_ms=%.1f max_ms=%.1f method=%s\n", (long long)n,
+           (double)lat[n / 2] / 1000, (double)lat[n * 99 / 100] / 1000, (double)lat[n - 1] / 1000, method);
+    free(lat);
+    return n == expected ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "watch") == 0)
+        return cmd_watch(argv[2], argv[3], atoll(argv[4]), atoi(argv[5]), argc == 7 ? atoi(argv[6]) : 120);
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "latency") == 0)
+        return cmd_latency(argv[2], argv[3], atoll(argv[4]), argc == 6 ? atoi(argv[5]) : 120);
+    fprintf(stderr, "usage: probe watch BROKERS TOPIC EXPECTED PID [IDLE_S] | probe latency BROKERS TOPIC EXPECTED [IDLE_S]\n");
+    return 2;
+}

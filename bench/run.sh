@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# make bench: rawpipe (the librdkafka ceiling), kmirror and Apache MirrorMaker 2 on the same data,
+# printed as one markdown table. Figures only: nothing here passes or fails.
+#
+# Clusters (environment):
+#   default              two single-node Apache Kafka clusters, scripts/kafka-test-cluster.sh,
+#                        on 127.0.0.1:BENCH_PORT_A / BENCH_PORT_B (45392 / 45492: the tests use 19092/19192)
+#   BENCH_CLUSTERS=mock  two `kmirror mock-cluster` processes (small loads; no Apache MM2, which
+#                        needs a real broker; every topic is created up front, the mock has no CreateTopics)
+#   KMIRROR_BENCH_A/_B   two external clusters (host:port); topics named bench_* are created and deleted
+# Other knobs: BENCH_QUICK=1 (fewer sizes, rounds and records), BENCH_ROUNDS, BENCH_MM2=0|1,
+# BENCH_SIZES, BENCH_PARTITIONS, BENCH_LAT_SECONDS, BENCH_RESULTS (the report file; default
+# bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md).
+#
+# Method, per record size S and partition count P:
+#  * peak throughput: N records are loaded into a source topic first; then each contender mirrors
+#    all of them into a fresh target topic, rawpipe and kmirror alternating for BENCH_ROUNDS rounds,
+#    MM2 once. `probe watch` polls the target's high watermarks: steady state is the window from
+#    10% to 90% of N (leaves out start-up and the tail); records/s over that window, CPU-µs per
+#    record = user+sys of the mirror process (all its threads; the JVM for MM2) over the window
+#    from /proc/PID/stat, peak RSS = VmHWM of the process. Medians over rounds.
+#  * latency at moderate load: a fresh topic per contender, the mirror started and proven live
+#    (one empty marker record per partition must arrive), then `load pace` writes at 50% of
+#    rawpipe's median peak rate for BENCH_LAT_SECONDS. Each value carries its send time (µs);
+#    on Kafka the target topic has message.timestamp.type=LogAppendTime and latency = target
+#    append time - send time, read after the run; on the mock, latency = receive time of a live
+#    probe - send time (includes the probe's fetch).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+BUILD=${BUILD:-build}
+bin=$root/$BUILD/bench
+kmirror=$root/$BUILD/kmirror
+work=$root/$BUILD/bench/run
+mkdir -p "$work"
+quick=${BENCH_QUICK:-0}
+
+if [ -n "${KMIRROR_BENCH_A:-}" ] && [ -n "${KMIRROR_BENCH_B:-}" ]; then mode=external
+elif [ "${BENCH_CLUSTERS:-kafka}" = mock ]; then mode=mock
+else mode=kafka; fi
+
+if [ "$quick" = 1 ]; then
+  sizes=${BENCH_SIZES:-"100 10240"}; parts_list=${BENCH_PARTITIONS:-"8 256"}; rounds=${BENCH_ROUNDS:-1}; lat_secs=${BENCH_LAT_SECONDS:-5}
+  lat_pcts=${BENCH_LAT_PERCENT:-50}
+else
+  sizes=${BENCH_SIZES:-"100 1024 10240"}; parts_list=${BENCH_PARTITIONS:-"8 256"}; rounds=${BENCH_ROUNDS:-3}; lat_secs=${BENCH_LAT_SECONDS:-15}
+  lat_pcts=${BENCH_LAT_PERCENT:-"50 10"}
+fi
+mm2=${BENCH_MM2:-1}; [ $mode = mock ] && mm2=0
+
+# Records per (size, partitions). Real clusters: enough for several seconds of steady state at a
+# few hundred MB/s. Mock: within 100k records and 5 MB per partition (the mock keeps all in memory).
+records_for() {
+  local s=$1 p=$2 n
+  if [ $mode = mock ]; then
+    case $s in 100) n=800000 ;; 1024) n=200000 ;; *) n=40000 ;; esac
+  else
+    case $s in 100) n=2500000 ;; 1024) n=1000000 ;; *) n=150000 ;; esac
+  fi
+  [ "$quick" = 1 ] && n=$((n / 4))
+  [ $mode = mock ] && [ $n -gt $(mock_cap "$s" "$p") ] && n=$(mock_cap "$s" "$p")
+  echo $n
+}
+# The mock keeps at most 5 MB (and 100k batches) per partition and drops the oldest beyond that,
+# so a larger load would lose records before they are mirrored; 4 MB leaves room for the
+# per-record overhead.
+mock_cap() { local c=$((4 * 1024 * 1024 / ($1 + 64))); [ $c -gt 100000 ] && c=100000; echo $((c * $2)); }
+
+log() { echo "bench: $*" >&2; }
+
+# ---- clusters ---------------------------------------------------------------------------------
+
+mock_pids=()
+kafka_started=()
+cleanup() {
+  for p in "${pids_running[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${mock_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for n in "${kafka_started[@]}"; do scripts/kafka-test-cluster.sh stop "$n" >/dev/null 2>&1; done
+}
+pids_running=()
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_mock() { # NAME TOPIC:PARTS... ; sets $REPLY to the bootstrap servers
+  local name=$1; shift
+  local args=()
+  for t in "$@"; do args+=(--topic "$t"); done
+  "$kmirror" mock-cluster "${args[@]}" >"$work/$name.out" 2>"$work/$name.err" &
+  mock_pids+=($!)
+  # Creating many partitions takes the mock a while (seconds for a few thousand).
+  for _ in $(seq 1200); do
+    REPLY=$(sed -n 's/^bootstrap.servers=//p' "$work/$name.out")
+    [ -n "$REPLY" ] && return 0
+    sleep 0.1
+  done
+  log "mock cluster $name did not start: $(cat "$work/$name.err")"; exit 1
+}
+
+# Every topic name the run will use, so that the mock can create them at start: with each
+# kmirror alias k the internal topics of the flow k->b (positions, checkpoints, offset-syncs,
+# heartbeats, the source's heartbeats replicated as k.heartbeats, and the group's tasks topic).
+cfg_index=0
+src_topic() { echo "bench_s$1_p$2"; }
+lat_topic() { echo "benchlat$4_s$1_p$2_$3"; } # S P contender percent
+alias_for() { echo "$1$2x$3"; } # contender letter, config index, round
+
+internal_topics() { printf '%s\n' "mm2-offsets.$1.internal:25" "$1.checkpoints.internal:1" "$1.heartbeats:1" "mm2-offset-syncs.$1.internal:1" "kmirror-tasks.$1.$1-mm2.internal:1"; }
+mock_topics() { # side a|b
+  local i=0 s p r c
+  if [ "$1" = a ]; then printf '%s\n' heartbeats:1 mm2-offset-syncs.b.internal:1; else echo heartbeats:1; fi
+  for s in $sizes; do for p in $parts_list; do
+    i=$((i + 1))
+    if [ "$1" = a ]; then
+      echo "$(src_topic $s $p):$p"
+      for r in $lat_pcts; do for c in rawpipe kmirror; do echo "$(lat_topic $s $p $c $r):$p"; done; done
+    else
+      for r in $(seq "$rounds"); do
+        echo "$(alias_for r $i $r).$(src_topic $s $p):$p"
+        echo "$(alias_for k $i $r).$(src_topic $s $p):$p"
+        internal_topics "$(alias_for k $i $r)"
+      done
+      for r in $lat_pcts; do
+        echo "$(alias_for r $i L$r).$(lat_topic $s $p rawpipe $r):$p"
+        echo "$(alias_for k $i L$r).$(lat_topic $s $p kmirror $r):$p"
+        internal_topics "$(alias_for k $i L$r)"
+      done
+    fi
+  done; done
+}
+
+case $mode in
+  mock)
+    log "starting two mock clusters"
+    mapfile -t ta < <(mock_topics a); mapfile -t tb < <(mock_topics b)
+    start_mock bench-mock-a "${ta[@]}"; A=$REPLY
+    start_mock bench-mock-b "${tb[@]}"; B=$REPLY ;;
+  external) A=$KMIRROR_BENCH_A; B=$KMIRROR_BENCH_B ;;
+  kafka)
+    log "starting two Kafka clusters (ports ${BENCH_PORT_A:-45392}, ${BENCH_PORT_B:-45492})"
+    for spec in "bench-a ${BENCH_PORT_A:-45392}" "bench-b ${BENCH_PORT_B:-45492}"; do
+      set -- $spec
+      line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
+      [ -n "$line" ] || { log "could not start Kafka cluster $1"; exit 1; }
+      kafka_started+=("$1")
+      if [ "$1" = bench-a ]; then A=${line#bootstrap.servers=}; else B=${line#bootstrap.servers=}; fi
+    done ;;
+esac
+real=1; [ $mode = mock ] && real=0
+if [ $mm2 = 1 ]; then
+  mm_libs=$(scripts/kafka-test-cluster.sh jars mirror-maker) || { log "no MirrorMaker 2 jars; running without MM2"; mm2=0; }
+fi
+
+# ---- one mirror run ---------------------------------------------------------------------------
+
+# Topics are created on Kafka only; on the mock they exist from the start.
+mk_topic() { [ $real = 1 ] && "$bin/load" create "$@" >/dev/null; return 0; }
+rm_topics() { [ $real = 1 ] && "$bin/load" delete "$@" >/dev/null 2>&1; return 0; }
+
+# mm2_config ALIAS TOPIC FILE: the same MM2-format file for kmirror and Apache MM2. Every key
+# not listed is at its default; the replication factors are 1 because each cluster has one broker.
+mm2_config() {
+  cat >"$3" <<EOF
+clusters = $1, b
+$1.bootstrap.servers = $A
+b.bootstrap.servers = $B
+$1->b.enabled = true
+$1->b.topics = $2
+b->$1.enabled = false
+replication.factor = 1
+checkpoints.topic.replication.factor = 1
+heartbeats.topic.replication.factor = 1
+offset-syncs.topic.replication.factor = 1
+offset.storage.replication.factor = 1
+status.storage.replication.factor = 1
+config.storage.replication.factor = 1
+EOF
+}
+
+# start_mirror CONTENDER ALIAS SRC DST COUNT LOG; sets $mirror_pid.
+start_mirror() {
+  local c=$1 alias=$2 src=$3 dst=$4 count=$5 out=$6
+  case $c in
+    rawpipe) "$bin/rawpipe" "$A" "$B" "$src" "$dst" "$count" >"$out" 2>&1 & ;;
+    kmirror) mm2_config "$alias" "$src" "$out.properties"; "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
+    mm2)
+      mm2_config "$alias" "$src" "$out.properties"
+      # The heap and GC options connect-mirror-maker.sh and kafka-run-class.sh use by default.
+      java -Xms256M -Xmx2G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+        -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true -cp "$mm_libs/*" \
+        org.apache.kafka.connect.mirror.MirrorMaker "$out.properties" >"$out" 2>&1 & ;;
+  esac
+  mirror_pid=$!
+  pids_running=("$mirror_pid")
+}
+
+stop_mirror() {
+  kill -TERM "$mirror_pid" 2>/dev/null
+  for _ in $(seq 600); do kill -0 "$mirror_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$mirror_pid" 2>/dev/null
+  wait "$mirror_pid" 2>/dev/null
+  pids_running=()
+}
+
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+results=$work/results.txt
+: >"$results"
+
+# peak CONTENDER CFG ROUND S P N: one throughput run; appends "peak c s p rate cpu hwm" to $results.
+peak() {
+  local c=$1 i=$2 r=$3 s=$4 p=$5 n=$6 src alias dst out line
+  src=$(src_topic "$s" "$p"); alias=$(alias_for "${c:0:1}" "$i" "$r"); dst=$alias.$src
+  out=$work/peak-$c-$i-$r.log
+  [ "$c" = rawpipe ] && mk_topic "$B" "$dst" "$p"
+  start_mirror "$c" "$alias" "$src" "$dst" "$n" "$out"
+  line=$("$bin/probe" watch "$B" "$dst" "$n" "$mirror_pid" 300)
+  stop_mirror
+  rm_topics "$B" "$dst"
+  if [ -z "$line" ]; then log "$c S=$s P=$p round $r: no result (log: $out)"; return; fi
+  log "$c S=$s P=$p round $r: $line"
+  echo "peak $c $s $p $(field rate "$line") $(field cpu_us_per_rec "$line") $(field hwm_kb "$line")" >>"$results"
+  # rawpipe's own view (its latency is DR time minus source timestamp, during a backlog drain).
+  [ "$c" = rawpipe ] && line="$line | $(grep '^rawpipe' "$out")"
+  echo "raw peak $c S=$s P=$p round=$r $line" >>"$results"
+}
+
+# latency CONTENDER CFG S P RATE PCT: one paced run; appends "latPCT c s p p50 p99 rate".
+latency() {
+  local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 src alias dst out line total probe_pid secs
+  src=$(lat_topic "$s" "$p" "$c" "$pct"); alias=$(alias_for "${c:0:1}" "$i" "L$pct"); dst=$alias.$src
+  out=$work/lat$pct-$c-$i.log
+  total=$((rate * lat_secs))
+  # On the mock the paced load obeys the same per-partition cap as the backlog: shorter, not slower.
+  if [ $mode = mock ] && [ $total -gt $(mock_cap "$s" "$p") ]; then
+    total=$(mock_cap "$s" "$p"); secs=$(awk -v t=$total -v r=$rate 'BEGIN {printf "%d", t / r < 1 ? 1 : t / r}'); total=$((rate * secs))
+  else secs=$lat_secs; fi
+  mk_topic "$A" "$src" "$p"
+  mk_topic "$B" "$dst" "$p" message.timestamp.type=LogAppendTime
+  start_mirror "$c" "$alias" "$src" "$dst" $((total + p)) "$out"
+  # Live: one empty marker per partition must come through before the paced load starts.
+  "$bin/load" fill "$A" "$src" "$p" 0 >/dev/null
+  if ! "$bin/probe" watch "$B" "$dst" "$p" "$mirror_pid" 300 >/dev/null; then
+    log "$c S=$s P=$p: mirror never became live (log: $out)"; stop_mirror; return
+  fi
+  if [ $real = 0 ]; then "$bin/probe" latency "$B" "$dst" "$total" 60 >"$out.probe" & probe_pid=$!; sleep 1; fi
+  "$bin/load" pace "$A" "$src" "$rate" "$secs" "$s" >/dev/null
+  if [ $real = 0 ]; then wait "$probe_pid"; line=$(cat "$out.probe")
+  else line=$("$bin/probe" latency "$B" "$dst" "$total" 120); fi
+  stop_mirror
+  rm_topics "$A" "$src"; rm_topics "$B" "$dst"
+  [ -n "$line" ] || { log "$c S=$s P=$p: no latency result"; return; }
+  log "$c S=$s P=$p at $rate rec/s: $line"
+  echo "lat$pct $c $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate" >>"$results"
+  echo "raw lat$pct $c S=$s P=$p rate=$rate $line" >>"$results"
+}
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print ""; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# med KIND C S P COLUMN: median of a column of matching result lines.
+med() { awk -v k="$1" -v c="$2" -v s="$3" -v p="$4" -v col="$5" '$1==k && $2==c && $3==s && $4==p {print $col}' "$results" | median; }
+
+# ---- the runs ---------------------------------------------------------------------------------
+
+contenders="rawpipe kmirror"; [ $mm2 = 1 ] && contenders="$contenders mm2"
+start_time=$(date -u +%FT%TZ)
+i=0
+for s in $sizes; do for p in $parts_list; do
+  i=$((i + 1))
+  n=$(records_for "$s" "$p")
+  src=$(src_topic "$s" "$p")
+  log "S=$s P=$p: loading $n records"
+  mk_topic "$A" "$src" "$p"
+  log "  $("$bin/load" fill "$A" "$src" "$n" "$s")"
+  for r in $(seq "$rounds"); do
+    # Alternate the order so that drift in the machine's load does not favour one side.
+    if [ $((r % 2)) = 1 ]; then order="rawpipe kmirror"; else order="kmirror rawpipe"; fi
+    for c in $order; do peak "$c" "$i" "$r" "$s" "$p" "$n"; done
+  done
+  [ $mm2 = 1 ] && peak mm2 "$i" 1 "$s" "$p" "$n"
+  rm_topics "$A" "$src"
+  rp_rate=$(med peak rawpipe "$s" "$p" 5)
+  if [ -n "$rp_rate" ]; then
+    for pct in $lat_pcts; do
+      rate=$(awk -v r="$rp_rate" -v f="$pct" 'BEGIN {printf "%d", r * f / 100}')
+      for c in $contenders; do latency "$c" "$i" "$s" "$p" "$rate" "$pct"; done
+    done
+  fi
+done; done
+
+# ---- the table --------------------------------------------------------------------------------
+
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "") print "–"; else printf f, v}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
+name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; mm2) echo "Apache MM2" ;; esac; }
+
+# The first of BENCH_LAT_PERCENT goes into the main table, the others into one table each.
+lat_main=${lat_pcts%% *}
+
+table() {
+  echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | moderate load records/s | latency p50 ms | latency p99 ms |"
+  echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+  for s in $sizes; do for p in $parts_list; do
+    local rp_rate rp_cpu rp_rss rp_p50 rp_p99
+    for c in $contenders; do
+      rate=$(med peak "$c" "$s" "$p" 5); cpu=$(med peak "$c" "$s" "$p" 6); rss=$(med peak "$c" "$s" "$p" 7)
+      p50=$(med "lat$lat_main" "$c" "$s" "$p" 5); p99=$(med "lat$lat_main" "$c" "$s" "$p" 6); lrate=$(med "lat$lat_main" "$c" "$s" "$p" 7)
+      mbs=$(awk -v r="$rate" -v s="$s" 'BEGIN {if (r != "") print r * s / 1e6}')
+      rssmb=$(awk -v k="$rss" 'BEGIN {if (k != "") print k / 1024}')
+      echo "| $s B | $p | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$mbs" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$rssmb" %.0f) | $(fmt "$lrate" %.0f) | $(fmt "$p50" %.1f) | $(fmt "$p99" %.1f) |"
+      if [ "$c" = rawpipe ]; then rp_rate=$rate; rp_cpu=$cpu; rp_rss=$rssmb; rp_p50=$p50; rp_p99=$p99; fi
+      if [ "$c" = kmirror ]; then
+        echo "| | | *kmirror ÷ rawpipe* | *$(ratio "$rate" "$rp_rate")* | | *$(ratio "$cpu" "$rp_cpu")* | *$(ratio "$rssmb" "$rp_rss")* | | *$(ratio "$p50" "$rp_p50")* | *$(ratio "$p99" "$rp_p99")* |"
+      fi
+    done
+  done; done
+}
+
+# lat_table PCT: latency at another paced load.
+lat_table() {
+  echo "| record | partitions | contender | load records/s | latency p50 ms | latency p99 ms |"
+  echo "|---:|---:|---|---:|---:|---:|"
+  for s in $sizes; do for p in $parts_list; do for c in $contenders; do
+    echo "| $s B | $p | $(name_of "$c") | $(fmt "$(med "lat$1" "$c" "$s" "$p" 7)" %.0f) | $(fmt "$(med "lat$1" "$c" "$s" "$p" 5)" %.1f) | $(fmt "$(med "lat$1" "$c" "$s" "$p" 6)" %.1f) |"
+  done; done; done
+}
+
+other_tables() {
+  for pct in ${lat_pcts#$lat_main}; do
+    echo
+    echo "Latency at a light load, $pct% of rawpipe's peak:"
+    echo
+    lat_table "$pct"
+  done
+}
+
+machine() {
+  echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) memory, kernel $(uname -r)"
+  echo "- librdkafka $(pkg-config --modversion rdkafka 2>/dev/null), kmirror $(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo '+changes')"
+  echo "- clusters: $mode ($A, $B)$([ $mode = kafka ] && echo ", Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' tests/kafka/pom.xml) single-node KRaft each, on this machine")"
+  [ $mm2 = 1 ] && echo "- Apache MirrorMaker 2 $(sed -n 's:.*<mirror.version>\(.*\)</mirror.version>.*:\1:p' tests/kafka/pom.xml), -Xms256M -Xmx2G G1 (connect-mirror-maker.sh's defaults)"
+  echo "- run: $start_time to $(date -u +%FT%TZ), $rounds round(s) rawpipe/kmirror alternating$([ $mm2 = 1 ] && echo ', MM2 once'), moderate load for ${lat_secs} s$([ "$quick" = 1 ] && echo ', BENCH_QUICK=1')"
+  echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+report=${BENCH_RESULTS:-}
+if [ -z "$report" ]; then
+  if [ $mode = kafka ] && [ "$quick" != 1 ]; then report=bench/results/$(date +%F).md; else report=$work/../results-$mode.md; fi
+fi
+mkdir -p "$(dirname "$report")"
+{
+  echo "# kmirror benchmark, $(date +%F)"
+  echo
+  machine
+  echo
+  table
+  other_tables
+  echo
+  echo "Records/s and MB/s (record values) are peak rates over the 10%–90% window of a preloaded"
+  echo "backlog; CPU µs/record is user+sys of the mirror process over that window; peak RSS is its"
+  echo "VmHWM. Latency is measured separately, at the moderate load shown ($lat_main% of rawpipe's peak):"
+  if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value."
+  else echo "receive time of a live consumer on the target minus the send time written into each value."; fi
+  echo "Medians over rounds. See bench/run.sh for the method."
+  echo
+  echo "<details><summary>raw figures</summary>"
+  echo
+  echo '```'
+  grep '^raw ' "$results" | cut -c5-
+  echo '```'
+  echo "</details>"
+} >"$report"
+table
+other_tables
+log "report written to $report"

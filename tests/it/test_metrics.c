@@ -1,0 +1,176 @@
+/* test_metrics.c — the kmirror binary against the two real clusters (KMIRROR_IT_A, KMIRROR_IT_B)
+ * with `--metrics-listen 127.0.0.1:0`: while it replicates a fresh topic, /metrics parses line by
+ * line and its numbers match what was produced and what arrived (record and byte counts equal,
+ * lag falls to 0, latency within the run's bounds), /status agrees, /healthz answers 200, and
+ * SIGTERM still stops it cleanly. Skips when the clusters are not given. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kt.h"
+#include "kt_metrics.h"
+
+enum { PARTITIONS = 3, RECORDS = 600, WAIT_MS = 90000 };
+
+static const char *cluster(const char *env) {
+    const char *v = getenv(env);
+    if (!v || !*v) {
+        print_message("%s is not set: no cluster to test against\n", env);
+        skip();
+    }
+    return v;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct run {
+    const char *log;
+    int port;
+    const char *remote;
+    uint64_t records;
+} run_t;
+
+/* The port kmirror logged when it started serving. */
+static bool port_logged(void *arg) {
+    run_t *r = arg;
+    char *text = kt_read_file(r->log);
+    const char *at = text ? strstr(text, "/healthz on http://127.0.0.1:") : NULL;
+    if (at) r->port = atoi(at + strlen("/healthz on http://127.0.0.1:"));
+    free(text);
+    return r->port > 0;
+}
+
+static bool caught_up(void *arg) {
+    run_t *r = arg;
+    int code;
+    char *t;
+    if (kt_http_get(r->port, "/metrics", &code, &t) != 0) return false;
+    char topic[160];
+    snprintf(topic, sizeof(topic), "topic=%s", r->remote);
+    const char *sel[] = {"source=A", "target=B", topic, NULL};
+    int n;
+    double lag = kt_prom_sum(t, "kmirror_lag_records", sel, &n);
+    bool ok = code == 200 && kt_prom_sum(t, "kmirror_record_count_total", sel, NULL) == (double)r->records && n == PARTITIONS && lag == 0;
+    free(t);
+    return ok;
+}
+
+static void check_metrics(const run_t *r, uint64_t value_bytes, int64_t t0, int64_t t1) {
+    int code;
+    char *t, err[256];
+    assert_int_equal(kt_http_get(r->port, "/metrics", &code, &t), 0);
+    int samples = kt_prom_check(t, err, sizeof(err));
+    if (samples < 0) print_message("exposition: %s\n", err);
+    assert_true(samples > 0);
+    char topic[160];
+    snprintf(topic, sizeof(topic), "topic=%s", r->remote);
+    const char *sel[] = {"source=A", "target=B", topic, NULL};
+    assert_true(kt_prom_sum(t, "kmirror_byte_count_total", sel, NULL) == (double)value_bytes);
+    assert_true(kt_prom_sum(t, "kmirror_replication_latency_ms_count", sel, NULL) == RECORDS);
+    assert_true(kt_prom_max(t, "kmirror_replication_latency_ms_max", sel) <= (double)(t1 - t0));
+    assert_true(kt_prom_max(t, "kmirror_replication_latency_ms_min", sel) >= 0);
+    assert_true(kt_prom_max(t, "kmirror_lag_seconds", sel) == 0);
+    assert_true(kt_prom_sum(t, "kmirror_records_skipped_total", sel, NULL) == 0);
+    free(t);
+    assert_int_equal(kt_http_get(r->port, "/healthz", &code, &t), 0);
+    assert_int_equal(code, 200);
+    free(t);
+    assert_int_equal(kt_http_get(r->port, "/status", &code, &t), 0);
+    json_t *doc = json_loads(t, 0, NULL);
+    free(t);
+    json_t *flow = json_array_get(json_object_get(doc, "flows"), 0), *p;
+    assert_string_equal(json_string_value(json_object_get(flow, "state")), "running");
+    size_t i;
+    json_int_t records = 0;
+    json_array_foreach(json_object_get(flow, "partitions"), i, p)
+        if (strcmp(json_string_value(json_object_get(p, "remote_topic")), r->remote) == 0) records += json_integer_value(json_object_get(p, "records"));
+    assert_int_equal(records, RECORDS);
+    json_decref(doc);
+}
+
+#define OFFSETS_TOPIC "mm2-offsets.A.internal"
+
+static bool offsets_served(void *bootstrap) {
+    int64_t hw[25];
+    return kt_high_watermarks(bootstrap, OFFSETS_TOPIC, hw, 25) == 0;
+}
+
+static void test_metrics_of_a_real_run(void **state) {
+    const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
+    char topic[128], remote[160], dir[] = "/tmp/kmirror-it-metrics-XXXXXX";
+    kt_unique_name("metrics", topic, sizeof topic);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    assert_int_equal(kt_create_topic(a, topic, PARTITIONS, NULL), 0);
+    /* kmirror creates its offsets topic itself, but on a fresh cluster it queries it before the
+     * broker serves the new partitions ("not leader") and does not start — an engine issue of its
+     * own, not this suite's subject — so the suite has the topic ready first. */
+    static const char *const compact[] = {"cleanup.policy", "compact", NULL};
+    if (kt_partition_count(b, OFFSETS_TOPIC) == 0) assert_int_equal(kt_create_topic(b, OFFSETS_TOPIC, 25, compact), 0);
+    assert_true(kt_wait_until(offsets_served, (void *)b, WAIT_MS));
+    assert_non_null(mkdtemp(dir));
+    char cfg[256], log[256];
+    snprintf(cfg, sizeof cfg, "%s/mm2.properties", dir);
+    snprintf(log, sizeof log, "%s/kmirror.log", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
+               "A->B.topics = %s\nreplication.factor = 1\noffset.flush.interval.ms = 500\n", a, b, topic);
+    fclose(f);
+
+    int64_t t0 = wall_ms();
+    char *argv[] = {getenv("KMIRROR_BIN") ? getenv("KMIRROR_BIN") : "build/kmirror", cfg, "--metrics-listen", "127.0.0.1:0", NULL};
+    pid_t pid = kt_spawn(argv, log);
+    assert_true(pid > 0);
+    run_t r = {log, 0, remote, RECORDS};
+    assert_true(kt_wait_until(port_logged, &r, WAIT_MS));
+
+    static char values[RECORDS][32];
+    kt_msg_t msgs[RECORDS];
+    uint64_t value_bytes = 0;
+    for (int i = 0; i < RECORDS; i++) {
+        snprintf(values[i], sizeof values[i], "v%d%.*s", i, i % 11, "yyyyyyyyyyy");
+        value_bytes += strlen(values[i]);
+        msgs[i] = (kt_msg_t){.partition = i % PARTITIONS, .key = "k", .value = values[i]};
+    }
+    assert_int_equal(kt_produce(a, topic, msgs, RECORDS, NULL, NULL), 0);
+    bool done = kt_wait_until(caught_up, &r, WAIT_MS);
+    if (!done) {
+        char *text = kt_read_file(log);
+        print_message("kmirror log:\n%s\n", text ? text : "(none)");
+        free(text);
+    }
+    assert_true(done);
+    check_metrics(&r, value_bytes, t0, wall_ms());
+
+    int status;
+    assert_int_equal(kt_signal(pid, SIGTERM), 0);
+    assert_int_equal(kt_wait_exit(pid, WAIT_MS, &status), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(cfg);
+    unlink(log);
+    rmdir(dir);
+    kt_delete_topic(a, topic);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_of_a_real_run),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,288 @@
+/* test_metrics.c — the observability endpoint during real replication on in-process mock
+ * clusters: /metrics, /status and /healthz are scraped over HTTP while records flow, and their
+ * numbers are checked against what was produced and what arrived (record and byte counts equal,
+ * lag falls to 0, latency and age within the run's bounds), also while the target is down (lag
+ * builds up, health turns 503) and after a task failed. `kmirror status` reads the same
+ * endpoint. Every wait has a deadline; no assertion depends on how fast anything runs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "kt.h"
+#include "kt_metrics.h"
+#include "log.h"
+#include "mirror.h"
+#include "mock.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define PARTS 3
+#define WAIT_MS 60000
+
+typedef struct env {
+    km_mock_t *a, *b;
+    km_config_t cfg;
+    km_diag_t d;
+    km_mirror_t *m;
+    int port;
+    size_t produced;
+    uint64_t value_bytes;
+} env_t;
+
+static env_t *env_start(void) {
+    env_t *e = km_xcalloc(1, sizeof(*e));
+    char err[256];
+    e->a = km_mock_new(1, err, sizeof(err));
+    e->b = km_mock_new(1, err, sizeof(err));
+    assert_non_null(e->a);
+    assert_non_null(e->b);
+    assert_int_equal(km_mock_create_topic(e->a, "orders", PARTS), 0);
+    assert_int_equal(km_mock_create_topic(e->b, "A.orders", PARTS), 0);
+    assert_int_equal(km_mock_create_topic(e->b, "mm2-offsets.A.internal", 25), 0);
+    assert_int_equal(km_mock_create_topic(e->b, "kmirror-tasks.A.A-mm2.internal", 1), 0); /* the flow's one task */
+    char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                              "A->B.enabled = true\nreplication.factor = 1\noffset.flush.interval.ms = 200\n"
+                              "admin.timeout.ms = 10000\nshutdown.timeout.ms = 20000\nmetrics.listen = 127.0.0.1:0\n",
+                              km_mock_bootstraps(e->a), km_mock_bootstraps(e->b));
+    assert_int_equal(km_config_load_buf(&e->cfg, text, strlen(text), "mock.properties", NULL, 0, &e->d), 0);
+    free(text);
+    e->m = km_mirror_start(&e->cfg);
+    assert_non_null(e->m);
+    e->port = km_mirror_http_port(e->m);
+    assert_true(e->port > 0);
+    return e;
+}
+
+static void env_free(env_t *e) {
+    km_mirror_stop(e->m);
+    km_config_free(&e->cfg);
+    km_diag_free(&e->d);
+    km_mock_free(e->a);
+    km_mock_free(e->b);
+    free(e);
+}
+
+/* n records, timestamped by the producer's clock (now), values of different lengths. */
+static void produce(env_t *e, int n) {
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    char (*vals)[48] = km_xcalloc((size_t)n, 48);
+    for (int i = 0; i < n; i++) {
+        size_t k = e->produced + (size_t)i;
+        snprintf(vals[i], 48, "value-%zu%.*s", k, (int)(k % 17), "xxxxxxxxxxxxxxxxx");
+        e->value_bytes += strlen(vals[i]);
+        msgs[i] = (kt_msg_t){.partition = (int32_t)(k % PARTS), .key = "k", .value = vals[i]};
+    }
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), "orders", msgs, (size_t)n, NULL, NULL), 0);
+    e->produced += (size_t)n;
+    free(msgs);
+    free(vals);
+}
+
+static char *get(env_t *e, const char *path, int want_code) {
+    int code;
+    char *body;
+    assert_int_equal(kt_http_get(e->port, path, &code, &body), 0);
+    if (want_code) assert_int_equal(code, want_code);
+    return body;
+}
+
+static char *scrape(env_t *e) {
+    char *text = get(e, "/metrics", 200), err[256];
+    int n = kt_prom_check(text, err, sizeof(err));
+    if (n < 0) print_message("exposition: %s\n", err);
+    assert_true(n > 0);
+    return text;
+}
+
+typedef struct cond {
+    env_t *e;
+    double records, lag; /* wanted sums */
+    int healthz;         /* wanted /healthz code, 0 = any */
+    const char *reason;  /* wanted in the /healthz body */
+} cond_t;
+
+/* Ticks the mirror (as its main loop would) and checks one scrape against the wanted numbers. */
+static bool scraped(void *arg) {
+    cond_t *c = arg;
+    km_mirror_tick(c->e->m);
+    char *t = scrape(c->e);
+    int nlag;
+    double lag = kt_prom_sum(t, "kmirror_lag_records", NULL, &nlag);
+    bool ok = kt_prom_sum(t, "kmirror_record_count_total", NULL, NULL) == c->records && nlag == PARTS && lag == c->lag;
+    if (ok && c->lag == 0) ok = kt_prom_max(t, "kmirror_lag_seconds", NULL) == 0;
+    free(t);
+    if (ok && c->healthz) {
+        int code;
+        char *body;
+        ok = kt_http_get(c->e->port, "/healthz", &code, &body) == 0 && code == c->healthz && (!c->reason || strstr(body, c->reason));
+        free(body);
+    }
+    return ok;
+}
+
+static void wait_for(env_t *e, double records, double lag, int healthz, const char *reason) {
+    cond_t c = {e, records, lag, healthz, reason};
+    if (!kt_wait_until(scraped, &c, WAIT_MS)) {
+        char *t = get(e, "/status", 0);
+        print_message("waited for records=%g lag=%g healthz=%d; /status:\n%s\n", records, lag, healthz, t);
+        free(t);
+        fail();
+    }
+}
+
+/* The final scrape against what was produced, with t0..t1 the bounds of the run. */
+static void check_numbers(env_t *e, int64_t t0, int64_t t1) {
+    char *t = scrape(e);
+    for (int p = 0; p < PARTS; p++) {
+        char part[16];
+        snprintf(part, sizeof(part), "partition=%d", p);
+        const char *sel[] = {"source=A", "target=B", "topic=A.orders", part, NULL};
+        assert_true(kt_prom_sum(t, "kmirror_record_count_total", sel, NULL) == (double)(e->produced / PARTS));
+    }
+    assert_true(kt_prom_sum(t, "kmirror_byte_count_total", NULL, NULL) == (double)e->value_bytes);
+    assert_true(kt_prom_sum(t, "kmirror_replication_latency_ms_count", NULL, NULL) == (double)e->produced);
+    assert_true(kt_prom_sum(t, "kmirror_record_age_ms_count", NULL, NULL) == (double)e->produced);
+    double bound = (double)(t1 - t0);
+    assert_true(kt_prom_sum(t, "kmirror_replication_latency_ms_sum", NULL, NULL) <= bound * (double)e->produced);
+    assert_true(kt_prom_max(t, "kmirror_replication_latency_ms_max", NULL) <= bound);
+    assert_true(kt_prom_max(t, "kmirror_replication_latency_ms_min", NULL) >= 0);
+    assert_true(kt_prom_max(t, "kmirror_record_age_ms_max", NULL) <= bound);
+    /* Age is taken at consumption, latency at the later acknowledgement. */
+    assert_true(kt_prom_max(t, "kmirror_record_age_ms_min", NULL) <= kt_prom_max(t, "kmirror_replication_latency_ms_max", NULL));
+    const char *inf[] = {"le=+Inf", NULL};
+    assert_true(kt_prom_sum(t, "kmirror_replication_latency_ms_bucket", inf, NULL) == (double)e->produced);
+    assert_true(kt_prom_sum(t, "kmirror_record_rate", NULL, NULL) > 0);
+    assert_true(kt_prom_sum(t, "kmirror_records_skipped_total", NULL, NULL) == 0);
+    assert_true(kt_prom_sum(t, "kmirror_tasks", NULL, NULL) == 1);
+    int n;
+    assert_true(kt_prom_sum(t, "kmirror_partition_task", NULL, &n) == 0);
+    assert_int_equal(n, PARTS);
+    assert_true(kt_prom_sum(t, "kmirror_process_resident_memory_bytes", NULL, NULL) > 0);
+    free(t);
+}
+
+static void check_status(env_t *e) {
+    char *body = get(e, "/status", 200);
+    json_t *doc = json_loads(body, 0, NULL);
+    free(body);
+    assert_non_null(doc);
+    assert_true(json_is_true(json_object_get(doc, "healthy")));
+    json_t *flow = json_array_get(json_object_get(doc, "flows"), 0);
+    assert_string_equal(json_string_value(json_object_get(flow, "state")), "running");
+    json_t *tasks = json_object_get(flow, "tasks"), *parts = json_object_get(flow, "partitions"), *p;
+    assert_int_equal(json_array_size(tasks), 1);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(tasks, 0), "partitions")), PARTS);
+    assert_int_equal(json_array_size(parts), PARTS);
+    size_t i;
+    json_int_t records = 0;
+    json_array_foreach(parts, i, p) {
+        records += json_integer_value(json_object_get(p, "records"));
+        assert_int_equal(json_integer_value(json_object_get(p, "lag_records")), 0);
+        assert_string_equal(json_string_value(json_object_get(p, "remote_topic")), "A.orders");
+    }
+    assert_int_equal(records, (json_int_t)e->produced);
+    json_decref(doc);
+}
+
+/* `kmirror status` as a person would run it. */
+static void check_status_command(env_t *e) {
+    const char *bin = getenv("KMIRROR_BIN");
+    char url[64], log[] = "/tmp/kmirror-status-XXXXXX";
+    int fd = mkstemp(log), status;
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", e->port);
+    char *argv[] = {(char *)(bin ? bin : "build/kmirror"), "status", "--url", url, NULL};
+    pid_t pid = kt_spawn(argv, log);
+    assert_true(pid > 0);
+    assert_int_equal(kt_wait_exit(pid, WAIT_MS, &status), 0);
+    char *out = kt_read_file(log);
+    unlink(log);
+    assert_non_null(out);
+    print_message("%s", out);
+    char mirrored[32];
+    snprintf(mirrored, sizeof(mirrored), " %zu ", e->produced);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_non_null(strstr(out, ": healthy"));
+    assert_non_null(strstr(out, "A.orders (3)"));
+    assert_non_null(strstr(out, mirrored));
+    free(out);
+}
+
+static void test_numbers_match_replication(void **state) {
+    env_t *e = env_start();
+    int64_t t0 = km_now_wall_ms();
+    wait_for(e, 0, 0, 200, NULL);
+    produce(e, 300);
+    wait_for(e, 300, 0, 200, NULL);
+    produce(e, 300);
+    wait_for(e, 600, 0, 200, NULL);
+    int64_t t1 = km_now_wall_ms();
+    check_numbers(e, t0, t1);
+    check_status(e);
+    check_status_command(e);
+    env_free(e);
+}
+
+/* With the target down, lag builds up to exactly what was produced meanwhile, its age grows, the
+ * flow is degraded; once the target is back, lag falls to 0 and the flow runs again. */
+static void test_lag_and_health_when_target_down(void **state) {
+    env_t *e = env_start();
+    produce(e, 30);
+    wait_for(e, 30, 0, 200, NULL);
+    rd_kafka_mock_broker_set_down(km_mock_cluster(e->b), 1);
+    int64_t before = km_now_wall_ms();
+    produce(e, 60);
+    wait_for(e, 30, 60, 503, "no connection to any broker of cluster B");
+    char *t = scrape(e);
+    double lag_s = kt_prom_max(t, "kmirror_lag_seconds", NULL);
+    free(t);
+    /* At most the time since the records were produced, plus the 1 s the end offset is sampled at. */
+    assert_true(lag_s > 0);
+    assert_true(lag_s * 1000 <= (double)(km_now_wall_ms() - before) + 1000);
+    rd_kafka_mock_broker_set_up(km_mock_cluster(e->b), 1);
+    wait_for(e, 90, 0, 200, NULL);
+    env_free(e);
+}
+
+static bool flow_failed(void *arg) { return !km_mirror_tick(arg); }
+
+static void test_health_when_flow_failed(void **state) {
+    env_t *e = env_start();
+    produce(e, 3);
+    wait_for(e, 3, 0, 200, NULL); /* the task runs (it starts once the flow's group assigned it) */
+    /* Heartbeats also produce to B, once a second: enough errors that the task's next request
+     * gets one. */
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 0 /* Produce */, 5, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    produce(e, 3);
+    assert_true(kt_wait_until(flow_failed, e->m, WAIT_MS));
+    char *body = get(e, "/healthz", 503);
+    assert_non_null(strstr(body, "flow A->B is failed: task 0: "));
+    free(body);
+    char *t = scrape(e);
+    const char *failed[] = {"state=failed", NULL};
+    assert_true(kt_prom_sum(t, "kmirror_flow_state", failed, NULL) == 1);
+    free(t);
+    env_free(e);
+}
+
+int main(void) {
+    km_log_set_level(KM_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numbers_match_replication),
+        cmocka_unit_test(test_lag_and_health_when_target_down),
+        cmocka_unit_test(test_health_when_flow_failed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
