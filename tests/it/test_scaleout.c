@@ -3,10 +3,9 @@
  * record, exactly-once keeps exactly one copy of every record through kill -9, and processes
  * with different settings say so.
  *
- * Which tasks a process runs is read from its log: kmirror logs "flow A->B: running task(s)
- * 0,2 of 4 here" whenever the set changes. Records are checked one by one: every source record
- * carries its partition and sequence number in its value, so the target's copies can be
- * counted per record. */
+ * Which tasks a process runs, with which partitions, is read from its /status (metrics.listen).
+ * Records are checked one by one: every source record carries its partition and sequence number
+ * in its value, so the target's copies can be counted per record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_metrics.h"
 
 #define SESSION_MS 6000 /* the brokers' group.min.session.timeout.ms */
 #define MOVE_MS 60000   /* deadline for tasks to settle after a membership change */
@@ -54,6 +55,8 @@ typedef struct {
     char cfg[256], log[256];
     pid_t pid;
     bool running;
+    int port;        /* of /status; 0 until logged */
+    size_t log_from; /* length of the log when the process started */
 } proc_t;
 
 /* One process of the test's group: every process of a test shares prefix (topics, group.id),
@@ -71,13 +74,17 @@ static void configure(proc_t *p, const char *prefix, int n, int tasks_max, const
             "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
             "emit.checkpoints.enabled = false\nemit.heartbeats.enabled = false\n"
             "session.timeout.ms = %d\nheartbeat.interval.ms = 1000\n"
-            "refresh.topics.interval.seconds = 1\noffset.flush.interval.ms = 500\n%s",
+            "refresh.topics.interval.seconds = 1\noffset.flush.interval.ms = 500\nmetrics.listen = 127.0.0.1:0\n%s",
             A, B, prefix, prefix, tasks_max, SESSION_MS, extra ? extra : "");
     fclose(f);
 }
 
 static void start(proc_t *p) {
     char *argv[] = {(char *)BIN, p->cfg, NULL};
+    char *log = kt_read_file(p->log);
+    p->log_from = log ? strlen(log) : 0;
+    free(log);
+    p->port = 0;
     p->pid = kt_spawn(argv, p->log);
     assert_true(p->pid > 0);
     p->running = true;
@@ -98,22 +105,43 @@ static void kill9(proc_t *p) {
     p->running = false;
 }
 
-/* The tasks a process last said it runs, as a bit set; -1 before it said anything. */
-static long running_tasks(const proc_t *p) {
+/* The port a process serves /status on, once it logged it; 0 before. A restarted process
+ * appends to its log: only what it wrote since its start counts. */
+static int status_port(proc_t *p) {
+    static const char needle[] = "/healthz on http://127.0.0.1:";
+    if (p->port) return p->port;
     char *log = kt_read_file(p->log);
-    long set = -1;
-    const char *line = NULL;
-    for (const char *s = log; s && (s = strstr(s, "flow A->B: running ")); s++) line = s;
-    if (line) {
-        set = 0;
-        const char *ids = strstr(line, "task(s) ");
-        for (const char *c = ids ? ids + 8 : NULL; c && *c >= '0' && *c <= '9';) {
-            char *end;
-            set |= 1L << strtol(c, &end, 10);
-            c = *end == ',' ? end + 1 : NULL;
+    const char *at = log && strlen(log) > p->log_from ? strstr(log + p->log_from, needle) : NULL;
+    if (at) p->port = atoi(at + strlen(needle));
+    free(log);
+    return p->port;
+}
+
+/* The tasks a process runs according to its /status, as a bit set (-1 when it does not answer),
+ * adding the partitions of `topic` each task lists to copies[partition]. */
+static long status_tasks(proc_t *p, const char *topic, int *copies, int partitions) {
+    int code = 0;
+    char *body = NULL;
+    if (!status_port(p) || kt_http_get(p->port, "/status", &code, &body) != 0 || code != 200) {
+        free(body);
+        return -1;
+    }
+    json_t *st = json_loads(body, 0, NULL), *flow;
+    free(body);
+    long set = 0;
+    size_t i, j, k;
+    json_array_foreach(json_object_get(st, "flows"), i, flow) {
+        if (strcmp(json_string_value(json_object_get(flow, "name")), "A->B") != 0) continue;
+        json_t *task, *part;
+        json_array_foreach(json_object_get(flow, "tasks"), j, task) {
+            set |= 1L << json_integer_value(json_object_get(task, "id"));
+            json_array_foreach(json_object_get(task, "partitions"), k, part) {
+                int n = (int)json_integer_value(json_object_get(part, "partition"));
+                if (strcmp(json_string_value(json_object_get(part, "topic")), topic) == 0 && n < partitions) copies[n]++;
+            }
         }
     }
-    free(log);
+    json_decref(st);
     return set;
 }
 
@@ -121,28 +149,36 @@ typedef struct {
     proc_t **procs;
     int n, ntasks;
     int min_each; /* every running process runs at least this many tasks */
+    const char *topic;
+    int partitions;
 } split_arg_t;
 
-/* The running processes run every task exactly once between them. */
+/* The running processes run every task exactly once between them, and every partition of the
+ * topic is in exactly one of their tasks. */
 static bool split(void *arg) {
     split_arg_t *s = arg;
     long all = 0;
+    int copies[64] = {0};
     for (int i = 0; i < s->n; i++) {
         if (!s->procs[i]->running) continue;
-        long set = running_tasks(s->procs[i]);
+        long set = status_tasks(s->procs[i], s->topic, copies, s->partitions);
         if (set < 0 || (set & all) || __builtin_popcountl((unsigned long)set) < s->min_each) return false;
         all |= set;
     }
+    for (int p = 0; p < s->partitions; p++)
+        if (copies[p] != 1) return false;
     return all == (1L << s->ntasks) - 1;
 }
 
-static void expect_split(proc_t **procs, int n, int ntasks, int min_each) {
-    split_arg_t s = {procs, n, ntasks, min_each};
+static void expect_split(proc_t **procs, int n, int ntasks, int min_each, const char *topic, int partitions) {
+    split_arg_t s = {procs, n, ntasks, min_each, topic, partitions};
     if (kt_wait_until(split, &s, MOVE_MS)) return;
-    for (int i = 0; i < n; i++)
-        print_message("process %d (%s): %s, tasks 0x%lx\n", i, procs[i]->log, procs[i]->running ? "running" : "stopped",
-                      running_tasks(procs[i]));
-    fail_msg("the %d task(s) were not split among the running processes", ntasks);
+    for (int i = 0; i < n; i++) {
+        int copies[64] = {0};
+        print_message("process %d (%s): %s, tasks 0x%lx in /status\n", i, procs[i]->log, procs[i]->running ? "running" : "stopped",
+                      procs[i]->running ? status_tasks(procs[i], topic, copies, partitions) : 0);
+    }
+    fail_msg("the %d task(s) and the %d partition(s) of %s were not split among the running processes", ntasks, partitions, topic);
 }
 
 typedef struct {
@@ -281,9 +317,9 @@ static void test_two_processes_split_and_hand_over(void **state) {
     configure(&p1, prefix, 1, 4, NULL);
     configure(&p2, prefix, 2, 4, NULL);
     start(&p1);
-    expect_split(procs, 1, 4, 4);
+    expect_split(procs, 1, 4, 4, topic, 8);
     start(&p2);
-    expect_split(procs, 2, 4, 2); /* cooperative-sticky: two each */
+    expect_split(procs, 2, 4, 2, topic, 8); /* cooperative-sticky: two each */
     batch_t second = {topic, 8, 200, 200};
     assert_int_equal(produce(&second), 0);
 
@@ -294,7 +330,7 @@ static void test_two_processes_split_and_hand_over(void **state) {
     check_copies(remote2, 3, 100, false);
 
     stop(&p1);
-    expect_split(procs, 2, 4, 4);
+    expect_split(procs, 2, 4, 4, topic, 8);
     batch_t third = {topic, 8, 400, 200};
     assert_int_equal(produce(&third), 0);
     wait_mirrored(remote, 8 * 600);
@@ -316,15 +352,15 @@ static void test_three_processes_join_and_kill(void **state) {
     for (int i = 0; i < 3; i++) configure(procs[i], prefix, i + 1, 6, NULL);
     start(&p1);
     start(&p2);
-    expect_split(procs, 2, 6, 3);
+    expect_split(procs, 2, 6, 3, topic, 6);
     load_t load = {topic, 6, 40, 100, 0, 0};
     load_start(&load);
     start(&p3);
-    expect_split(procs, 3, 6, 2);
+    expect_split(procs, 3, 6, 2, topic, 6);
     count_arg_t some = {remote, 6 * 1000, 0};
     assert_true(kt_wait_until(mirrored, &some, 120000));
     kill9(&p2);
-    expect_split(procs, 3, 6, 3); /* p2's two tasks went to p1 and p3 */
+    expect_split(procs, 3, 6, 3, topic, 6); /* p2's two tasks went to p1 and p3 */
     load_join(&load);
     wait_mirrored(remote, 6 * 40 * 100);
     stop(&p1);
@@ -347,15 +383,15 @@ static void test_eos_kill9_leaves_one_copy(void **state) {
     configure(&p2, prefix, 2, 2, "exactly.once.support = required\n");
     start(&p1);
     start(&p2);
-    expect_split(procs, 2, 2, 1);
+    expect_split(procs, 2, 2, 1, topic, 4);
     load_t load = {topic, 4, 100, 250, 0, 0};
     load_start(&load);
     count_arg_t some = {remote, 4 * 5000, 0};
     assert_true(kt_wait_until(mirrored, &some, 120000));
     kill9(&p1); /* with a transaction open: it commits every 500 ms under load */
-    expect_split(procs, 2, 2, 2);
+    expect_split(procs, 2, 2, 2, topic, 4);
     start(&p1);
-    expect_split(procs, 2, 2, 1);
+    expect_split(procs, 2, 2, 1, topic, 4);
     load_join(&load);
     wait_mirrored(remote, 4 * 100 * 250);
     stop(&p1);
@@ -375,13 +411,24 @@ static void test_config_conflict_reported(void **state) {
     configure(&p2, prefix, 2, 2, "offset.lag.max = 50\n");
     start(&p1);
     start(&p2);
-    expect_split(procs, 2, 2, 1); /* the conflict does not stop the group from sharing the work */
+    expect_split(procs, 2, 2, 1, topic, 2); /* the conflict does not stop the group from sharing the work */
     log_arg_t l1 = {p1.log, "CONFIGURATION CONFLICT"}, l2 = {p2.log, "CONFIGURATION CONFLICT"};
     assert_true(kt_wait_until(log_has, &l1, 30000));
     assert_true(kt_wait_until(log_has, &l2, 30000));
     log_arg_t k1 = {p1.log, "offset.lag.max: 100 here, 50 there"}, k2 = {p2.log, "offset.lag.max: 50 here, 100 there"};
     assert_true(log_has(&k1));
     assert_true(log_has(&k2));
+    /* /healthz and /status say so too */
+    int code = 0;
+    char *body = NULL;
+    assert_int_equal(kt_http_get(status_port(&p1), "/healthz", &code, &body), 0);
+    assert_int_equal(code, 503);
+    assert_non_null(strstr(body, "configuration conflict"));
+    free(body);
+    assert_int_equal(kt_http_get(p2.port, "/status", &code, &body), 0);
+    assert_non_null(strstr(body, "\"degraded\""));
+    assert_non_null(strstr(body, "offset.lag.max: 50 here, 100 there"));
+    free(body);
     stop(&p2);
     log_arg_t gone = {p1.log, "configuration conflict resolved"};
     assert_true(kt_wait_until(log_has, &gone, 30000));
