@@ -189,10 +189,11 @@ static const slot_t *find_slot(const slot_t *s, size_t n, const char *topic, int
     return NULL;
 }
 
-static bool has_slots(const km_flow_rt_t *rt, int task) {
-    for (size_t i = 0; i < rt->nslots; i++)
-        if (rt->slots[i].task == task) return true;
-    return false;
+/* How many partitions each task has (ntasks entries; caller frees). */
+static size_t *task_loads(const km_flow_rt_t *rt) {
+    size_t *load = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*load));
+    for (size_t i = 0; i < rt->nslots; i++) load[rt->slots[i].task]++;
+    return load;
 }
 
 /* The partitions of `task` in s that `except` does not have, with their positions. */
@@ -210,7 +211,7 @@ static km_assign_item_t *items_for(const slot_t *s, size_t n, int task, const sl
 
 /* ---- tasks --------------------------------------------------------------------------------- */
 
-/* "running task(s) 0,2 of 4 here", logged whenever the set changes (tests read it too). */
+/* "running task(s) 0,2 of 4 here", logged whenever the set changes. */
 static void log_running(km_flow_rt_t *rt) {
     char *ids = km_xstrdup("");
     for (int t = 0; t < rt->ntasks; t++) {
@@ -304,15 +305,16 @@ static void reconcile(km_flow_rt_t *rt) {
     if (!rt->divided || rt->failed || km_now_mono_ms() < rt->next_start) return;
     int *start = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*start));
     int *stop = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*stop));
-    size_t nstart = 0, nstop = 0;
+    size_t nstart = 0, nstop = 0, *load = task_loads(rt);
     for (int t = 0; t < rt->ntasks; t++) {
-        bool want = km_coord_owns(rt->coord, t) && !rt->fenced[t] && has_slots(rt, t);
+        bool want = km_coord_owns(rt->coord, t) && !rt->fenced[t] && load[t] > 0;
         if (want && !rt->tasks[t]) start[nstart++] = t;
         else if (!want && rt->tasks[t]) stop[nstop++] = t;
     }
     if (nstop) stop_tasks(rt, stop, nstop);
     if (nstart) start_tasks(rt, start, nstart);
     if (nstart || nstop) log_running(rt);
+    free(load);
     free(start);
     free(stop);
 }
@@ -583,6 +585,8 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
     reconcile(rt);
     return !rt->failed;
 }
+
+bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
 
 int km_flow_rt_stop(km_flow_rt_t *rt) {
     stop_all(rt);

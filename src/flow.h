@@ -21,6 +21,8 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
 /* Periodic work (group protocol, topic refresh when due, task health, starting and stopping
  * tasks, flow state). Returns false once the flow failed. */
 bool km_flow_rt_tick(km_flow_rt_t *rt);
+/* This process runs task 0 of the flow's group: it does the flow's once-per-group work. */
+bool km_flow_rt_leads(const km_flow_rt_t *rt);
 /* Stops the tasks gracefully, leaves the group and frees everything. Returns 0, or -1 when the
  * flow had failed. */
 int km_flow_rt_stop(km_flow_rt_t *rt);
