@@ -435,12 +435,55 @@ static void test_config_conflict_reported(void **state) {
     stop(&p1);
 }
 
+/* The group's task count is its tasks topic's: a new tasks.max takes effect when no other
+ * process runs (grown, or re-created smaller); while others run, theirs is kept. */
+static void test_task_count_follows_tasks_max(void **state) {
+    need_clusters();
+    char prefix[64], topic[96], remote[128];
+    kt_unique_name("sot", prefix, sizeof prefix);
+    snprintf(topic, sizeof topic, "%s.t", prefix);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    assert_int_equal(kt_create_topic(A, topic, 4, NULL), 0);
+    batch_t b = {topic, 4, 0, 100};
+    proc_t two, four, late, alone;
+    configure(&two, prefix, 1, 2, NULL);
+    configure(&four, prefix, 2, 4, NULL);
+    configure(&late, prefix, 3, 2, NULL);
+    configure(&alone, prefix, 4, 2, NULL);
+    proc_t *first[] = {&two}, *grown[] = {&four, &late}, *shrunk[] = {&alone};
+
+    start(&two);
+    expect_split(first, 1, 2, 2, topic, 4);
+    assert_int_equal(produce(&b), 0);
+    stop(&two);
+    start(&four); /* alone in the group: the tasks topic grows to 4 partitions */
+    expect_split(grown, 1, 4, 4, topic, 4);
+    b.from = 100;
+    assert_int_equal(produce(&b), 0);
+    start(&late); /* tasks.max=2, but the group runs 4: it takes 2 of them */
+    expect_split(grown, 2, 4, 2, topic, 4);
+    log_arg_t said = {late.log, "but the processes already running the flow run 4 task(s)"};
+    assert_true(kt_wait_until(log_has, &said, 30000));
+    b.from = 200;
+    assert_int_equal(produce(&b), 0);
+    stop(&four);
+    stop(&late);
+    start(&alone); /* nobody else alive: the topic is re-created with 2 partitions */
+    expect_split(shrunk, 1, 2, 2, topic, 4);
+    b.from = 300;
+    assert_int_equal(produce(&b), 0);
+    wait_mirrored(remote, 4 * 400);
+    stop(&alone);
+    check_copies(remote, 4, 400, true);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_two_processes_split_and_hand_over, teardown),
         cmocka_unit_test_teardown(test_three_processes_join_and_kill, teardown),
         cmocka_unit_test_teardown(test_eos_kill9_leaves_one_copy, teardown),
         cmocka_unit_test_teardown(test_config_conflict_reported, teardown),
+        cmocka_unit_test_teardown(test_task_count_follows_tasks_max, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
