@@ -5,8 +5,10 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CONNECTOR "MirrorSourceConnector"
 
@@ -134,6 +136,11 @@ static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_po
     free(t);
 }
 
+static bool leader_pending(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+}
+
 /* Assigns every partition of `topic` from the beginning and records the high watermarks
  * to read up to. Returns the partition count, 0 when the topic does not exist, -1 on error. */
 static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t **ends, char *errstr, size_t errlen) {
@@ -151,9 +158,16 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t
     if (n == 0) return 0;
     *ends = km_xcalloc((size_t)n, sizeof(**ends));
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
         err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        /* A topic created a moment ago (ensure_offsets_topic on a fresh target) lists its
+         * partitions before their leaders serve them; wait for the leaders within the deadline. */
+        while (leader_pending(err) && km_now_mono_ms() < deadline) {
+            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+            err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+        }
         if (err) {
             snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
             rd_kafka_topic_partition_list_destroy(tl);
