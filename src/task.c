@@ -166,7 +166,9 @@ static task_topic_t *topic_get(km_task_t *t, const char *name, const char *remot
     task_topic_t *tt = km_xcalloc(1, sizeof(*tt));
     tt->name = km_xstrdup(name);
     tt->remote = km_xstrdup(remote);
-    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    /* A copy of the consumer's topic defaults: a fresh topic conf would drop the user's
+     * topic-level settings, auto.offset.reset above all. */
+    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(t->consumer);
     rd_kafka_topic_conf_set_opaque(tc, tt);
     tt->src_rkt = rd_kafka_topic_new(t->consumer, name, tc);
     tt->dst_rkt = rd_kafka_topic_new(t->producer, remote, NULL);
@@ -455,7 +457,7 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     t->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
     if (!t->producer) return -1;
     /* Java's producer places keyed records with murmur2; Connect readers find positions there. */
-    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(t->producer);
     rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
     t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
     return 0;
