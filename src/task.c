@@ -33,7 +33,6 @@ typedef struct task_part {
     int64_t committing; /* offset of the position record in flight; -1 none */
     int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
     int64_t inflight;
-    bool reset_seen;    /* the consumer reset its offset: report the gap on the next record */
     km_part_stats_t stats;
 } task_part_t;
 
@@ -248,15 +247,20 @@ static void apply_mail(km_task_t *t) {
 
 /* ---- the record path ----------------------------------------------------------------------- */
 
+/* Offsets jump where retention deleted records before they were read (librdkafka then resets
+ * to auto.offset.reset and only logs it; the application gets no error), but also over
+ * compacted records and transaction markers. Only a log start offset beyond the expected
+ * offset says the records are gone. */
 static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset) {
-    if (p->expected >= 0 && offset > p->expected) {
-        uint64_t lost = (uint64_t)(offset - p->expected);
-        add_relaxed(&p->stats.skipped, lost);
-        km_error("flow %s: %s [%d]: %llu record(s) at offsets %lld..%lld were deleted on %s (retention) before they were mirrored; continuing at %lld",
-                 t->flow->name, tt->name, p->partition, (unsigned long long)lost, (long long)p->expected,
-                 (long long)offset - 1, t->flow->source, (long long)offset);
-    }
-    p->reset_seen = false;
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(t->consumer, tt->name, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        lo <= p->expected)
+        return;
+    uint64_t lost = (uint64_t)(offset - p->expected);
+    add_relaxed(&p->stats.skipped, lost);
+    km_error("flow %s: %s [%d]: %llu record(s) at offsets %lld..%lld were deleted on %s (retention) before they were mirrored; continuing at %lld",
+             t->flow->name, tt->name, p->partition, (unsigned long long)lost, (long long)p->expected,
+             (long long)offset - 1, t->flow->source, (long long)offset);
 }
 
 /* Produces one consumed record. Returns false when the message was not handed over (the
@@ -283,12 +287,8 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
 }
 
 static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
-    task_topic_t *tt = m->rkt ? rd_kafka_topic_opaque(m->rkt) : NULL;
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "-";
-    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && tt && m->partition < tt->nparts && tt->parts[m->partition]) {
-        tt->parts[m->partition]->reset_seen = true;
-        km_warn("flow %s: %s [%d]: %s", t->flow->name, topic, m->partition, rd_kafka_message_errstr(m));
-    } else if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+    if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
         fail(t, "not authorized to read %s on %s: %s", topic, t->flow->source, rd_kafka_message_errstr(m));
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         km_warn("flow %s: source %s: %s", t->flow->name, topic, rd_kafka_message_errstr(m));
@@ -307,7 +307,7 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
         rd_kafka_message_destroy(m); /* re-read after the rewind */
         return;
     }
-    if (p->reset_seen) report_gap(t, tt, p, m->offset);
+    if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     int64_t size = (int64_t)(m->len + m->key_len);
     if (produce(t, m, tt)) {
