@@ -263,6 +263,23 @@ static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t o
              (long long)offset - 1, t->flow->source, (long long)offset);
 }
 
+/* The flow grows a remote topic before it hands the new partitions to the task, but the
+ * producer learns of them only at its next metadata refresh, minutes later: ask for the topic
+ * now, within admin.timeout.ms. */
+static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
+    int64_t deadline = km_now_mono_ms() + t->flow->s.admin_timeout_ms;
+    while (km_now_mono_ms() < deadline) {
+        const rd_kafka_metadata_t *md;
+        if (rd_kafka_metadata(t->producer, 0, tt->dst_rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            bool known = md->topic_cnt == 1 && md->topics[0].partition_cnt > partition;
+            rd_kafka_metadata_destroy(md);
+            if (known) return true;
+        }
+        rd_kafka_poll(t->producer, 100);
+    }
+    return false;
+}
+
 /* Produces one consumed record. Returns false when the message was not handed over (the
  * caller still owns it). */
 static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
@@ -280,6 +297,7 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
             rd_kafka_poll(t->producer, 10);
             continue;
         }
+        if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && await_partition(t, tt, m->partition)) continue;
         if (hdrs) rd_kafka_headers_destroy(hdrs);
         fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
         return false;
