@@ -377,8 +377,8 @@ static void commit_positions(km_task_t *t) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+            free(key); /* librdkafka copies keys; F_FREE hands over only the value */
             if (err) {
-                free(key);
                 free(val);
                 free(c);
                 km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));
