@@ -177,40 +177,33 @@ static void km_kill9(kmirror_t *k) {
     assert_true(WIFSIGNALED(k->status));
 }
 
-static int teardown(void **state) {
-    (void)state;
-    for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
-        if (children[i]) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
-    return 0;
-}
-
 /* ---- records ------------------------------------------------------------------------------- */
 
-/* n records numbered from `first`, spread round-robin over `partitions`, each with a unique key,
- * value, timestamp and a header naming its number, so any record found twice or out of place
- * can be identified. */
+/* Record number seq: partition seq % partitions, a unique key, value, timestamp and a header
+ * naming its number, so any record found twice or out of place can be identified. */
+typedef struct numbered {
+    char key[24], value[24], seq[24];
+    kt_header_t header;
+} numbered_t;
+
+static kt_msg_t number(numbered_t *b, int partitions, int seq) {
+    snprintf(b->key, sizeof b->key, "k%d", seq);
+    snprintf(b->value, sizeof b->value, "value-%d", seq);
+    snprintf(b->seq, sizeof b->seq, "%d", seq);
+    b->header = (kt_header_t){.name = "seq", .value = b->seq};
+    return (kt_msg_t){.partition = seq % partitions, .key = b->key, .value = b->value, .timestamp = BASE_TS + seq,
+                      .headers = &b->header, .header_cnt = 1};
+}
+
+/* Produces records first .. first + n - 1. */
 static void produce_numbered(const char *bootstrap, const char *topic, int partitions, int first, int n) {
     kt_msg_t *msgs = calloc((size_t)n, sizeof *msgs);
-    char(*text)[3][24] = calloc((size_t)n, sizeof *text);
-    kt_header_t(*hdr)[1] = calloc((size_t)n, sizeof *hdr);
-    assert_true(msgs && text && hdr);
-    for (int i = 0; i < n; i++) {
-        int seq = first + i;
-        snprintf(text[i][0], sizeof text[i][0], "k%d", seq);
-        snprintf(text[i][1], sizeof text[i][1], "value-%d", seq);
-        snprintf(text[i][2], sizeof text[i][2], "%d", seq);
-        hdr[i][0] = (kt_header_t){.name = "seq", .value = text[i][2]};
-        msgs[i] = (kt_msg_t){.partition = seq % partitions, .key = text[i][0], .value = text[i][1],
-                             .timestamp = BASE_TS + seq, .headers = hdr[i], .header_cnt = 1};
-    }
+    numbered_t *bufs = calloc((size_t)n, sizeof *bufs);
+    assert_true(msgs && bufs);
+    for (int i = 0; i < n; i++) msgs[i] = number(&bufs[i], partitions, first + i);
     int rc = kt_produce(bootstrap, topic, msgs, (size_t)n, NULL, NULL);
     free(msgs);
-    free(text);
-    free(hdr);
+    free(bufs);
     assert_int_equal(rc, 0);
 }
 
@@ -330,12 +323,17 @@ static char *remote_of(const char *source_alias, const char *topic, char *buf, s
 /* ---- a producer that keeps writing while kmirror is stopped, killed or cut off ------------- */
 
 typedef struct loader {
-    const char *bootstrap, *topic;
+    const char *bootstrap;
+    char topic[128]; /* a copy: the thread may outlive the failed test that started it */
     int partitions;
+    bool running;
     atomic_bool stop;
     atomic_int batches;
     pthread_t thread;
 } loader_t;
+
+/* One at a time, static so that the teardown can stop it after a failed test. */
+static loader_t loader;
 
 enum { LOAD_BATCH = 300 };
 
@@ -346,26 +344,22 @@ static void *load(void *arg) {
     loader_t *l = arg;
     for (int first = 0; !atomic_load(&l->stop); first += LOAD_BATCH) {
         kt_msg_t msgs[LOAD_BATCH];
-        char text[LOAD_BATCH][3][24];
-        kt_header_t hdr[LOAD_BATCH];
-        for (int i = 0; i < LOAD_BATCH; i++) {
-            int seq = first + i;
-            snprintf(text[i][0], sizeof text[i][0], "k%d", seq);
-            snprintf(text[i][1], sizeof text[i][1], "value-%d", seq);
-            snprintf(text[i][2], sizeof text[i][2], "%d", seq);
-            hdr[i] = (kt_header_t){.name = "seq", .value = text[i][2]};
-            msgs[i] = (kt_msg_t){.partition = seq % l->partitions, .key = text[i][0], .value = text[i][1],
-                                 .timestamp = BASE_TS + seq, .headers = &hdr[i], .header_cnt = 1};
-        }
+        numbered_t bufs[LOAD_BATCH];
+        for (int i = 0; i < LOAD_BATCH; i++) msgs[i] = number(&bufs[i], l->partitions, first + i);
         kt_produce(l->bootstrap, l->topic, msgs, LOAD_BATCH, NULL, NULL);
         atomic_fetch_add(&l->batches, 1);
     }
     return NULL;
 }
 
-static void loader_start(loader_t *l, const char *bootstrap, const char *topic, int partitions) {
-    *l = (loader_t){.bootstrap = bootstrap, .topic = topic, .partitions = partitions};
+static loader_t *loader_start(const char *bootstrap, const char *topic, int partitions) {
+    loader_t *l = &loader;
+    assert_false(l->running);
+    *l = (loader_t){.bootstrap = bootstrap, .partitions = partitions};
+    snprintf(l->topic, sizeof l->topic, "%s", topic);
     assert_int_equal(pthread_create(&l->thread, NULL, load, l), 0);
+    l->running = true;
+    return l;
 }
 
 typedef struct batch_wait {
@@ -385,8 +379,23 @@ static void loader_wait_batches(loader_t *l, int more) {
 }
 
 static void loader_stop(loader_t *l) {
+    if (!l->running) return;
     atomic_store(&l->stop, true);
     pthread_join(l->thread, NULL);
+    l->running = false;
+}
+
+/* After every test, also a failed one: no kmirror and no loader outlives it. */
+static int teardown(void **state) {
+    (void)state;
+    loader_stop(&loader);
+    for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
+        if (children[i]) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+    return 0;
 }
 
 /* ---- 1. remote topics: created, grown, discovered ------------------------------------------ */
@@ -731,9 +740,8 @@ static void test_sigterm_restart_loses_and_repeats_nothing(void **state) {
     kt_unique_name("sigterm", topic, sizeof topic);
     remote_of("a", topic, remote, sizeof remote);
     assert_int_equal(kt_create_topic(A, topic, LOAD_PARTITIONS, NULL), 0);
-    loader_t l;
-    loader_start(&l, A, topic, LOAD_PARTITIONS);
-    loader_wait_batches(&l, 2);
+    loader_t *l = loader_start(A, topic, LOAD_PARTITIONS);
+    loader_wait_batches(l, 2);
 
     kmirror_t k;
     snprintf(flows, sizeof flows, "a->b.enabled = true\na->b.topics = %s\n", topic);
@@ -742,10 +750,10 @@ static void test_sigterm_restart_loses_and_repeats_nothing(void **state) {
         /* Stop while records are flowing, let the source run ahead, start again. */
         wait_count(&k, B, remote, record_count(B, remote) + LOAD_BATCH);
         km_stop(&k);
-        loader_wait_batches(&l, 2);
+        loader_wait_batches(l, 2);
         km_spawn(&k);
     }
-    loader_stop(&l);
+    loader_stop(l);
     wait_caught_up(&k, topic, remote);
     km_stop(&k);
     mirror_check_t c = check_mirror(A, topic, B, remote, true);
@@ -760,9 +768,8 @@ static void test_kill9_restart_loses_nothing(void **state) {
     kt_unique_name("kill9", topic, sizeof topic);
     remote_of("a", topic, remote, sizeof remote);
     assert_int_equal(kt_create_topic(A, topic, LOAD_PARTITIONS, NULL), 0);
-    loader_t l;
-    loader_start(&l, A, topic, LOAD_PARTITIONS);
-    loader_wait_batches(&l, 2);
+    loader_t *l = loader_start(A, topic, LOAD_PARTITIONS);
+    loader_wait_batches(l, 2);
 
     kmirror_t k;
     /* Positions every 2 s rather than 300 ms: the kill below then usually finds records mirrored
@@ -774,7 +781,7 @@ static void test_kill9_restart_loses_nothing(void **state) {
      * resumes from them rather than from the beginning. */
     const int64_t any[LOAD_PARTITIONS] = {-1, -1, -1};
     wait_positions(topic, LOAD_PARTITIONS, any);
-    loader_wait_batches(&l, 2);
+    loader_wait_batches(l, 2);
     km_kill9(&k);
 
     /* The restart resumes after the committed positions, so at most what was mirrored beyond
@@ -787,10 +794,10 @@ static void test_kill9_restart_loses_nothing(void **state) {
         assert_true(pos[p] < hw[p]);
         bound += (size_t)(hw[p] - (pos[p] + 1));
     }
-    loader_wait_batches(&l, 2);
+    loader_wait_batches(l, 2);
     km_spawn(&k);
-    loader_wait_batches(&l, 2);
-    loader_stop(&l);
+    loader_wait_batches(l, 2);
+    loader_stop(l);
     /* Positions cover a record only once it and all before it are on the remote. */
     int64_t end[LOAD_PARTITIONS];
     assert_int_equal(kt_high_watermarks(A, topic, end, LOAD_PARTITIONS), 0);
@@ -849,9 +856,8 @@ static void broker_crash(const char *name_env, const char *what) {
     kt_unique_name(what, topic, sizeof topic);
     remote_of("a", topic, remote, sizeof remote);
     assert_int_equal(kt_create_topic(A, topic, LOAD_PARTITIONS, NULL), 0);
-    loader_t l;
-    loader_start(&l, A, topic, LOAD_PARTITIONS);
-    loader_wait_batches(&l, 2);
+    loader_t *l = loader_start(A, topic, LOAD_PARTITIONS);
+    loader_wait_batches(l, 2);
 
     kmirror_t k;
     snprintf(flows, sizeof flows, "a->b.enabled = true\na->b.topics = %s\n", topic);
@@ -859,8 +865,8 @@ static void broker_crash(const char *name_env, const char *what) {
     wait_count(&k, B, remote, LOAD_BATCH);
     assert_int_equal(cluster_ctl("kill9", name), 0);
     assert_int_equal(cluster_ctl("restart", name), 0);
-    loader_wait_batches(&l, 3);
-    loader_stop(&l);
+    loader_wait_batches(l, 3);
+    loader_stop(l);
     int64_t end[LOAD_PARTITIONS];
     assert_int_equal(kt_high_watermarks(A, topic, end, LOAD_PARTITIONS), 0);
     for (int p = 0; p < LOAD_PARTITIONS; p++) end[p]--;
