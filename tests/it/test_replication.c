@@ -12,7 +12,8 @@
  * KMIRROR_IT_A_NAME / KMIRROR_IT_B_NAME (and the tests run from the checkout's root, where the
  * script is). Against external clusters those two tests skip.
  *
- * kmirror's configurations and logs are kept in <dir of KMIRROR_BIN>/it-logs/ for a post-mortem. */
+ * The last run's kmirror configurations and logs stay in <dir of KMIRROR_BIN>/it-logs/ for a
+ * post-mortem. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -80,6 +82,11 @@ static const char *log_dir(void) {
         snprintf(bin, sizeof bin, "%s", getenv("KMIRROR_BIN"));
         snprintf(dir, sizeof dir, "%s/it-logs", dirname(bin));
         if (mkdir(dir, 0755) != 0 && errno != EEXIST) fail_msg("cannot create %s: %s", dir, strerror(errno));
+        /* Only this run's files: every run names its files anew, they would pile up. */
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d));)
+            if (e->d_type == DT_REG) unlinkat(dirfd(d), e->d_name, 0);
+        if (d) closedir(d);
     }
     return dir;
 }
