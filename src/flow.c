@@ -11,6 +11,7 @@
 #include "log.h"
 #include "rk.h"
 #include "topics.h"
+#include "topicsync.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -34,6 +35,7 @@ struct km_flow_rt {
     char **warned; /* topics already reported as not replicable */
     size_t nwarned;
     int64_t next_refresh;
+    km_topicsync_t *topicsync;
     bool failed;
 };
 
@@ -67,9 +69,15 @@ static void create_missing(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, in
     size_t *idx = km_xcalloc(n, sizeof(*idx)), m = 0;
     bool clamped;
     int rf = km_effective_rf(f->s.replication_factor, brokers, &clamped);
+    char ***cfgs = km_xcalloc(n ? n : 1, sizeof(*cfgs));
     for (size_t i = 0; i < n; i++) {
         if (plan[i].action != KM_TOPIC_CREATE) continue;
-        nt[m] = (km_new_topic_t){.name = plan[i].remote_topic, .partitions = plan[i].source_partitions, .replication_factor = rf};
+        /* MM2 creates remote topics with the source's configuration (a compacted topic stays compacted) */
+        size_t nc = f->s.sync_topic_configs_enabled
+                        ? km_topicsync_creation_configs(f, rt->src_admin, plan[i].source_topic, timeout_ms(rt), &cfgs[m])
+                        : 0;
+        nt[m] = (km_new_topic_t){.name = plan[i].remote_topic, .partitions = plan[i].source_partitions, .replication_factor = rf,
+                                 .configs = (const char *const *)cfgs[m], .nconfigs = nc};
         idx[m++] = i;
     }
     if (m && clamped)
@@ -93,6 +101,8 @@ static void create_missing(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, in
             }
         }
     }
+    for (size_t k = 0; k < m; k++) km_strv_free(cfgs[k], 2 * nt[k].nconfigs);
+    free(cfgs);
     free(nt);
     free(idx);
 }
@@ -260,6 +270,16 @@ static void report_state(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n
 
 /* ---- refresh ------------------------------------------------------------------------------- */
 
+/* Tells the config and ACL sync which source topics are replicated now. */
+static void sync_topics(km_flow_rt_t *rt) {
+    char **topics = km_xcalloc(rt->nslots ? rt->nslots : 1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < rt->nslots; i++)
+        if (i == 0 || strcmp(rt->slots[i].topic, rt->slots[i - 1].topic) != 0) topics[n++] = rt->slots[i].topic;
+    if (rt->topicsync) km_topicsync_set_topics(rt->topicsync, topics, n);
+    free(topics);
+}
+
 static int refresh(km_flow_rt_t *rt) {
     const km_flow_t *f = rt->flow;
     km_topic_meta_t *src = NULL, *dst = NULL;
@@ -284,6 +304,7 @@ static int refresh(km_flow_rt_t *rt) {
     int ntasks;
     slot_t *s = build_slots(plan, n, usable, f->s.tasks_max, &nslots, &ntasks);
     apply_assignment(rt, s, nslots, ntasks);
+    sync_topics(rt);
     report_state(rt, plan, n, usable);
     free(usable);
     km_topic_plan_free(plan, n);
@@ -378,6 +399,11 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
         goto fail;
     }
     rt->next_refresh = km_now_mono_ms() + flow->s.refresh_topics_interval_ms;
+    if (flow->s.sync_topic_configs_enabled || flow->s.sync_topic_acls_enabled) {
+        rt->topicsync = km_topicsync_start(flow, err, sizeof(err));
+        if (rt->topicsync) sync_topics(rt);
+        else km_warn("flow %s: topic configs and ACLs are not synced: %s", flow->name, err);
+    }
     return rt;
 fail:
     km_flow_rt_stop(rt);
@@ -403,6 +429,7 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
 int km_flow_rt_stop(km_flow_rt_t *rt) {
     stop_tasks(rt);
     int rc = rt->failed ? -1 : 0;
+    km_topicsync_stop(rt->topicsync);
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
     km_positions_free(&rt->positions);
