@@ -111,11 +111,13 @@ running_pid() {
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # A dead broker was reparented when this script's earlier run exited, and its new parent may reap
-# it late: a zombie counts as gone.
+# it late: a zombie counts as gone. But the JVM's main thread turns zombie while its other threads
+# are still exiting, and they hold the listening sockets: gone means no thread left but the leader.
 alive() {
   local state
   state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "$state" != Z ]
+  [ -n "$state" ] || return 1
+  [ "$state" != Z ] || [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -gt 1 ]
 }
 
 # Waits for process $1 to disappear; returns 1 if it is still there after $2 seconds.

@@ -18,6 +18,7 @@
 #include "rk.h"
 #include "task.h"
 #include "topics.h"
+#include "topicsync.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -47,6 +48,8 @@ struct km_flow_rt {
     size_t nwarned;
     int64_t next_refresh;
     int64_t next_start;   /* after positions could not be read: when to try again */
+    km_topicsync_t *topicsync; /* while this process leads the group (follow_lead) */
+    bool topicsync_broken;     /* could not start: said once, not retried */
     bool failed;
 };
 
@@ -80,9 +83,15 @@ static void create_missing(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, in
     size_t *idx = km_xcalloc(n, sizeof(*idx)), m = 0;
     bool clamped;
     int rf = km_effective_rf(f->s.replication_factor, brokers, &clamped);
+    char ***cfgs = km_xcalloc(n ? n : 1, sizeof(*cfgs));
     for (size_t i = 0; i < n; i++) {
         if (plan[i].action != KM_TOPIC_CREATE) continue;
-        nt[m] = (km_new_topic_t){.name = plan[i].remote_topic, .partitions = plan[i].source_partitions, .replication_factor = rf};
+        /* MM2 creates remote topics with the source's configuration (a compacted topic stays compacted) */
+        size_t nc = f->s.sync_topic_configs_enabled
+                        ? km_topicsync_creation_configs(f, rt->src_admin, plan[i].source_topic, timeout_ms(rt), &cfgs[m])
+                        : 0;
+        nt[m] = (km_new_topic_t){.name = plan[i].remote_topic, .partitions = plan[i].source_partitions, .replication_factor = rf,
+                                 .configs = (const char *const *)cfgs[m], .nconfigs = nc};
         idx[m++] = i;
     }
     if (m && clamped)
@@ -106,6 +115,8 @@ static void create_missing(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, in
             }
         }
     }
+    for (size_t k = 0; k < m; k++) km_strv_free(cfgs[k], 2 * nt[k].nconfigs);
+    free(cfgs);
     free(nt);
     free(idx);
 }
@@ -447,6 +458,16 @@ static void report_conflict(km_flow_rt_t *rt) {
 
 /* ---- refresh ------------------------------------------------------------------------------- */
 
+/* Tells the config and ACL sync which source topics are replicated now. */
+static void sync_topics(km_flow_rt_t *rt) {
+    char **topics = km_xcalloc(rt->nslots ? rt->nslots : 1, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < rt->nslots; i++)
+        if (i == 0 || strcmp(rt->slots[i].topic, rt->slots[i - 1].topic) != 0) topics[n++] = rt->slots[i].topic;
+    if (rt->topicsync) km_topicsync_set_topics(rt->topicsync, topics, n);
+    free(topics);
+}
+
 static int refresh(km_flow_rt_t *rt) {
     const km_flow_t *f = rt->flow;
     km_topic_meta_t *src = NULL, *dst = NULL;
@@ -469,6 +490,7 @@ static int refresh(km_flow_rt_t *rt) {
     size_t nslots;
     slot_t *s = build_slots(plan, n, usable, &nslots);
     apply_slots(rt, s, nslots);
+    sync_topics(rt);
     report_topics(rt, plan, n, usable);
     free(usable);
     km_topic_plan_free(plan, n);
@@ -572,6 +594,24 @@ fail:
     return NULL;
 }
 
+/* Topic config and ACL sync, like checkpoints, run once per group: in the process that runs
+ * task 0 (two would each rewrite the remote topics' configs). */
+static void follow_lead(km_flow_rt_t *rt) {
+    const km_flow_t *f = rt->flow;
+    bool lead = (f->s.sync_topic_configs_enabled || f->s.sync_topic_acls_enabled) && !rt->topicsync_broken &&
+                km_coord_owns(rt->coord, 0);
+    if (lead && !rt->topicsync) {
+        char err[512];
+        rt->topicsync = km_topicsync_start(f, err, sizeof(err));
+        if (rt->topicsync) sync_topics(rt);
+        else km_warn("flow %s: topic configs and ACLs are not synced: %s", f->name, err);
+        rt->topicsync_broken = !rt->topicsync;
+    } else if (!lead && rt->topicsync) {
+        km_topicsync_stop(rt->topicsync);
+        rt->topicsync = NULL;
+    }
+}
+
 bool km_flow_rt_tick(km_flow_rt_t *rt) {
     if (km_coord_poll(rt->coord) != 0) rt->failed = true;
     reap(rt);
@@ -583,6 +623,7 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
         rt->next_refresh = km_now_mono_ms() + rt->flow->s.refresh_topics_interval_ms;
     }
     reconcile(rt);
+    follow_lead(rt);
     return !rt->failed;
 }
 
@@ -592,6 +633,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     stop_all(rt);
     km_coord_stop(rt->coord); /* leaves the group once the tasks are committed */
     int rc = rt->failed ? -1 : 0;
+    km_topicsync_stop(rt->topicsync);
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
     slots_free(rt->slots, rt->nslots);

@@ -6,8 +6,10 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CONNECTOR "MirrorSourceConnector"
 
@@ -154,9 +156,11 @@ static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int 
     if (n == 0) return 0;
     *ends = km_xcalloc((size_t)n, sizeof(**ends));
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
-        err = km_admin_watermarks(marks, topic, p, &lo, &hi, timeout_ms);
+        int64_t left = deadline - km_now_mono_ms(); /* one deadline for all partitions */
+        err = km_admin_watermarks(marks, topic, p, &lo, &hi, left > 1000 ? (int)left : 1000);
         if (err) {
             snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
             rd_kafka_topic_partition_list_destroy(tl);

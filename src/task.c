@@ -44,7 +44,6 @@ typedef struct task_part {
     int64_t committing; /* offset of the position record in flight; -1 none */
     int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
     int64_t inflight;
-    bool reset_seen;    /* the consumer reset its offset: report the gap on the next record */
     km_sync_writer_t sw;
     int64_t sync_sent_u;  /* upstream offset of the last offset-sync sent; -1 none */
     int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
@@ -263,7 +262,9 @@ static task_topic_t *topic_get(km_task_t *t, const char *name, const char *remot
     task_topic_t *tt = km_xcalloc(1, sizeof(*tt));
     tt->name = km_xstrdup(name);
     tt->remote = km_xstrdup(remote);
-    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    /* A copy of the consumer's topic defaults: a fresh topic conf would drop the user's
+     * topic-level settings, auto.offset.reset above all. */
+    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(t->consumer);
     rd_kafka_topic_conf_set_opaque(tc, tt);
     tt->src_rkt = rd_kafka_topic_new(t->consumer, name, tc);
     tt->dst_rkt = rd_kafka_topic_new(t->producer, remote, NULL);
@@ -350,15 +351,37 @@ static void apply_mail(km_task_t *t) {
 
 /* ---- the record path ----------------------------------------------------------------------- */
 
+/* Offsets jump where retention deleted records before they were read (librdkafka then resets
+ * to auto.offset.reset and only logs it; the application gets no error), but also over
+ * compacted records and transaction markers. Only a log start offset beyond the expected
+ * offset says the records are gone. */
 static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset) {
-    if (p->expected >= 0 && offset > p->expected) {
-        uint64_t lost = (uint64_t)(offset - p->expected);
-        km_part_skipped(p->stats, lost);
-        km_error("flow %s: %s [%d]: %llu record(s) at offsets %lld..%lld were deleted on %s (retention) before they were mirrored; continuing at %lld",
-                 t->flow->name, tt->name, p->partition, (unsigned long long)lost, (long long)p->expected,
-                 (long long)offset - 1, t->flow->source, (long long)offset);
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(t->consumer, tt->name, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        lo <= p->expected)
+        return;
+    uint64_t lost = (uint64_t)(offset - p->expected);
+    km_part_skipped(p->stats, lost);
+    km_error("flow %s: %s [%d]: %llu record(s) at offsets %lld..%lld were deleted on %s (retention) before they were mirrored; continuing at %lld",
+             t->flow->name, tt->name, p->partition, (unsigned long long)lost, (long long)p->expected,
+             (long long)offset - 1, t->flow->source, (long long)offset);
+}
+
+/* The flow grows a remote topic before it hands the new partitions to the task, but the
+ * producer learns of them only at its next metadata refresh, minutes later: ask for the topic
+ * now, within admin.timeout.ms. */
+static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
+    int64_t deadline = km_now_mono_ms() + t->flow->s.admin_timeout_ms;
+    while (km_now_mono_ms() < deadline) {
+        const rd_kafka_metadata_t *md;
+        if (rd_kafka_metadata(t->producer, 0, tt->dst_rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            bool known = md->topic_cnt == 1 && md->topics[0].partition_cnt > partition;
+            rd_kafka_metadata_destroy(md);
+            if (known) return true;
+        }
+        rd_kafka_poll(t->producer, 100);
     }
-    p->reset_seen = false;
+    return false;
 }
 
 /* Produces one consumed record. Returns false when the message was not handed over (the
@@ -387,6 +410,7 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
             rd_kafka_poll(t->producer, 10);
             continue;
         }
+        if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && await_partition(t, tt, m->partition)) continue;
         if (hdrs) rd_kafka_headers_destroy(hdrs);
         if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
         else if (t->eos && err == RD_KAFKA_RESP_ERR__FATAL && is_fencing(rd_kafka_fatal_error(t->producer, NULL, 0))) fenced(t, "produce");
@@ -396,12 +420,8 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
 }
 
 static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
-    task_topic_t *tt = m->rkt ? rd_kafka_topic_opaque(m->rkt) : NULL;
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "-";
-    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && tt && m->partition < tt->nparts && tt->parts[m->partition]) {
-        tt->parts[m->partition]->reset_seen = true;
-        km_warn("flow %s: %s [%d]: %s", t->flow->name, topic, m->partition, rd_kafka_message_errstr(m));
-    } else if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+    if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
         fail(t, "not authorized to read %s on %s: %s", topic, t->flow->source, rd_kafka_message_errstr(m));
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         km_warn("flow %s: source %s: %s", t->flow->name, topic, rd_kafka_message_errstr(m));
@@ -425,7 +445,7 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
         rd_kafka_message_destroy(m); /* re-read after the abort, from txn_first */
         return;
     }
-    if (p->reset_seen) report_gap(t, tt, p, m->offset);
+    if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
     int64_t size = (int64_t)(m->len + m->key_len);
@@ -830,7 +850,7 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     const km_flow_t *f = t->flow;
     if (create_target_producer(t, errstr, errlen) != 0) return -1;
     /* Java's producer places keyed records with murmur2; Connect readers find positions there. */
-    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(t->producer);
     rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
     t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
 

@@ -4,6 +4,8 @@
 #   tests/mock/  librdkafka mock clusters, in process
 #   tests/it/    real Apache Kafka: two single-node KRaft clusters started here with
 #                scripts/kafka-test-cluster.sh, or external ones from KMIRROR_IT_A/KMIRROR_IT_B.
+#                Only the clusters started here are named to the suites (KMIRROR_IT_A_NAME,
+#                KMIRROR_IT_B_NAME), so only those are ever killed by a broker-crash test.
 # Each binary is a cmocka suite with TAP output; every "ok"/"not ok" line counts once, except
 # skips ("# SKIP", which cmocka 1.1 writes as "not ok N # SKIP"): those are reported, not counted.
 # A binary that crashes or exits non-zero without reporting a failure counts as one failure.
@@ -46,7 +48,9 @@ if compgen -G "$BUILD/tests/it/test_*" >/dev/null; then
       line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
       if [ -z "$line" ]; then echo "could not start Kafka test cluster $1"; failed=$((failed + 1)); failed_names+=("kafka cluster $1"); continue; fi
       started+=("$1")
-      if [ "$1" = it-a ]; then export KMIRROR_IT_A=${line#bootstrap.servers=}; else export KMIRROR_IT_B=${line#bootstrap.servers=}; fi
+      # The names tell the suites these clusters are theirs to crash and restart (kill9/restart).
+      if [ "$1" = it-a ]; then export KMIRROR_IT_A=${line#bootstrap.servers=} KMIRROR_IT_A_NAME=$1
+      else export KMIRROR_IT_B=${line#bootstrap.servers=} KMIRROR_IT_B_NAME=$1; fi
     done
   fi
   if [ -n "${KMIRROR_IT_A:-}" ] && [ -n "${KMIRROR_IT_B:-}" ]; then

@@ -289,6 +289,83 @@ int kt_delete_topic(const char *bootstrap, const char *topic) {
     return rc;
 }
 
+int kt_create_partitions(const char *bootstrap, const char *topic, int total) {
+    static const char who[] = "kt_create_partitions";
+    char err[512];
+    rd_kafka_NewPartitions_t *np = rd_kafka_NewPartitions_new(topic, (size_t)total, err, sizeof err);
+    if (!np) {
+        fprintf(stderr, "%s(%s, %d partitions): %s\n", who, topic, total, err);
+        return -1;
+    }
+    rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, bootstrap, NULL);
+    if (!rk) {
+        rd_kafka_NewPartitions_destroy(np);
+        return -1;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = admin_options(rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+    rd_kafka_CreatePartitions(rk, &np, 1, o, q);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_NewPartitions_destroy(np);
+
+    int rc = -1;
+    rd_kafka_event_t *ev = admin_result(q, who, topic);
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &cnt);
+        rd_kafka_resp_err_t e = cnt == 1 ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR__BAD_MSG;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            rc = 0;
+        else if (cnt == 1)
+            fprintf(stderr, "%s(%s, %d partitions): %s: %s\n", who, topic, total, rd_kafka_err2name(e),
+                    rd_kafka_topic_result_error_string(res[0]));
+        else
+            fprintf(stderr, "%s(%s): the cluster answered for %zu topics instead of 1\n", who, topic, cnt);
+        rd_kafka_event_destroy(ev);
+    }
+    if (rc == 0)
+        rc = wait_topic_state(rk, topic, total, who);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+int kt_delete_records(const char *bootstrap, const char *topic, int32_t partition, int64_t before) {
+    static const char who[] = "kt_delete_records";
+    rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, bootstrap, NULL);
+    if (!rk)
+        return -1;
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offsets, topic, partition)->offset = before;
+    rd_kafka_DeleteRecords_t *dr = rd_kafka_DeleteRecords_new(offsets);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = admin_options(rk, RD_KAFKA_ADMIN_OP_DELETERECORDS);
+    rd_kafka_DeleteRecords(rk, &dr, 1, o, q);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_DeleteRecords_destroy(dr);
+
+    int rc = -1;
+    rd_kafka_event_t *ev = admin_result(q, who, topic);
+    if (ev) {
+        const rd_kafka_topic_partition_list_t *res =
+            rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+        if (!res || res->cnt != 1)
+            fprintf(stderr, "%s(%s [%d]): the cluster answered for %d partitions instead of 1\n", who, topic,
+                    (int)partition, res ? res->cnt : 0);
+        else if (res->elems[0].err)
+            fprintf(stderr, "%s(%s [%d] before %lld): %s\n", who, topic, (int)partition, (long long)before,
+                    rd_kafka_err2str(res->elems[0].err));
+        else
+            rc = 0;
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 /* ---- producing ---- */
 
 typedef struct {

@@ -91,6 +91,11 @@ int kt_create_topic(const char *bootstrap, const char *topic, int partitions, co
 int kt_delete_topic(const char *bootstrap, const char *topic);
 /* The number of partitions of topic, 0 if it does not exist, -1 if the cluster did not answer. */
 int kt_partition_count(const char *bootstrap, const char *topic);
+/* Grows topic to `total` partitions (CreatePartitions) and waits until every one has a leader. */
+int kt_create_partitions(const char *bootstrap, const char *topic, int total);
+/* Deletes the records of topic's partition before offset `before` (DeleteRecords, what retention
+ * does), so the partition's log start offset becomes `before`. */
+int kt_delete_records(const char *bootstrap, const char *topic, int32_t partition, int64_t before);
 
 /* Produces n records to topic, one by one in order, waits for every acknowledgement and fails if
  * any record failed. acks=all with idempotence, so a record is written exactly once. conf adds or
