@@ -41,11 +41,14 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers) {
+/* isolation: read_uncommitted makes watermark queries return the high watermark even while a
+ * transactional mirror (kmirror EOS) has not committed yet: `watch` measures what arrived. */
+static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, const char *isolation) {
     char err[256];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     rd_kafka_conf_set(c, "bootstrap.servers", brokers, NULL, 0);
     rd_kafka_conf_set(c, "log_level", "3", NULL, 0);
+    rd_kafka_conf_set(c, "isolation.level", isolation, NULL, 0);
     if (type == RD_KAFKA_CONSUMER) {
         rd_kafka_conf_set(c, "group.id", "kmirror-bench-probe", NULL, 0);
         rd_kafka_conf_set(c, "enable.auto.commit", "false", NULL, 0);
@@ -136,7 +139,7 @@ static sample_t crossing(sample_t a, sample_t b, int64_t at) {
 }
 
 static int cmd_watch(const char *brokers, const char *topic, int64_t expected, int pid, int idle_s) {
-    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, brokers);
+    rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, brokers, "read_uncommitted");
     int64_t last_move = now_us(CLOCK_MONOTONIC), lo = expected / 10, hi = expected - expected / 10;
     int nparts = 0;
     sample_t prev = {now_us(CLOCK_MONOTONIC), 0, cpu_us(pid)}, s10 = {0, 0, -1}, s90 = {0, 0, -1};
@@ -183,7 +186,7 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 static int cmd_latency(const char *brokers, const char *topic, int64_t expected, int idle_s) {
-    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, brokers);
+    rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, brokers, "read_committed");
     int nparts = 0;
     int64_t start = now_us(CLOCK_MONOTONIC);
     while (!(nparts = partitions(rk, topic))) {

@@ -9,6 +9,7 @@
 #                        needs a real broker; every topic is created up front, the mock has no CreateTopics)
 #   KMIRROR_BENCH_A/_B   two external clusters (host:port); topics named bench_* are created and deleted
 # Other knobs: BENCH_QUICK=1 (fewer sizes, rounds and records), BENCH_ROUNDS, BENCH_MM2=0|1,
+# BENCH_EOS=1 (kmirror with exactly.once.support=required as another contender),
 # BENCH_SIZES, BENCH_PARTITIONS, BENCH_LAT_SECONDS, BENCH_RESULTS (the report file; default
 # bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md).
 #
@@ -47,6 +48,7 @@ else
   lat_pcts=${BENCH_LAT_PERCENT:-"50 10"}
 fi
 mm2=${BENCH_MM2:-1}; [ $mode = mock ] && mm2=0
+eos=${BENCH_EOS:-0}
 
 # Records per (size, partitions). Real clusters: enough for several seconds of steady state at a
 # few hundred MB/s. Mock: within 100k records and 5 MB per partition (the mock keeps all in memory).
@@ -97,14 +99,15 @@ start_mock() { # NAME TOPIC:PARTS... ; sets $REPLY to the bootstrap servers
 }
 
 # Every topic name the run will use, so that the mock can create them at start: with each
-# kmirror alias k the internal topics of the flow k->b (positions, checkpoints, offset-syncs and
-# heartbeats, the source's heartbeats replicated as k.heartbeats).
+# kmirror alias k the internal topics of the flow k->b (positions, checkpoints, offset-syncs,
+# heartbeats, the source's heartbeats replicated as k.heartbeats, and the group's tasks topic).
 cfg_index=0
 src_topic() { echo "bench_s$1_p$2"; }
 lat_topic() { echo "benchlat$4_s$1_p$2_$3"; } # S P contender percent
 alias_for() { echo "$1$2x$3"; } # contender letter, config index, round
+letter() { case $1 in eos) echo e ;; *) echo "${1:0:1}" ;; esac; }
 
-internal_topics() { printf '%s\n' "mm2-offsets.$1.internal:25" "$1.checkpoints.internal:1" "$1.heartbeats:1" "mm2-offset-syncs.$1.internal:1"; }
+internal_topics() { printf '%s\n' "mm2-offsets.$1.internal:25" "$1.checkpoints.internal:1" "$1.heartbeats:1" "mm2-offset-syncs.$1.internal:1" "kmirror-tasks.$1.$1-mm2.internal:1"; }
 mock_topics() { # side a|b
   local i=0 s p r c
   if [ "$1" = a ]; then printf '%s\n' heartbeats:1 mm2-offset-syncs.b.internal:1; else echo heartbeats:1; fi
@@ -112,17 +115,19 @@ mock_topics() { # side a|b
     i=$((i + 1))
     if [ "$1" = a ]; then
       echo "$(src_topic $s $p):$p"
-      for r in $lat_pcts; do for c in rawpipe kmirror; do echo "$(lat_topic $s $p $c $r):$p"; done; done
+      for r in $lat_pcts; do for c in rawpipe kmirror eos; do echo "$(lat_topic $s $p $c $r):$p"; done; done
     else
       for r in $(seq "$rounds"); do
         echo "$(alias_for r $i $r).$(src_topic $s $p):$p"
         echo "$(alias_for k $i $r).$(src_topic $s $p):$p"
         internal_topics "$(alias_for k $i $r)"
+        if [ "$eos" = 1 ]; then echo "$(alias_for e $i $r).$(src_topic $s $p):$p"; internal_topics "$(alias_for e $i $r)"; fi
       done
       for r in $lat_pcts; do
         echo "$(alias_for r $i L$r).$(lat_topic $s $p rawpipe $r):$p"
         echo "$(alias_for k $i L$r).$(lat_topic $s $p kmirror $r):$p"
         internal_topics "$(alias_for k $i L$r)"
+        if [ "$eos" = 1 ]; then echo "$(alias_for e $i L$r).$(lat_topic $s $p eos $r):$p"; internal_topics "$(alias_for e $i L$r)"; fi
       done
     fi
   done; done
@@ -182,6 +187,10 @@ start_mirror() {
   case $c in
     rawpipe) "$bin/rawpipe" "$A" "$B" "$src" "$dst" "$count" >"$out" 2>&1 & ;;
     kmirror) mm2_config "$alias" "$src" "$out.properties"; "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
+    eos)
+      mm2_config "$alias" "$src" "$out.properties"
+      echo "exactly.once.support = required" >>"$out.properties"
+      "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
     mm2)
       mm2_config "$alias" "$src" "$out.properties"
       # The heap and GC options connect-mirror-maker.sh and kafka-run-class.sh use by default.
@@ -209,7 +218,7 @@ results=$work/results.txt
 # peak CONTENDER CFG ROUND S P N: one throughput run; appends "peak c s p rate cpu hwm" to $results.
 peak() {
   local c=$1 i=$2 r=$3 s=$4 p=$5 n=$6 src alias dst out line
-  src=$(src_topic "$s" "$p"); alias=$(alias_for "${c:0:1}" "$i" "$r"); dst=$alias.$src
+  src=$(src_topic "$s" "$p"); alias=$(alias_for "$(letter "$c")" "$i" "$r"); dst=$alias.$src
   out=$work/peak-$c-$i-$r.log
   [ "$c" = rawpipe ] && mk_topic "$B" "$dst" "$p"
   start_mirror "$c" "$alias" "$src" "$dst" "$n" "$out"
@@ -227,7 +236,7 @@ peak() {
 # latency CONTENDER CFG S P RATE PCT: one paced run; appends "latPCT c s p p50 p99 rate".
 latency() {
   local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 src alias dst out line total probe_pid secs
-  src=$(lat_topic "$s" "$p" "$c" "$pct"); alias=$(alias_for "${c:0:1}" "$i" "L$pct"); dst=$alias.$src
+  src=$(lat_topic "$s" "$p" "$c" "$pct"); alias=$(alias_for "$(letter "$c")" "$i" "L$pct"); dst=$alias.$src
   out=$work/lat$pct-$c-$i.log
   total=$((rate * lat_secs))
   # On the mock the paced load obeys the same per-partition cap as the backlog: shorter, not slower.
@@ -260,7 +269,7 @@ med() { awk -v k="$1" -v c="$2" -v s="$3" -v p="$4" -v col="$5" '$1==k && $2==c 
 
 # ---- the runs ---------------------------------------------------------------------------------
 
-contenders="rawpipe kmirror"; [ $mm2 = 1 ] && contenders="$contenders mm2"
+contenders="rawpipe kmirror"; [ "$eos" = 1 ] && contenders="$contenders eos"; [ $mm2 = 1 ] && contenders="$contenders mm2"
 start_time=$(date -u +%FT%TZ)
 i=0
 for s in $sizes; do for p in $parts_list; do
@@ -273,6 +282,7 @@ for s in $sizes; do for p in $parts_list; do
   for r in $(seq "$rounds"); do
     # Alternate the order so that drift in the machine's load does not favour one side.
     if [ $((r % 2)) = 1 ]; then order="rawpipe kmirror"; else order="kmirror rawpipe"; fi
+    [ "$eos" = 1 ] && if [ $((r % 2)) = 1 ]; then order="$order eos"; else order="eos $order"; fi
     for c in $order; do peak "$c" "$i" "$r" "$s" "$p" "$n"; done
   done
   [ $mm2 = 1 ] && peak mm2 "$i" 1 "$s" "$p" "$n"
@@ -290,7 +300,7 @@ done; done
 
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "") print "–"; else printf f, v}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
-name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; mm2) echo "Apache MM2" ;; esac; }
+name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; eos) echo "kmirror EOS" ;; mm2) echo "Apache MM2" ;; esac; }
 
 # The first of BENCH_LAT_PERCENT goes into the main table, the others into one table each.
 lat_main=${lat_pcts%% *}
@@ -299,7 +309,7 @@ table() {
   echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | moderate load records/s | latency p50 ms | latency p99 ms |"
   echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
   for s in $sizes; do for p in $parts_list; do
-    local rp_rate rp_cpu rp_rss rp_p50 rp_p99
+    local rp_rate rp_cpu rp_rss rp_p50 rp_p99 km_rate km_cpu
     for c in $contenders; do
       rate=$(med peak "$c" "$s" "$p" 5); cpu=$(med peak "$c" "$s" "$p" 6); rss=$(med peak "$c" "$s" "$p" 7)
       p50=$(med "lat$lat_main" "$c" "$s" "$p" 5); p99=$(med "lat$lat_main" "$c" "$s" "$p" 6); lrate=$(med "lat$lat_main" "$c" "$s" "$p" 7)
@@ -309,6 +319,10 @@ table() {
       if [ "$c" = rawpipe ]; then rp_rate=$rate; rp_cpu=$cpu; rp_rss=$rssmb; rp_p50=$p50; rp_p99=$p99; fi
       if [ "$c" = kmirror ]; then
         echo "| | | *kmirror ÷ rawpipe* | *$(ratio "$rate" "$rp_rate")* | | *$(ratio "$cpu" "$rp_cpu")* | *$(ratio "$rssmb" "$rp_rss")* | | *$(ratio "$p50" "$rp_p50")* | *$(ratio "$p99" "$rp_p99")* |"
+        km_rate=$rate; km_cpu=$cpu
+      fi
+      if [ "$c" = eos ]; then
+        echo "| | | *EOS ÷ kmirror* | *$(ratio "$rate" "$km_rate")* | | *$(ratio "$cpu" "$km_cpu")* | | | | |"
       fi
     done
   done; done
@@ -360,6 +374,7 @@ mkdir -p "$(dirname "$report")"
   if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value."
   else echo "receive time of a live consumer on the target minus the send time written into each value."; fi
   echo "Medians over rounds. See bench/run.sh for the method."
+  [ "$eos" = 1 ] && echo "kmirror EOS writes in transactions committed every offset.flush.interval.ms (5 s here): its records/s and latency are those of records arriving on the target; a read_committed consumer sees them at the next commit."
   echo
   echo "<details><summary>raw figures</summary>"
   echo

@@ -83,6 +83,27 @@ int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int time
     return rc;
 }
 
+int km_admin_delete_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errlen) {
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout_ms);
+    rd_kafka_DeleteTopics(rk, &dt, 1, o, q);
+    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    int rc = -1;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &cnt);
+        rd_kafka_resp_err_t err = cnt ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR__FAIL;
+        if (!err || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) rc = 0;
+        else snprintf(errstr, errlen, "%s", rd_kafka_err2str(err));
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteTopic_destroy(dt);
+    return rc;
+}
+
 rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic, int total, int timeout_ms,
                                                char *errstr, size_t errlen) {
     char e[256];
@@ -207,8 +228,28 @@ int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km
     return rc;
 }
 
-int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
-                         char *errstr, size_t errlen) {
+void km_group_members_free(km_group_member_t *m, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(m[i].member_id);
+        free(m[i].client_id);
+        free(m[i].host);
+    }
+    free(m);
+}
+
+static void collect_members(const rd_kafka_ConsumerGroupDescription_t *g, km_group_member_t **out, size_t *n) {
+    *n = rd_kafka_ConsumerGroupDescription_member_count(g);
+    *out = km_xcalloc(*n ? *n : 1, sizeof(**out));
+    for (size_t i = 0; i < *n; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(g, i);
+        (*out)[i] = (km_group_member_t){km_xstrdup(rd_kafka_MemberDescription_consumer_id(m)),
+                                        km_xstrdup(rd_kafka_MemberDescription_client_id(m)),
+                                        km_xstrdup(rd_kafka_MemberDescription_host(m))};
+    }
+}
+
+int km_admin_describe_group(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
+                            km_group_member_t **members, size_t *n, char *errstr, size_t errlen) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
     rd_kafka_DescribeConsumerGroups(rk, &group, 1, o, q);
@@ -223,6 +264,7 @@ int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_k
             snprintf(errstr, errlen, "%s", e ? rd_kafka_error_string(e) : "empty answer");
         } else {
             *state = rd_kafka_ConsumerGroupDescription_state(g[0]);
+            if (members) collect_members(g[0], members, n);
             rc = 0;
         }
         rd_kafka_event_destroy(ev);
@@ -230,6 +272,11 @@ int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_k
     rd_kafka_AdminOptions_destroy(o);
     rd_kafka_queue_destroy(q);
     return rc;
+}
+
+int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
+                         char *errstr, size_t errlen) {
+    return km_admin_describe_group(rk, group, timeout_ms, state, NULL, NULL, errstr, errlen);
 }
 
 int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,

@@ -25,6 +25,8 @@ typedef struct km_new_topic {
  * request completed (whatever the per-topic results), -1 when it failed as a whole (timeout,
  * unsupported), with errstr. */
 int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int timeout_ms, char *errstr, size_t errlen);
+/* Deletes a topic; a missing one is success. 0, or -1 with errstr. */
+int km_admin_delete_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errlen);
 /* Grows `topic` to `total` partitions. Returns the error code (0 on success). */
 rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic, int total, int timeout_ms,
                                                char *errstr, size_t errlen);
@@ -52,6 +54,14 @@ int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km
 /* DescribeConsumerGroups: the group's state (DEAD for a group that does not exist). */
 int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
                          char *errstr, size_t errlen);
+/* A member of a consumer group, as DescribeConsumerGroups shows it. */
+typedef struct km_group_member {
+    char *member_id, *client_id, *host;
+} km_group_member_t;
+void km_group_members_free(km_group_member_t *m, size_t n);
+/* The group's state and members. 0, or -1 with errstr. */
+int km_admin_describe_group(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
+                            km_group_member_t **members, size_t *n, char *errstr, size_t errlen);
 /* AlterConsumerGroupOffsets; fails (with the broker's reason) when the group has members. */
 int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,
                                  int timeout_ms, char *errstr, size_t errlen);

@@ -426,7 +426,8 @@ static void resolve_connector(const km_config_t *cfg, km_flow_t *f, const km_pro
     }
     /* Worker keys MM2 reads from the target cluster's settings. */
     const km_cluster_t *tgt = km_config_cluster(cfg, f->target);
-    static const char *const from_target[] = {"offset.flush.interval.ms", "offset.storage.topic", "group.id", "exactly.once.source.support"};
+    static const char *const from_target[] = {"offset.flush.interval.ms", "offset.storage.topic", "group.id",
+                                              "exactly.once.source.support", "session.timeout.ms", "heartbeat.interval.ms"};
     for (size_t i = 0; i < sizeof(from_target) / sizeof(from_target[0]); i++) {
         const km_prop_t *p = km_props_find(&tgt->props, from_target[i]);
         if (!p) p = km_props_find(&cfg->raw, from_target[i]);
@@ -458,6 +459,9 @@ static void resolve_connector(const km_config_t *cfg, km_flow_t *f, const km_pro
     dflt = km_xasprintf("%s-mm2", f->source);
     km_props_set_default(&f->config, "group.id", dflt);
     free(dflt);
+    /* Connect's worker defaults: a process that dies loses its tasks within 10 s. */
+    km_props_set_default(&f->config, "session.timeout.ms", "10000");
+    km_props_set_default(&f->config, "heartbeat.interval.ms", "3000");
     km_props_set(&f->config, "source.cluster.alias", f->source, 0);
     km_props_set(&f->config, "target.cluster.alias", f->target, 0);
 }
@@ -689,6 +693,16 @@ static km_eos_t build_eos(checker_t *ck) {
     return KM_EOS_DISABLED;
 }
 
+/* kmirror-tasks.{source}.{group.id}.internal (coord.h): per group, so that separate deployments
+ * with their own group.id do not share tasks, and per source, so that flows into one target that
+ * share a group.id keep their tasks apart. Characters a topic name cannot hold become '_'. */
+static char *tasks_topic(const char *source, const char *group_id) {
+    char *t = km_xasprintf("kmirror-tasks.%s.%s.internal", source, group_id);
+    for (char *c = t; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-') *c = '_';
+    return t;
+}
+
 static void build_settings(checker_t *ck, km_flow_t *f) {
     km_flow_settings_t *s = &f->s;
     build_filters(ck, s);
@@ -728,9 +742,12 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->admin_timeout_ms = get_long(ck, "admin.timeout.ms", 1);
     s->offset_flush_interval_ms = get_long(ck, "offset.flush.interval.ms", 1);
     s->shutdown_timeout_ms = get_long(ck, "shutdown.timeout.ms", 0);
+    s->session_timeout_ms = get_long(ck, "session.timeout.ms", 1);
+    s->heartbeat_interval_ms = get_long(ck, "heartbeat.interval.ms", 1);
     s->exactly_once = build_eos(ck);
     s->offsets_topic = km_strtrim(cfg_prop(f, "offset.storage.topic")->value);
     s->group_id = km_strtrim(cfg_prop(f, "group.id")->value);
+    s->tasks_topic = tasks_topic(f->source, s->group_id);
     if (s->policy.separator) {
         s->offset_syncs_topic = km_policy_offset_syncs_topic(
             &s->policy, s->offset_syncs_location == KM_SYNCS_ON_SOURCE ? f->target : f->source);
@@ -916,6 +933,7 @@ static void flow_free(km_flow_t *f) {
     km_policy_free(&f->s.policy);
     free(f->s.offsets_topic);
     free(f->s.group_id);
+    free(f->s.tasks_topic);
     free(f->s.offset_syncs_topic);
     free(f->s.checkpoints_topic);
     free(f->s.heartbeats_topic);

@@ -66,12 +66,15 @@ typedef struct km_flow_settings {
     int64_t admin_timeout_ms;
     int64_t offset_flush_interval_ms;     /* how often positions are committed */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
+    int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
+    int64_t heartbeat_interval_ms;
     km_eos_t exactly_once;
     char *offsets_topic;                  /* positions on the target (offset.storage.topic) */
     char *offset_syncs_topic;             /* on the cluster offset_syncs_location names */
     char *checkpoints_topic;              /* {source}.checkpoints.internal on the target */
     char *heartbeats_topic;               /* "heartbeats" on the target */
     char *group_id;                       /* worker group on the target ({src}-mm2) */
+    char *tasks_topic;                    /* kmirror-tasks.{source}.{group.id}.internal on the target (coord.h) */
 } km_flow_settings_t;
 
 typedef struct km_flow {

@@ -1,15 +1,22 @@
 /* flow.c — see flow.h.
  *
- * Assignment is MM2's: every replicated source partition, sorted by (topic, partition), dealt
- * round-robin over min(tasks.max, partitions) tasks. When a refresh only adds partitions and
- * leaves every existing one on its task, the additions are handed to the running tasks;
- * otherwise the tasks are stopped (delivering and committing everything) and restarted with the
- * new division, so a partition is never read by two tasks at once. */
+ * Division: partition p of topic t belongs to task (h(t) + p) mod ntasks (division.h), ntasks
+ * being the group's task count (coord.h). Which tasks run here is the group's decision; this
+ * file reconciles, every tick, the tasks running here with the tasks the group assigned and the
+ * partitions each has. Because the division never moves a partition while ntasks stays, a
+ * refresh only ever adds partitions to a task (handed to it while it runs) or takes some away
+ * (the task is stopped, delivering and committing everything, and started again), so a
+ * partition is never read by two tasks at once. A task (re)started here first fences its
+ * previous owner (with exactly-once) and then reads the positions, so it resumes exactly where
+ * the previous owner — in this or another process — committed. */
 #include "flow.h"
 
 #include "admin.h"
+#include "coord.h"
+#include "division.h"
 #include "log.h"
 #include "rk.h"
+#include "task.h"
 #include "topics.h"
 #include "topicsync.h"
 #include "util.h"
@@ -27,15 +34,21 @@ struct km_flow_rt {
     const km_flow_t *flow;
     km_flow_metrics_t *fm;
     rd_kafka_t *src_admin, *dst_admin;
-    km_positions_t positions;
-    km_task_t **tasks;
-    int ntasks;
-    slot_t *slots; /* current assignment, sorted */
+    km_coord_t *coord;
+    km_task_t **tasks;    /* by task id; NULL where the task does not run here */
+    bool *fenced;         /* by task id: another process took it over; not restarted before the group reassigns it */
+    int ntasks;           /* the group's task count */
+    slot_t *slots;        /* every replicable partition with its task, sorted */
     size_t nslots;
-    char **warned; /* topics already reported as not replicable */
+    bool divided;         /* the first refresh succeeded: slots are known */
+    char *running;        /* the task ids last logged as running here */
+    char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
+    char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
+    char **warned;        /* topics already reported as not replicable */
     size_t nwarned;
     int64_t next_refresh;
     km_topicsync_t *topicsync;
+    int64_t next_start;   /* after positions could not be read: when to try again */
     bool failed;
 };
 
@@ -146,7 +159,16 @@ static int *prepare_targets(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, i
     return usable;
 }
 
-/* ---- assignment ---------------------------------------------------------------------------- */
+/* ---- positions ----------------------------------------------------------------------------- */
+
+static int load_positions(km_flow_rt_t *rt, km_positions_t *out, char *errstr, size_t errlen) {
+    const km_flow_t *f = rt->flow;
+    rd_kafka_conf_t *c = km_rk_conf(&f->rk_target_admin, errstr, errlen);
+    if (!c) return -1;
+    return km_positions_load(c, f->s.offsets_topic, f->source, timeout_ms(rt), out, errstr, errlen);
+}
+
+/* ---- division ------------------------------------------------------------------------------ */
 
 static void slots_free(slot_t *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -156,17 +178,19 @@ static void slots_free(slot_t *s, size_t n) {
     free(s);
 }
 
-static slot_t *build_slots(const km_topic_plan_t *plan, size_t n, const int *usable, int tasks_max, size_t *nslots, int *ntasks) {
+static slot_t *build_slots(const km_topic_plan_t *plan, size_t n, const int *usable, size_t *nslots) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += (size_t)usable[i];
     slot_t *s = km_xcalloc(total ? total : 1, sizeof(*s));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         for (int p = 0; p < usable[i]; p++) s[k++] = (slot_t){km_xstrdup(plan[i].source_topic), km_xstrdup(plan[i].remote_topic), p, 0};
-    *ntasks = total == 0 ? 0 : (int)(total < (size_t)tasks_max ? total : (size_t)tasks_max);
-    for (size_t i = 0; i < total; i++) s[i].task = (int)(i % (size_t)*ntasks);
     *nslots = total;
     return s;
+}
+
+static void divide(slot_t *s, size_t n, int ntasks) {
+    for (size_t i = 0; i < n; i++) s[i].task = km_division_task(s[i].topic, s[i].partition, ntasks);
 }
 
 static const slot_t *find_slot(const slot_t *s, size_t n, const char *topic, int32_t partition) {
@@ -175,82 +199,239 @@ static const slot_t *find_slot(const slot_t *s, size_t n, const char *topic, int
     return NULL;
 }
 
-/* True when every currently assigned partition stays on its task. */
-static bool only_additions(const km_flow_rt_t *rt, const slot_t *s, size_t n, int ntasks) {
-    if (ntasks != rt->ntasks) return false;
-    for (size_t i = 0; i < rt->nslots; i++) {
-        const slot_t *now = find_slot(s, n, rt->slots[i].topic, rt->slots[i].partition);
-        if (!now || now->task != rt->slots[i].task) return false;
-    }
-    return true;
+/* How many partitions each task has (ntasks entries; caller frees). */
+static size_t *task_loads(const km_flow_rt_t *rt) {
+    size_t *load = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*load));
+    for (size_t i = 0; i < rt->nslots; i++) load[rt->slots[i].task]++;
+    return load;
 }
 
-static km_assign_item_t *items_for(const km_flow_rt_t *rt, const slot_t *s, size_t n, int task, bool new_only, size_t *count) {
+/* The partitions of `task` in s that `except` does not have, with their positions. */
+static km_assign_item_t *items_for(const slot_t *s, size_t n, int task, const slot_t *except, size_t nexcept,
+                                   const km_positions_t *pos, size_t *count) {
     km_assign_item_t *items = km_xcalloc(n ? n : 1, sizeof(*items));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i].task != task) continue;
-        if (new_only && find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition)) continue;
-        items[k++] = (km_assign_item_t){s[i].topic, s[i].remote, s[i].partition,
-                                        km_positions_get(&rt->positions, s[i].topic, s[i].partition)};
+        if (s[i].task != task || find_slot(except, nexcept, s[i].topic, s[i].partition)) continue;
+        items[k++] = (km_assign_item_t){s[i].topic, s[i].remote, s[i].partition, km_positions_get(pos, s[i].topic, s[i].partition)};
     }
     *count = k;
     return items;
 }
 
-static void stop_tasks(km_flow_rt_t *rt) {
-    for (int i = 0; i < rt->ntasks; i++) km_task_request_stop(rt->tasks[i]);
-    for (int i = 0; i < rt->ntasks; i++) {
-        const char *reason;
-        if (km_task_join(rt->tasks[i], &rt->positions, &reason) != 0) rt->failed = true;
-        km_task_free(rt->tasks[i]);
+/* ---- tasks --------------------------------------------------------------------------------- */
+
+/* "running task(s) 0,2 of 4 here", logged whenever the set changes. */
+static void log_running(km_flow_rt_t *rt) {
+    char *ids = km_xstrdup("");
+    for (int t = 0; t < rt->ntasks; t++) {
+        if (!rt->tasks[t]) continue;
+        char *next = km_xasprintf("%s%s%d", ids, *ids ? "," : "", t);
+        free(ids);
+        ids = next;
     }
-    free(rt->tasks);
-    rt->tasks = NULL;
-    rt->ntasks = 0;
+    if (rt->running && strcmp(rt->running, ids) == 0) {
+        free(ids);
+        return;
+    }
+    if (*ids) km_info("flow %s: running task(s) %s of %d here", rt->flow->name, ids, rt->ntasks);
+    else km_info("flow %s: running no task of %d here", rt->flow->name, rt->ntasks);
+    free(rt->running);
+    rt->running = ids;
 }
 
-static int start_tasks(km_flow_rt_t *rt, const slot_t *s, size_t n, int ntasks) {
-    rt->tasks = km_xcalloc((size_t)(ntasks ? ntasks : 1), sizeof(*rt->tasks));
-    for (int t = 0; t < ntasks; t++) {
-        size_t count;
-        km_assign_item_t *items = items_for(rt, s, n, t, false, &count);
-        char err[512];
-        rt->tasks[t] = km_task_start(rt->flow, rt->fm, t, items, count, err, sizeof(err));
-        free(items);
-        if (!rt->tasks[t]) {
-            km_error("flow %s: cannot start task %d: %s", rt->flow->name, t, err);
+/* Stops the tasks together (each delivers and commits) and forgets them. */
+static void stop_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
+    km_task_t **stopping = km_xcalloc(n ? n : 1, sizeof(*stopping));
+    for (size_t i = 0; i < n; i++) {
+        stopping[i] = rt->tasks[ids[i]];
+        rt->tasks[ids[i]] = NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (stopping[i]) km_task_request_stop(stopping[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (!stopping[i]) continue;
+        if (km_task_join(stopping[i], NULL) != 0) rt->failed = true;
+        km_task_free(stopping[i]);
+    }
+    free(stopping);
+}
+
+static void stop_all(km_flow_rt_t *rt) {
+    int *ids = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*ids));
+    size_t n = 0;
+    for (int t = 0; t < rt->ntasks; t++)
+        if (rt->tasks[t]) ids[n++] = t;
+    stop_tasks(rt, ids, n);
+    free(ids);
+}
+
+/* The group took tasks away: they stop here before anyone else may start them. */
+static void on_revoke(void *arg, const int *ids, size_t n) {
+    km_flow_rt_t *rt = arg;
+    stop_tasks(rt, ids, n);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < rt->ntasks) rt->fenced[ids[i]] = false;
+    log_running(rt);
+}
+
+/* Creates the tasks first — with exactly-once that fences their previous owners and settles
+ * their transactions — then reads the positions they resume from. */
+static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
+    km_task_t **created = km_xcalloc(n, sizeof(*created));
+    char err[512];
+    for (size_t i = 0; i < n && !rt->failed; i++) {
+        created[i] = km_task_start(rt->flow, rt->fm, ids[i], NULL, 0, err, sizeof(err));
+        if (!created[i]) {
+            km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
+            char *why = km_xasprintf("task %d cannot start: %s", ids[i], err);
+            km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
+            free(why);
             rt->failed = true;
-            return -1;
         }
-        rt->ntasks = t + 1;
     }
-    return 0;
+    km_positions_t pos = {0};
+    if (!rt->failed && load_positions(rt, &pos, err, sizeof(err)) != 0) {
+        km_warn("flow %s: cannot read positions from %s on %s (%s); starting task(s) again in a second", rt->flow->name,
+                rt->flow->s.offsets_topic, rt->flow->target, err);
+        rt->next_start = km_now_mono_ms() + 1000;
+    } else if (!rt->failed) {
+        for (size_t i = 0; i < n; i++) {
+            size_t count;
+            km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count);
+            km_task_add(created[i], items, count);
+            free(items);
+            rt->tasks[ids[i]] = created[i];
+            created[i] = NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) km_task_free(created[i]); /* those that did not get to run */
+    km_positions_free(&pos);
+    free(created);
 }
 
-static void apply_assignment(km_flow_rt_t *rt, slot_t *s, size_t n, int ntasks) {
-    if (rt->ntasks > 0 && only_additions(rt, s, n, ntasks)) {
-        for (int t = 0; t < ntasks; t++) {
-            size_t count;
-            km_assign_item_t *items = items_for(rt, s, n, t, true, &count);
-            if (count) km_task_add(rt->tasks[t], items, count);
-            free(items);
-        }
-    } else {
-        if (rt->ntasks > 0) km_info("flow %s: dividing %zu partition(s) anew over %d task(s)", rt->flow->name, n, ntasks);
-        stop_tasks(rt);
-        start_tasks(rt, s, n, ntasks);
+/* Runs exactly the tasks the group assigned here that have partitions. */
+static void reconcile(km_flow_rt_t *rt) {
+    if (!rt->divided || rt->failed || km_now_mono_ms() < rt->next_start) return;
+    int *start = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*start));
+    int *stop = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*stop));
+    size_t nstart = 0, nstop = 0, *load = task_loads(rt);
+    for (int t = 0; t < rt->ntasks; t++) {
+        bool want = km_coord_owns(rt->coord, t) && !rt->fenced[t] && load[t] > 0;
+        if (want && !rt->tasks[t]) start[nstart++] = t;
+        else if (!want && rt->tasks[t]) stop[nstop++] = t;
     }
-    if (n != rt->nslots) km_info("flow %s: replicating %zu partition(s) with %d task(s)", rt->flow->name, n, ntasks);
+    if (nstop) stop_tasks(rt, stop, nstop);
+    if (nstart) start_tasks(rt, start, nstart);
+    if (nstart || nstop) log_running(rt);
+    free(load);
+    free(start);
+    free(stop);
+}
+
+/* A fenced task is let go (its new owner runs it); any other failure fails the flow. */
+static void reap(km_flow_rt_t *rt) {
+    for (int t = 0; t < rt->ntasks; t++) {
+        if (!rt->tasks[t]) continue;
+        if (km_task_fenced(rt->tasks[t])) {
+            stop_tasks(rt, &t, 1);
+            rt->fenced[t] = true;
+            log_running(rt);
+        } else if (km_task_failed(rt->tasks[t])) {
+            char *why = km_xasprintf("task %d: %s", t, km_task_fail_reason(rt->tasks[t]));
+            km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
+            free(why);
+            rt->failed = true;
+        }
+    }
+}
+
+/* The group's task count changed (its topic grew, or was re-created while no process ran):
+ * almost every partition changes task, so every task here stops and the division starts over. */
+static void resize(km_flow_rt_t *rt, int ntasks) {
+    stop_all(rt);
+    rt->tasks = km_xrealloc(rt->tasks, (size_t)ntasks * sizeof(*rt->tasks));
+    rt->fenced = km_xrealloc(rt->fenced, (size_t)ntasks * sizeof(*rt->fenced));
+    for (int t = 0; t < ntasks; t++) {
+        rt->tasks[t] = NULL;
+        rt->fenced[t] = false;
+    }
+    rt->ntasks = ntasks;
+    divide(rt->slots, rt->nslots, ntasks);
+}
+
+/* Task t lost a partition the new division `s` no longer has (a deleted topic, say). */
+static bool loses(const km_flow_rt_t *rt, const slot_t *s, size_t n, int t) {
+    for (size_t i = 0; i < rt->nslots; i++)
+        if (rt->slots[i].task == t && !find_slot(s, n, rt->slots[i].topic, rt->slots[i].partition)) return true;
+    return false;
+}
+
+/* New partitions go to the running tasks they belong to, with any stored positions. */
+static void hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+    km_positions_t pos = {0};
+    char err[512];
+    if (load_positions(rt, &pos, err, sizeof(err)) != 0) {
+        km_warn("flow %s: cannot read positions (%s); new partitions are taken up at the next refresh", rt->flow->name, err);
+        return;
+    }
+    for (int t = 0; t < rt->ntasks; t++) {
+        if (!rt->tasks[t]) continue;
+        size_t count;
+        km_assign_item_t *items = items_for(s, n, t, rt->slots, rt->nslots, &pos, &count);
+        if (count) km_task_add(rt->tasks[t], items, count);
+        free(items);
+    }
+    km_positions_free(&pos);
+}
+
+static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
+    divide(s, n, rt->ntasks);
+    int *restart = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*restart));
+    size_t nrestart = 0;
+    for (int t = 0; t < rt->ntasks; t++)
+        if (rt->tasks[t] && loses(rt, s, n, t)) restart[nrestart++] = t;
+    if (nrestart) {
+        km_info("flow %s: %zu task(s) lose partitions; restarting them", rt->flow->name, nrestart);
+        stop_tasks(rt, restart, nrestart); /* reconcile starts them again */
+    }
+    bool gained = false;
+    for (size_t i = 0; i < n && !gained; i++) gained = !find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition);
+    if (gained && rt->divided) hand_additions(rt, s, n);
+    if (n != rt->nslots || !rt->divided)
+        km_info("flow %s: replicating %zu partition(s), divided into the group's %d task(s)", rt->flow->name, n, rt->ntasks);
+    free(restart);
     slots_free(rt->slots, rt->nslots);
     rt->slots = s;
     rt->nslots = n;
+    rt->divided = true;
 }
 
 /* ---- state -------------------------------------------------------------------------------- */
 
-/* Running, or degraded while some selected topic cannot be (fully) replicated. */
-static void report_state(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable) {
+/* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
+ * the group run the flow with different settings. */
+static void report(km_flow_rt_t *rt) {
+    if (!rt->topics_problem && !rt->conflict) {
+        km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
+        return;
+    }
+    char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
+    char *why = km_xasprintf("%s%s%s", rt->topics_problem ? rt->topics_problem : "", rt->topics_problem && conflict ? "; " : "",
+                             conflict ? conflict : "");
+    km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
+    free(why);
+    free(conflict);
+}
+
+/* Takes `why` (NULL: no problem). */
+static void set_topics_problem(km_flow_rt_t *rt, char *why) {
+    free(rt->topics_problem);
+    rt->topics_problem = why;
+    report(rt);
+}
+
+static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable) {
     size_t missing = 0;
     const char *first = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -258,14 +439,20 @@ static void report_state(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n
         if (!first) first = plan[i].source_topic;
         missing++;
     }
-    if (!missing) {
-        km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
+    set_topics_problem(rt, missing ? km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log)",
+                                                  missing, rt->flow->target, first)
+                                   : NULL);
+}
+
+static void report_conflict(km_flow_rt_t *rt) {
+    char *c = km_coord_conflict(rt->coord);
+    if ((!c && !rt->conflict) || (c && rt->conflict && strcmp(c, rt->conflict) == 0)) {
+        free(c);
         return;
     }
-    char *why = km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log)",
-                             missing, rt->flow->target, first);
-    km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
-    free(why);
+    free(rt->conflict);
+    rt->conflict = c;
+    report(rt);
 }
 
 /* ---- refresh ------------------------------------------------------------------------------- */
@@ -292,8 +479,7 @@ static int refresh(km_flow_rt_t *rt) {
     if (failed_on) {
         char *why = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
         km_warn("flow %s: %s", f->name, why);
-        km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
-        free(why);
+        set_topics_problem(rt, why);
         km_topic_meta_free(src, nsrc);
         return -1;
     }
@@ -301,11 +487,10 @@ static int refresh(km_flow_rt_t *rt) {
     size_t n = km_topic_plan(&f->s, f->source, f->target, src, nsrc, dst, ndst, &plan);
     int *usable = prepare_targets(rt, plan, n, brokers);
     size_t nslots;
-    int ntasks;
-    slot_t *s = build_slots(plan, n, usable, f->s.tasks_max, &nslots, &ntasks);
-    apply_assignment(rt, s, nslots, ntasks);
+    slot_t *s = build_slots(plan, n, usable, &nslots);
+    apply_slots(rt, s, nslots);
     sync_topics(rt);
-    report_state(rt, plan, n, usable);
+    report_topics(rt, plan, n, usable);
     free(usable);
     km_topic_plan_free(plan, n);
     km_topic_meta_free(src, nsrc);
@@ -351,12 +536,12 @@ static void ensure_syncs_topic(km_flow_rt_t *rt) {
         km_info("flow %s: created %s on %s", f->name, f->s.offset_syncs_topic, on_source ? f->source : f->target);
 }
 
-static int load_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
-    const km_flow_t *f = rt->flow;
-    rd_kafka_conf_t *c = km_rk_conf(&f->rk_target_admin, errstr, errlen);
-    if (!c) return -1;
-    if (km_positions_load(c, f->s.offsets_topic, f->source, timeout_ms(rt), &rt->positions, errstr, errlen) != 0) return -1;
-    km_info("flow %s: %zu stored position(s) in %s on %s", f->name, rt->positions.n, f->s.offsets_topic, f->target);
+/* Unreadable positions at start-up are an error with the cluster's name, not a silent retry. */
+static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
+    km_positions_t pos = {0};
+    if (load_positions(rt, &pos, errstr, errlen) != 0) return -1;
+    km_info("flow %s: %zu stored position(s) in %s on %s", rt->flow->name, pos.n, rt->flow->s.offsets_topic, rt->flow->target);
+    km_positions_free(&pos);
     return 0;
 }
 
@@ -390,10 +575,13 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
         goto fail;
     }
     ensure_syncs_topic(rt);
-    if (load_positions(rt, err, sizeof(err)) != 0) {
+    if (check_positions(rt, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
+    rt->coord = km_coord_start(flow, rt->dst_admin, on_revoke, rt, errstr, errlen);
+    if (!rt->coord) goto fail;
+    resize(rt, km_coord_ntasks(rt->coord));
     if (refresh(rt) != 0) {
         snprintf(errstr, errlen, "cannot list topics on %s or %s (see above)", flow->source, flow->target);
         goto fail;
@@ -411,30 +599,35 @@ fail:
 }
 
 bool km_flow_rt_tick(km_flow_rt_t *rt) {
-    for (int i = 0; i < rt->ntasks; i++)
-        if (km_task_failed(rt->tasks[i])) {
-            rt->failed = true;
-            char *why = km_xasprintf("task %d: %s", i, km_task_fail_reason(rt->tasks[i]));
-            km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
-            free(why);
-        }
+    if (km_coord_poll(rt->coord) != 0) rt->failed = true;
+    reap(rt);
+    report_conflict(rt);
     if (rt->failed) return false;
+    if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
     if (rt->flow->s.refresh_topics_enabled && km_now_mono_ms() >= rt->next_refresh) {
         refresh(rt);
         rt->next_refresh = km_now_mono_ms() + rt->flow->s.refresh_topics_interval_ms;
     }
+    reconcile(rt);
     return !rt->failed;
 }
 
+bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
+
 int km_flow_rt_stop(km_flow_rt_t *rt) {
-    stop_tasks(rt);
+    stop_all(rt);
+    km_coord_stop(rt->coord); /* leaves the group once the tasks are committed */
     int rc = rt->failed ? -1 : 0;
     km_topicsync_stop(rt->topicsync);
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
-    km_positions_free(&rt->positions);
     slots_free(rt->slots, rt->nslots);
     km_strv_free(rt->warned, rt->nwarned);
+    free(rt->tasks);
+    free(rt->fenced);
+    free(rt->running);
+    free(rt->topics_problem);
+    free(rt->conflict);
     free(rt);
     return rc;
 }

@@ -241,7 +241,9 @@ struct km_flow_metrics {
     pthread_mutex_t lock; /* state and reason: the flow controller writes them, readers copy */
     km_flow_state_t state;
     char *reason;
-    km_task_slot_t *tasks;
+    /* By task id. The group's task count (coord.h) may exceed tasks.max, so slots are added on
+     * first use, under lock; each is allocated on its own so task threads keep their pointers. */
+    km_task_slot_t **tasks;
     int ntasks;
     series_table_t parts;
     series_table_t ckpts; /* its lock also serialises checkpoint observations */
@@ -285,6 +287,7 @@ void km_metrics_free(km_metrics_t *m) {
         table_free(&fm->parts, part_free);
         table_free(&fm->ckpts, ckpt_free);
         pthread_mutex_destroy(&fm->lock);
+        for (int t = 0; t < fm->ntasks; t++) free(fm->tasks[t]);
         free(fm->tasks);
         free(fm->reason);
         free(fm->source);
@@ -304,8 +307,7 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
     pthread_mutex_init(&fm->lock, NULL);
     pthread_mutex_init(&fm->parts.lock, NULL);
     pthread_mutex_init(&fm->ckpts.lock, NULL);
-    fm->ntasks = flow->s.tasks_max > 0 ? flow->s.tasks_max : 1;
-    fm->tasks = km_xcalloc((size_t)fm->ntasks, sizeof(*fm->tasks));
+    km_flow_metrics_task(fm, (flow->s.tasks_max > 0 ? flow->s.tasks_max : 1) - 1);
     m->flows = km_xrealloc(m->flows, (m->nflows + 1) * sizeof(*m->flows));
     m->flows[m->nflows++] = fm;
     return fm;
@@ -345,7 +347,17 @@ km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, 
     return p;
 }
 
-km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id) { return &fm->tasks[id]; }
+km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id) {
+    pthread_mutex_lock(&fm->lock);
+    if (id >= fm->ntasks) {
+        fm->tasks = km_xrealloc(fm->tasks, (size_t)(id + 1) * sizeof(*fm->tasks));
+        for (int t = fm->ntasks; t <= id; t++) fm->tasks[t] = km_xcalloc(1, sizeof(**fm->tasks));
+        fm->ntasks = id + 1;
+    }
+    km_task_slot_t *ts = fm->tasks[id];
+    pthread_mutex_unlock(&fm->lock);
+    return ts;
+}
 
 void km_task_slot_started(km_task_slot_t *ts) {
     ts->seen_retries = ts->seen_errors = 0;
@@ -451,7 +463,7 @@ static int ckpt_cmp(const void *x, const void *y) {
 static void tasks_snap(const km_flow_metrics_t *fm, km_flow_snap_t *o) {
     o->tasks = km_xcalloc((size_t)fm->ntasks, sizeof(*o->tasks));
     for (int i = 0; i < fm->ntasks; i++) {
-        const km_task_slot_t *ts = &fm->tasks[i];
+        const km_task_slot_t *ts = fm->tasks[i];
         if (!atomic_load(&ts->running)) continue;
         km_task_snap_t *t = &o->tasks[o->ntasks++];
         *t = (km_task_snap_t){i, true, atomic_load(&ts->source_up), atomic_load(&ts->target_up), 0};
@@ -489,11 +501,13 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
         o->ckpts[i] = (km_ckpt_snap_t){c->group, c->topic, c->partition, km_window_read(&c->w, now), km_hist_read(&c->h)};
     }
     qsort(o->ckpts, o->nckpts, sizeof(*o->ckpts), ckpt_cmp);
+    pthread_mutex_lock(&fm->lock);
     for (int i = 0; i < fm->ntasks; i++) {
-        o->request_retries += ld(&fm->tasks[i].request_retries);
-        o->request_errors += ld(&fm->tasks[i].request_errors);
+        o->request_retries += ld(&fm->tasks[i]->request_retries);
+        o->request_errors += ld(&fm->tasks[i]->request_errors);
     }
     tasks_snap(fm, o);
+    pthread_mutex_unlock(&fm->lock);
     connectivity(fm, o);
 }
 

@@ -142,7 +142,7 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
 /* The series of a source partition, created on first use; stable for the registry's lifetime.
  * Thread-safe; called when a partition is assigned, not per record. */
 km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, const char *remote, int32_t partition);
-/* The slot of task `id` (0 <= id < tasks.max). */
+/* The slot of task `id` (>= 0; created on first use, stable for the registry's lifetime). */
 km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id);
 
 void km_task_slot_started(km_task_slot_t *ts);

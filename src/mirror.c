@@ -35,29 +35,42 @@ void km_mirror_install_signals(void) {
 
 bool km_mirror_stop_requested(void) { return stop_signal != 0; }
 
+/* A running flow and its once-per-flow work: checkpoints and group offset sync run in the one
+ * process of the flow's group that runs task 0 (two emitters would interleave checkpoints of
+ * different ages). */
+typedef struct flow_run {
+    const km_flow_t *flow;
+    km_flow_rt_t *rt;
+    km_checkpointer_t *checkpointer; /* NULL while another process leads, or when off */
+    bool checkpoints_broken;         /* could not start: said once, not retried */
+} flow_run_t;
+
 struct km_mirror {
-    km_flow_rt_t **flows;
+    flow_run_t *flows;
     size_t nflows;
     km_heartbeats_t **heartbeats; /* one per pair with heartbeats_here */
     size_t nheartbeats;
-    km_checkpointer_t **checkpointers;
-    size_t ncheckpointers;
     km_metrics_t *metrics;
     km_http_t *http; /* NULL unless metrics.listen / --metrics-listen */
 };
 
 /* Checkpoints need offset-syncs; without them a flow still replicates. */
-static void start_checkpointers(km_mirror_t *m, const km_config_t *cfg) {
-    m->checkpointers = km_xcalloc(cfg->nflows, sizeof(*m->checkpointers));
-    for (size_t i = 0; i < cfg->nflows; i++) {
-        const km_flow_t *f = &cfg->flows[i];
-        if (!f->runs_here || !f->s.emit_offset_syncs_enabled ||
-            !(f->s.emit_checkpoints_enabled || f->s.sync_group_offsets_enabled))
-            continue;
+static bool checkpoints_wanted(const km_flow_t *f) {
+    return f->s.emit_offset_syncs_enabled && (f->s.emit_checkpoints_enabled || f->s.sync_group_offsets_enabled);
+}
+
+static void follow_lead(km_mirror_t *m, flow_run_t *r) {
+    bool lead = checkpoints_wanted(r->flow) && !r->checkpoints_broken && km_flow_rt_leads(r->rt);
+    if (lead && !r->checkpointer) {
         char err[1024];
-        km_checkpointer_t *c = km_checkpointer_start(f, m->metrics, err, sizeof(err));
-        if (c) m->checkpointers[m->ncheckpointers++] = c;
-        else km_error("flow %s: checkpoints and group offset sync are not running: %s", f->name, err);
+        r->checkpointer = km_checkpointer_start(r->flow, m->metrics, err, sizeof(err));
+        if (!r->checkpointer) {
+            km_error("flow %s: checkpoints and group offset sync are not running: %s", r->flow->name, err);
+            r->checkpoints_broken = true;
+        }
+    } else if (!lead && r->checkpointer) {
+        km_checkpointer_stop(r->checkpointer);
+        r->checkpointer = NULL;
     }
 }
 
@@ -114,7 +127,7 @@ km_mirror_t *km_mirror_start(const km_config_t *cfg) {
             km_flow_metrics_state(fms[i], KM_FLOW_FAILED, err);
             ok = false;
         } else {
-            m->flows[m->nflows++] = rt;
+            m->flows[m->nflows++] = (flow_run_t){f, rt, NULL, false};
         }
     }
     free(fms);
@@ -123,25 +136,27 @@ km_mirror_t *km_mirror_start(const km_config_t *cfg) {
         return NULL;
     }
     start_heartbeats(m, cfg);
-    start_checkpointers(m, cfg);
     return m;
 }
 
 bool km_mirror_tick(km_mirror_t *m) {
     bool ok = true;
-    for (size_t i = 0; i < m->nflows; i++) ok &= km_flow_rt_tick(m->flows[i]);
+    for (size_t i = 0; i < m->nflows; i++) {
+        ok &= km_flow_rt_tick(m->flows[i].rt);
+        follow_lead(m, &m->flows[i]);
+    }
     for (size_t i = 0; i < m->nheartbeats; i++) km_heartbeats_tick(m->heartbeats[i]);
     return ok;
 }
 
 int km_mirror_stop(km_mirror_t *m) {
     int rc = 0;
-    for (size_t i = 0; i < m->ncheckpointers; i++) km_checkpointer_stop(m->checkpointers[i]);
-    free(m->checkpointers);
+    for (size_t i = 0; i < m->nflows; i++)
+        if (m->flows[i].checkpointer) km_checkpointer_stop(m->flows[i].checkpointer);
     for (size_t i = 0; i < m->nheartbeats; i++) km_heartbeats_stop(m->heartbeats[i]);
     free(m->heartbeats);
     for (size_t i = 0; i < m->nflows; i++)
-        if (km_flow_rt_stop(m->flows[i]) != 0) rc = -1;
+        if (km_flow_rt_stop(m->flows[i].rt) != 0) rc = -1;
     km_http_stop(m->http);
     km_metrics_free(m->metrics);
     free(m->flows);

@@ -47,15 +47,16 @@ int km_mock_create_topic(km_mock_t *m, const char *topic, int partitions) {
 }
 
 int km_mock_create_mm2_topics(km_mock_t *m, const char *peer) {
-    char *names[5] = {
+    char *names[6] = {
         km_xasprintf("mm2-offsets.%s.internal", peer),      /* positions of peer->self */
         km_xasprintf("%s.checkpoints.internal", peer),      /* checkpoints of peer->self */
         km_xasprintf("mm2-offset-syncs.%s.internal", peer), /* syncs of self->peer (on its source) */
         km_xstrdup("heartbeats"),
         km_xasprintf("%s.heartbeats", peer),                /* peer's heartbeats, replicated here */
+        km_xasprintf("kmirror-tasks.%s.%s-mm2.internal", peer, peer), /* tasks of peer->self (tasks.max=1) */
     };
     int rc = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         rc |= km_mock_create_topic(m, names[i], i == 0 ? 25 : 1);
         free(names[i]);
     }

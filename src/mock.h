@@ -15,7 +15,8 @@ const char *km_mock_bootstraps(const km_mock_t *m);
 int km_mock_create_topic(km_mock_t *m, const char *topic, int partitions);
 /* MM2's internal topics on this cluster for the flows between it and `peer` in both
  * directions: positions and checkpoints of peer->here, offset-syncs of here->peer (default
- * location: the source), heartbeats and the peer's replicated heartbeats. 0, or -1 when the mock refused one. */
+ * location: the source), heartbeats, the peer's replicated heartbeats and the tasks topic of
+ * peer->here (one task). 0, or -1 when the mock refused one. */
 int km_mock_create_mm2_topics(km_mock_t *m, const char *peer);
 void km_mock_free(km_mock_t *m);
 /* The librdkafka mock itself, for fault injection in tests (broker down, RTT, request errors). */

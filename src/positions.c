@@ -138,8 +138,10 @@ static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_po
 }
 
 /* Assigns every partition of `topic` from the beginning and records the high watermarks
- * to read up to. Returns the partition count, 0 when the topic does not exist, -1 on error. */
-static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t **ends, char *errstr, size_t errlen) {
+ * to read up to, as `marks` (a read_uncommitted client) sees them: past open transactions.
+ * Returns the partition count, 0 when the topic does not exist, -1 on error. */
+static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int timeout_ms, int64_t **ends, char *errstr,
+                      size_t errlen) {
     const rd_kafka_metadata_t *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
@@ -158,7 +160,7 @@ static int assign_all(rd_kafka_t *rk, const char *topic, int timeout_ms, int64_t
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
         int64_t left = deadline - km_now_mono_ms(); /* one deadline for all partitions */
-        err = km_admin_watermarks(rk, topic, p, &lo, &hi, left > 1000 ? (int)left : 1000);
+        err = km_admin_watermarks(marks, topic, p, &lo, &hi, left > 1000 ? (int)left : 1000);
         if (err) {
             snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
             rd_kafka_topic_partition_list_destroy(tl);
@@ -194,7 +196,8 @@ static int read_to_end(rd_kafka_t *rk, const char *cluster, int n, const int64_t
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (m->partition < n && next[m->partition] < ends[m->partition]) {
+            /* read_committed stops at the first open transaction: not the end yet */
+            if (m->partition < n && next[m->partition] < ends[m->partition] && m->offset >= ends[m->partition]) {
                 next[m->partition] = ends[m->partition];
                 remaining--;
             }
@@ -212,22 +215,35 @@ static int read_to_end(rd_kafka_t *rk, const char *cluster, int n, const int64_t
     return rc;
 }
 
-int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster, int timeout_ms,
-                      km_positions_t *out, char *errstr, size_t errlen) {
+static rd_kafka_t *reader(rd_kafka_conf_t *conf, const char *isolation, char *errstr, size_t errlen) {
     rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "group.id", "kmirror-positions-reader", NULL, 0);
+    rd_kafka_conf_set(conf, "isolation.level", isolation, NULL, 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    int64_t *ends = NULL;
-    int n = assign_all(rk, topic, timeout_ms, &ends, errstr, errlen);
-    int rc = n < 0 ? -1 : 0;
-    if (n > 0) rc = read_to_end(rk, cluster, n, ends, timeout_ms, out, errstr, errlen);
-    free(ends);
+    if (!rk) rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+static void close_reader(rd_kafka_t *rk) {
+    if (!rk) return;
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+}
+
+int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster, int timeout_ms,
+                      km_positions_t *out, char *errstr, size_t errlen) {
+    rd_kafka_t *marks = reader(rd_kafka_conf_dup(conf), "read_uncommitted", errstr, errlen);
+    rd_kafka_t *rk = reader(conf, "read_committed", errstr, errlen);
+    int rc = -1;
+    if (rk && marks) {
+        int64_t *ends = NULL;
+        int n = assign_all(rk, marks, topic, timeout_ms, &ends, errstr, errlen);
+        rc = n < 0 ? -1 : 0;
+        if (n > 0) rc = read_to_end(rk, cluster, n, ends, timeout_ms, out, errstr, errlen);
+        free(ends);
+    }
+    close_reader(marks);
+    close_reader(rk);
     return rc;
 }

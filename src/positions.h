@@ -45,8 +45,10 @@ void km_positions_free(km_positions_t *p);
 
 /* Reads the whole offsets topic `topic` with client configuration `conf` (consumed), keeping
  * the positions of source cluster `cluster` (last record per key wins, tombstones delete).
- * A missing topic is an empty result. Returns 0, or -1 with errstr (unreachable cluster,
- * timeout). */
+ * Only committed records count (read_committed), up to the high watermark at the call: with
+ * exactly-once, positions written in a transaction that is still open elsewhere are waited
+ * for, never skipped, and those of aborted transactions never seen. A missing topic is an empty
+ * result. Returns 0, or -1 with errstr (unreachable cluster, timeout). */
 int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster,
                       int timeout_ms, km_positions_t *out, char *errstr, size_t errlen);
 

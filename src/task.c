@@ -5,7 +5,17 @@
  *   serve delivery reports → rewind partitions whose delivery failed → commit positions
  *   when due.
  * Delivery reports run on this thread (rd_kafka_poll on the producer), so partition state needs
- * no locks. The structural lock only guards the topic/partition tables against observers. */
+ * no locks. The structural lock only guards the topic/partition tables against observers.
+ *
+ * Exactly-once (exactly.once.support): the producer is transactional, with a transactional.id
+ * per task ({group.id}-kmirror-{flow}-{task}), so the process that takes a task over fences the
+ * previous owner. Records and the position records that cover them go into one transaction,
+ * committed every offset.flush.interval.ms: a position is visible exactly when the records up to
+ * it are. Before each commit the transaction's records are delivered and their offset-syncs
+ * acknowledged (they go to another cluster and cannot be part of the transaction), so positions
+ * never run ahead of the syncs, as without EOS. A transaction that fails is aborted and every
+ * partition re-read from its first offset in it; the syncs already sent for the aborted copies
+ * are superseded by the re-read's (the writer marks a re-read as a new run). */
 #include "task.h"
 
 #include "clientconf.h"
@@ -37,6 +47,8 @@ typedef struct task_part {
     km_sync_writer_t sw;
     int64_t sync_sent_u;  /* upstream offset of the last offset-sync sent; -1 none */
     int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
+    int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
+    int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
 } task_part_t;
 
@@ -78,6 +90,7 @@ struct km_task {
 
     _Atomic bool stop;
     _Atomic bool failed;
+    _Atomic bool fenced; /* EOS: another process took the task over */
     char *fail_reason;
     int64_t stop_deadline;
 
@@ -88,6 +101,9 @@ struct km_task {
     int64_t next_watermarks; /* when lag is measured next */
     int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
+    bool eos;            /* transactional producer (see the top of this file) */
+    bool in_txn;         /* EOS: a transaction is open */
+    bool txn_failed;     /* EOS: something in the open transaction failed; it must be aborted */
 };
 
 static void fail(km_task_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -104,16 +120,43 @@ static void fail(km_task_t *t, const char *fmt, ...) {
     atomic_store(&t->stop, true);
 }
 
+static bool is_fencing(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* EOS: a process that took this task over initialised the same transactional.id. Nothing of
+ * the open transaction can be committed any more; the task stops without failing the flow. */
+static void fenced(km_task_t *t, const char *what) {
+    if (atomic_load(&t->fenced)) return;
+    km_warn("flow %s task %d: %s: another process runs this task now (its producer fenced this one); stopping it here",
+            t->flow->name, t->id, what);
+    atomic_store(&t->fenced, true);
+    atomic_store(&t->stop, true);
+}
+
+/* EOS: a transactional call failed. Fencing stops the task, a fatal error fails it, anything
+ * else dooms the open transaction (aborted at the next commit point). Takes e. */
+static void txn_error(km_task_t *t, const char *what, rd_kafka_error_t *e) {
+    if (is_fencing(rd_kafka_error_code(e))) fenced(t, what);
+    else if (rd_kafka_error_is_fatal(e)) fail(t, "%s: %s", what, rd_kafka_error_string(e));
+    else t->txn_failed = true;
+    if (!atomic_load(&t->stop)) km_warn("flow %s task %d: %s: %s", t->flow->name, t->id, what, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+}
+
 /* ---- delivery reports ---------------------------------------------------------------------- */
 
 static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     commit_ctx_t *c = dr->_private;
     t->commit_inflight--;
     if (c->part->committing == c->offset) c->part->committing = -1;
-    if (dr->err)
+    if (dr->err && t->eos)
+        t->txn_failed = true;
+    else if (dr->err)
         km_warn("flow %s: committing position %lld to %s failed: %s (will retry)", t->flow->name,
                 (long long)c->offset, t->flow->s.offsets_topic, rd_kafka_err2str(dr->err));
-    else if (c->offset > c->part->committed)
+    else if (c->offset > c->part->committed && !t->eos) /* with EOS: once the transaction commits */
         c->part->committed = c->offset;
     free(c);
 }
@@ -168,7 +211,19 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     p->inflight--;
     t->inflight_msgs--;
     t->inflight_bytes -= (int64_t)(src->len + src->key_len);
-    if (dr->err) {
+    if (dr->err && t->eos) {
+        /* The transaction cannot commit: it is aborted and its partitions re-read. */
+        if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+            km_part_delivery_failed(p->stats);
+            if (is_fencing(dr->err)) fenced(t, "delivery");
+            else if (fatal_delivery_error(dr->err))
+                fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
+            else if (!t->txn_failed)
+                km_warn("flow %s: delivery to %s [%d] failed at source offset %lld: %s; aborting the transaction",
+                        t->flow->name, tt->remote, src->partition, (long long)src->offset, rd_kafka_err2str(dr->err));
+            t->txn_failed = true;
+        }
+    } else if (dr->err) {
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);
             if (fatal_delivery_error(dr->err))
@@ -246,6 +301,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->acked = p->committed = items[i].position;
         p->committing = p->rewind_to = -1;
         p->sync_sent_u = p->sync_acked_u = -1;
+        p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
         km_part_assigned(p->stats, t->id);
@@ -331,6 +387,15 @@ static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
 /* Produces one consumed record. Returns false when the message was not handed over (the
  * caller still owns it). */
 static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
+    if (t->eos && !t->in_txn) {
+        rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
+        if (e) {
+            txn_error(t, "cannot begin a transaction", e);
+            t->txn_failed = true;
+            return false;
+        }
+        t->in_txn = true;
+    }
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_message_detach_headers(m, &hdrs);
     else hdrs = NULL;
@@ -347,7 +412,9 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
         }
         if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && await_partition(t, tt, m->partition)) continue;
         if (hdrs) rd_kafka_headers_destroy(hdrs);
-        fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
+        if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
+        else if (t->eos && err == RD_KAFKA_RESP_ERR__FATAL && is_fencing(rd_kafka_fatal_error(t->producer, NULL, 0))) fenced(t, "produce");
+        else fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
         return false;
     }
 }
@@ -371,6 +438,11 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     task_part_t *p = tt && m->partition < tt->nparts ? tt->parts[m->partition] : NULL;
     if (!p || !p->active || p->rewind_to >= 0 || atomic_load(&t->failed)) {
         rd_kafka_message_destroy(m); /* re-read after the rewind */
+        return;
+    }
+    if (t->eos && p->txn_first < 0) p->txn_first = m->offset;
+    if (t->txn_failed) {
+        rd_kafka_message_destroy(m); /* re-read after the abort, from txn_first */
         return;
     }
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
@@ -468,6 +540,27 @@ static int64_t committable(const km_task_t *t, const task_part_t *p) {
     return p->sync_acked_u;
 }
 
+/* Queues the position record of partition j of tt. False when it could not be queued. */
+static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_t *p, int64_t pos) {
+    size_t klen, vlen;
+    char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
+    char *val = km_pos_encode_value(pos, &vlen);
+    commit_ctx_t *c = km_xmalloc(sizeof(*c));
+    *c = (commit_ctx_t){p, pos};
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+    free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
+    if (err) {
+        free(val);
+        free(c);
+        km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));
+        return false;
+    }
+    t->commit_inflight++;
+    return true;
+}
+
 static void commit_positions(km_task_t *t) {
     if (t->sync_rk) flush_syncs(t);
     for (size_t i = 0; i < t->ntopics; i++) {
@@ -477,37 +570,129 @@ static void commit_positions(km_task_t *t) {
             if (!p) continue;
             int64_t pos = committable(t, p);
             if (pos <= p->committed || pos == p->committing) continue;
-            size_t klen, vlen;
-            char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
-            char *val = km_pos_encode_value(pos, &vlen);
-            commit_ctx_t *c = km_xmalloc(sizeof(*c));
-            *c = (commit_ctx_t){p, pos};
-            rd_kafka_resp_err_t err = rd_kafka_producev(
-                t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
-            free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
-            if (err) {
-                free(val);
-                free(c);
-                km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));
-                return;
-            }
+            if (!queue_position(t, tt, j, p, pos)) return;
             p->committing = pos;
-            t->commit_inflight++;
         }
     }
 }
 
-/* ---- thread -------------------------------------------------------------------------------- */
+/* ---- transactions (EOS) -------------------------------------------------------------------- */
 
 static int remaining_ms(const km_task_t *t) {
     int64_t r = t->stop_deadline - km_now_mono_ms();
     return r < 0 ? 0 : (int)r;
 }
 
-/* Stop: no more fetching; deliver what is in flight, commit, and only then let go of the
- * consumed messages — if the deadline passes, purge (those records are re-read next time). */
-static void drain(km_task_t *t) {
+/* How long a commit point may take: the stop deadline when stopping, else admin.timeout.ms. */
+static int txn_timeout_ms(const km_task_t *t) {
+    if (!atomic_load(&t->stop)) return (int)t->flow->s.admin_timeout_ms;
+    return remaining_ms(t) > 0 ? remaining_ms(t) : 1;
+}
+
+/* After an abort: every partition read in the transaction goes back to its first offset in it;
+ * nothing after its committed position counts as replicated any more. */
+static void rewind_txn(km_task_t *t) {
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (p && p->txn_first >= 0) {
+                rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->txn_first;
+                if (p->expected > p->txn_first) km_part_resent(p->stats, (uint64_t)(p->expected - p->txn_first));
+                p->expected = p->txn_first;
+                p->acked = p->committed;
+            }
+            if (p) p->txn_first = p->txn_pos = -1;
+        }
+    rd_kafka_error_t *e = tl->cnt ? rd_kafka_seek_partitions(t->consumer, tl, 5000) : NULL;
+    if (e) {
+        fail(t, "cannot rewind the source consumer after an aborted transaction: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(tl);
+}
+
+/* Aborts the open transaction (if any) and rewinds. An abort that times out is retried at the
+ * next commit point; nothing is read meanwhile (handle() drops records while txn_failed). */
+static void abort_txn(km_task_t *t) {
+    if (t->in_txn) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(t->producer, txn_timeout_ms(t));
+        rd_kafka_poll(t->producer, 0); /* the purged records' reports free the source messages */
+        if (e) {
+            txn_error(t, "cannot abort the transaction", e);
+            return;
+        }
+        km_warn("flow %s task %d: transaction aborted; re-reading its records", t->flow->name, t->id);
+    }
+    t->in_txn = t->txn_failed = false;
+    rewind_txn(t);
+}
+
+/* The offset-syncs of every delivered record are on their cluster (or given up on). */
+static bool syncs_settled(km_task_t *t) {
+    if (!t->sync_rk) return true;
+    flush_syncs(t);
+    return rd_kafka_flush(t->sync_rk, txn_timeout_ms(t)) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* The transaction's positions: every partition at its last delivered record. */
+static bool queue_txn_positions(km_task_t *t) {
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (!p || p->acked <= p->committed) continue;
+            if (!queue_position(t, t->topics[i], j, p, p->acked)) return false;
+            p->txn_pos = p->acked;
+        }
+    return true;
+}
+
+/* A commit whose outcome is unknown (timeout) must be retried, never aborted; when stopping,
+ * giving up at the deadline is safe: the next owner's init_transactions settles it, and the
+ * positions it then reads are those of whatever was committed. */
+static rd_kafka_error_t *commit_with_retries(km_task_t *t) {
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(t->producer, txn_timeout_ms(t));
+        if (!e || !rd_kafka_error_is_retriable(e) || (atomic_load(&t->stop) && remaining_ms(t) == 0)) return e;
+        km_warn("flow %s task %d: committing the transaction: %s; retrying", t->flow->name, t->id, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+}
+
+/* The EOS commit point: deliver the transaction's records, settle their offset-syncs, add the
+ * positions, commit. Anything failing before the commit aborts. */
+static void commit_txn(km_task_t *t) {
+    if (!t->in_txn && !t->txn_failed) {
+        if (t->sync_rk) flush_syncs(t); /* trailing transaction markers upstream */
+        return;
+    }
+    if (!t->txn_failed && (rd_kafka_flush(t->producer, txn_timeout_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                           t->txn_failed || !syncs_settled(t) || !queue_txn_positions(t)))
+        t->txn_failed = true;
+    if (t->txn_failed) {
+        abort_txn(t);
+        return;
+    }
+    rd_kafka_error_t *e = commit_with_retries(t);
+    if (e) {
+        bool abort = rd_kafka_error_txn_requires_abort(e);
+        txn_error(t, "cannot commit the transaction", e);
+        if (abort) abort_txn(t);
+        return;
+    }
+    t->in_txn = false;
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            task_part_t *p = t->topics[i]->parts[j];
+            if (p && p->txn_pos >= 0) p->committed = p->txn_pos;
+            if (p) p->txn_first = p->txn_pos = -1;
+        }
+}
+
+/* ---- thread -------------------------------------------------------------------------------- */
+
+/* At-least-once stop: deliver, settle the offset-syncs, commit the positions. */
+static void drain_positions(km_task_t *t) {
     if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR)
         km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
                 t->flow->name, t->id, (long long)t->inflight_msgs);
@@ -519,13 +704,23 @@ static void drain(km_task_t *t) {
         commit_positions(t);
         rd_kafka_flush(t->producer, remaining_ms(t) > 0 ? remaining_ms(t) : 1000);
     }
+}
+
+/* Stop: no more fetching; deliver what is in flight, commit, and only then let go of the
+ * consumed messages — if the deadline passes, purge (those records are re-read next time). */
+static void drain(km_task_t *t) {
+    if (t->eos) {
+        if (!atomic_load(&t->fenced) && !atomic_load(&t->failed)) commit_txn(t);
+    } else {
+        drain_positions(t);
+    }
     rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(t->producer, 0);
     if (t->sync_producer) {
         rd_kafka_purge(t->sync_producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(t->sync_producer, 0);
     }
-    if (t->commit_inflight > 0)
+    if (t->commit_inflight > 0 && !t->eos)
         km_warn("flow %s task %d: %lld position commit(s) not acknowledged at shutdown", t->flow->name, t->id, (long long)t->commit_inflight);
 }
 
@@ -540,7 +735,8 @@ static void *task_main(void *arg) {
         if (fe) {
             char buf[512];
             rd_kafka_fatal_error(t->producer, buf, sizeof(buf));
-            fail(t, "fatal producer error: %s", buf);
+            if (t->eos && is_fencing(fe)) fenced(t, buf);
+            else fail(t, "fatal producer error: %s", buf);
             break;
         }
         if (t->inflight_bytes > INFLIGHT_MAX_BYTES || t->inflight_msgs > INFLIGHT_MAX_MSGS) {
@@ -553,8 +749,9 @@ static void *task_main(void *arg) {
         rd_kafka_poll(t->producer, 0);
         if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
         rewind_failed(t);
-        if (km_now_mono_ms() >= t->next_commit) {
-            commit_positions(t);
+        if (km_now_mono_ms() >= t->next_commit || t->txn_failed) {
+            if (t->eos) commit_txn(t);
+            else commit_positions(t);
             t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
         }
     }
@@ -604,33 +801,72 @@ static void enable_stats(rd_kafka_conf_t *c, const km_props_t *props, km_task_t 
     rd_kafka_conf_set_opaque(c, t);
 }
 
+/* The target producer; transactional (and initialised, fencing any previous owner of the task)
+ * when `transactional`. */
+static int create_producer(km_task_t *t, bool transactional, char *errstr, size_t errlen) {
+    const km_flow_t *f = t->flow;
+    rd_kafka_conf_t *pc = km_rk_conf(&f->rk_producer, errstr, errlen);
+    if (!pc) return -1;
+    /* A record for a remote topic that does not exist yet must not auto-create it with the
+     * broker's default partition count: admin.c creates it properly first. */
+    rd_kafka_conf_set(pc, "allow.auto.create.topics", "false", NULL, 0);
+    if (transactional) {
+        char *txid = km_xasprintf("%s-kmirror-%s-%d", f->s.group_id, f->name, t->id);
+        rd_kafka_conf_res_t r = rd_kafka_conf_set(pc, "transactional.id", txid, errstr, errlen);
+        free(txid);
+        if (r != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(pc);
+            return -1;
+        }
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    enable_stats(pc, &f->rk_producer, t);
+    t->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
+    if (!t->producer) return -1;
+    rd_kafka_error_t *e = transactional ? rd_kafka_init_transactions(t->producer, (int)f->s.admin_timeout_ms) : NULL;
+    if (e) {
+        snprintf(errstr, errlen, "cannot initialise transactions on %s: %s", f->target, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_destroy(t->producer);
+        t->producer = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* exactly.once.support=requested falls back to at-least-once when the target cannot do
+ * transactions (authorization, broker version); required does not. */
+static int create_target_producer(km_task_t *t, char *errstr, size_t errlen) {
+    const km_flow_t *f = t->flow;
+    t->eos = f->s.exactly_once != KM_EOS_DISABLED;
+    if (create_producer(t, t->eos, errstr, errlen) == 0) return 0;
+    if (f->s.exactly_once != KM_EOS_REQUESTED) return -1;
+    km_warn("flow %s task %d: %s; exactly.once.support=requested, so replicating at-least-once", f->name, t->id, errstr);
+    t->eos = false;
+    return create_producer(t, false, errstr, errlen);
+}
+
 static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     const km_flow_t *f = t->flow;
+    if (create_target_producer(t, errstr, errlen) != 0) return -1;
+    /* Java's producer places keyed records with murmur2; Connect readers find positions there. */
+    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(t->producer);
+    rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
+    t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
+
     rd_kafka_conf_t *cc = km_rk_conf(&f->rk_consumer, errstr, errlen);
     if (!cc) return -1;
     /* assign() needs a group id; kmirror never joins or commits to it. */
     if (!km_props_get(&f->rk_consumer, "group.id")) rd_kafka_conf_set(cc, "group.id", f->s.group_id, NULL, 0);
     rd_kafka_conf_set(cc, "enable.partition.eof", "false", NULL, 0);
     rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", NULL, 0);
+    /* Records of aborted source transactions must not become committed copies. */
+    if (t->eos) rd_kafka_conf_set(cc, "isolation.level", "read_committed", NULL, 0);
     enable_stats(cc, &f->rk_consumer, t);
     t->consumer = km_rk_new(RD_KAFKA_CONSUMER, cc, errstr, errlen);
     if (!t->consumer) return -1;
     rd_kafka_poll_set_consumer(t->consumer);
     t->queue = rd_kafka_queue_get_consumer(t->consumer);
-
-    rd_kafka_conf_t *pc = km_rk_conf(&f->rk_producer, errstr, errlen);
-    if (!pc) return -1;
-    /* A record for a remote topic that does not exist yet must not auto-create it with the
-     * broker's default partition count: admin.c creates it properly first. */
-    rd_kafka_conf_set(pc, "allow.auto.create.topics", "false", NULL, 0);
-    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
-    enable_stats(pc, &f->rk_producer, t);
-    t->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
-    if (!t->producer) return -1;
-    /* Java's producer places keyed records with murmur2; Connect readers find positions there. */
-    rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(t->producer);
-    rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
-    t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
     return f->s.emit_offset_syncs_enabled ? create_sync_producer(t, errstr, errlen) : 0;
 }
 
@@ -677,19 +913,16 @@ void km_task_request_stop(km_task_t *t) {
 
 bool km_task_failed(const km_task_t *t) { return atomic_load(&t->failed); }
 
+bool km_task_fenced(const km_task_t *t) { return atomic_load(&t->fenced); }
+
 const char *km_task_fail_reason(const km_task_t *t) { return atomic_load(&t->failed) ? t->fail_reason : NULL; }
 
-int km_task_join(km_task_t *t, km_positions_t *out, const char **reason) {
+int km_task_join(km_task_t *t, const char **reason) {
     if (t->started) {
         pthread_join(t->thread, NULL);
         km_task_slot_stopped(t->slot);
     }
     t->started = false;
-    for (size_t i = 0; i < t->ntopics; i++)
-        for (int j = 0; j < t->topics[i]->nparts; j++) {
-            task_part_t *p = t->topics[i]->parts[j];
-            if (p && p->committed >= 0) km_positions_set(out, t->topics[i]->name, j, p->committed);
-        }
     if (reason) *reason = t->fail_reason;
     return atomic_load(&t->failed) ? -1 : 0;
 }

@@ -48,6 +48,7 @@ static env_t *env_start(void) {
     assert_int_equal(km_mock_create_topic(e->a, "orders", PARTS), 0);
     assert_int_equal(km_mock_create_topic(e->b, "A.orders", PARTS), 0);
     assert_int_equal(km_mock_create_topic(e->b, "mm2-offsets.A.internal", 25), 0);
+    assert_int_equal(km_mock_create_topic(e->b, "kmirror-tasks.A.A-mm2.internal", 1), 0); /* the flow's one task */
     char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
                               "A->B.enabled = true\nreplication.factor = 1\noffset.flush.interval.ms = 200\n"
                               "admin.timeout.ms = 10000\nshutdown.timeout.ms = 20000\nmetrics.listen = 127.0.0.1:0\n",
@@ -257,7 +258,13 @@ static bool flow_failed(void *arg) { return !km_mirror_tick(arg); }
 
 static void test_health_when_flow_failed(void **state) {
     env_t *e = env_start();
-    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    produce(e, 3);
+    wait_for(e, 3, 0, 200, NULL); /* the task runs (it starts once the flow's group assigned it) */
+    /* Heartbeats also produce to B, once a second: enough errors that the task's next request
+     * gets one. */
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 0 /* Produce */, 5, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     produce(e, 3);
     assert_true(kt_wait_until(flow_failed, e->m, WAIT_MS));
     char *body = get(e, "/healthz", 503);

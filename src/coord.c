@@ -1,0 +1,479 @@
+/* coord.c — see coord.h.
+ *
+ * The settings registry is partition 0 of the tasks topic: every process writes
+ * "member/{host}:{pid}:{start}" → its settings (fingerprint.h) when it starts and then every
+ * session.timeout.ms, and a tombstone when it stops; every process follows the partition. A
+ * process whose last record is older than three such intervals is gone (killed). This needs no
+ * admin call: librdkafka 2.0's DescribeConsumerGroups can abort the process on some broker
+ * errors (librdkafka #4605), which a replicator must not risk every few seconds. Liveness
+ * compares the writer's record timestamp with this host's clock, so hosts need synchronised
+ * clocks (to well within the interval). */
+#include "coord.h"
+
+#include "admin.h"
+#include "fingerprint.h"
+#include "log.h"
+#include "rk.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MEMBER_KEY "member/"
+#define CHECK_INTERVAL_MS 1000   /* settings comparison: local work only */
+#define COUNT_INTERVAL_MS 10000  /* the tasks topic's partition count: a metadata request */
+
+typedef struct member {
+    char *key;     /* "member/host:pid:start" */
+    char *process; /* "host:pid" */
+    km_fingerprint_t fp;
+    int64_t at;    /* wall-clock ms of its latest record */
+} member_t;
+
+struct km_coord {
+    const km_flow_t *flow;
+    rd_kafka_t *admin;    /* borrowed */
+    rd_kafka_t *consumer; /* the group member */
+    rd_kafka_t *producer; /* writes this process's settings record */
+    rd_kafka_t *reader;   /* follows everyone's settings records */
+    km_coord_revoke_fn revoke;
+    void *arg;
+    km_fingerprint_t fp;
+    char *process, *key;
+    bool *owned; /* by task id, ntasks entries */
+    int ntasks;
+    member_t *members; /* other processes, as last read */
+    size_t nmembers;
+    bool caught_up; /* the reader reached the end of the registry once */
+    bool publish_failed;
+    int64_t next_publish, next_check, next_count;
+    bool fatal;
+    pthread_mutex_t lock; /* guards conflict */
+    char *conflict;
+};
+
+static int timeout_ms(const km_coord_t *c) { return (int)c->flow->s.admin_timeout_ms; }
+static int64_t publish_interval_ms(const km_coord_t *c) { return c->flow->s.session_timeout_ms; }
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the settings registry ----------------------------------------------------------------- */
+
+static void publish_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    km_coord_t *c = opaque;
+    if (m->err && !c->publish_failed)
+        km_warn("flow %s: cannot publish this process's settings to %s on %s (%s); other processes cannot compare them",
+                c->flow->name, c->flow->s.tasks_topic, c->flow->target, rd_kafka_err2str(m->err));
+    c->publish_failed = m->err != 0;
+}
+
+static int open_registry(km_coord_t *c, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    rd_kafka_conf_t *pc = km_rk_conf(&f->rk_target_admin, errstr, errlen);
+    if (!pc) return -1;
+    rd_kafka_conf_set(pc, "allow.auto.create.topics", "false", NULL, 0);
+    rd_kafka_conf_set_dr_msg_cb(pc, publish_dr);
+    rd_kafka_conf_set_opaque(pc, c);
+    c->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
+    rd_kafka_conf_t *rc = c->producer ? km_rk_conf(&f->rk_target_admin, errstr, errlen) : NULL;
+    if (!rc) return -1;
+    rd_kafka_conf_set(rc, "group.id", "kmirror-settings-reader", NULL, 0);
+    rd_kafka_conf_set(rc, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(rc, "enable.partition.eof", "true", NULL, 0);
+    c->reader = km_rk_new(RD_KAFKA_CONSUMER, rc, errstr, errlen);
+    if (!c->reader) return -1;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, f->s.tasks_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t err = rd_kafka_assign(c->reader, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (err) snprintf(errstr, errlen, "cannot read %s: %s", f->s.tasks_topic, rd_kafka_err2str(err));
+    return err ? -1 : 0;
+}
+
+static void close_registry(km_coord_t *c) {
+    if (c->reader) {
+        rd_kafka_consumer_close(c->reader);
+        rd_kafka_destroy(c->reader);
+    }
+    if (c->producer) rd_kafka_destroy(c->producer);
+    c->reader = c->producer = NULL;
+}
+
+/* This process's record; a tombstone (value NULL) when it leaves. */
+static void publish(km_coord_t *c, bool leaving) {
+    char *val = leaving ? NULL : km_fingerprint_encode(&c->fp, c->process);
+    rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(c->flow->s.tasks_topic), RD_KAFKA_V_PARTITION(0),
+                      RD_KAFKA_V_KEY(c->key, strlen(c->key)), RD_KAFKA_V_VALUE(val, val ? strlen(val) : 0),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    free(val);
+    c->next_publish = km_now_mono_ms() + publish_interval_ms(c);
+}
+
+static void member_free(member_t *m) {
+    free(m->key);
+    free(m->process);
+    km_fingerprint_free(&m->fp);
+}
+
+static void forget(km_coord_t *c, size_t i) {
+    member_free(&c->members[i]);
+    c->members[i] = c->members[--c->nmembers];
+}
+
+static void learn(km_coord_t *c, const rd_kafka_message_t *m) {
+    size_t plen = strlen(MEMBER_KEY);
+    if (!m->key || m->key_len <= plen || memcmp(m->key, MEMBER_KEY, plen) != 0) return;
+    if (m->key_len == strlen(c->key) && memcmp(m->key, c->key, m->key_len) == 0) return;
+    size_t i = 0;
+    while (i < c->nmembers && !(strlen(c->members[i].key) == m->key_len && memcmp(c->members[i].key, m->key, m->key_len) == 0)) i++;
+    member_t nm = {0};
+    bool valid = m->payload && km_fingerprint_decode(m->payload, m->len, &nm.fp, &nm.process) == 0;
+    if (i < c->nmembers) forget(c, i);
+    if (!valid) return; /* a tombstone: that process left */
+    nm.key = km_xstrndup(m->key, m->key_len);
+    nm.at = rd_kafka_message_timestamp(m, NULL);
+    c->members = km_xrealloc(c->members, (c->nmembers + 1) * sizeof(*c->members));
+    c->members[c->nmembers++] = nm;
+}
+
+/* Applies whatever the registry got since the last call. */
+static void follow(km_coord_t *c, int wait_ms) {
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(c->reader, wait_ms))) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) c->caught_up = true;
+        else if (!m->err) learn(c, m);
+        rd_kafka_message_destroy(m);
+        wait_ms = 0;
+    }
+}
+
+static void catch_up(km_coord_t *c) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms(c);
+    while (!c->caught_up && km_now_mono_ms() < deadline) follow(c, 100);
+}
+
+static bool alive(const km_coord_t *c, const member_t *m) {
+    return m->at >= km_now_wall_ms() - 3 * publish_interval_ms(c);
+}
+
+static size_t live_members(const km_coord_t *c) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->nmembers; i++) n += alive(c, &c->members[i]);
+    return n;
+}
+
+/* ---- configuration conflicts --------------------------------------------------------------- */
+
+/* "process(es) h:1, h:2: tasks.max: 4 here, 6 there | process(es) …" for the live processes
+ * whose settings differ, grouped by fingerprint; NULL when all agree. */
+static char *describe_conflict(const km_coord_t *c) {
+    char *text = NULL;
+    bool *done = km_xcalloc(c->nmembers ? c->nmembers : 1, sizeof(*done));
+    for (size_t i = 0; i < c->nmembers; i++) {
+        const member_t *m = &c->members[i];
+        if (done[i] || !alive(c, m) || strcmp(m->fp.hex, c->fp.hex) == 0) continue;
+        char *who = km_xstrdup(m->process);
+        for (size_t j = i + 1; j < c->nmembers; j++) {
+            if (done[j] || !alive(c, &c->members[j]) || strcmp(c->members[j].fp.hex, m->fp.hex) != 0) continue;
+            char *more = km_xasprintf("%s, %s", who, c->members[j].process);
+            free(who);
+            who = more;
+            done[j] = true;
+        }
+        char *diff = km_fingerprint_diff(&c->fp, &m->fp);
+        char *next = km_xasprintf("%s%sprocess(es) %s: %s", text ? text : "", text ? " | " : "", who, diff);
+        free(diff);
+        free(who);
+        free(text);
+        text = next;
+    }
+    free(done);
+    return text;
+}
+
+static void set_conflict(km_coord_t *c, char *text) {
+    const km_flow_t *f = c->flow;
+    pthread_mutex_lock(&c->lock);
+    bool same = (!text && !c->conflict) || (text && c->conflict && strcmp(text, c->conflict) == 0);
+    bool had = c->conflict != NULL;
+    free(c->conflict);
+    c->conflict = text;
+    pthread_mutex_unlock(&c->lock);
+    if (same) return;
+    if (text)
+        km_error("flow %s: CONFIGURATION CONFLICT in group %s on %s: other processes run this flow with different settings: %s. "
+                 "Each process runs the tasks the group gives it with its own settings (the task count, %d, is the group's); "
+                 "make the configurations equal",
+                 f->name, f->s.group_id, f->target, text, c->ntasks);
+    else if (had)
+        km_info("flow %s: configuration conflict resolved: every process of group %s has the same settings", f->name, f->s.group_id);
+}
+
+/* ---- the tasks topic ----------------------------------------------------------------------- */
+
+/* Partitions of `topic`: 0 when it does not exist, -1 when the cluster did not answer. */
+static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const rd_kafka_metadata_t *md;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout);
+    rd_kafka_topic_destroy(rkt);
+    if (err) return -1;
+    int n = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+/* Creates the topic with `want` partitions if missing; the partitions it then has. */
+static int create_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    bool created;
+    if (km_admin_ensure_topic(c->admin, f->s.tasks_topic, want, 3, true, timeout_ms(c), &created, errstr, errlen) != 0) return -1;
+    if (created) km_info("flow %s: created %s on %s (%d task(s))", f->name, f->s.tasks_topic, f->target, want);
+    return topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c));
+}
+
+/* Shrinking a topic is deleting and re-creating it; the deletion takes a moment to settle. */
+static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
+    close_registry(c); /* it followed the old topic */
+    if (km_admin_delete_topic(c->admin, c->flow->s.tasks_topic, timeout_ms(c), errstr, errlen) != 0) return -1;
+    int64_t deadline = km_now_mono_ms() + timeout_ms(c);
+    for (;;) {
+        int have = create_topic(c, want, errstr, errlen);
+        if (have == want) return open_registry(c, errstr, errlen) == 0 ? want : -1;
+        if (km_now_mono_ms() > deadline) {
+            snprintf(errstr, errlen, "%s was deleted but could not be re-created with %d partitions", c->flow->s.tasks_topic, want);
+            return -1;
+        }
+        sleep_ms(200);
+    }
+}
+
+/* The group's task count: tasks.max when this process is the only one running the flow (then
+ * the topic is grown, or re-created smaller), else what the running processes use. */
+static int prepare_topic(km_coord_t *c, int have, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    int want = f->s.tasks_max;
+    if (have == want) return have;
+    if (live_members(c) > 0) {
+        km_warn("flow %s: tasks.max=%d here, but the processes already running the flow run %d task(s) (%s on %s); using %d. "
+                "A new tasks.max applies once every process of group %s was stopped and one is started with it",
+                f->name, want, have, f->s.tasks_topic, f->target, have, f->s.group_id);
+        return have;
+    }
+    km_info("flow %s: the group's task count changes from %d to %d (tasks.max)", f->name, have, want);
+    if (have > want) return recreate_topic(c, want, errstr, errlen);
+    rd_kafka_resp_err_t err = km_admin_create_partitions(c->admin, f->s.tasks_topic, want, timeout_ms(c), errstr, errlen);
+    return err ? -1 : want;
+}
+
+/* ---- membership ---------------------------------------------------------------------------- */
+
+/* The group's task count follows the topic's partitions (another process may have grown it). */
+static void resize(km_coord_t *c, int ntasks) {
+    if (ntasks <= 0 || ntasks == c->ntasks) return;
+    if (c->ntasks) km_info("flow %s: the group now runs %d task(s) (%s has %d partitions)", c->flow->name, ntasks, c->flow->s.tasks_topic, ntasks);
+    c->owned = km_xrealloc(c->owned, (size_t)ntasks * sizeof(*c->owned));
+    for (int i = c->ntasks; i < ntasks; i++) c->owned[i] = false;
+    c->ntasks = ntasks;
+}
+
+static void set_owned(km_coord_t *c, const rd_kafka_topic_partition_list_t *parts, bool owned) {
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t task = parts->elems[i].partition;
+        if (owned && task >= c->ntasks) resize(c, task + 1); /* assigned before our metadata saw the growth */
+        if (task < c->ntasks) c->owned[task] = owned;
+    }
+}
+
+static void assigned(km_coord_t *c, rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_error_t *e = rd_kafka_incremental_assign(c->consumer, parts);
+    if (e) {
+        km_error("flow %s: cannot take the tasks the group assigned: %s", c->flow->name, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return;
+    }
+    rd_kafka_pause_partitions(c->consumer, parts); /* membership only, no reading */
+    set_owned(c, parts, true);
+}
+
+/* The tasks are stopped before librdkafka is told they are let go: only then may the group
+ * hand them to another process. */
+static void revoked(km_coord_t *c, rd_kafka_topic_partition_list_t *parts) {
+    int *ids = km_xcalloc((size_t)(parts->cnt ? parts->cnt : 1), sizeof(*ids));
+    size_t n = 0;
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition < c->ntasks && c->owned[parts->elems[i].partition]) ids[n++] = parts->elems[i].partition;
+    if (n && rd_kafka_assignment_lost(c->consumer))
+        km_warn("flow %s: this process lost %zu task(s) (its group session expired); stopping them", c->flow->name, n);
+    if (n) c->revoke(c->arg, ids, n);
+    free(ids);
+    set_owned(c, parts, false);
+    rd_kafka_error_t *e = rd_kafka_incremental_unassign(c->consumer, parts);
+    if (e) {
+        km_warn("flow %s: giving tasks back to the group: %s", c->flow->name, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    km_coord_t *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) assigned(c, parts);
+    else revoked(c, parts);
+}
+
+static void member_error(km_coord_t *c, const rd_kafka_message_t *m) {
+    const km_flow_t *f = c->flow;
+    if (m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        km_error("flow %s: not authorized to join group %s or to read %s on %s (%s): kmirror needs READ on both to share the flow's tasks",
+                 f->name, f->s.group_id, f->s.tasks_topic, f->target, rd_kafka_message_errstr(m));
+        c->fatal = true;
+    } else if (m->err == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL) {
+        km_error("flow %s: group %s on %s is in use by clients of another kind (a Kafka Connect or Java MirrorMaker 2 cluster?): "
+                 "set group.id to a group of kmirror's own", f->name, f->s.group_id, f->target);
+        c->fatal = true;
+    } else {
+        km_warn("flow %s: group %s on %s: %s", f->name, f->s.group_id, f->target, rd_kafka_message_errstr(m));
+    }
+}
+
+static int set_ms(rd_kafka_conf_t *conf, const char *key, int64_t ms, char *errstr, size_t errlen) {
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", (long long)ms);
+    return rd_kafka_conf_set(conf, key, num, errstr, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+static int join(km_coord_t *c, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    rd_kafka_conf_t *conf = km_rk_conf(&f->rk_target_consumer, errstr, errlen);
+    if (!conf) return -1;
+    char *client_id = km_xasprintf("%s|kmirror-tasks|%s", f->name, c->process);
+    rd_kafka_conf_set(conf, "client.id", client_id, NULL, 0);
+    free(client_id);
+    rd_kafka_conf_set(conf, "group.id", f->s.group_id, NULL, 0);
+    rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    if (set_ms(conf, "session.timeout.ms", f->s.session_timeout_ms, errstr, errlen) != 0 ||
+        set_ms(conf, "heartbeat.interval.ms", f->s.heartbeat_interval_ms, errstr, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    c->consumer = km_rk_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
+    if (!c->consumer) return -1;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, f->s.tasks_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->consumer, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+    if (err) snprintf(errstr, errlen, "cannot subscribe to %s: %s", f->s.tasks_topic, rd_kafka_err2str(err));
+    return err ? -1 : 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static void identify(km_coord_t *c) {
+    char host[256] = "?";
+    gethostname(host, sizeof(host) - 1);
+    c->process = km_xasprintf("%s:%d", host, (int)getpid());
+    c->key = km_xasprintf(MEMBER_KEY "%s:%lld", c->process, (long long)km_now_wall_ms());
+    km_fingerprint_of(c->flow, &c->fp);
+}
+
+static int start(km_coord_t *c, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    int have = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c));
+    if (have < 0) {
+        snprintf(errstr, errlen, "cannot read the metadata of %s on %s", f->s.tasks_topic, f->target);
+        return -1;
+    }
+    if (have == 0 && (have = create_topic(c, f->s.tasks_max, errstr, errlen)) <= 0) return -1;
+    if (open_registry(c, errstr, errlen) != 0) return -1;
+    catch_up(c);
+    int ntasks = prepare_topic(c, have, errstr, errlen);
+    if (ntasks <= 0) return -1;
+    resize(c, ntasks);
+    publish(c, false);
+    return join(c, errstr, errlen);
+}
+
+km_coord_t *km_coord_start(const km_flow_t *flow, rd_kafka_t *admin, km_coord_revoke_fn revoke, void *arg,
+                           char *errstr, size_t errlen) {
+    km_coord_t *c = km_xcalloc(1, sizeof(*c));
+    c->flow = flow;
+    c->admin = admin;
+    c->revoke = revoke;
+    c->arg = arg;
+    pthread_mutex_init(&c->lock, NULL);
+    identify(c);
+    char err[512];
+    if (start(c, err, sizeof(err)) != 0) {
+        snprintf(errstr, errlen, "cannot join the flow's group %s on %s (%s): %s", flow->s.group_id, flow->target,
+                 flow->s.tasks_topic, err);
+        km_coord_stop(c);
+        return NULL;
+    }
+    km_info("flow %s: joined group %s on %s, which runs %d task(s) (settings fingerprint %s, %zu other process(es) seen)",
+            flow->name, flow->s.group_id, flow->target, c->ntasks, c->fp.hex, live_members(c));
+    return c;
+}
+
+int km_coord_poll(km_coord_t *c) {
+    rd_kafka_message_t *m;
+    while ((m = rd_kafka_consumer_poll(c->consumer, 0))) {
+        if (m->err) member_error(c, m);
+        rd_kafka_message_destroy(m);
+    }
+    follow(c, 0);
+    rd_kafka_poll(c->producer, 0);
+    int64_t now = km_now_mono_ms();
+    if (now >= c->next_publish) publish(c, false);
+    if (now >= c->next_check) {
+        set_conflict(c, describe_conflict(c));
+        c->next_check = now + CHECK_INTERVAL_MS;
+    }
+    if (now >= c->next_count) {
+        resize(c, topic_partitions(c->consumer, c->flow->s.tasks_topic, timeout_ms(c)));
+        c->next_count = now + COUNT_INTERVAL_MS;
+    }
+    return c->fatal ? -1 : 0;
+}
+
+int km_coord_ntasks(const km_coord_t *c) { return c->ntasks; }
+
+bool km_coord_owns(const km_coord_t *c, int task) { return task >= 0 && task < c->ntasks && c->owned[task]; }
+
+char *km_coord_conflict(km_coord_t *c) {
+    pthread_mutex_lock(&c->lock);
+    char *s = c->conflict ? km_xstrdup(c->conflict) : NULL;
+    pthread_mutex_unlock(&c->lock);
+    return s;
+}
+
+void km_coord_stop(km_coord_t *c) {
+    if (!c) return;
+    if (c->consumer) {
+        rd_kafka_consumer_close(c->consumer);
+        rd_kafka_destroy(c->consumer);
+    }
+    if (c->producer) {
+        publish(c, true);
+        rd_kafka_flush(c->producer, 2000);
+    }
+    close_registry(c);
+    for (size_t i = 0; i < c->nmembers; i++) member_free(&c->members[i]);
+    free(c->members);
+    km_fingerprint_free(&c->fp);
+    free(c->process);
+    free(c->key);
+    free(c->owned);
+    free(c->conflict);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}

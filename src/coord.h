@@ -1,0 +1,61 @@
+/* coord.h — how the processes that run a flow divide its tasks among themselves: Kafka's own
+ * consumer group protocol on the flow's target cluster, no coordinator of kmirror's.
+ *
+ * The flow's tasks are the partitions of a small compacted topic on the target,
+ * kmirror-tasks.{source}.{group.id}.internal: partition i is task i, so the topic's partition
+ * count is the group's task count (tasks.max of the process that created it). Every process
+ * joins the group group.id ({source}-mm2, where MM2 keeps its workers) as a consumer of that
+ * topic with the cooperative-sticky assignor, and runs the tasks whose partitions it is
+ * assigned. A process that dies loses its tasks after session.timeout.ms; a rebalance moves only
+ * the tasks that must move, the others keep running. A revoked task is stopped — records delivered, positions committed —
+ * inside the rebalance callback, before the revocation is acknowledged, so its next owner starts
+ * from the committed positions and a task never runs in two processes at once (with
+ * exactly-once, a process the group already gave up on is moreover fenced by the new owner's
+ * transactional producer). The member never reads the topic (its partitions are paused).
+ *
+ * Configuration conflicts: every process writes its flow settings with their fingerprint
+ * (fingerprint.h) to partition 0 of the tasks topic when it starts and every
+ * session.timeout.ms, and follows what the others write. When live processes disagree, every
+ * one of them logs the differing keys as an error and km_coord_conflict() says so. Each process
+ * keeps running the tasks the group gives it with its own settings, as nobody can tell which
+ * settings are the intended ones; the task count is the group's (the topic's), so the division
+ * of partitions into tasks — and therefore "a partition is read by one task" — holds anyway.
+ *
+ * tasks.max changes apply when no other process of the group is alive: the starting process
+ * grows the topic, or deletes and re-creates it to shrink it. While others run, a different
+ * tasks.max is reported and the group's count is used.
+ *
+ * Everything here runs on the flow's (main) thread, except km_coord_conflict. */
+#ifndef KM_COORD_H
+#define KM_COORD_H
+
+#include "config.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+
+typedef struct km_coord km_coord_t;
+
+/* Called from km_coord_poll when tasks are taken away from this process: it must stop them
+ * (deliver, commit) before returning. */
+typedef void (*km_coord_revoke_fn)(void *arg, const int *tasks, size_t n);
+
+/* Prepares the tasks topic, publishes this process's settings and joins the group. `admin` is
+ * the flow's target admin client (borrowed). NULL with errstr when that fails. */
+km_coord_t *km_coord_start(const km_flow_t *flow, rd_kafka_t *admin, km_coord_revoke_fn revoke, void *arg,
+                           char *errstr, size_t errlen);
+/* Serves the group protocol (revocations run in here) and, when due, compares the members'
+ * settings. Returns -1 once membership is impossible (not authorized, group taken by other kinds
+ * of clients); the reason was logged. */
+int km_coord_poll(km_coord_t *c);
+/* The group's task count. */
+int km_coord_ntasks(const km_coord_t *c);
+/* Whether task `task` is assigned to this process. */
+bool km_coord_owns(const km_coord_t *c, int task);
+/* The current configuration conflict ("… offset.lag.max: 100 here, 50 there"), or NULL; a copy
+ * owned by the caller. Callable from any thread. */
+char *km_coord_conflict(km_coord_t *c);
+/* Leaves the group (the flow's tasks are stopped by then) and frees c. */
+void km_coord_stop(km_coord_t *c);
+
+#endif
