@@ -236,7 +236,13 @@ static int create_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
     bool created;
     if (km_admin_ensure_topic(c->admin, f->s.tasks_topic, want, 3, true, timeout_ms(c), &created, errstr, errlen) != 0) return -1;
     if (created) km_info("flow %s: created %s on %s (%d task(s))", f->name, f->s.tasks_topic, f->target, want);
-    return topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c));
+    /* A topic created a moment ago (here or by a process starting alongside) may not be in the
+     * metadata yet. */
+    int64_t deadline = km_now_mono_ms() + timeout_ms(c);
+    int n;
+    while ((n = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c))) == 0 && km_now_mono_ms() < deadline) sleep_ms(100);
+    if (n <= 0) snprintf(errstr, errlen, "%s on %s is not in the cluster's metadata after its creation", f->s.tasks_topic, f->target);
+    return n;
 }
 
 /* Shrinking a topic is deleting and re-creating it; the deletion takes a moment to settle. */
