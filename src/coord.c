@@ -236,23 +236,38 @@ static int create_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
     bool created;
     if (km_admin_ensure_topic(c->admin, f->s.tasks_topic, want, 3, true, timeout_ms(c), &created, errstr, errlen) != 0) return -1;
     if (created) km_info("flow %s: created %s on %s (%d task(s))", f->name, f->s.tasks_topic, f->target, want);
-    return topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c));
+    /* A topic created a moment ago (here or by a process starting alongside) may not be in the
+     * metadata yet. */
+    int64_t deadline = km_now_mono_ms() + timeout_ms(c);
+    int n;
+    while ((n = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c))) == 0 && km_now_mono_ms() < deadline) sleep_ms(100);
+    if (n <= 0) snprintf(errstr, errlen, "%s on %s is not in the cluster's metadata after its creation", f->s.tasks_topic, f->target);
+    return n;
 }
 
-/* Shrinking a topic is deleting and re-creating it; the deletion takes a moment to settle. */
+/* Shrinking a topic is deleting and re-creating it: once the deleted topic has left the
+ * metadata, create it anew (a creation may be refused while the deletion settles). */
 static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
+    const char *topic = c->flow->s.tasks_topic;
     close_registry(c); /* it followed the old topic */
-    if (km_admin_delete_topic(c->admin, c->flow->s.tasks_topic, timeout_ms(c), errstr, errlen) != 0) return -1;
+    if (km_admin_delete_topic(c->admin, topic, timeout_ms(c), errstr, errlen) != 0) return -1;
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
-    for (;;) {
-        int have = create_topic(c, want, errstr, errlen);
-        if (have == want) return open_registry(c, errstr, errlen) == 0 ? want : -1;
+    while (topic_partitions(c->admin, topic, timeout_ms(c)) != 0) {
         if (km_now_mono_ms() > deadline) {
-            snprintf(errstr, errlen, "%s was deleted but could not be re-created with %d partitions", c->flow->s.tasks_topic, want);
+            snprintf(errstr, errlen, "%s is still there %d ms after its deletion", topic, timeout_ms(c));
             return -1;
         }
         sleep_ms(200);
     }
+    int have;
+    while ((have = create_topic(c, want, errstr, errlen)) != want) {
+        if (km_now_mono_ms() > deadline) {
+            snprintf(errstr, errlen, "%s was deleted but could not be re-created with %d partitions (%d)", topic, want, have);
+            return -1;
+        }
+        sleep_ms(200);
+    }
+    return open_registry(c, errstr, errlen) == 0 ? want : -1;
 }
 
 /* The group's task count: tasks.max when this process is the only one running the flow (then
