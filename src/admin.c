@@ -3,6 +3,7 @@
 
 #include "util.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,11 @@ int km_admin_list_topics(rd_kafka_t *rk, int timeout_ms, km_topic_meta_t **out, 
     return 0;
 }
 
-/* Waits for the one result event of an admin request on `q`. */
-static rd_kafka_event_t *await(rd_kafka_queue_t *q, int timeout_ms, char *errstr, size_t errlen) {
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+rd_kafka_event_t *km_admin_await(rd_kafka_queue_t *q, int timeout_ms, const _Atomic bool *cancel, char *errstr,
+                                 size_t errlen) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms + 1000;
+    rd_kafka_event_t *ev = NULL;
+    while (!ev && km_now_mono_ms() < deadline && !(cancel && atomic_load(cancel))) ev = rd_kafka_queue_poll(q, 100);
     if (!ev) {
         snprintf(errstr, errlen, "no answer within %d ms", timeout_ms);
         return NULL;
@@ -44,9 +47,10 @@ static rd_kafka_event_t *await(rd_kafka_queue_t *q, int timeout_ms, char *errstr
     return ev;
 }
 
-static rd_kafka_AdminOptions_t *options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms) {
+rd_kafka_AdminOptions_t *km_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms) {
     rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, op);
     rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, NULL, 0);
+    /* Only topic operations have an operation timeout; the others refuse it harmlessly. */
     rd_kafka_AdminOptions_set_operation_timeout(o, timeout_ms, NULL, 0);
     return o;
 }
@@ -60,9 +64,9 @@ int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int time
             rd_kafka_NewTopic_set_config(nt[i], t[i].configs[2 * c], t[i].configs[2 * c + 1]);
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout_ms);
     rd_kafka_CreateTopics(rk, nt, n, o, q);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     int rc = ev ? 0 : -1;
     if (ev) {
         size_t cnt;
@@ -86,9 +90,9 @@ int km_admin_create_topics(rd_kafka_t *rk, km_new_topic_t *t, size_t n, int time
 int km_admin_delete_topic(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errlen) {
     rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(topic);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout_ms);
     rd_kafka_DeleteTopics(rk, &dt, 1, o, q);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;
@@ -109,9 +113,9 @@ rd_kafka_resp_err_t km_admin_create_partitions(rd_kafka_t *rk, const char *topic
     char e[256];
     rd_kafka_NewPartitions_t *np = rd_kafka_NewPartitions_new(topic, (size_t)total, e, sizeof(e));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS, timeout_ms);
     rd_kafka_CreatePartitions(rk, &np, 1, o, q);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
     if (ev) {
         size_t cnt;
@@ -164,9 +168,9 @@ int km_admin_list_groups(rd_kafka_t *rk, int timeout_ms, char ***groups, size_t 
     *groups = NULL;
     *n = 0;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, timeout_ms);
     rd_kafka_ListConsumerGroups(rk, o, q);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     int rc = -1;
     if (ev) {
         const rd_kafka_ListConsumerGroups_result_t *res = rd_kafka_event_ListConsumerGroups_result(ev);
@@ -204,11 +208,11 @@ int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km
     *out = NULL;
     *n = 0;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
     rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;
@@ -231,9 +235,9 @@ int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km
 int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
                          char *errstr, size_t errlen) {
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, timeout_ms);
     rd_kafka_DescribeConsumerGroups(rk, &group, 1, o, q);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;
@@ -265,12 +269,12 @@ int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_gro
         }
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = options(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, timeout_ms);
     rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
     rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, o, q);
     rd_kafka_AlterConsumerGroupOffsets_destroy(req);
     rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_event_t *ev = await(q, timeout_ms, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;

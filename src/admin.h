@@ -6,6 +6,16 @@
 #include "topics.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* The one result event of an admin request on `q`, or NULL with errstr (no answer within
+ * timeout_ms, or the request failed as a whole). A set *cancel (may be NULL) ends the wait early,
+ * so a stopping thread is not held up by a silent cluster. */
+rd_kafka_event_t *km_admin_await(rd_kafka_queue_t *q, int timeout_ms, const _Atomic bool *cancel, char *errstr,
+                                 size_t errlen);
+/* Admin options with request (and, where it applies, operation) timeout. */
+rd_kafka_AdminOptions_t *km_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms);
 
 /* Every topic with its partition count, and the number of brokers. 0, or -1 with errstr. */
 int km_admin_list_topics(rd_kafka_t *rk, int timeout_ms, km_topic_meta_t **out, size_t *n, int *brokers,

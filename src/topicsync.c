@@ -1,6 +1,7 @@
 /* topicsync.c — see topicsync.h. */
 #include "topicsync.h"
 
+#include "admin.h"
 #include "log.h"
 #include "rk.h"
 #include "topics.h"
@@ -67,36 +68,16 @@ void km_topic_configs_free(km_topic_config_t *c, size_t n) {
 
 /* ---- admin ----------------------------------------------------------------------------------- */
 
-/* Waits for an admin result in short slices, so that `cancel` (may be NULL) ends the wait. */
-static rd_kafka_event_t *run(rd_kafka_queue_t *q, int timeout_ms, const _Atomic bool *cancel, char *errstr, size_t errlen) {
-    int64_t deadline = km_now_mono_ms() + timeout_ms + 1000;
-    rd_kafka_event_t *ev = NULL;
-    while (!ev && km_now_mono_ms() < deadline && !(cancel && atomic_load(cancel))) ev = rd_kafka_queue_poll(q, 100);
-    if (!ev) snprintf(errstr, errlen, "no answer within %d ms", timeout_ms);
-    else if (rd_kafka_event_error(ev)) {
-        snprintf(errstr, errlen, "%s", rd_kafka_event_error_string(ev));
-        rd_kafka_event_destroy(ev);
-        ev = NULL;
-    }
-    return ev;
-}
-
-static rd_kafka_AdminOptions_t *opts(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms) {
-    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, op);
-    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, NULL, 0);
-    return o;
-}
-
 int km_topicsync_describe(rd_kafka_t *rk, const char *topic, int timeout_ms, const _Atomic bool *cancel,
                           km_topic_config_t **out, size_t *n, char *errstr, size_t errlen) {
     *out = NULL;
     *n = 0;
     rd_kafka_ConfigResource_t *r = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = opts(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout_ms);
     rd_kafka_DescribeConfigs(rk, &r, 1, o, q);
     rd_kafka_ConfigResource_destroy(r);
-    rd_kafka_event_t *ev = run(q, timeout_ms, cancel, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, cancel, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt, ne;
@@ -128,10 +109,10 @@ int km_topicsync_alter(rd_kafka_t *rk, const char *topic, const km_topic_config_
     rd_kafka_ConfigResource_t *r = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     for (size_t i = 0; i < n; i++) rd_kafka_ConfigResource_set_config(r, c[i]->name, c[i]->value);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = opts(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS, timeout_ms);
     rd_kafka_AlterConfigs(rk, &r, 1, o, q);
     rd_kafka_ConfigResource_destroy(r);
-    rd_kafka_event_t *ev = run(q, timeout_ms, cancel, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, cancel, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;
@@ -154,10 +135,10 @@ int km_topicsync_describe_acls(rd_kafka_t *rk, int timeout_ms, const _Atomic boo
         RD_KAFKA_ACL_PERMISSION_TYPE_ANY, errstr, errlen);
     if (!f) return -1;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = opts(rk, RD_KAFKA_ADMIN_OP_DESCRIBEACLS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBEACLS, timeout_ms);
     rd_kafka_DescribeAcls(rk, f, o, q);
     rd_kafka_AclBinding_destroy(f);
-    rd_kafka_event_t *ev = run(q, timeout_ms, cancel, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, cancel, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;
@@ -185,11 +166,11 @@ int km_topicsync_create_acls(rd_kafka_t *rk, const km_acl_t *a, size_t n, int ti
         b[i] = rd_kafka_AclBinding_new(a[i].resource_type, a[i].name, a[i].pattern_type, a[i].principal, a[i].host,
                                        a[i].operation, a[i].permission, NULL, 0);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *o = opts(rk, RD_KAFKA_ADMIN_OP_CREATEACLS, timeout_ms);
+    rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_CREATEACLS, timeout_ms);
     rd_kafka_CreateAcls(rk, b, n, o, q);
     rd_kafka_AclBinding_destroy_array(b, n);
     free(b);
-    rd_kafka_event_t *ev = run(q, timeout_ms, cancel, errstr, errlen);
+    rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, cancel, errstr, errlen);
     int rc = -1;
     if (ev) {
         size_t cnt;
