@@ -38,13 +38,26 @@ if [ $it_only -eq 0 ]; then
   for b in "$BUILD"/tests/unit/test_* "$BUILD"/tests/mock/test_*; do [ -x "$b" ] && run_suite "$b"; done
 fi
 
+# A broker port and its controller port (PORT+1), both free now, picked at random so that two
+# checkouts can run the suite side by side. Ports already bound by the first cluster are not free.
+free_port_pair() {
+  local i p used
+  used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+  for i in $(seq 1 200); do
+    p=$((20000 + RANDOM % 20000))
+    grep -qx "$p" <<<"$used" || grep -qx "$((p + 1))" <<<"$used" || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
 started=()
 stop_clusters() { for n in "${started[@]}"; do scripts/kafka-test-cluster.sh stop "$n" >/dev/null 2>&1; done; }
 trap stop_clusters EXIT
 if compgen -G "$BUILD/tests/it/test_*" >/dev/null; then
   if [ -z "${KMIRROR_IT_A:-}" ] || [ -z "${KMIRROR_IT_B:-}" ]; then
-    for spec in "it-a 19092" "it-b 19192"; do
-      set -- $spec
+    for name in it-a it-b; do
+      port=$(free_port_pair) || { echo "no free port pair for Kafka test cluster $name"; failed=$((failed + 1)); failed_names+=("kafka cluster $name"); continue; }
+      set -- "$name" "$port"
       line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
       if [ -z "$line" ]; then echo "could not start Kafka test cluster $1"; failed=$((failed + 1)); failed_names+=("kafka cluster $1"); continue; fi
       started+=("$1")
