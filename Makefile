@@ -4,6 +4,7 @@
 #   make demo       install deps, build, run the embedded demo
 #   make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port   end-to-end suite on external clusters
 #   make SANITIZE=1 ...   build with AddressSanitizer + UBSan (into build-san/)
+#   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, systemd unit, dashboards, alerts
 
 PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson libcrypto
 CC      ?= cc
@@ -30,7 +31,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC:= $(wildcard bench/*.c)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test itest demo bench clean check-pkgs
+.PHONY: all deps test itest demo bench clean check-pkgs install uninstall
 all: $(BUILD)/kmirror
 
 # Resolved lazily so that `make test` on a fresh machine can install the packages first.
@@ -85,6 +86,34 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kmirror $(BENCH_BIN)
 	@BUILD=$(BUILD) bench/run.sh
+
+# Where `make install` puts things: systemd and systemd-sysusers also search /usr/local/lib.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DATADIR     ?= $(PREFIX)/share/kmirror
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR  ?= /etc
+INSTALLED   := $(BINDIR)/kmirror $(MANDIR)/man1/kmirror.1 $(UNITDIR)/kmirror@.service \
+               $(SYSUSERSDIR)/kmirror.conf $(DATADIR)/grafana/kmirror.json \
+               $(DATADIR)/prometheus/kmirror-alerts.yml
+
+install: $(BUILD)/kmirror
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(SYSCONFDIR)/kmirror
+	install -m 0755 $(BUILD)/kmirror $(DESTDIR)$(BINDIR)/kmirror
+	install -m 0644 dist/kmirror.1 $(DESTDIR)$(MANDIR)/man1/kmirror.1
+	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' 'dist/kmirror@.service' > '$(DESTDIR)$(UNITDIR)/kmirror@.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/kmirror@.service'
+	install -m 0644 dist/kmirror.sysusers $(DESTDIR)$(SYSUSERSDIR)/kmirror.conf
+	install -m 0644 contrib/grafana/kmirror.json $(DESTDIR)$(DATADIR)/grafana/kmirror.json
+	install -m 0644 contrib/prometheus/kmirror-alerts.yml $(DESTDIR)$(DATADIR)/prometheus/kmirror-alerts.yml
+
+# Leaves $(SYSCONFDIR)/kmirror alone: it holds the operator's configuration.
+uninstall:
+	rm -f $(addprefix '$(DESTDIR),$(addsuffix ',$(INSTALLED)))
+	-rmdir $(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
 	rm -rf build build-san

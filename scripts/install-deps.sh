@@ -6,7 +6,9 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config
       librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libssl-dev
-      default-jdk-headless maven)
+      default-jdk-headless maven
+      # tests/dist: systemd-analyze (the unit), man (the page), promtool (the alert rules)
+      systemd man-db prometheus)
 
 missing=()
 for p in "${pkgs[@]}"; do

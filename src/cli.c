@@ -176,6 +176,7 @@ static int cmd_run(const cli_args_t *a) {
     km_config_t cfg;
     km_diag_t d = {0};
     int rc = km_config_load(&cfg, a->config, a->clusters, a->nclusters, &d);
+    if (cfg.log_json) km_log_set_format(KM_LOG_JSON); /* before the first line, the file's own warnings */
     km_diag_log(&d);
     if (rc == 0 && apply_log_level(a, cfg.log_level) != 0) rc = -1;
     if (a->metrics_listen) { /* the command line wins over metrics.listen */

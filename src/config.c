@@ -91,7 +91,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "log.level", "dedicated.mode.enable.internal.rest",
+    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest",
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -882,6 +882,14 @@ int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char
         cfg->log_level = km_strtrim(ll);
         if (km_log_parse_level(cfg->log_level) < 0)
             km_diag_error(d, "%s: log.level must be error, warn, info or debug, got '%s'", name, cfg->log_level);
+    }
+    const char *lf = km_props_get(&cfg->raw, "log.format");
+    if (lf) {
+        char *v = km_strtrim(lf);
+        int f = km_log_parse_format(v);
+        if (f < 0) km_diag_error(d, "%s: log.format must be text or json, got '%s'", name, v);
+        cfg->log_json = f == KM_LOG_JSON;
+        free(v);
     }
     return d->nerrors > errors_before ? -1 : 0;
 }

@@ -115,6 +115,7 @@ typedef struct km_config {
     size_t nhere;
     char *metrics_listen; /* metrics.listen, NULL when off */
     char *log_level;      /* log.level, NULL when not set */
+    bool log_json;        /* log.format = json */
 } km_config_t;
 
 /* Loads and resolves `path`. only/nonly: the --clusters list (NULL/0 = all clusters).

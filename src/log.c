@@ -4,14 +4,20 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#define MSG_MAX 4096
+
 static _Atomic int log_level = KM_LOG_INFO;
+static _Atomic int log_format = KM_LOG_TEXT;
 
 void km_log_set_level(km_log_level_t lvl) { atomic_store(&log_level, (int)lvl); }
 km_log_level_t km_log_get_level(void) { return (km_log_level_t)atomic_load(&log_level); }
+void km_log_set_format(km_log_format_t f) { atomic_store(&log_format, (int)f); }
 
 int km_log_parse_level(const char *s) {
     static const struct { const char *name; km_log_level_t lvl; } names[] = {
@@ -23,23 +29,75 @@ int km_log_parse_level(const char *s) {
     return -1;
 }
 
+int km_log_parse_format(const char *s) {
+    if (strcasecmp(s, "text") == 0) return KM_LOG_TEXT;
+    if (strcasecmp(s, "json") == 0) return KM_LOG_JSON;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most avail bytes), 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t avail) {
+    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+    if (n == 0 || n > avail) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    unsigned cp = n == 2 ? 0 : n == 3 ? (s[0] & 0x0fu) << 12 | (s[1] & 0x3fu) << 6 : (s[0] & 0x07u) << 18 | (s[1] & 0x3fu) << 12;
+    if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) return 0; /* overlong, surrogate */
+    if (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;
+    return n;
+}
+
+size_t km_log_json_escape(char *out, size_t cap, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        const char *put = esc;
+        size_t n = 1, take = 1;
+        if (c == '"' || c == '\\') esc[0] = '\\', esc[1] = (char)c, n = 2;
+        else if (c == '\n') memcpy(esc, "\\n", n = 2);
+        else if (c == '\t') memcpy(esc, "\\t", n = 2);
+        else if (c == '\r') memcpy(esc, "\\r", n = 2);
+        else if (c < 0x20 || c == 0x7f) memcpy(esc, "\\u00", 4), esc[4] = hex[c >> 4], esc[5] = hex[c & 15], n = 6;
+        else if (c < 0x80) esc[0] = (char)c;
+        else if ((take = utf8_seq((const unsigned char *)s + i, len - i)) > 0) put = s + i, n = take;
+        else put = "\\ufffd", n = 6, take = 1; /* not UTF-8: JSON readers would reject the line */
+        if (o + n > cap) break; /* cut before an escape or character, never inside one */
+        memcpy(out + o, put, n);
+        o += n;
+        i += take;
+    }
+    return o;
+}
+
 void km_log(km_log_level_t lvl, const char *fmt, ...) {
     static const char *tags[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
+    static const char *names[] = {"error", "warn", "info", "debug"};
     if ((int)lvl > atomic_load(&log_level)) return;
-    char line[4096];
+    bool json = atomic_load(&log_format) == KM_LOG_JSON;
+    char msg[MSG_MAX], line[MSG_MAX * 2];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ %s ", ts.tv_nsec / 1000000L, tags[lvl]);
+    size_t n = json ? (size_t)snprintf(line, sizeof(line), "{\"ts\":\"") : 0;
+    n += strftime(line + n, sizeof(line) - n, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, json ? ".%03ldZ\",\"level\":\"%s\",\"msg\":\"" : ".%03ldZ %s ",
+                          ts.tv_nsec / 1000000L, json ? names[lvl] : tags[lvl]);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (m < 0) m = 0;
-    n += m;
-    if ((size_t)n > sizeof(line) - 2) n = (int)sizeof(line) - 2;
-    line[n++] = '\n';
-    fwrite(line, 1, (size_t)n, stderr);
+    size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+    if (json) {
+        n += km_log_json_escape(line + n, sizeof(line) - n - 3, msg, mlen);
+        memcpy(line + n, "\"}\n", 3);
+        n += 3;
+    } else {
+        memcpy(line + n, msg, mlen);
+        n += mlen;
+        line[n++] = '\n';
+    }
+    fwrite(line, 1, n, stderr);
 }

@@ -1,11 +1,15 @@
 /* log.h — timestamped, levelled log lines on stderr.
  *
- * One line per event: "2026-11-25T12:00:00.123Z WARN  message". Callers name the flow, topic and
- * partition in the message. librdkafka's own log lines are routed here too (see km_log_rdkafka).
- * The level is process-wide state set once at start-up from -v/-q or log.level; it is the one
- * piece of mutable module state besides the signal flag, because stderr itself is process-wide. */
+ * One line per event: "2026-11-25T12:00:00.123Z WARN  message", or with log.format = json one
+ * JSON object per line for log shippers: {"ts":"2026-11-25T12:00:00.123Z","level":"warn","msg":"..."}.
+ * Callers name the flow, topic and partition in the message. librdkafka's own log lines are
+ * routed here too (see km_log_rdkafka). The level and the format are process-wide state set once
+ * at start-up from -v/-q, log.level and log.format; they are the one piece of mutable module state
+ * besides the signal flag, because stderr itself is process-wide. */
 #ifndef KM_LOG_H
 #define KM_LOG_H
+
+#include <stddef.h>
 
 typedef enum {
     KM_LOG_ERROR = 0,
@@ -14,10 +18,18 @@ typedef enum {
     KM_LOG_DEBUG = 3,
 } km_log_level_t;
 
+typedef enum { KM_LOG_TEXT = 0, KM_LOG_JSON = 1 } km_log_format_t;
+
 void km_log_set_level(km_log_level_t lvl);
 km_log_level_t km_log_get_level(void);
 /* Parses "error|warn|info|debug" (any case, also "warning"/"trace"); -1 when unknown. */
 int km_log_parse_level(const char *s);
+void km_log_set_format(km_log_format_t f);
+/* Parses "text|json" (any case); -1 when unknown. */
+int km_log_parse_format(const char *s);
+/* s[0..len) as the inside of a JSON string into out (at most cap bytes, cut before an escape or a
+ * character, never inside one); bytes that are not UTF-8 become U+FFFD. Returns the length. */
+size_t km_log_json_escape(char *out, size_t cap, const char *s, size_t len);
 void km_log(km_log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define km_error(...) km_log(KM_LOG_ERROR, __VA_ARGS__)

@@ -6,6 +6,7 @@
 #include "heartbeat.h"
 #include "http.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "util.h"
 
 #include <signal.h>
@@ -173,12 +174,17 @@ int km_mirror_main(const km_config_t *cfg) {
     km_mirror_t *m = km_mirror_start(cfg);
     if (!m) return 1;
     km_info("kmirror running; SIGTERM or Ctrl-C stops it");
+    km_sdnotify_t *sd = km_sdnotify_new(); /* NULL unless run by systemd with Type=notify */
     bool ok = true;
     while (!km_mirror_stop_requested() && (ok = km_mirror_tick(m))) {
+        km_sdnotify_tick(sd, m->metrics);
         struct timespec ts = {0, TICK_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
-    km_info(ok ? "stopping: delivering records in flight and committing positions" : "a flow failed; stopping");
+    const char *why = ok ? "stopping: delivering records in flight and committing positions" : "a flow failed; stopping";
+    km_info("%s", why);
+    km_sdnotify_stopping(sd, why);
+    km_sdnotify_free(sd);
     int rc = km_mirror_stop(m);
     if (rc == 0 && ok) km_info("stopped cleanly");
     return rc == 0 && ok ? 0 : 1;
