@@ -18,6 +18,7 @@
  * are superseded by the re-read's (the writer marks a re-read as a new run). */
 #include "task.h"
 
+#include "ackq.h"
 #include "clientconf.h"
 #include "log.h"
 #include "offsetsync.h"
@@ -44,6 +45,7 @@ typedef struct task_part {
     int64_t committing; /* offset of the position record in flight; -1 none */
     int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
     int64_t inflight;
+    km_ackq_t aq;       /* records in flight, in produce order: acked is the end of its acknowledged prefix */
     km_sync_writer_t sw;
     int64_t sync_sent_u;  /* upstream offset of the last offset-sync sent; -1 none */
     int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
@@ -213,6 +215,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     t->inflight_bytes -= (int64_t)(src->len + src->key_len);
     if (dr->err && t->eos) {
         /* The transaction cannot commit: it is aborted and its partitions re-read. */
+        km_ackq_report(&p->aq, src->offset, -1);
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);
             if (is_fencing(dr->err)) fenced(t, "delivery");
@@ -232,17 +235,25 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
                 km_warn("flow %s: delivery to %s [%d] failed at source offset %lld: %s; re-reading from there",
                         t->flow->name, tt->remote, src->partition, (long long)src->offset, rd_kafka_err2str(dr->err));
         }
+        km_ackq_report(&p->aq, src->offset, -1);
         if (p->rewind_to < 0) t->rewinds++;
         if (p->rewind_to < 0 || src->offset < p->rewind_to) p->rewind_to = src->offset;
-    } else if (p->rewind_to < 0 && src->offset > p->acked) {
-        p->acked = src->offset;
-        km_offset_sync_t sync;
-        /* Run starts are what exact translation needs and always go out; an offset.lag.max sync
-         * (only for Java readers) is coalesced away while the partition has one in flight. */
-        if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync) &&
-            (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
-            send_sync(t, tt->name, p, &sync);
+    } else {
+        km_ackq_report(&p->aq, src->offset, dr->offset);
         km_part_acked(p->stats, rd_kafka_message_timestamp(src, NULL), km_now_wall_coarse_ms());
+        /* Only the acknowledged prefix counts: with acks=1 a later batch can be reported before
+         * an earlier one that then fails (ackq.h). */
+        int64_t u, d;
+        while (km_ackq_pop(&p->aq, &u, &d)) {
+            if (u <= p->acked) continue;
+            p->acked = u;
+            km_offset_sync_t sync;
+            /* Run starts are what exact translation needs and always go out; an offset.lag.max
+             * sync (only for Java readers) is coalesced away while the partition has one in flight. */
+            if (t->sync_rk && km_sync_writer_ack(&p->sw, u, d, t->flow->s.offset_lag_max, &sync) &&
+                (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
+                send_sync(t, tt->name, p, &sync);
+        }
     }
     rd_kafka_message_destroy(src);
 }
@@ -300,6 +311,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->active = true;
         p->acked = p->committed = items[i].position;
         p->committing = p->rewind_to = -1;
+        km_ackq_clear(&p->aq);
         p->sync_sent_u = p->sync_acked_u = -1;
         p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
@@ -449,7 +461,9 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
     int64_t size = (int64_t)(m->len + m->key_len);
+    int64_t offset = m->offset; /* m belongs to the producer once handed over */
     if (produce(t, m, tt)) {
+        km_ackq_push(&p->aq, offset);
         p->inflight++;
         t->inflight_msgs++;
         t->inflight_bytes += size;
@@ -471,6 +485,7 @@ static void rewind_failed(km_task_t *t) {
             if (p->expected > p->rewind_to) km_part_resent(p->stats, (uint64_t)(p->expected - p->rewind_to));
             p->expected = p->rewind_to;
             p->rewind_to = -1;
+            km_ackq_clear(&p->aq);
             t->rewinds--;
         }
     if (tl->cnt) {
@@ -601,6 +616,7 @@ static void rewind_txn(km_task_t *t) {
                 if (p->expected > p->txn_first) km_part_resent(p->stats, (uint64_t)(p->expected - p->txn_first));
                 p->expected = p->txn_first;
                 p->acked = p->committed;
+                km_ackq_clear(&p->aq);
             }
             if (p) p->txn_first = p->txn_pos = -1;
         }
@@ -939,7 +955,10 @@ void km_task_free(km_task_t *t) {
         if (tt->src_rkt) rd_kafka_topic_destroy(tt->src_rkt);
         if (tt->dst_rkt) rd_kafka_topic_destroy(tt->dst_rkt);
         for (int j = 0; j < tt->nparts; j++) {
-            if (tt->parts[j]) km_part_assigned(tt->parts[j]->stats, -1);
+            if (tt->parts[j]) {
+                km_part_assigned(tt->parts[j]->stats, -1);
+                km_ackq_free(&tt->parts[j]->aq);
+            }
             free(tt->parts[j]);
         }
         free(tt->parts);
