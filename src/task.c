@@ -47,8 +47,7 @@ typedef struct task_part {
     int64_t inflight;
     km_ackq_t aq;       /* records in flight, in produce order: acked is the end of its acknowledged prefix */
     km_sync_writer_t sw;
-    int64_t sync_sent_u;  /* upstream offset of the last offset-sync sent; -1 none */
-    int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
+    km_sync_outbox_t ob;  /* offset-syncs not yet known to be on their cluster */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -64,7 +63,9 @@ typedef struct task_topic {
 /* The opaque of a position record or an offset-sync in flight. */
 typedef struct commit_ctx {
     task_part_t *part;
-    int64_t offset;
+    int64_t offset;     /* position: the offset committed; sync: its upstream offset */
+    uint64_t seq;       /* sync: its number in the partition's outbox */
+    const char *topic;  /* sync: the source topic (the task's) */
 } commit_ctx_t;
 
 struct km_task {
@@ -158,19 +159,33 @@ static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     else if (dr->err)
         km_warn("flow %s: committing position %lld to %s failed: %s (will retry)", t->flow->name,
                 (long long)c->offset, t->flow->s.offsets_topic, rd_kafka_err2str(dr->err));
-    else if (c->offset > c->part->committed && !t->eos) /* with EOS: once the transaction commits */
+    else if (c->offset > c->part->committed && !t->eos) { /* with EOS: once the transaction commits */
         c->part->committed = c->offset;
+        km_sync_outbox_committed(&c->part->ob, c->offset);
+    }
     free(c);
 }
 
 static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     commit_ctx_t *c = dr->_private;
-    if (dr->err)
-        km_warn("flow %s: offset-sync %lld for a partition could not be written to %s: %s; translation near that offset falls back to MM2's conservative rule",
-                t->flow->name, (long long)c->offset, t->flow->s.offset_syncs_topic, rd_kafka_err2str(dr->err));
-    /* Acknowledged or given up: either way positions may move past it (see commit_positions). */
-    if (c->offset > c->part->sync_acked_u) c->part->sync_acked_u = c->offset;
+    if (dr->err && dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        km_warn("flow %s: the offset-sync of %s [%d] at offset %lld could not be written to %s: %s; it is sent again, and the partition's position stays before that offset until it is written",
+                t->flow->name, c->topic, c->part->partition, (long long)c->offset, t->flow->s.offset_syncs_topic,
+                rd_kafka_err2str(dr->err));
+    km_sync_outbox_report(&c->part->ob, c->seq, !dr->err);
     free(c);
+}
+
+static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s);
+
+/* Re-sends a lost or reordered offset-sync of p (offsetsync.h, outbox), before any newer one. */
+static void repair_syncs(km_task_t *t, const char *topic, task_part_t *p) {
+    km_offset_sync_t out[2];
+    int n = km_sync_outbox_repair(&p->ob, &p->sw, out);
+    if (n) km_info("flow %s: %s [%d]: re-sending the offset-sync at offset %lld%s", t->flow->name, topic, p->partition,
+                   (long long)out[0].upstream_offset,
+                   n > 1 ? "; offsets up to the last replicated record translate conservatively (may re-read, never skip)" : "");
+    for (int i = 0; i < n; i++) send_sync(t, topic, p, &out[i]);
 }
 
 static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s) {
@@ -180,21 +195,25 @@ static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset
     int kn = km_offset_sync_encode_key(s, key, sizeof(key));
     km_offset_sync_encode_value(s, val, sizeof(val));
     km_offset_sync_encode_header(s, hdr, sizeof(hdr));
-    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-    rd_kafka_header_add(h, KM_SYNC_HEADER, -1, hdr, sizeof(hdr));
+    rd_kafka_headers_t *h = NULL;
+    if (s->exact) { /* a repair's bridge goes without: Java's conservative rule */
+        h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, KM_SYNC_HEADER, -1, hdr, sizeof(hdr));
+    }
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
-    *c = (commit_ctx_t){p, s->upstream_offset};
+    *c = (commit_ctx_t){p, s->upstream_offset, km_sync_outbox_sent(&p->ob, s), topic};
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->sync_rk, RD_KAFKA_V_RKT(t->sync_rkt), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, (size_t)kn),
         RD_KAFKA_V_VALUE(val, sizeof(val)), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
     if (err) {
-        rd_kafka_headers_destroy(h);
+        if (h) rd_kafka_headers_destroy(h);
+        km_sync_outbox_report(&p->ob, c->seq, false);
         free(c);
-        km_warn("flow %s: cannot queue an offset-sync for %s [%d]: %s", t->flow->name, topic, p->partition, rd_kafka_err2str(err));
+        km_warn("flow %s: cannot queue the offset-sync of %s [%d] at offset %lld: %s; it is sent again at the next commit, and the partition's position stays before that offset until it is written",
+                t->flow->name, topic, p->partition, (long long)s->upstream_offset, rd_kafka_err2str(err));
         return;
     }
-    p->sync_sent_u = s->upstream_offset;
     km_part_offset_sync_emitted(p->stats);
 }
 
@@ -251,7 +270,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
             /* Run starts are what exact translation needs and always go out; an offset.lag.max
              * sync (only for Java readers) is coalesced away while the partition has one in flight. */
             if (t->sync_rk && km_sync_writer_ack(&p->sw, u, d, t->flow->s.offset_lag_max, &sync) &&
-                (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
+                (sync.kind != KM_SYNC_IN_RUN || km_sync_outbox_idle(&p->ob)))
                 send_sync(t, tt->name, p, &sync);
         }
     }
@@ -312,7 +331,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->acked = p->committed = items[i].position;
         p->committing = p->rewind_to = -1;
         km_ackq_clear(&p->aq);
-        p->sync_sent_u = p->sync_acked_u = -1;
+        km_sync_outbox_free(&p->ob);
         p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
@@ -539,6 +558,7 @@ static void flush_syncs(km_task_t *t) {
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
             if (!p || !p->active) continue;
+            repair_syncs(t, t->topics[i]->name, p);
             rd_kafka_topic_partition_t *pos = rd_kafka_topic_partition_list_find(tl, t->topics[i]->name, j);
             km_offset_sync_t sync;
             if (km_sync_writer_flush(&p->sw, pos && !pos->err && pos->offset >= 0 ? pos->offset : -1, &sync))
@@ -551,8 +571,7 @@ static void flush_syncs(km_task_t *t) {
  * after a crash, translation relies on the syncs of everything that will not be replicated
  * again. */
 static int64_t committable(const km_task_t *t, const task_part_t *p) {
-    if (!t->sync_rk || p->sync_sent_u == p->sync_acked_u || p->acked <= p->sync_acked_u) return p->acked;
-    return p->sync_acked_u;
+    return t->sync_rk ? km_sync_outbox_committable(&p->ob, p->acked) : p->acked;
 }
 
 /* Queues the position record of partition j of tt. False when it could not be queued. */
@@ -561,7 +580,7 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
     char *val = km_pos_encode_value(pos, &vlen);
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
-    *c = (commit_ctx_t){p, pos};
+    *c = (commit_ctx_t){.part = p, .offset = pos};
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
@@ -656,9 +675,10 @@ static bool queue_txn_positions(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
-            if (!p || p->acked <= p->committed) continue;
-            if (!queue_position(t, t->topics[i], j, p, p->acked)) return false;
-            p->txn_pos = p->acked;
+            int64_t pos = p ? committable(t, p) : -1;
+            if (!p || pos <= p->committed) continue;
+            if (!queue_position(t, t->topics[i], j, p, pos)) return false;
+            p->txn_pos = pos;
         }
     return true;
 }
@@ -700,7 +720,10 @@ static void commit_txn(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
-            if (p && p->txn_pos >= 0) p->committed = p->txn_pos;
+            if (p && p->txn_pos >= 0) {
+                p->committed = p->txn_pos;
+                km_sync_outbox_committed(&p->ob, p->committed);
+            }
             if (p) p->txn_first = p->txn_pos = -1;
         }
 }
@@ -958,6 +981,7 @@ void km_task_free(km_task_t *t) {
             if (tt->parts[j]) {
                 km_part_assigned(tt->parts[j]->stats, -1);
                 km_ackq_free(&tt->parts[j]->aq);
+                km_sync_outbox_free(&tt->parts[j]->ob);
             }
             free(tt->parts[j]);
         }
