@@ -35,6 +35,8 @@
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
 #define INFLIGHT_MAX_BYTES (32LL * 1024 * 1024)
 #define INFLIGHT_MAX_MSGS 200000
+/* A position held back by its offset-syncs in flight is tried again this soon. */
+#define HELD_RETRY_MS 100
 
 typedef struct task_part {
     int32_t partition;
@@ -101,6 +103,7 @@ struct km_task {
     int64_t commit_inflight;
     int rewinds;
     int64_t next_commit;
+    int64_t acked_since_commit; /* at-least-once: records acknowledged since the last commit */
     int64_t next_watermarks; /* when lag is measured next */
     int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
@@ -266,6 +269,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         while (km_ackq_pop(&p->aq, &u, &d)) {
             if (u <= p->acked) continue;
             p->acked = u;
+            t->acked_since_commit++;
             km_offset_sync_t sync;
             /* Run starts are what exact translation needs and always go out; an offset.lag.max
              * sync (only for Java readers) is coalesced away while the partition has one in flight. */
@@ -595,19 +599,24 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     return true;
 }
 
-static void commit_positions(km_task_t *t) {
+/* Queues the positions that moved. True when some partition's is held back by its
+ * offset-syncs in flight (the caller commits again soon instead of a whole interval later). */
+static bool commit_positions(km_task_t *t) {
     if (t->sync_rk) flush_syncs(t);
+    bool held = false;
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         for (int j = 0; j < tt->nparts; j++) {
             task_part_t *p = tt->parts[j];
             if (!p) continue;
             int64_t pos = committable(t, p);
+            held |= pos < p->acked;
             if (pos <= p->committed || pos == p->committing) continue;
-            if (!queue_position(t, tt, j, p, pos)) return;
+            if (!queue_position(t, tt, j, p, pos)) return held;
             p->committing = pos;
         }
     }
+    return held;
 }
 
 /* ---- transactions (EOS) -------------------------------------------------------------------- */
@@ -788,10 +797,17 @@ static void *task_main(void *arg) {
         rd_kafka_poll(t->producer, 0);
         if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
         rewind_failed(t);
-        if (km_now_mono_ms() >= t->next_commit || t->txn_failed) {
+        /* By time, and without EOS also by volume (offset.flush.records): at full speed the
+         * interval alone would leave seconds of records to repeat after a crash. */
+        bool by_volume = !t->eos && t->flow->s.offset_flush_records > 0 && t->acked_since_commit >= t->flow->s.offset_flush_records;
+        if (km_now_mono_ms() >= t->next_commit || t->txn_failed || by_volume) {
+            bool held = false;
             if (t->eos) commit_txn(t);
-            else commit_positions(t);
-            t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
+            else held = commit_positions(t);
+            t->acked_since_commit = 0;
+            int64_t wait = t->flow->s.offset_flush_interval_ms;
+            if (held && wait > HELD_RETRY_MS) wait = HELD_RETRY_MS;
+            t->next_commit = km_now_mono_ms() + wait;
         }
     }
     free(batch);

@@ -1,0 +1,123 @@
+/* test_recpath.c — the record path under faults, on in-process mock clusters: positions are
+ * committed by volume as well as by time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "kt.h"
+#include "log.h"
+#include "mirror.h"
+#include "mock.h"
+#include "util.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct env {
+    km_mock_t *a, *b;
+    km_config_t cfg;
+    km_diag_t d;
+    km_mirror_t *m;
+    const char *remote;
+    int partitions;
+} env_t;
+
+static env_t *env_new(const char *topic, const char *remote, int partitions) {
+    env_t *e = km_xcalloc(1, sizeof(*e));
+    char err[256];
+    e->a = km_mock_new(1, err, sizeof(err));
+    e->b = km_mock_new(1, err, sizeof(err));
+    assert_non_null(e->a);
+    assert_non_null(e->b);
+    assert_int_equal(km_mock_create_topic(e->a, topic, partitions), 0);
+    assert_int_equal(km_mock_create_topic(e->b, remote, partitions), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->b, "A"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->a, "B"), 0);
+    e->remote = remote;
+    e->partitions = partitions;
+    return e;
+}
+
+/* extra: more configuration lines. */
+static void env_start(env_t *e, const char *extra) {
+    char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                              "A->B.enabled = true\nreplication.factor = 1\nadmin.timeout.ms = 10000\n"
+                              "emit.checkpoints.enabled = false\nsync.topic.configs.enabled = false\n"
+                              "sync.topic.acls.enabled = false\n%s",
+                              km_mock_bootstraps(e->a), km_mock_bootstraps(e->b), extra);
+    memset(&e->cfg, 0, sizeof(e->cfg));
+    assert_int_equal(km_config_load_buf(&e->cfg, text, strlen(text), "mock.properties", NULL, 0, &e->d), 0);
+    free(text);
+    e->m = km_mirror_start(&e->cfg);
+    assert_non_null(e->m);
+}
+
+static int env_stop(env_t *e) {
+    int rc = km_mirror_stop(e->m);
+    e->m = NULL;
+    km_config_free(&e->cfg);
+    km_diag_free(&e->d);
+    return rc;
+}
+
+static void env_free(env_t *e) {
+    if (e->m) env_stop(e);
+    km_mock_free(e->a);
+    km_mock_free(e->b);
+    free(e);
+}
+
+static void produce_n(env_t *e, const char *topic, int n, int partitions, size_t value_size) {
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    char *value = km_xcalloc(1, value_size + 1);
+    memset(value, 'v', value_size);
+    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = i % partitions, .key = "k", .value = value};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), topic, msgs, (size_t)n, NULL, NULL), 0);
+    free(msgs);
+    free(value);
+}
+
+typedef struct waiter {
+    env_t *e;
+    const char *topic; /* on the target */
+    int partitions;
+    int64_t want;
+} waiter_t;
+
+/* Ticks the mirror (as the main loop would) and sums the target topic's high watermarks. */
+static bool target_has(void *arg) {
+    waiter_t *w = arg;
+    if (w->e->m) km_mirror_tick(w->e->m);
+    int64_t hw[32] = {0};
+    if (kt_high_watermarks(km_mock_bootstraps(w->e->b), w->topic, hw, w->partitions) != 0) return false;
+    int64_t total = 0;
+    for (int i = 0; i < w->partitions; i++) total += hw[i];
+    return total >= w->want;
+}
+
+/* With a flush interval far longer than the test, positions are committed while running only
+ * by volume (offset.flush.records). */
+static void test_positions_committed_by_volume(void **state) {
+    env_t *e = env_new("vol", "A.vol", 1);
+    produce_n(e, "vol", 3000, 1, 10);
+    env_start(e, "offset.flush.interval.ms = 600000\noffset.flush.records = 500\nshutdown.timeout.ms = 10000\n");
+    waiter_t w = {e, "A.vol", 1, 3000};
+    assert_true(kt_wait_until(target_has, &w, 30000));
+    waiter_t pos = {e, "mm2-offsets.A.internal", 25, 1};
+    assert_true(kt_wait_until(target_has, &pos, 20000)); /* a position, before any stop */
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
+int main(void) {
+    km_log_set_level(KM_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_positions_committed_by_volume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
