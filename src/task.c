@@ -407,7 +407,7 @@ static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t o
  * now, within admin.timeout.ms. */
 static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
     int64_t deadline = km_now_mono_ms() + t->flow->s.admin_timeout_ms;
-    while (km_now_mono_ms() < deadline) {
+    while (km_now_mono_ms() < deadline && !atomic_load(&t->stop)) {
         const rd_kafka_metadata_t *md;
         if (rd_kafka_metadata(t->producer, 0, tt->dst_rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             bool known = md->topic_cnt == 1 && md->topics[0].partition_cnt > partition;
@@ -441,9 +441,16 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
             RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
         if (!err) return true;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed)) {
+        /* A full queue is backpressure (the target is slow or down): wait for delivery reports
+         * to make room, but not past a stop, which must end within shutdown.timeout.ms even
+         * during an outage (the record is not handed over and is read again after a restart). */
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed) && !atomic_load(&t->stop)) {
             rd_kafka_poll(t->producer, 10);
             continue;
+        }
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && atomic_load(&t->stop)) {
+            if (hdrs) rd_kafka_headers_destroy(hdrs);
+            return false;
         }
         if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && await_partition(t, tt, m->partition)) continue;
         if (hdrs) rd_kafka_headers_destroy(hdrs);
@@ -471,8 +478,8 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     task_topic_t *tt = rd_kafka_topic_opaque(m->rkt);
     task_part_t *p = tt && m->partition < tt->nparts ? tt->parts[m->partition] : NULL;
-    if (!p || !p->active || p->rewind_to >= 0 || atomic_load(&t->failed)) {
-        rd_kafka_message_destroy(m); /* re-read after the rewind */
+    if (!p || !p->active || p->rewind_to >= 0 || atomic_load(&t->stop)) {
+        rd_kafka_message_destroy(m); /* re-read after the rewind, or after a restart */
         return;
     }
     if (t->eos && p->txn_first < 0) p->txn_first = m->offset;

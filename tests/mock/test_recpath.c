@@ -1,5 +1,6 @@
 /* test_recpath.c — the record path under faults, on in-process mock clusters: positions are
- * committed by volume as well as by time. */
+ * committed by volume as well as by time, and a stop during a target outage with a full
+ * producer queue ends within shutdown.timeout.ms. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,15 +9,19 @@
 
 #include "config.h"
 #include "kt.h"
+#include "kt_metrics.h"
 #include "log.h"
 #include "mirror.h"
 #include "mock.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct env {
     km_mock_t *a, *b;
@@ -114,10 +119,72 @@ static void test_positions_committed_by_volume(void **state) {
     env_free(e);
 }
 
+typedef struct stopper {
+    env_t *e;
+    int rc;
+    atomic_bool done;
+} stopper_t;
+
+static void *stop_thread(void *arg) {
+    stopper_t *s = arg;
+    s->rc = env_stop(s->e);
+    atomic_store(&s->done, true);
+    return NULL;
+}
+
+typedef struct consumed {
+    env_t *e;
+    double bytes;
+} consumed_t;
+
+/* The source has handed over at least this many value bytes (kmirror_byte_count_total). */
+static bool consumed_bytes(void *arg) {
+    consumed_t *c = arg;
+    km_mirror_tick(c->e->m);
+    int status;
+    char *body;
+    if (kt_http_get(km_mirror_http_port(c->e->m), "/metrics", &status, &body) != 0) return false;
+    double got = kt_prom_sum(body, "kmirror_byte_count_total", NULL, NULL);
+    free(body);
+    return status == 200 && got >= c->bytes;
+}
+
+static bool stopped(void *arg) { return atomic_load(&((stopper_t *)arg)->done); }
+
+/* The target goes down while records keep coming: the producer queue (20 messages here) fills
+ * and records would wait up to message.timeout.ms (5 minutes here) for room. A stop must end
+ * within shutdown.timeout.ms (3 s) anyway; the deadline below is far from both. */
+static void test_stop_with_target_down_and_full_queue(void **state) {
+    env_t *e = env_new("full", "A.full", 2);
+    env_start(e, "shutdown.timeout.ms = 3000\noffset.flush.interval.ms = 500\nemit.heartbeats.enabled = false\n"
+                 "metrics.listen = 127.0.0.1:0\n"
+                 "A->B.producer.queue.buffering.max.messages = 20\nA->B.producer.message.timeout.ms = 300000\n");
+    produce_n(e, "full", 100, 2, 10);
+    waiter_t w = {e, "A.full", 2, 100};
+    assert_true(kt_wait_until(target_has, &w, 30000));
+    rd_kafka_mock_broker_set_down(km_mock_cluster(e->b), 1);
+    produce_n(e, "full", 500, 2, 10);
+    /* 100 records delivered, then 15 more read: the queue (with the task's own position and
+     * sync records) is about full, and the rest of the fetched batch waits in produce(). */
+    consumed_t c = {e, (100 + 15) * 10};
+    assert_true(kt_wait_until(consumed_bytes, &c, 30000));
+    stopper_t s = {.e = e};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_thread, &s), 0);
+    if (!kt_wait_until(stopped, &s, 60000)) {
+        fprintf(stderr, "the stop did not end within 60 s (shutdown.timeout.ms = 3000)\n");
+        _exit(1); /* the stopping thread is stuck in librdkafka: nothing left to clean up */
+    }
+    pthread_join(th, NULL);
+    rd_kafka_mock_broker_set_up(km_mock_cluster(e->b), 1);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_positions_committed_by_volume),
+        cmocka_unit_test(test_stop_with_target_down_and_full_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
