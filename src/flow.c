@@ -44,6 +44,13 @@ struct km_flow_rt {
     char *running;        /* the task ids last logged as running here */
     char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
     char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
+    /* New partitions not handed to their tasks yet because their positions could not be read:
+     * every slot outside `handed` (the division as last handed) waits; retried with backoff. */
+    slot_t *handed;
+    size_t nhanded;
+    bool unhanded;
+    int64_t hand_retry_at, hand_backoff_ms;
+    char *positions_problem; /* the reason, for /status and /healthz; NULL when none */
     char **warned;        /* topics already reported as not replicable */
     size_t nwarned;
     int64_t next_refresh;
@@ -177,6 +184,16 @@ static void slots_free(slot_t *s, size_t n) {
         free(s[i].remote);
     }
     free(s);
+}
+
+static slot_t *slots_copy(const slot_t *s, size_t n) {
+    slot_t *c = km_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i] = s[i];
+        c[i].topic = km_xstrdup(s[i].topic);
+        c[i].remote = km_xstrdup(s[i].remote);
+    }
+    return c;
 }
 
 static slot_t *build_slots(const km_topic_plan_t *plan, size_t n, const int *usable, size_t *nslots) {
@@ -368,22 +385,70 @@ static bool loses(const km_flow_rt_t *rt, const slot_t *s, size_t n, int t) {
     return false;
 }
 
-/* New partitions go to the running tasks they belong to, with any stored positions. */
-static void hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+static void report(km_flow_rt_t *rt);
+
+#define HAND_BACKOFF_MIN_MS 1000
+#define HAND_BACKOFF_MAX_MS 60000
+
+/* New partitions (those of s outside base) go to the running tasks they belong to, with any
+ * stored positions. False when the positions cannot be read: nothing is handed then. */
+static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const slot_t *base, size_t nbase) {
     km_positions_t pos = {0};
     char err[512];
     if (load_positions(rt, &pos, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot read positions (%s); new partitions are taken up at the next refresh", rt->flow->name, err);
-        return;
+        size_t waiting = 0;
+        const slot_t *first = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!find_slot(base, nbase, s[i].topic, s[i].partition)) {
+                if (!first) first = &s[i];
+                waiting++;
+            }
+        free(rt->positions_problem);
+        rt->positions_problem = first ? km_xasprintf("%zu new partition(s) not replicated yet, e.g. %s [%d]: cannot read positions: %s",
+                                                     waiting, first->topic, first->partition, err)
+                                      : NULL;
+        if (first)
+            km_warn("flow %s: cannot read positions (%s); %zu new partition(s), e.g. %s [%d], are not replicated until they can be read (retrying)",
+                    rt->flow->name, err, waiting, first->topic, first->partition);
+        report(rt);
+        km_positions_free(&pos);
+        return false;
     }
     for (int t = 0; t < rt->ntasks; t++) {
         if (!rt->tasks[t]) continue;
         size_t count;
-        km_assign_item_t *items = items_for(s, n, t, rt->slots, rt->nslots, &pos, &count);
+        km_assign_item_t *items = items_for(s, n, t, base, nbase, &pos, &count);
         if (count) km_task_add(rt->tasks[t], items, count);
         free(items);
     }
     km_positions_free(&pos);
+    if (rt->positions_problem) km_info("flow %s: positions read; the new partitions are replicated now", rt->flow->name);
+    free(rt->positions_problem);
+    rt->positions_problem = NULL;
+    report(rt);
+    return true;
+}
+
+/* Hands s's new partitions; when that fails, remembers what was handed and retries with backoff. */
+static void hand_or_defer(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+    const slot_t *base = rt->unhanded ? rt->handed : rt->slots;
+    size_t nbase = rt->unhanded ? rt->nhanded : rt->nslots;
+    if (hand_additions(rt, s, n, base, nbase)) {
+        if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+        rt->handed = NULL;
+        rt->nhanded = 0;
+        rt->unhanded = false;
+        return;
+    }
+    if (!rt->unhanded) {
+        rt->handed = slots_copy(rt->slots, rt->nslots);
+        rt->nhanded = rt->nslots;
+        rt->unhanded = true;
+        rt->hand_backoff_ms = HAND_BACKOFF_MIN_MS;
+    } else if ((rt->hand_backoff_ms *= 2) > HAND_BACKOFF_MAX_MS) {
+        rt->hand_backoff_ms = HAND_BACKOFF_MAX_MS;
+    }
+    rt->hand_retry_at = km_now_mono_ms() + rt->hand_backoff_ms;
 }
 
 static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
@@ -398,7 +463,7 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
     }
     bool gained = false;
     for (size_t i = 0; i < n && !gained; i++) gained = !find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition);
-    if (gained && rt->divided) hand_additions(rt, s, n);
+    if ((gained || rt->unhanded) && rt->divided) hand_or_defer(rt, s, n);
     if (n != rt->nslots || !rt->divided)
         km_info("flow %s: replicating %zu partition(s), divided into the group's %d task(s)", rt->flow->name, n, rt->ntasks);
     free(restart);
@@ -413,13 +478,14 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
 /* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
  * the group run the flow with different settings. */
 static void report(km_flow_rt_t *rt) {
-    if (!rt->topics_problem && !rt->conflict) {
+    if (!rt->topics_problem && !rt->conflict && !rt->positions_problem) {
         km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
         return;
     }
     char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
-    char *why = km_xasprintf("%s%s%s", rt->topics_problem ? rt->topics_problem : "", rt->topics_problem && conflict ? "; " : "",
-                             conflict ? conflict : "");
+    const char *pp = rt->positions_problem;
+    char *why = km_xasprintf("%s%s%s%s%s", rt->topics_problem ? rt->topics_problem : "", rt->topics_problem && (conflict || pp) ? "; " : "",
+                             conflict ? conflict : "", conflict && pp ? "; " : "", pp ? pp : "");
     km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
     free(why);
     free(conflict);
@@ -622,6 +688,7 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
         refresh(rt);
         rt->next_refresh = km_now_mono_ms() + rt->flow->s.refresh_topics_interval_ms;
     }
+    if (rt->unhanded && km_now_mono_ms() >= rt->hand_retry_at) hand_or_defer(rt, rt->slots, rt->nslots);
     reconcile(rt);
     follow_lead(rt);
     return !rt->failed;
@@ -637,6 +704,8 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
     slots_free(rt->slots, rt->nslots);
+    if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+    free(rt->positions_problem);
     km_strv_free(rt->warned, rt->nwarned);
     free(rt->tasks);
     free(rt->fenced);

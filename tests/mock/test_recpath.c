@@ -1,6 +1,7 @@
 /* test_recpath.c — the record path under faults, on in-process mock clusters: positions are
- * committed by volume as well as by time, and a stop during a target outage with a full
- * producer queue ends within shutdown.timeout.ms. */
+ * committed by volume as well as by time, a stop during a target outage with a full producer
+ * queue ends within shutdown.timeout.ms, and a new partition whose positions cannot be read is
+ * reported and taken up once they can. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -180,11 +181,59 @@ static void test_stop_with_target_down_and_full_queue(void **state) {
     env_free(e);
 }
 
+typedef struct page {
+    env_t *e;
+    const char *path;
+    const char *text; /* the body contains it; NULL: ... */
+    double records;   /* ... kmirror_record_count_total of A.second reaches this */
+} page_t;
+
+static bool page_has(void *arg) {
+    page_t *p = arg;
+    km_mirror_tick(p->e->m);
+    int status;
+    char *body;
+    if (kt_http_get(km_mirror_http_port(p->e->m), p->path, &status, &body) != 0) return false;
+    const char *const labels[] = {"topic=A.second", NULL};
+    bool ok = p->text ? strstr(body, p->text) != NULL : kt_prom_sum(body, "kmirror_record_count_total", labels, NULL) >= p->records;
+    free(body);
+    return ok;
+}
+
+/* A topic created on the source while the target refuses to list offsets: the positions of its
+ * partition cannot be read at first. The partition must be taken up once they can (retried with
+ * backoff), not dropped until a restart. */
+static void test_failed_positions_read_retried(void **state) {
+    env_t *e = env_new("first", "A.first", 1);
+    assert_int_equal(km_mock_create_topic(e->b, "A.second", 1), 0); /* the mock has no CreateTopics */
+    env_start(e, "refresh.topics.interval.seconds = 1\nshutdown.timeout.ms = 10000\nemit.heartbeats.enabled = false\n"
+                 "metrics.listen = 127.0.0.1:0\n");
+    produce_n(e, "first", 10, 1, 10);
+    waiter_t w = {e, "A.first", 1, 10};
+    assert_true(kt_wait_until(target_has, &w, 30000));
+    /* ListOffsets is what the positions reader's watermark query sends to the target. */
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 2 /* ListOffsets */, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    assert_int_equal(km_mock_create_topic(e->a, "second", 1), 0);
+    produce_n(e, "second", 50, 1, 10);
+    /* From here on only kmirror's endpoint is asked: a ListOffsets of the test's own would take
+     * the injected errors. First the partition is reported as not replicated, then it runs. */
+    page_t st = {e, "/status", "not replicated yet", 0};
+    assert_true(kt_wait_until(page_has, &st, 20000));
+    page_t hz = {e, "/healthz", "degraded", 0};
+    assert_true(kt_wait_until(page_has, &hz, 20000));
+    page_t rec = {e, "/metrics", NULL, 50};
+    assert_true(kt_wait_until(page_has, &rec, 40000));
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_positions_committed_by_volume),
         cmocka_unit_test(test_stop_with_target_down_and_full_queue),
+        cmocka_unit_test(test_failed_positions_read_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
