@@ -94,7 +94,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest",
+    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -886,6 +886,17 @@ int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char
     check_something_runs(cfg, name, d);
     const char *ml = km_props_get(&cfg->raw, "metrics.listen");
     if (ml && *ml) cfg->metrics_listen = km_strtrim(ml);
+    int64_t budget = KM_INFLIGHT_MAX_BYTES_DEFAULT;
+    const char *ib = km_props_get(&cfg->raw, "inflight.max.bytes");
+    if (ib) {
+        char *v = km_strtrim(ib), *end;
+        errno = 0;
+        long long r = strtoll(v, &end, 10);
+        if (errno || end == v || *end || r < 1048576) km_diag_error(d, "%s: inflight.max.bytes must be an integer >= 1048576, got '%s'", name, v);
+        else budget = r;
+        free(v);
+    }
+    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
     const char *ll = km_props_get(&cfg->raw, "log.level");
     if (ll) {
         cfg->log_level = km_strtrim(ll);
