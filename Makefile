@@ -72,12 +72,12 @@ build-tests: $(BUILD)/kmirror $(TEST_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 itest: deps
 	@test -n "$(KMIRROR_IT_A)" -a -n "$(KMIRROR_IT_B)" || { echo "usage: make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port" >&2; exit 2; }
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kmirror
