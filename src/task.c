@@ -45,6 +45,12 @@ typedef struct task_part {
     int64_t committed;  /* last offset whose position record was acknowledged */
     int64_t committing; /* offset of the position record in flight; -1 none */
     int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
+    /* The target refuses the record at rewind_to (too large, no WRITE ACL, topic deleted): the
+     * partition is paused and tried again at retry_at, backing off; the others go on. */
+    int blocked_err;
+    int64_t blocked_at; /* the refused record's source offset */
+    bool paused;
+    int64_t retry_at, backoff_ms;
     int64_t inflight;
     km_sync_writer_t sw;
     km_syncq_t syncs; /* offset-syncs not yet acknowledged in order (see acks.h) */
@@ -224,6 +230,13 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
     while (km_recs_pop_acked(&p->recs, &r)) {
         if (r.u <= p->acked) continue;
         p->acked = r.u;
+        if (p->blocked_err && r.u >= p->blocked_at) {
+            km_info("flow %s: %s [%d]: the target took the record at source offset %lld; the partition flows again",
+                    t->flow->name, tt->name, p->partition, (long long)r.u);
+            p->blocked_err = 0;
+            p->backoff_ms = 0;
+            km_part_blocked(p->stats, 0, -1);
+        }
         t->acked_since_commit++;
         km_offset_sync_t sync;
         /* Run starts are what exact translation needs and always go out; an offset.lag.max sync
@@ -234,6 +247,39 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
         if (now < 0) now = km_now_wall_coarse_ms();
         km_part_acked(p->stats, r.ts, now);
     }
+}
+
+/* Errors about one partition or topic of the target, not about the task: the partition stops
+ * there and is retried (see task_part_t), everything else goes on. */
+static bool partition_error(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           err == RD_KAFKA_RESP_ERR_POLICY_VIOLATION || err == RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_DELETION_DISABLED;
+}
+
+#define BLOCKED_BACKOFF_MIN_MS 1000
+#define BLOCKED_BACKOFF_MAX_MS 60000
+
+/* The partition is read again from `offset` once nothing of it is in flight (rewind_failed). */
+static void hold(km_task_t *t, task_part_t *p, int64_t offset) {
+    if (p->rewind_to < 0) t->rewinds++;
+    if (p->rewind_to < 0 || offset < p->rewind_to) p->rewind_to = offset;
+}
+
+static void block(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset, rd_kafka_resp_err_t err) {
+    if (!p->blocked_err)
+        km_error("flow %s: %s [%d]: the target refuses the record at source offset %lld for %s: %s; this partition stops "
+                 "there, every other one goes on, and it is tried again (backing off to every %d s) until the target takes "
+                 "it (max.message.bytes raised, WRITE ACL added, topic re-created)",
+                 t->flow->name, tt->name, p->partition, (long long)offset, tt->remote, rd_kafka_err2str(err),
+                 BLOCKED_BACKOFF_MAX_MS / 1000);
+    if (!p->blocked_err || p->backoff_ms == 0) p->backoff_ms = BLOCKED_BACKOFF_MIN_MS;
+    p->blocked_err = err;
+    p->blocked_at = offset;
+    km_part_blocked(p->stats, err, offset);
+    hold(t, p, offset);
 }
 
 static bool fatal_delivery_error(rd_kafka_resp_err_t err) {
@@ -257,6 +303,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);
             if (is_fencing(dr->err)) fenced(t, "delivery");
+            else if (partition_error(dr->err)) block(t, tt, p, src->offset, dr->err);
             else if (fatal_delivery_error(dr->err))
                 fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
             else if (!t->txn_failed)
@@ -267,14 +314,15 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     } else if (dr->err) {
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);
-            if (fatal_delivery_error(dr->err))
+            if (partition_error(dr->err))
+                block(t, tt, p, src->offset, dr->err);
+            else if (fatal_delivery_error(dr->err))
                 fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
             else if (p->rewind_to < 0)
                 km_warn("flow %s: delivery to %s [%d] failed at source offset %lld: %s; re-reading from there",
                         t->flow->name, tt->remote, src->partition, (long long)src->offset, rd_kafka_err2str(dr->err));
         }
-        if (p->rewind_to < 0) t->rewinds++;
-        if (p->rewind_to < 0 || src->offset < p->rewind_to) p->rewind_to = src->offset;
+        hold(t, p, src->offset);
     } else if (known) {
         advance_acked(t, tt, p);
     }
@@ -336,6 +384,10 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->committing = p->rewind_to = -1;
         km_recs_clear(&p->recs);
         km_syncq_clear(&p->syncs);
+        p->blocked_err = 0;
+        p->paused = false;
+        p->backoff_ms = 0;
+        km_part_blocked(p->stats, 0, -1);
         p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
@@ -407,7 +459,7 @@ static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t o
  * now, within admin.timeout.ms. */
 static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
     int64_t deadline = km_now_mono_ms() + t->flow->s.admin_timeout_ms;
-    while (km_now_mono_ms() < deadline) {
+    while (km_now_mono_ms() < deadline && !atomic_load(&t->stop)) {
         const rd_kafka_metadata_t *md;
         if (rd_kafka_metadata(t->producer, 0, tt->dst_rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             bool known = md->topic_cnt == 1 && md->topics[0].partition_cnt > partition;
@@ -441,13 +493,18 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
             RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
         if (!err) return true;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed)) {
+        /* A full queue is backpressure: serve delivery reports until there is room, unless the
+         * task stops (then the record is read again by whoever runs the partition next). */
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed) && !atomic_load(&t->stop)) {
             rd_kafka_poll(t->producer, 10);
             continue;
         }
         if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && await_partition(t, tt, m->partition)) continue;
         if (hdrs) rd_kafka_headers_destroy(hdrs);
-        if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
+        task_part_t *p = tt->parts[m->partition];
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) hold(t, p, m->offset);
+        else if (partition_error(err) && !t->eos) block(t, tt, p, m->offset, err);
+        else if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
         else if (t->eos && err == RD_KAFKA_RESP_ERR__FATAL && is_fencing(rd_kafka_fatal_error(t->producer, NULL, 0))) fenced(t, "produce");
         else fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
         return false;
@@ -498,11 +555,26 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
  * theirs is in flight any more, so order is kept and nothing is lost. */
 static void rewind_failed(km_task_t *t) {
     if (t->rewinds == 0) return;
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(4), *pause = NULL, *resume = NULL;
+    int64_t now = km_now_mono_ms();
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
             if (!p || p->rewind_to < 0 || p->inflight > 0) continue;
+            if (p->blocked_err && !p->paused) { /* wait before trying the refused record again */
+                p->paused = true;
+                p->retry_at = now + p->backoff_ms;
+                if (!pause) pause = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(pause, t->topics[i]->name, j);
+                continue;
+            }
+            if (p->blocked_err && now < p->retry_at) continue;
+            if (p->paused) {
+                p->paused = false;
+                p->backoff_ms = p->backoff_ms * 2 < BLOCKED_BACKOFF_MAX_MS ? p->backoff_ms * 2 : BLOCKED_BACKOFF_MAX_MS;
+                if (!resume) resume = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(resume, t->topics[i]->name, j);
+            }
             rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->rewind_to;
             if (p->expected > p->rewind_to) km_part_resent(p->stats, (uint64_t)(p->expected - p->rewind_to));
             p->expected = p->rewind_to;
@@ -510,6 +582,7 @@ static void rewind_failed(km_task_t *t) {
             km_recs_clear(&p->recs); /* all reported; from the failed one on they are read again */
             t->rewinds--;
         }
+    if (pause) rd_kafka_pause_partitions(t->consumer, pause);
     if (tl->cnt) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, 5000);
         if (e) {
@@ -517,7 +590,10 @@ static void rewind_failed(km_task_t *t) {
             rd_kafka_error_destroy(e);
         }
     }
+    if (resume) rd_kafka_resume_partitions(t->consumer, resume);
     rd_kafka_topic_partition_list_destroy(tl);
+    if (pause) rd_kafka_topic_partition_list_destroy(pause);
+    if (resume) rd_kafka_topic_partition_list_destroy(resume);
 }
 
 /* ---- lag ---------------------------------------------------------------------------------- */
@@ -641,6 +717,7 @@ static void rewind_txn(km_task_t *t) {
                 if (p->expected > p->txn_first) km_part_resent(p->stats, (uint64_t)(p->expected - p->txn_first));
                 p->expected = p->txn_first;
                 p->acked = p->committed;
+                if (p->blocked_err) hold(t, p, p->txn_first); /* paused and retried like without EOS */
             }
             if (p) km_recs_clear(&p->recs);
             if (p) p->txn_first = p->txn_pos = -1;
