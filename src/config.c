@@ -151,7 +151,7 @@ static bool is_known_toplevel(const char *key) {
 }
 
 bool km_config_is_secret(const char *key) {
-    static const char *const words[] = {"password", "secret", "jaas", "token", "key.password"};
+    static const char *const words[] = {"password", "secret", "jaas", "token", "key.password", "key.pem", "keystore.key"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(key, words[i])) return true;
     return false;
