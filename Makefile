@@ -48,6 +48,9 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
 	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+# The status page is assembled into this object (.incbin): an edit of the page rebuilds it.
+$(BUILD)/obj/statuspage.o: src/statuspage.html
+
 $(BUILD)/obj/support/%.o: tests/support/%.c $(wildcard src/*.h tests/support/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
 	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
