@@ -131,6 +131,7 @@ static void truncate_from(part_t *p, int64_t from) {
 }
 
 void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
+    if (s->partition < 0 || !KM_OFFSET_VALID(s->upstream_offset) || !KM_OFFSET_VALID(s->downstream_offset)) return;
     part_t *p = get_part(st, s->topic, s->partition);
     sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
     if (last && s->exact && last->exact && s->kind == KM_SYNC_IN_RUN && last->u == s->upstream_offset &&
@@ -138,7 +139,7 @@ void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
         if (s->next > last->next) last->next = s->next; /* a later flush of the same record: keep its run start */
         return;
     }
-    if (s->exact && s->kind == KM_SYNC_AFTER_START) truncate_from(p, s->prev_end + 1);
+    if (s->exact && s->kind == KM_SYNC_AFTER_START && s->prev_end < INT64_MAX) truncate_from(p, s->prev_end + 1);
     truncate_from(p, s->upstream_offset);
     if (p->n == (size_t)st->per_partition) { /* forget the oldest quarter */
         size_t drop = p->n / 4;
@@ -182,7 +183,8 @@ km_xlate_t km_sync_store_translate(const km_sync_store_t *st, const char *topic,
     }
     if (!lo) return KM_XLATE_NONE; /* older than anything we know */
     if (lo->exact && hi && hi->exact) {
-        *downstream = lo->d + (x - lo->u); /* same run as lo */
+        /* same run as lo; a sum past INT64_MAX means the syncs contradict each other */
+        if (__builtin_add_overflow(lo->d, x - lo->u, downstream)) return KM_XLATE_NONE;
         return KM_XLATE_EXACT;
     }
     if (lo->exact && !hi && x <= lo->next) {

@@ -3,6 +3,8 @@
 
 #include "admin.h"
 #include "log.h"
+#include "records.h"
+#include "reject.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -46,8 +48,9 @@ int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic,
         if (json_is_string(c) && json_is_string(t) && json_is_integer(p)) {
             *cluster = km_xstrdup(json_string_value(c));
             *topic = km_xstrdup(json_string_value(t));
-            *partition = (int32_t)json_integer_value(p);
-            rc = 0;
+            json_int_t v = json_integer_value(p);
+            rc = v >= 0 && v <= INT32_MAX ? 0 : -2;
+            if (rc == 0) *partition = (int32_t)v;
         }
     }
     json_decref(j);
@@ -59,7 +62,7 @@ int km_pos_decode_value(const void *value, size_t len, int64_t *offset) {
     json_t *j = json_loadb(value, len, 0, NULL);
     json_t *o = json_object_get(j, "offset");
     int rc = -1;
-    if (json_is_integer(o) && json_integer_value(o) >= 0) {
+    if (json_is_integer(o) && KM_OFFSET_VALID(json_integer_value(o))) {
         *offset = json_integer_value(o);
         rc = 0;
     }
@@ -100,12 +103,32 @@ void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, i
     size_t i = find(p, topic, partition, &found);
     if (found) {
         p->items[i].offset = offset;
+        p->items[i].rejected_at = -1;
         return;
     }
     if (p->n == p->cap) p->items = km_xrealloc(p->items, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*p->items));
     memmove(&p->items[i + 1], &p->items[i], (p->n - i) * sizeof(*p->items));
-    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset};
+    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset, -1};
     p->n++;
+}
+
+void km_positions_reject(km_positions_t *p, const char *topic, int32_t partition, int64_t at) {
+    km_positions_set(p, topic, partition, -1);
+    int found;
+    p->items[find(p, topic, partition, &found)].rejected_at = at;
+}
+
+int64_t km_positions_rejected(const km_positions_t *p, const char *topic, int32_t partition) {
+    int found;
+    size_t i = find(p, topic, partition, &found);
+    return found ? p->items[i].rejected_at : -1;
+}
+
+size_t km_positions_nrejected(const km_positions_t *p, const km_position_t **first) {
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->items[i].rejected_at >= 0 && n++ == 0 && first) *first = &p->items[i];
+    return n;
 }
 
 void km_positions_remove(km_positions_t *p, const char *topic, int32_t partition) {
@@ -126,12 +149,23 @@ void km_positions_free(km_positions_t *p) {
 static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_positions_t *out) {
     char *c, *t;
     int32_t part;
-    if (km_pos_decode_key(m->key, m->key_len, &c, &t, &part) != 0) return;
+    int rc = km_pos_decode_key(m->key, m->key_len, &c, &t, &part);
+    if (rc == -1) return; /* another connector's, or not a position at all */
+    const char *otopic = rd_kafka_topic_name(m->rkt);
     int64_t off;
-    if (strcmp(c, cluster) == 0) {
-        if (!m->payload) km_positions_remove(out, t, part);
-        else if (km_pos_decode_value(m->payload, m->len, &off) == 0) km_positions_set(out, t, part, off);
-        else km_warn("offsets topic: ignoring an unreadable position for %s-%d", t, part);
+    if (strcmp(c, cluster) != 0) {
+        /* another source cluster's */
+    } else if (rc == -2) {
+        km_reject(otopic, m->partition, m->offset, "a position key for %s names a partition outside 0..2147483647; ignored", t);
+    } else if (!m->payload) {
+        km_positions_remove(out, t, part);
+    } else if (km_pos_decode_value(m->payload, m->len, &off) == 0) {
+        km_positions_set(out, t, part, off);
+    } else {
+        km_reject(otopic, m->partition, m->offset,
+                  "the position of %s-%d is not {\"offset\":N} with 0 <= N < 2^63-1; the partition is not replicated until a valid position or a tombstone replaces it",
+                  t, part);
+        km_positions_reject(out, t, part, m->offset);
     }
     free(c);
     free(t);
