@@ -583,7 +583,9 @@ static void ensure_syncs_topic(km_flow_rt_t *rt) {
 static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     km_positions_t pos = {0};
     if (load_positions(rt, &pos, errstr, errlen) != 0) return -1;
-    km_info("flow %s: %zu stored position(s) in %s on %s", rt->flow->name, pos.n, rt->flow->s.offsets_topic, rt->flow->target);
+    size_t bad = km_positions_nrejected(&pos, NULL);
+    km_info("flow %s: %zu stored position(s) in %s on %s%s", rt->flow->name, pos.n - bad, rt->flow->s.offsets_topic, rt->flow->target,
+            bad ? ", and invalid ones (see above)" : "");
     km_positions_free(&pos);
     return 0;
 }
