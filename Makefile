@@ -59,6 +59,9 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
 	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+# The status page is assembled into this object (.incbin): an edit of the page rebuilds it.
+$(BUILD)/obj/statuspage.o: src/statuspage.html
+
 $(BUILD)/obj/support/%.o: tests/support/%.c $(wildcard src/*.h tests/support/*.h) | check-pkgs
 	@mkdir -p $(dir $@)
 	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -c -o $@ $<
@@ -112,12 +115,12 @@ fuzz: deps
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 itest: deps
 	@test -n "$(KMIRROR_IT_A)" -a -n "$(KMIRROR_IT_B)" || { echo "usage: make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port" >&2; exit 2; }
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kmirror

@@ -8,7 +8,9 @@ pkgs=(build-essential pkg-config
       librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libssl-dev
       default-jdk-headless maven
       # tests/dist: systemd-analyze (the unit), man (the page), promtool (the alert rules)
-      systemd man-db prometheus)
+      systemd man-db prometheus
+      # tests/mock/test_statuspage: renders the status page headless
+      chromium)
 if [ "${1:-}" = --fuzz ]; then pkgs=(clang libclang-rt-dev); fi
 
 missing=()

@@ -272,8 +272,8 @@ static void produce_checkpoint(km_checkpointer_t *c, const km_checkpoint_t *k) {
     rd_kafka_resp_err_t err = rd_kafka_producev(c->producer, RD_KAFKA_V_RKT(c->ck_rkt), RD_KAFKA_V_PARTITION(0),
                                                 RD_KAFKA_V_KEY(key, kl), RD_KAFKA_V_VALUE(val, vl),
                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+    free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
     if (err) {
-        free(key);
         free(val);
         km_warn("flow %s: cannot queue a checkpoint: %s", c->flow->name, rd_kafka_err2str(err));
     }

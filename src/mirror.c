@@ -18,10 +18,18 @@
 #define TICK_MS 100
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t hup_count; /* SIGHUPs not yet reported in the log */
 
 static void on_signal(int sig) {
     if (stop_signal) _exit(128 + sig);
     stop_signal = sig;
+}
+
+/* There is no configuration reload yet; SIGHUP (a closed terminal, `systemctl reload`, a
+ * logrotate postrotate) must not stop replication without committing positions. */
+static void on_hup(int sig) {
+    (void)sig;
+    hup_count++;
 }
 
 void km_mirror_install_signals(void) {
@@ -31,10 +39,19 @@ void km_mirror_install_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
-bool km_mirror_stop_requested(void) { return stop_signal != 0; }
+bool km_mirror_stop_requested(void) {
+    if (hup_count) {
+        hup_count = 0;
+        km_warn("SIGHUP received and ignored: kmirror cannot reload its configuration yet (restart it to apply changes; "
+                "SIGTERM stops it cleanly)");
+    }
+    return stop_signal != 0;
+}
 
 /* A running flow and its once-per-flow work: checkpoints and group offset sync run in the one
  * process of the flow's group that runs task 0 (two emitters would interleave checkpoints of
