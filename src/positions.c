@@ -38,22 +38,29 @@ char *km_pos_encode_value(int64_t offset, size_t *len) {
 }
 
 int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic, int32_t *partition) {
+    *cluster = *topic = NULL;
     if (!key) return -1;
     json_t *j = json_loadb(key, len, 0, NULL);
-    int rc = -1;
     json_t *name = json_array_get(j, 0), *obj = json_array_get(j, 1);
-    if (json_is_array(j) && json_array_size(j) == 2 && json_is_string(name) &&
-        strcmp(json_string_value(name), CONNECTOR) == 0 && json_is_object(obj)) {
+    int rc = -2; /* corrupt, unless another connector's or ours */
+    if (json_is_string(name) && strcmp(json_string_value(name), CONNECTOR) != 0) {
+        rc = -1;
+    } else if (json_is_object(obj)) {
         json_t *c = json_object_get(obj, "cluster"), *t = json_object_get(obj, "topic"), *p = json_object_get(obj, "partition");
-        if (json_is_string(c) && json_is_string(t) && json_is_integer(p)) {
-            *cluster = km_xstrdup(json_string_value(c));
-            *topic = km_xstrdup(json_string_value(t));
-            json_int_t v = json_integer_value(p);
-            rc = v >= 0 && v <= INT32_MAX ? 0 : -2;
-            if (rc == 0) *partition = (int32_t)v;
+        if (json_is_string(c)) *cluster = km_xstrdup(json_string_value(c));
+        if (json_is_string(t)) *topic = km_xstrdup(json_string_value(t));
+        json_int_t v = json_is_integer(p) ? json_integer_value(p) : -1;
+        if (json_array_size(j) == 2 && json_is_string(name) && *cluster && *topic && v >= 0 && v <= INT32_MAX) {
+            *partition = (int32_t)v;
+            rc = 0;
         }
     }
     json_decref(j);
+    if (rc == -1) {
+        free(*cluster);
+        free(*topic);
+        *cluster = *topic = NULL;
+    }
     return rc;
 }
 
@@ -150,13 +157,14 @@ static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_po
     char *c, *t;
     int32_t part;
     int rc = km_pos_decode_key(m->key, m->key_len, &c, &t, &part);
-    if (rc == -1) return; /* another connector's, or not a position at all */
     const char *otopic = rd_kafka_topic_name(m->rkt);
     int64_t off;
-    if (strcmp(c, cluster) != 0) {
-        /* another source cluster's */
+    if (rc == -1 || (c && strcmp(c, cluster) != 0)) {
+        /* another connector's key, or another source cluster's position */
     } else if (rc == -2) {
-        km_reject(otopic, m->partition, m->offset, "a position key for %s names a partition outside 0..2147483647; ignored", t);
+        km_reject(otopic, m->partition, m->offset,
+                  "not a position key: MirrorSourceConnector, a cluster, a topic and a partition in 0..2147483647 expected%s%s%s; ignored",
+                  t ? " (topic " : "", t ? t : "", t ? ")" : "");
     } else if (!m->payload) {
         km_positions_remove(out, t, part);
     } else if (km_pos_decode_value(m->payload, m->len, &off) == 0) {

@@ -34,9 +34,10 @@ typedef struct km_positions {
 char *km_pos_encode_key(const char *cluster, const char *topic, int32_t partition, size_t *len);
 char *km_pos_encode_value(int64_t offset, size_t *len);
 /* 0 when key is a MirrorSourceConnector position key; *cluster and *topic are then owned by the
- * caller. -2 for such a key whose partition is not an int32 >= 0 (corrupt: it must not become
- * another partition); *cluster and *topic are set and owned by the caller then too, *partition
- * is not. -1 for anything else (other connectors' keys, garbage). */
+ * caller. -1 for another connector's key (a JSON array led by another name) or a NULL key.
+ * -2 for anything else, a corrupt key: bytes that are not such an array, missing fields, or a
+ * partition that is not an int32 >= 0 (it must not become another partition); *cluster and
+ * *topic are then the strings the key holds (caller frees) or NULL, *partition is not set. */
 int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic, int32_t *partition);
 /* 0 with *offset set; -1 when not {"offset":N} with N in KM_OFFSET_VALID's range. */
 int km_pos_decode_value(const void *value, size_t len, int64_t *offset);

@@ -122,8 +122,10 @@ static void test_corrupt_positions(void **state) {
         /* offset + 1 overflows: partition 0 must neither overflow nor restart from the beginning */
         position(7, "[\"MirrorSourceConnector\",{\"cluster\":\"A\",\"partition\":0,\"topic\":\"orders\"}]",
                  "{\"offset\":9223372036854775807}"),
+        /* not even JSON: reported too, not taken for another connector's key */
+        position(11, "orders-1", "{\"offset\":5}"),
     };
-    produce(e, e->b, OFFSETS, pos, 2);
+    produce(e, e->b, OFFSETS, pos, 3);
 
     char *text = config_text(e);
     assert_int_equal(km_config_load_buf(&e->cfg, text, strlen(text), "mock.properties", NULL, 0, &e->d), 0);
@@ -138,7 +140,7 @@ static void test_corrupt_positions(void **state) {
     assert_non_null(strstr(w.reason, "orders-0 at offset 0"));
     assert_non_null(strstr(w.reason, OFFSETS));
     free(w.reason);
-    assert_int_equal(km_reject_count(OFFSETS) - rejected_before, 2);
+    assert_int_equal(km_reject_count(OFFSETS) - rejected_before, 3);
     /* safe: partition 0 was not replicated from anywhere, partition 1 completely */
     int64_t hw[2];
     assert_int_equal(kt_high_watermarks(km_mock_bootstraps(e->b), "A.orders", hw, 2), 0);

@@ -139,6 +139,19 @@ static void test_position_out_of_range(void **state) {
     assert_int_equal(p, INT32_MAX);
     free(c);
     free(t);
+    /* corrupt keys are -2 too, not "someone else's": they are reported, not passed over */
+    const char *strp = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":\"1\",\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(strp, strlen(strp), &c, &t, &p), -2);
+    assert_string_equal(c, "s");
+    free(c);
+    free(t);
+    assert_int_equal(km_pos_decode_key("garbage", 7, &c, &t, &p), -2);
+    assert_null(c);
+    assert_null(t);
+    const char *huge = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":99999999999999999999,\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(huge, strlen(huge), &c, &t, &p), -2);
+    free(c);
+    free(t);
     /* replication resumes at offset + 1: INT64_MAX would overflow */
     assert_int_equal(km_pos_decode_value("{\"offset\":9223372036854775807}", 30, &off), -1);
     assert_int_equal(km_pos_decode_value("{\"offset\":9223372036854775806}", 30, &off), 0);
