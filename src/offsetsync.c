@@ -29,8 +29,7 @@ bool km_sync_writer_ack(km_sync_writer_t *w, int64_t u, int64_t d, int64_t lag_m
     if (!w->started) {
         w->started = true;
         emit(w, u, d, KM_SYNC_AFTER_START, w->resume_end, u + 1, out);
-    } else if (w->rerun || u != w->prev_u + 1 || d != w->prev_d + 1) {
-        w->rerun = false;
+    } else if (u != w->prev_u + 1 || d != w->prev_d + 1) {
         /* If upstream went backwards (a re-read), the new copies supersede from u on. */
         int64_t prev_end = w->prev_u < u ? w->prev_u : u - 1;
         emit(w, u, d, KM_SYNC_AFTER_GAP, prev_end, u + 1, out);
@@ -50,89 +49,6 @@ bool km_sync_writer_flush(km_sync_writer_t *w, int64_t position, km_offset_sync_
     if (w->synced_u == w->prev_u && next <= w->synced_next) return false;
     emit(w, w->prev_u, w->prev_d, KM_SYNC_IN_RUN, -1, next, out);
     return true;
-}
-
-/* ---- outbox ---------------------------------------------------------------------------------- */
-
-static km_sync_outbox_entry_t *ob_at(const km_sync_outbox_t *o, size_t i) { return &o->e[(o->head + i) & (o->cap - 1)]; }
-
-uint64_t km_sync_outbox_sent(km_sync_outbox_t *o, const km_offset_sync_t *s) {
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 8;
-        km_sync_outbox_entry_t *e = km_xmalloc(cap * sizeof(*e));
-        for (size_t i = 0; i < o->n; i++) e[i] = *ob_at(o, i);
-        free(o->e);
-        o->e = e;
-        o->cap = cap;
-        o->head = 0;
-    }
-    *ob_at(o, o->n++) = (km_sync_outbox_entry_t){*s, false};
-    return o->base_seq + o->n - 1;
-}
-
-static void lost(km_sync_outbox_t *o, const km_offset_sync_t *s) {
-    /* Sending s again would drop the bridge of an earlier repair (at hole_hi - 1): repair from
-     * that one's start instead. */
-    if (o->hole_hi > o->hole_lo && s->upstream_offset >= o->hole_lo && s->upstream_offset < o->hole_hi) s = &o->hole_sync;
-    if (!o->repair || s->upstream_offset < o->failed.upstream_offset) o->failed = *s;
-    o->repair = true;
-}
-
-void km_sync_outbox_report(km_sync_outbox_t *o, uint64_t seq, bool ok) {
-    if (seq < o->base_seq || seq - o->base_seq >= o->n) return;
-    km_sync_outbox_entry_t *e = ob_at(o, (size_t)(seq - o->base_seq));
-    if (e->done) return;
-    e->done = true;
-    /* Written after a sync sent later than it: the store has dropped that later one. */
-    if (!ok || seq + 1 < o->acked_end) lost(o, &e->s);
-    if (ok && seq + 1 > o->acked_end) o->acked_end = seq + 1;
-    while (o->n && ob_at(o, 0)->done) {
-        o->head = (o->head + 1) & (o->cap - 1);
-        o->n--;
-        o->base_seq++;
-    }
-}
-
-int64_t km_sync_outbox_committable(const km_sync_outbox_t *o, int64_t acked) {
-    int64_t pos = acked;
-    if (o->n && ob_at(o, 0)->s.upstream_offset - 1 < pos) pos = ob_at(o, 0)->s.upstream_offset - 1; /* in flight */
-    if (o->repair && o->failed.upstream_offset - 1 < pos) pos = o->failed.upstream_offset - 1;
-    if (pos >= o->hole_lo && pos < o->hole_hi) pos = o->hole_lo - 1;
-    return pos;
-}
-
-void km_sync_outbox_committed(km_sync_outbox_t *o, int64_t position) {
-    if (position >= o->hole_hi) o->hole_lo = o->hole_hi = 0;
-}
-
-bool km_sync_outbox_idle(const km_sync_outbox_t *o) { return o->n == 0 && !o->repair; }
-
-int km_sync_outbox_repair(km_sync_outbox_t *o, km_sync_writer_t *w, km_offset_sync_t out[2]) {
-    if (!o->repair) return 0;
-    o->repair = false;
-    out[0] = o->failed;
-    if (!w->started || w->prev_u <= o->failed.upstream_offset) return 1;
-    /* The syncs between the lost one and the last record are gone from the store: bridge them
-     * with a header-less (conservative) sync, and let the next record start a run. A later
-     * flush must not turn the bridge back into an exact sync of the same record. */
-    out[1] = (km_offset_sync_t){.topic = o->failed.topic, .partition = o->failed.partition, .upstream_offset = w->prev_u,
-                                .downstream_offset = w->prev_d, .exact = 0, .kind = KM_SYNC_IN_RUN, .prev_end = -1,
-                                .next = -1};
-    w->rerun = true;
-    w->synced_u = w->prev_u;
-    w->synced_next = INT64_MAX;
-    /* An earlier hole not yet passed merges into this one (a superset: only ever stricter). */
-    if (o->hole_hi <= o->hole_lo || o->failed.upstream_offset < o->hole_lo) {
-        o->hole_lo = o->failed.upstream_offset;
-        o->hole_sync = o->failed;
-    }
-    o->hole_hi = w->prev_u + 1; /* positions >= the bridge keep it */
-    return 2;
-}
-
-void km_sync_outbox_free(km_sync_outbox_t *o) {
-    free(o->e);
-    memset(o, 0, sizeof(*o));
 }
 
 /* ---- store ----------------------------------------------------------------------------------- */
@@ -214,16 +130,9 @@ static void truncate_from(part_t *p, int64_t from) {
     while (p->n > 0 && p->syncs[p->n - 1].u >= from) p->n--;
 }
 
-void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
-    part_t *p = get_part(st, s->topic, s->partition);
-    sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
-    if (last && s->exact && last->exact && s->kind == KM_SYNC_IN_RUN && last->u == s->upstream_offset &&
-        last->d == s->downstream_offset) {
-        if (s->next > last->next) last->next = s->next; /* a later flush of the same record: keep its run start */
-        return;
-    }
-    if (s->exact && s->kind == KM_SYNC_AFTER_START) truncate_from(p, s->prev_end + 1);
-    truncate_from(p, s->upstream_offset);
+static long newest_at_or_before(const part_t *p, int64_t x);
+
+static void make_room(km_sync_store_t *st, part_t *p) {
     if (p->n == (size_t)st->per_partition) { /* forget the oldest quarter */
         size_t drop = p->n / 4;
         memmove(p->syncs, p->syncs + drop, (p->n - drop) * sizeof(*p->syncs));
@@ -233,6 +142,47 @@ void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
         p->cap = p->cap ? p->cap * 2 : 8;
         p->syncs = km_xrealloc(p->syncs, p->cap * sizeof(*p->syncs));
     }
+}
+
+/* A sync that lands in the log after a newer one (a failed sync sent again, or a producer
+ * without idempotence that retried a batch): its copy lies before the newest downstream, which
+ * a restart or a re-read never does (their copies come after everything). It goes where it
+ * belongs by upstream offset, unless a stored sync shows it was superseded: an older upstream
+ * offset copied later, or a newer one copied earlier. Truncating from it instead would drop the
+ * newer run starts, and translation would then bridge their gaps. */
+static void add_late(km_sync_store_t *st, part_t *p, const km_offset_sync_t *s) {
+    size_t i = (size_t)(newest_at_or_before(p, s->upstream_offset) + 1);
+    if (i > 0 && p->syncs[i - 1].u == s->upstream_offset) {
+        sync_t *same = &p->syncs[i - 1];
+        if (same->d == s->downstream_offset && s->next > same->next) same->next = s->next;
+        return;
+    }
+    if ((i > 0 && p->syncs[i - 1].d >= s->downstream_offset) || (i < p->n && p->syncs[i].d <= s->downstream_offset)) return;
+    size_t before = p->n;
+    make_room(st, p);
+    i -= before - p->n; /* make_room may have forgotten the oldest */
+    if ((long)i < 0) return;
+    memmove(&p->syncs[i + 1], &p->syncs[i], (p->n - i) * sizeof(*p->syncs));
+    p->n++;
+    p->syncs[i] = (sync_t){s->upstream_offset, s->downstream_offset, s->prev_end, s->next, s->kind, s->exact != 0};
+}
+
+void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
+    if (s->partition < 0 || !KM_OFFSET_VALID(s->upstream_offset) || !KM_OFFSET_VALID(s->downstream_offset)) return;
+    part_t *p = get_part(st, s->topic, s->partition);
+    sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
+    if (last && s->downstream_offset < last->d) {
+        add_late(st, p, s);
+        return;
+    }
+    if (last && s->exact && last->exact && s->kind == KM_SYNC_IN_RUN && last->u == s->upstream_offset &&
+        last->d == s->downstream_offset) {
+        if (s->next > last->next) last->next = s->next; /* a later flush of the same record: keep its run start */
+        return;
+    }
+    if (s->exact && s->kind == KM_SYNC_AFTER_START && s->prev_end < INT64_MAX) truncate_from(p, s->prev_end + 1);
+    truncate_from(p, s->upstream_offset);
+    make_room(st, p);
     p->syncs[p->n++] = (sync_t){s->upstream_offset, s->downstream_offset, s->prev_end, s->next, s->kind, s->exact != 0};
 }
 
@@ -266,7 +216,8 @@ km_xlate_t km_sync_store_translate(const km_sync_store_t *st, const char *topic,
     }
     if (!lo) return KM_XLATE_NONE; /* older than anything we know */
     if (lo->exact && hi && hi->exact) {
-        *downstream = lo->d + (x - lo->u); /* same run as lo */
+        /* same run as lo; a sum past INT64_MAX means the syncs contradict each other */
+        if (__builtin_add_overflow(lo->d, x - lo->u, downstream)) return KM_XLATE_NONE;
         return KM_XLATE_EXACT;
     }
     if (lo->exact && !hi && x <= lo->next) {

@@ -29,7 +29,6 @@ typedef struct km_sync_writer {
     int64_t last_sync_d;  /* downstream offset of the last emitted sync */
     int64_t synced_u;     /* upstream offset of the last emitted sync */
     int64_t synced_next;  /* its `next` */
-    bool rerun;           /* after a repair (outbox below): the next record starts a run */
 } km_sync_writer_t;
 
 void km_sync_writer_init(km_sync_writer_t *w, int64_t resume_end);
@@ -41,56 +40,13 @@ bool km_sync_writer_ack(km_sync_writer_t *w, int64_t u, int64_t d, int64_t lag_m
  * position: the source consumer's position when nothing of this partition is in flight, else -1. */
 bool km_sync_writer_flush(km_sync_writer_t *w, int64_t position, km_offset_sync_t *out);
 
-/* ---- outbox: one per replicated partition, the syncs not yet known to be on their cluster ----
- *
- * A sync that cannot be queued, fails, or is written out of order (acks=1 retries) must never
- * make translation wrong. Positions stay before the oldest sync in flight (after a crash, the
- * restart's AFTER_START sync then supersedes everything from the position on), and a lost or
- * reordered sync S is repaired: S is sent again (the store drops every sync at or after it),
- * followed by a sync without kmirror's header at the last acknowledged record (so offsets in
- * between translate by MM2's conservative rule, never across a gap the lost syncs described)
- * and the writer starts a new run at the next record. The caller sends what
- * km_sync_outbox_repair returns, before anything else of the partition. Until a position at or
- * past the bridge is committed, no position between the lost sync and the bridge may be: a
- * restart there would drop the bridge (the store forgets syncs after the resume point) and
- * leave two exact syncs around a stretch whose run starts are gone. */
-typedef struct km_sync_outbox_entry {
-    km_offset_sync_t s; /* s.topic is the caller's, not owned */
-    bool done;
-} km_sync_outbox_entry_t;
-
-typedef struct km_sync_outbox {
-    km_sync_outbox_entry_t *e; /* ring in send order */
-    size_t cap, head, n;
-    uint64_t base_seq;   /* sequence number of the head */
-    uint64_t acked_end;  /* highest acknowledged sequence number + 1; 0 none */
-    bool repair;
-    km_offset_sync_t failed; /* with repair: the oldest sync not on the cluster */
-    int64_t hole_lo, hole_hi; /* positions in [hole_lo, hole_hi) are not committable; empty when equal */
-    km_offset_sync_t hole_sync; /* the sync re-sent at hole_lo */
-} km_sync_outbox_t;
-
-/* Records a sync about to be sent; returns its sequence number (the delivery report's handle). */
-uint64_t km_sync_outbox_sent(km_sync_outbox_t *o, const km_offset_sync_t *s);
-/* Its outcome: written (ok), or failed / not queued (!ok). Reports for unknown numbers are ignored. */
-void km_sync_outbox_report(km_sync_outbox_t *o, uint64_t seq, bool ok);
-/* The highest position that may be committed now for a partition acknowledged up to `acked`. */
-int64_t km_sync_outbox_committable(const km_sync_outbox_t *o, int64_t acked);
-/* A position was committed (acknowledged by its cluster). */
-void km_sync_outbox_committed(km_sync_outbox_t *o, int64_t position);
-/* Nothing in flight and nothing to repair. */
-bool km_sync_outbox_idle(const km_sync_outbox_t *o);
-/* The syncs to send now to repair a lost one (0, 1 or 2 into out), updating the writer. */
-int km_sync_outbox_repair(km_sync_outbox_t *o, km_sync_writer_t *w, km_offset_sync_t out[2]);
-void km_sync_outbox_free(km_sync_outbox_t *o);
-
 /* ---- store: syncs read back, per upstream topic-partition ---- */
 typedef struct km_sync_store km_sync_store_t;
 
 /* Per partition at most `per_partition` syncs are kept (the oldest are forgotten). */
 km_sync_store_t *km_sync_store_new(int per_partition);
 void km_sync_store_free(km_sync_store_t *s);
-/* Adds a sync in log order (s is copied). */
+/* Adds a sync in log order (s is copied); one with out-of-range values (never decoded) is ignored. */
 void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s);
 
 typedef enum {
