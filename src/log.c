@@ -15,6 +15,26 @@
 static _Atomic int log_level = KM_LOG_INFO;
 static _Atomic int log_format = KM_LOG_TEXT;
 
+static _Atomic(km_log_redact_fn) redact_fn;
+static const void *_Atomic redact_ctx;
+
+void km_log_set_redactor(km_log_redact_fn fn, const void *ctx) {
+    atomic_store(&redact_ctx, ctx);
+    atomic_store(&redact_fn, fn);
+}
+
+size_t km_log_redact(const char *in, char *out, size_t cap) {
+    km_log_redact_fn fn = atomic_load(&redact_fn);
+    if (fn) return fn(atomic_load(&redact_ctx), in, out, cap);
+    size_t n = strlen(in);
+    if (cap) {
+        size_t c = n < cap ? n : cap - 1;
+        memcpy(out, in, c);
+        out[c] = '\0';
+    }
+    return n;
+}
+
 void km_log_set_level(km_log_level_t lvl) { atomic_store(&log_level, (int)lvl); }
 km_log_level_t km_log_get_level(void) { return (km_log_level_t)atomic_load(&log_level); }
 void km_log_set_format(km_log_format_t f) { atomic_store(&log_format, (int)f); }
@@ -90,12 +110,19 @@ void km_log(km_log_level_t lvl, const char *fmt, ...) {
     int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+    const char *text = msg;
+    char redacted[MSG_MAX];
+    if (atomic_load(&redact_fn)) {
+        size_t r = km_log_redact(msg, redacted, sizeof(redacted));
+        mlen = r < sizeof(redacted) ? r : sizeof(redacted) - 1;
+        text = redacted;
+    }
     if (json) {
-        n += km_log_json_escape(line + n, sizeof(line) - n - 3, msg, mlen);
+        n += km_log_json_escape(line + n, sizeof(line) - n - 3, text, mlen);
         memcpy(line + n, "\"}\n", 3);
         n += 3;
     } else {
-        memcpy(line + n, msg, mlen);
+        memcpy(line + n, text, mlen);
         n += mlen;
         line[n++] = '\n';
     }

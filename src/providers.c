@@ -9,6 +9,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "providers.h"
 
+#include "log.h"
 #include "util.h"
 
 #include <errno.h>
@@ -378,25 +379,34 @@ int km_providers_resolve(km_props_t *props, const char *name, km_props_t *secret
     return rc;
 }
 
-char *km_providers_redact(const km_props_t *secrets, const char *text) {
-    char *out = NULL;
-    size_t outlen = 0;
-    FILE *m = open_memstream(&out, &outlen);
-    for (const char *s = text; *s;) {
+size_t km_providers_redact_buf(const void *secrets, const char *in, char *out, size_t cap) {
+    const km_props_t *sv = secrets;
+    size_t n = 0;
+#define PUT(c) do { if (n + 1 < cap) out[n] = (c); n++; } while (0)
+    for (const char *s = in; *s;) {
         const km_prop_t *best = NULL;
         size_t best_len = 0;
-        for (size_t i = 0; i < secrets->n; i++) {
-            size_t n = strlen(secrets->items[i].value);
-            if (n > best_len && strncmp(s, secrets->items[i].value, n) == 0) best = &secrets->items[i], best_len = n;
+        for (size_t i = 0; i < sv->n; i++) {
+            size_t len = strlen(sv->items[i].value);
+            if (len > best_len && strncmp(s, sv->items[i].value, len) == 0) best = &sv->items[i], best_len = len;
         }
         if (best) {
-            fputs(best->key, m);
+            for (const char *r = best->key; *r; r++) PUT(*r);
             s += best_len;
         } else {
-            fputc(*s++, m);
+            PUT(*s);
+            s++;
         }
     }
-    fclose(m);
+#undef PUT
+    if (cap) out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+char *km_providers_redact(const km_props_t *secrets, const char *text) {
+    size_t n = km_providers_redact_buf(secrets, text, NULL, 0);
+    char *out = km_xmalloc(n + 1);
+    km_providers_redact_buf(secrets, text, out, n + 1);
     return out;
 }
 
@@ -418,6 +428,15 @@ void km_providers_redact_diag(const km_props_t *secrets, km_diag_t *d) {
     if (!secrets->n) return;
     redact_all(secrets, d->warnings, d->nwarnings);
     redact_all(secrets, d->errors, d->nerrors);
+}
+
+static km_props_t logged; /* the process-wide copy behind km_log's rewrite */
+
+void km_providers_redact_logs(const km_props_t *secrets) {
+    km_log_set_redactor(NULL, NULL);
+    km_providers_forget(&logged);
+    km_props_copy(&logged, secrets);
+    if (logged.n) km_log_set_redactor(km_providers_redact_buf, &logged);
 }
 
 void km_providers_forget(km_props_t *secrets) {

@@ -37,6 +37,15 @@ int km_providers_resolve(km_props_t *props, const char *name, km_props_t *secret
  * reference. */
 char *km_providers_redact(const km_props_t *secrets, const char *text);
 
+/* The same into a buffer, snprintf-like (km_log_redact_fn; ctx is a const km_props_t *): no
+ * allocation, for log lines. */
+size_t km_providers_redact_buf(const void *secrets, const char *in, char *out, size_t cap);
+
+/* From now on every log line, /status and metrics reason (km_log_redact) shows these secrets as
+ * their references. Copies the list into process-wide state kept until exit; call once the
+ * configuration is loaded, before other threads log. */
+void km_providers_redact_logs(const km_props_t *secrets);
+
 /* The reference `value` was resolved from when the whole value is one resolved secret, else
  * NULL. */
 const char *km_providers_reference(const km_props_t *secrets, const char *value);

@@ -11,9 +11,12 @@
 #include "check_config.h"
 #include "config.h"
 #include "kt_kmirror.h"
+#include "log.h"
+#include "metrics.h"
 #include "providers.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +37,8 @@
 #define BASE "clusters = a, b\na.bootstrap.servers = a1:9092\nb.bootstrap.servers = b1:9092\na->b.enabled = true\n"
 
 static char dir[64];
-static const char *const secrets[] = {FILE_PW, DIR_PW, ENV_USER, "s3cret-level"};
+#define ENV_BOOT "127.0.0.2:7" /* loopback, nothing listens: librdkafka logs it as it fails */
+static const char *const secrets[] = {FILE_PW, DIR_PW, ENV_USER, "s3cret-level", ENV_BOOT};
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -62,6 +66,7 @@ static int setup(void **state) {
     setenv("KMTEST_USER", ENV_USER, 1);
     setenv("KMTEST_TOPICS", ENV_TOPICS, 1);
     setenv("KMTEST_LEVEL", "s3cret-level", 1);
+    setenv("KMTEST_BOOT", ENV_BOOT, 1);
     setenv("OTHER_PASSWORD", "not-allowed", 1);
     unsetenv("KMTEST_UNSET");
     return 0;
@@ -203,6 +208,62 @@ static void test_binary_never_prints_secrets(void **state) {
     }
 }
 
+/* A run at log.level = debug: kmirror's own lines and librdkafka's quote the reference. */
+static void test_run_log_redacted(void **state) {
+    (void)state;
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "providers-run",
+                                       "clusters = a, b\n" PROVIDERS
+                                       "a.bootstrap.servers = ${env:KMTEST_BOOT}\nb.bootstrap.servers = ${env:KMTEST_BOOT}\n"
+                                       "a.sasl.mechanism = PLAIN\na.security.protocol = SASL_PLAINTEXT\n"
+                                       "a.sasl.jaas.config = org.apache.kafka.common.security.plain.PlainLoginModule required "
+                                       "username=\"${env:KMTEST_USER}\" password=\"${file:%s/secrets.properties:password}\";\n"
+                                       "a->b.enabled = true\nlog.level = debug\nadmin.timeout.ms = 2000\n",
+                                       dir),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    /* the cluster cannot be reached: kmirror says so, naming bootstrap.servers, and exits */
+    assert_int_equal(kt_kmirror_wait_exit(&k, 30000), 0);
+    char *log = kt_kmirror_log(&k);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "${env:KMTEST_BOOT}/bootstrap")); /* librdkafka's own lines */
+    assert_non_null(strstr(log, "bootstrap.servers=${env:KMTEST_BOOT}"));
+    assert_no_secret("the log of a run at log.level = debug", log);
+    free(log);
+}
+
+/* /status and /metrics: a flow's reason is stored redacted. */
+static void test_status_and_metrics_redacted(void **state) {
+    (void)state;
+    loaded_t *l = load("a.bootstrap.servers = ${env:KMTEST_BOOT}\n");
+    assert_int_equal(l->rc, 0);
+    km_providers_redact_logs(&l->cfg.secrets);
+    km_metrics_t *m = km_metrics_new();
+    km_flow_metrics_t *fm = km_metrics_add_flow(m, km_config_flow(&l->cfg, "a", "b"));
+    km_flow_metrics_state(fm, KM_FLOW_FAILED, "cannot reach cluster a (bootstrap.servers=" ENV_BOOT ")");
+    km_snapshot_t *snap = km_metrics_snapshot(m, km_now_mono_ms());
+    json_t *st = km_metrics_status_json(snap);
+    char *status = json_dumps(st, 0);
+    char *prom = km_metrics_prometheus(snap);
+    assert_non_null(strstr(status, "bootstrap.servers=${env:KMTEST_BOOT}"));
+    assert_no_secret("/status", status);
+    assert_no_secret("/metrics", prom);
+    free(status);
+    free(prom);
+    json_decref(st);
+    km_snapshot_free(snap);
+    km_metrics_free(m);
+    /* the process-wide copy outlives the configuration it came from */
+    unload(l);
+    char line[128];
+    km_log_redact("x " ENV_BOOT " y", line, sizeof(line));
+    assert_string_equal(line, "x ${env:KMTEST_BOOT} y");
+    km_props_t none = {0};
+    km_providers_redact_logs(&none);
+    km_log_redact("x " ENV_BOOT " y", line, sizeof(line));
+    assert_string_equal(line, "x " ENV_BOOT " y");
+}
+
 static void test_messages_are_redacted(void **state) {
     (void)state;
     loaded_t *l = load("log.level = ${env:KMTEST_LEVEL}\na->b.offset-syncs.topic.location = ${file:DIR/secrets.properties:password}\n");
@@ -326,6 +387,8 @@ int main(void) {
         cmocka_unit_test(test_each_provider_resolves),
         cmocka_unit_test(test_check_config_shows_references),
         cmocka_unit_test(test_binary_never_prints_secrets),
+        cmocka_unit_test(test_run_log_redacted),
+        cmocka_unit_test(test_status_and_metrics_redacted),
         cmocka_unit_test(test_messages_are_redacted),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_dir_errors),
