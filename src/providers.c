@@ -208,7 +208,7 @@ static char *lookup_file(const provider_t *pv, const char *path, const char *key
     km_diag_t scratch = {0};
     char *v = NULL;
     const char *found = NULL;
-    if (km_props_parse_file(path, &kv, &scratch) != 0)
+    if (km_props_parse_file_java(path, &kv, &scratch) != 0)
         *why = km_xstrdup(scratch.nerrors ? scratch.errors[0] : "cannot read the file");
     else if (!(found = km_props_get(&kv, key)))
         *why = km_xasprintf("%s has no key '%s'", path, key);

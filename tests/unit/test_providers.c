@@ -52,7 +52,7 @@ static int setup(void **state) {
     strcpy(dir, "/tmp/kmprov.XXXXXX");
     if (!mkdtemp(dir)) return -1;
     char *p = km_xasprintf("%s/secrets.properties", dir);
-    write_file(p, "user = nobody\npassword = " FILE_PW "\n");
+    write_file(p, "user = nobody\npassword = " FILE_PW "\nhash = pw #1 \\u00e9\n");
     free(p);
     p = km_xasprintf("%s/secrets", dir);
     mkdir(p, 0700);
@@ -148,6 +148,11 @@ static void test_each_provider_resolves(void **state) {
     assert_string_equal(km_props_get(&f->config, "topics"), ENV_TOPICS);
     assert_true(km_name_filter_accepts(&f->s.topics, "orders.eu"));
     assert_false(km_name_filter_accepts(&f->s.topics, "payments"));
+    /* the secrets file is read as Java reads it: " #" is part of a value there */
+    unload(l);
+    l = load("a.ssl.key.password = ${file:DIR/secrets.properties:hash}\n");
+    assert_int_equal(l->rc, 0);
+    assert_string_equal(km_props_get(&l->cfg.raw, "a.ssl.key.password"), "pw #1 \xc3\xa9");
     /* literal text around references stays; ${x} names no provider and stays as written */
     unload(l);
     l = load("a->b.group.id = g-${env:KMTEST_TOPICS}-${x}-${file:DIR/secrets.properties:user}\n");
