@@ -4,6 +4,7 @@
  * series tables (append-only, lock-free to read); flows, task slots and checkpoints; snapshots;
  * then the three renderings (Prometheus text, /status JSON, health). */
 #include "metrics.h"
+#include "reject.h"
 
 #include "log.h"
 #include "util.h"
@@ -803,6 +804,10 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_start_time_seconds %.3f\n", (double)s->start_ms / 1000.0);
 }
 
+static void rejected_sample(const char *topic, uint64_t count, void *arg) {
+    bprintf(arg, "kmirror_internal_records_rejected_total{topic=\"%s\"} %" PRIu64 "\n", topic, count); /* Kafka names need no escaping */
+}
+
 char *km_metrics_prometheus(const km_snapshot_t *s) {
     buf_t b = {km_xmalloc(65536), 0, 65536};
     b.p[0] = '\0';
@@ -813,6 +818,8 @@ char *km_metrics_prometheus(const km_snapshot_t *s) {
     render_histograms(&b, s, l);
     render_ckpt_windows(&b, s, l);
     render_process(&b, s);
+    family(&b, "kmirror_internal_records_rejected_total", "counter", "Invalid records read from an internal topic (positions, checkpoints, offset-syncs, heartbeats) and rejected.");
+    km_reject_each(rejected_sample, &b);
     labelsets_free(l, s);
     return b.p;
 }
