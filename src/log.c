@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -105,18 +106,24 @@ void km_log(km_log_level_t lvl, const char *fmt, ...) {
     n += strftime(line + n, sizeof(line) - n, "%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof(line) - n, json ? ".%03ldZ\",\"level\":\"%s\",\"msg\":\"" : ".%03ldZ %s ",
                           ts.tv_nsec / 1000000L, json ? names[lvl] : tags[lvl]);
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
+    va_copy(again, ap);
     int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
     const char *text = msg;
     char redacted[MSG_MAX];
     if (atomic_load(&redact_fn)) {
-        size_t r = km_log_redact(msg, redacted, sizeof(redacted));
+        /* A long line is redacted whole before it is cut, so no secret's head survives the cut. */
+        char *whole = m > 0 && (size_t)m >= sizeof(msg) ? malloc((size_t)m + 1) : NULL;
+        if (whole) vsnprintf(whole, (size_t)m + 1, fmt, again);
+        size_t r = km_log_redact(whole ? whole : msg, redacted, sizeof(redacted));
+        free(whole);
         mlen = r < sizeof(redacted) ? r : sizeof(redacted) - 1;
         text = redacted;
     }
+    va_end(again);
     if (json) {
         n += km_log_json_escape(line + n, sizeof(line) - n - 3, text, mlen);
         memcpy(line + n, "\"}\n", 3);
