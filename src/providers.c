@@ -204,6 +204,16 @@ static char *lookup_file(const provider_t *pv, const char *path, const char *key
         *why = km_xasprintf("FileConfigProvider needs a file: ${%s:/path/to/file.properties:key}", pv->name);
         return NULL;
     }
+    /* A device or FIFO would be read forever. */
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        *why = km_xasprintf("cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *why = km_xasprintf("%s is not a regular file", path);
+        return NULL;
+    }
     km_props_t kv = {0};
     km_diag_t scratch = {0};
     char *v = NULL;

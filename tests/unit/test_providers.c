@@ -319,9 +319,12 @@ static void expect_error(const char *extra, int line, const char *key, const cha
 
 static void test_file_errors(void **state) {
     (void)state;
-    expect_error("a.ssl.key.password = ${file:DIR/nope.properties:password}\n", L, "a.ssl.key.password", "nope.properties");
+    expect_error("a.ssl.key.password = ${file:DIR/nope.properties:password}\n", L, "a.ssl.key.password",
+                 "nope.properties: No such file or directory");
     expect_error("a.ssl.key.password = ${file:DIR/secrets.properties:passwd}\n", L, "a.ssl.key.password", "has no key 'passwd'");
     expect_error("a.ssl.key.password = ${file:password}\n", L, "a.ssl.key.password", "needs a file");
+    expect_error("a.ssl.key.password = ${file:DIR:password}\n", L, "a.ssl.key.password", "is not a regular file");
+    expect_error("a.ssl.key.password = ${file:/dev/zero:password}\n", L, "a.ssl.key.password", "/dev/zero is not a regular file");
     expect_error("config.providers.file.param.allowed.paths = DIR/secrets\n"
                  "a.ssl.key.password = ${file:DIR/secrets/../secrets.properties:password}\n",
                  L + 1, "a.ssl.key.password", "not under config.providers.file.param.allowed.paths");
