@@ -108,6 +108,10 @@ static int configure_params(provider_t *pv, const km_props_t *props, const char 
         if (!km_str_starts_with(p->key, pfx)) continue;
         const char *param = p->key + strlen(pfx);
         if (pv->kind != KIND_ENV && strcmp(param, "allowed.paths") == 0) {
+            char *t = km_strtrim(p->value);
+            bool empty = !*t; /* as in Kafka: no restriction */
+            free(t);
+            if (empty) continue;
             char **v;
             size_t nv = km_split_list(p->value, &v);
             pv->allowed = km_xcalloc(nv + 1, sizeof(char *));
@@ -197,8 +201,8 @@ static const provider_t *find_provider(const providers_t *ps, const char *name) 
     return NULL;
 }
 
-/* The provider's value for (path, key), or NULL with *why set (both malloc'd). `warn` gets a
- * note that is not an error. */
+/* The lookups: the provider's value for (path, key), or NULL with *why set (both malloc'd);
+ * *warn, when set, is a note that is not an error. */
 static char *lookup_file(const provider_t *pv, const char *path, const char *key, char **why) {
     if (!*path) {
         *why = km_xasprintf("FileConfigProvider needs a file: ${%s:/path/to/file.properties:key}", pv->name);

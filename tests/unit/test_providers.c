@@ -333,6 +333,10 @@ static void test_file_errors(void **state) {
     assert_int_equal(l->rc, 0);
     assert_string_equal(km_props_get(&l->cfg.raw, "a.ssl.key.password"), FILE_PW);
     unload(l);
+    l = load("config.providers.file.param.allowed.paths =\n"
+             "a.ssl.key.password = ${file:DIR/secrets.properties:password}\n");
+    assert_int_equal(l->rc, 0); /* empty: no restriction, as in Kafka */
+    unload(l);
     expect_error("config.providers.file.param.allowed.paths = relative/dir\n", L, "config.providers.file.param.allowed.paths",
                  "not an absolute path");
 }
