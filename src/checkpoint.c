@@ -150,7 +150,7 @@ static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, 
     rd_kafka_assign(rk, tl);
     rd_kafka_topic_partition_list_destroy(tl);
     int64_t deadline = km_now_mono_ms() + timeout_ms(c), next = lo;
-    while (next < hi && !atomic_load(&c->stop)) {
+    while (next < hi && !atomic_load(&c->stop) && !km_admin_stopping()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m) {
             if (!m->err) {
@@ -169,6 +169,10 @@ static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, 
             snprintf(errstr, errlen, "%s was not read to offset %lld within admin.timeout.ms", topic, (long long)hi);
             return -1;
         }
+    }
+    if (next < hi) { /* stopped: a partial read must not be used */
+        snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+        return -1;
     }
     return 0;
 }
