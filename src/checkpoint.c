@@ -540,9 +540,17 @@ static void poll_syncs(km_checkpointer_t *c, int timeout) {
     if (m) rd_kafka_message_destroy(m);
 }
 
+static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen);
+
 static void *checkpointer_main(void *arg) {
     km_checkpointer_t *c = arg;
     const km_flow_settings_t *s = &c->flow->s;
+    char err[1024];
+    if (prepare(c, err, sizeof(err)) != 0) {
+        if (!atomic_load(&c->stop) && !km_admin_stopping())
+            km_error("flow %s: checkpoints and group offset sync are not running: %s", c->flow->name, err);
+        return NULL;
+    }
     while (!atomic_load(&c->stop)) {
         poll_syncs(c, 100);
         rd_kafka_poll(c->producer, 0);
@@ -631,7 +639,8 @@ km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *me
     c->flow = flow;
     c->metrics = metrics;
     c->store = km_sync_store_new(SYNCS_PER_PARTITION);
-    if (prepare(c, errstr, errlen) != 0 || pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
+    if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
+        snprintf(errstr, errlen, "cannot start the checkpointer thread");
         km_checkpointer_stop(c);
         return NULL;
     }
