@@ -6,6 +6,7 @@
  * valid, so there is no hand-kept list of pass-through names to go stale; (4) defaults. */
 #include "clientconf.h"
 
+#include "keystore.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -15,9 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/pkcs12.h>
 
 const char *km_client_role_name(km_client_role_t role) {
     switch (role) {
@@ -51,82 +49,47 @@ static const char *at(xlate_t *x, const char *key) {
 
 /* ---- SSL stores ------------------------------------------------------------------------------ */
 
-typedef enum { STORE_UNKNOWN, STORE_PEM, STORE_PKCS12, STORE_JKS } store_type_t;
-
 /* Explicit ssl.*store.type first; else the file's first bytes; else its extension. */
-static store_type_t store_type(const char *type, const char *path) {
-    if (type && *type) {
-        if (strcasecmp(type, "PEM") == 0) return STORE_PEM;
-        if (strcasecmp(type, "PKCS12") == 0) return STORE_PKCS12;
-        if (strcasecmp(type, "JKS") == 0 || strcasecmp(type, "JCEKS") == 0) return STORE_JKS;
-        return STORE_UNKNOWN;
-    }
-    FILE *fp = fopen(path, "rb");
-    if (fp) {
-        unsigned char b[11] = {0};
-        size_t n = fread(b, 1, sizeof(b), fp);
-        fclose(fp);
-        if (n >= 4 && b[0] == 0xFE && b[1] == 0xED && b[2] == 0xFE && b[3] == 0xED) return STORE_JKS;
-        if (n >= 4 && b[0] == 0xCE && b[1] == 0xCE && b[2] == 0xCE && b[3] == 0xCE) return STORE_JKS;
-        if (n >= 10 && memcmp(b, "-----BEGIN", 10) == 0) return STORE_PEM;
-        if (n >= 1 && b[0] == 0x30) return STORE_PKCS12;
-    }
-    if (km_str_ends_with(path, ".jks")) return STORE_JKS;
-    if (km_str_ends_with(path, ".p12") || km_str_ends_with(path, ".pfx")) return STORE_PKCS12;
-    if (km_str_ends_with(path, ".pem") || km_str_ends_with(path, ".crt")) return STORE_PEM;
-    /* Java's default store type. */
-    return STORE_JKS;
+static km_store_type_t store_type(const char *type, const char *path) {
+    return type && *type ? km_store_type_parse(type) : km_store_type_sniff(path);
 }
 
-static void jks_error(xlate_t *x, const char *key, const char *path, bool trust) {
-    if (trust)
-        XERR(x, "%s%s = %s is a JKS store, which librdkafka cannot read; convert it to PEM: "
-                "keytool -importkeystore -srckeystore %s -destkeystore truststore.p12 -deststoretype PKCS12 && "
-                "openssl pkcs12 -in truststore.p12 -nokeys -out truststore.pem, then set %s = truststore.pem (and ssl.truststore.type = PEM)",
-             at(x, key), key, path, path, key);
+/* Reports a store that failed to load: the key to look at and what to do. */
+static void store_error(xlate_t *x, bool trust, const char *path, km_store_err_t e, const char *why) {
+    const char *loc = trust ? "ssl.truststore.location" : "ssl.keystore.location";
+    const char *pass = trust ? "ssl.truststore.password" : "ssl.keystore.password";
+    const char *tkey = trust ? "ssl.truststore.type" : "ssl.keystore.type";
+    switch (e) {
+    case KM_STORE_EINTEGRITY:
+        XERR(x, "%s%s: %s = %s: %s; check %s (keytool -list -keystore %s asks for it)", at(x, pass), pass, loc, path, why,
+             pass, path);
+        break;
+    case KM_STORE_EKEYPASS: {
+        const char *k = jget(x, "ssl.key.password") ? "ssl.key.password" : "ssl.keystore.password";
+        XERR(x, "%s%s: %s = %s: %s; set %s to the password the key was stored with (keytool -keypass)", at(x, k), k, loc,
+             path, why, k);
+        break;
+    }
+    case KM_STORE_EUNSUPPORTED:
+        XERR(x, "%s%s = %s: %s; convert it to PKCS#12: keytool -importkeystore -srckeystore %s -destkeystore %s.p12 "
+                "-deststoretype PKCS12, then set %s = %s.p12 and %s = PKCS12",
+             at(x, loc), loc, path, why, path, path, loc, path, tkey);
+        break;
+    default: XERR(x, "%s%s = %s: %s", at(x, loc), loc, path, why); break;
+    }
+}
+
+/* Reads a JKS or PKCS#12 store into `st`; false after reporting an error. */
+static bool load_store(xlate_t *x, bool trust, const char *path, km_store_type_t type, km_store_t *st) {
+    const char *pass = jget(x, trust ? "ssl.truststore.password" : "ssl.keystore.password");
+    char why[512];
+    km_store_err_t e;
+    if (type == KM_STORE_JCEKS)
+        e = KM_STORE_EUNSUPPORTED, snprintf(why, sizeof(why), "a JCEKS store, which kmirror does not read");
     else
-        XERR(x, "%s%s = %s is a JKS store, which librdkafka cannot read; convert it: "
-                "keytool -importkeystore -srckeystore %s -destkeystore keystore.p12 -deststoretype PKCS12, then set %s = keystore.p12 "
-                "(PKCS#12 works as is) or convert that to PEM with openssl pkcs12 -in keystore.p12 -out keystore.pem",
-             at(x, key), key, path, path, key);
-}
-
-/* librdkafka takes CA certificates as PEM only: read the PKCS#12 truststore and hand its
- * certificates over as ssl.ca.pem. */
-static void pkcs12_truststore(xlate_t *x, const char *path, const char *password) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        XERR(x, "%sssl.truststore.location = %s: %s", at(x, "ssl.truststore.location"), path, strerror(errno));
-        return;
-    }
-    PKCS12 *p12 = d2i_PKCS12_fp(fp, NULL);
-    fclose(fp);
-    EVP_PKEY *pkey = NULL;
-    X509 *cert = NULL;
-    STACK_OF(X509) *ca = NULL;
-    if (!p12 || !PKCS12_parse(p12, password ? password : "", &pkey, &cert, &ca)) {
-        XERR(x, "%sssl.truststore.location = %s: not a readable PKCS#12 store (wrong ssl.truststore.password?): %s",
-             at(x, "ssl.truststore.location"), path, ERR_reason_error_string(ERR_get_error()));
-    } else {
-        BIO *mem = BIO_new(BIO_s_mem());
-        int n = 0;
-        if (cert) n += PEM_write_bio_X509(mem, cert);
-        for (int i = 0; ca && i < sk_X509_num(ca); i++) n += PEM_write_bio_X509(mem, sk_X509_value(ca, i));
-        char *data;
-        long len = BIO_get_mem_data(mem, &data);
-        if (n == 0) XERR(x, "%sssl.truststore.location = %s holds no certificate", at(x, "ssl.truststore.location"), path);
-        else {
-            char *pem = km_xstrndup(data, (size_t)len);
-            km_props_set(x->out, "ssl.ca.pem", pem, 0);
-            free(pem);
-        }
-        BIO_free(mem);
-    }
-    EVP_PKEY_free(pkey);
-    X509_free(cert);
-    sk_X509_pop_free(ca, X509_free);
-    PKCS12_free(p12);
-    ERR_clear_error();
+        e = km_store_load(path, type, pass, trust ? NULL : jget(x, "ssl.key.password"), !trust, st, why, sizeof(why));
+    if (e != KM_STORE_OK) store_error(x, trust, path, e, why);
+    return e == KM_STORE_OK;
 }
 
 static void truststore(xlate_t *x) {
@@ -134,13 +97,20 @@ static void truststore(xlate_t *x) {
     const char *pem = jget(x, "ssl.truststore.certificates");
     if (pem) km_props_set(x->out, "ssl.ca.pem", pem, 0);
     if (!path || !*path) return;
-    switch (store_type(jget(x, "ssl.truststore.type"), path)) {
-    case STORE_PEM: km_props_set(x->out, "ssl.ca.location", path, 0); break;
-    case STORE_PKCS12: pkcs12_truststore(x, path, jget(x, "ssl.truststore.password")); break;
-    case STORE_JKS: jks_error(x, "ssl.truststore.location", path, true); break;
-    default:
-        XERR(x, "%sssl.truststore.type = %s is not supported; use PEM or PKCS12", at(x, "ssl.truststore.type"), jget(x, "ssl.truststore.type"));
+    km_store_type_t type = store_type(jget(x, "ssl.truststore.type"), path);
+    km_store_t st = {0};
+    if (type == KM_STORE_PEM) {
+        km_props_set(x->out, "ssl.ca.location", path, 0);
+    } else if (type == KM_STORE_UNKNOWN) {
+        XERR(x, "%sssl.truststore.type = %s is not supported; use JKS, PKCS12 or PEM", at(x, "ssl.truststore.type"),
+             jget(x, "ssl.truststore.type"));
+    } else if (load_store(x, true, path, type, &st)) {
+        if (!st.ca_pem)
+            XERR(x, "%sssl.truststore.location = %s holds no certificate; add the CA with keytool -importcert -keystore %s -file ca.crt",
+                 at(x, "ssl.truststore.location"), path, path);
+        else km_props_set(x->out, "ssl.ca.pem", st.ca_pem, 0);
     }
+    km_store_free(&st);
 }
 
 static void keystore(xlate_t *x) {
@@ -149,21 +119,29 @@ static void keystore(xlate_t *x) {
     if (jget(x, "ssl.keystore.key")) km_props_set(x->out, "ssl.key.pem", jget(x, "ssl.keystore.key"), 0);
     if (jget(x, "ssl.keystore.certificate.chain"))
         km_props_set(x->out, "ssl.certificate.pem", jget(x, "ssl.keystore.certificate.chain"), 0);
-    if (key_pass) km_props_set(x->out, "ssl.key.password", key_pass, 0);
-    if (!path || !*path) return;
-    switch (store_type(jget(x, "ssl.keystore.type"), path)) {
-    case STORE_PEM: /* Java's PEM keystore holds the key and its certificate chain in one file. */
+    if (!path || !*path) {
+        if (key_pass) km_props_set(x->out, "ssl.key.password", key_pass, 0); /* for ssl.keystore.key */
+        return;
+    }
+    km_store_type_t type = store_type(jget(x, "ssl.keystore.type"), path);
+    km_store_t st = {0};
+    if (type == KM_STORE_PEM) { /* Java's PEM keystore holds the key and its certificate chain in one file. */
         km_props_set(x->out, "ssl.key.location", path, 0);
         km_props_set(x->out, "ssl.certificate.location", path, 0);
-        break;
-    case STORE_PKCS12:
-        km_props_set(x->out, "ssl.keystore.location", path, 0);
-        if (jget(x, "ssl.keystore.password")) km_props_set(x->out, "ssl.keystore.password", jget(x, "ssl.keystore.password"), 0);
-        break;
-    case STORE_JKS: jks_error(x, "ssl.keystore.location", path, false); break;
-    default:
-        XERR(x, "%sssl.keystore.type = %s is not supported; use PEM or PKCS12", at(x, "ssl.keystore.type"), jget(x, "ssl.keystore.type"));
+        if (key_pass) km_props_set(x->out, "ssl.key.password", key_pass, 0);
+    } else if (type == KM_STORE_UNKNOWN) {
+        XERR(x, "%sssl.keystore.type = %s is not supported; use JKS, PKCS12 or PEM", at(x, "ssl.keystore.type"), jget(x, "ssl.keystore.type"));
+    } else if (load_store(x, false, path, type, &st)) {
+        if (st.nkeys != 1 || !st.key_pem || !st.cert_pem)
+            XERR(x, "%sssl.keystore.location = %s holds %d private keys; kmirror presents exactly one: keep only the client's "
+                    "(keytool -list -keystore %s shows them, keytool -delete -alias removes one)",
+                 at(x, "ssl.keystore.location"), path, st.nkeys, path);
+        else {
+            km_props_set(x->out, "ssl.key.pem", st.key_pem, 0);
+            km_props_set(x->out, "ssl.certificate.pem", st.cert_pem, 0);
+        }
     }
+    km_store_free(&st);
 }
 
 /* ---- JAAS ------------------------------------------------------------------------------------ */
@@ -329,10 +307,17 @@ static void add_defaults(xlate_t *x, rd_kafka_conf_t *scratch) {
     case KM_CLIENT_PRODUCER:
         /* An idempotent producer keeps order and drops retry duplicates; it needs acks=all, so
          * a user who lowers acks gets a non-idempotent producer rather than a start-up error. */
-        if (!km_props_find(x->out, "enable.idempotence")) {
+        {
             const char *acks = km_props_get(x->out, "acks");
             bool all = !acks || strcmp(acks, "all") == 0 || strcmp(acks, "-1") == 0;
-            offer(x, scratch, "enable.idempotence", "enable.idempotence", all ? "true" : "false");
+            if (!km_props_find(x->out, "enable.idempotence"))
+                offer(x, scratch, "enable.idempotence", "enable.idempotence", all ? "true" : "false");
+            if (!all)
+                km_diag_warn(x->d, "%sacks=%s gives up what acks=all guarantees: a record the target's leader acknowledged "
+                                   "is lost if that broker fails before its followers copy it, and kmirror does not mirror it "
+                                   "again; without idempotence a retried batch can also be written twice or out of order "
+                                   "(positions still cover only records acknowledged without a gap)",
+                             at(x, "acks"), acks);
         }
         if (!km_props_find(x->out, "acks") && !km_props_find(x->out, "request.required.acks"))
             offer(x, scratch, "acks", "acks", "all");

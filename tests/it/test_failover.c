@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 
 static const char *A, *B, *BIN;
 
@@ -46,60 +47,24 @@ static void need_clusters(void) {
 
 /* ---- kmirror as a child process ---------------------------------------------------------------- */
 
-typedef struct {
-    char cfg[256], log[256];
-    pid_t pid;
-} km_proc_t;
+typedef kt_kmirror_t km_proc_t;
 
 static void write_config(km_proc_t *p, const char *prefix, const char *extra) {
-    snprintf(p->cfg, sizeof p->cfg, "/tmp/%s.properties", prefix);
-    snprintf(p->log, sizeof p->log, "/tmp/%s.log", prefix);
-    FILE *f = fopen(p->cfg, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
-            "A->B.enabled = true\nA->B.topics = %s\\..*\nA->B.groups = %s-.*\n"
-            "replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
-            "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
-            "refresh.topics.interval.seconds = 1\nrefresh.groups.interval.seconds = 1\n"
-            "emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\n"
-            "sync.group.offsets.interval.seconds = 1\noffset.flush.interval.ms = 300\n%s",
-            A, B, prefix, prefix, extra ? extra : "");
-    fclose(f);
+    assert_int_equal(kt_kmirror_config(p, prefix,
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = %s\\..*\nA->B.groups = %s-.*\n"
+                                       "replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
+                                       "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
+                                       "refresh.topics.interval.seconds = 1\nrefresh.groups.interval.seconds = 1\n"
+                                       "emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\n"
+                                       "sync.group.offsets.interval.seconds = 1\noffset.flush.interval.ms = 300\n%s",
+                                       A, B, prefix, prefix, extra ? extra : ""),
+                     0);
 }
 
-static void start(km_proc_t *p) {
-    char *argv[] = {(char *)BIN, p->cfg, NULL};
-    p->pid = kt_spawn(argv, p->log);
-    assert_true(p->pid > 0);
-}
+static void start(km_proc_t *p) { assert_int_equal(kt_kmirror_start(p, NULL), 0); }
 
-static void stop(km_proc_t *p) {
-    assert_int_equal(kt_signal(p->pid, SIGTERM), 0);
-    int status = -1;
-    assert_int_equal(kt_wait_exit(p->pid, 60000, &status), 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* Runs `kmirror ARGS...` to completion; its stdout in *out (owned by the caller). */
-static int run_kmirror(char *const args[], char **out) {
-    char path[] = "/tmp/kt-failover-out-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(path, "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        execv(BIN, args);
-        _exit(127);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    *out = kt_read_file(path);
-    unlink(path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static void stop(km_proc_t *p) { assert_int_equal(kt_kmirror_stop(p, 60000), 0); }
 
 /* ---- groups ------------------------------------------------------------------------------------ */
 
@@ -270,11 +235,11 @@ typedef struct {
 
 /* kmirror translate-offsets --json for the group, the offset of one partition or -1. */
 static int64_t translated(const km_proc_t *k, const char *group, const char *remote, int32_t partition) {
-    char *args[] = {(char *)BIN, "translate-offsets", (char *)k->cfg, "--group", (char *)group, "--source", "A",
+    char *args[] = {(char *)BIN, "translate-offsets", (char *)k->conf, "--group", (char *)group, "--source", "A",
                     "--target", "B", "--json", "-q", NULL};
     char *out = NULL;
     int64_t r = -1;
-    if (run_kmirror(args, &out) == 0) {
+    if (kt_run(args, &out) == 0) {
         json_t *arr = json_loads(out, 0, NULL);
         size_t i;
         json_t *e;
@@ -399,22 +364,6 @@ static void test_exact_failover(void **state) {
     stop(&k);
 }
 
-static bool log_has(const char *path, const char *needle) {
-    char *s = kt_read_file(path);
-    bool r = s && strstr(s, needle);
-    free(s);
-    return r;
-}
-
-typedef struct {
-    const char *path, *needle;
-} log_arg_t;
-
-static bool log_cond(void *arg) {
-    log_arg_t *l = arg;
-    return log_has(l->path, l->needle);
-}
-
 static void test_group_sync_never_rewinds_and_skips_active(void **state) {
     need_clusters();
     char prefix[64], topic[96], remote[128], ahead[96], active[96];
@@ -455,12 +404,11 @@ static void test_group_sync_never_rewinds_and_skips_active(void **state) {
     expect_translation(&k, active, remote, 0, 30);
     char needle[160];
     snprintf(needle, sizeof needle, "not syncing the offsets of group %s", active);
-    log_arg_t l = {k.log, needle};
-    for (int i = 0; i < 100 && !log_has(k.log, needle); i++) {
+    for (int i = 0; i < 100 && !kt_kmirror_logged(&k, needle); i++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(member, 100); /* keep the member alive */
         if (m) rd_kafka_message_destroy(m);
     }
-    assert_true(log_cond(&l));
+    assert_true(kt_kmirror_logged(&k, needle));
     assert_int_equal(committed(B, ahead, remote, 0), 90); /* never rewound */
     rd_kafka_consumer_close(member);
     rd_kafka_destroy(member);
@@ -499,9 +447,9 @@ static void test_heartbeats_and_topology(void **state) {
         assert_int_equal(r[0].value_len, 10); /* version + timestamp */
         kt_records_free(r, n);
     }
-    char *args[] = {(char *)BIN, "topology", k.cfg, "--cluster", "B", "--json", "-q", NULL};
+    char *args[] = {(char *)BIN, "topology", k.conf, "--cluster", "B", "--json", "-q", NULL};
     char *out = NULL;
-    assert_int_equal(run_kmirror(args, &out), 0);
+    assert_int_equal(kt_run(args, &out), 0);
     json_t *o = json_loads(out, 0, NULL);
     assert_non_null(o);
     bool found = false;
@@ -516,11 +464,11 @@ static void test_heartbeats_and_topology(void **state) {
     assert_true(found);
     json_decref(o);
     free(out);
-    char *bad[] = {(char *)BIN, "topology", k.cfg, "--cluster", "C", NULL};
-    assert_int_equal(run_kmirror(bad, &out), 1);
+    char *bad[] = {(char *)BIN, "topology", k.conf, "--cluster", "C", NULL};
+    assert_int_equal(kt_run(bad, &out), 1);
     free(out);
-    char *nogroup[] = {(char *)BIN, "translate-offsets", k.cfg, "--group", "no-such-group", "--source", "A", "--target", "B", NULL};
-    assert_int_equal(run_kmirror(nogroup, &out), 1);
+    char *nogroup[] = {(char *)BIN, "translate-offsets", k.conf, "--group", "no-such-group", "--source", "A", "--target", "B", NULL};
+    assert_int_equal(kt_run(nogroup, &out), 1);
     free(out);
     stop(&k);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 
 static const char *A, *B, *BIN;
 static char MM2_LIBS[1024];
@@ -52,32 +53,6 @@ static void need_everything(void) {
         print_message("Apache MirrorMaker 2 jars or a JDK are not available\n");
         skip();
     }
-}
-
-/* Runs argv to completion; stdout in *out. */
-static int run(char *const argv[], char **out) {
-    char path[] = "/tmp/kt-interop-out-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen(path, "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    *out = kt_read_file(path);
-    unlink(path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 static void commit(const char *bs, const char *group, const char *topic, int32_t partition, int64_t offset) {
@@ -113,7 +88,7 @@ static int64_t kmirror_translation(const char *cfg, const char *group, const cha
                     "--target", "B", "--json", NULL};
     char *out = NULL;
     int64_t r = -1;
-    if (run(args, &out) == 0) {
+    if (kt_run(args, &out) == 0) {
         json_t *arr = json_loads(out, 0, NULL), *e;
         size_t i;
         json_array_foreach(arr, i, e) if (strcmp(json_string_value(json_object_get(e, "topic")), remote) == 0) r =
@@ -144,13 +119,7 @@ static bool hw_is(void *arg) {
     return kt_high_watermarks(h->bs, h->topic, hw, 1) == 0 && hw[0] >= h->want;
 }
 
-static pid_t start_kmirror(const char *cfg, const char *log) {
-    char *argv[] = {(char *)BIN, (char *)cfg, NULL};
-    pid_t pid = kt_spawn(argv, log);
-    assert_true(pid > 0);
-    return pid;
-}
-
+/* SIGTERM and a bounded wait; Apache MM2 too, so not kt_kmirror_stop. */
 static void stop(pid_t pid, int timeout_ms) {
     assert_int_equal(kt_signal(pid, SIGTERM), 0);
     int status;
@@ -166,32 +135,30 @@ static const char *COMMON =
 
 static void test_apache_client_reads_kmirror_checkpoints(void **state) {
     need_everything();
-    char prefix[64], topic[96], remote[128], group[96], cfg[160], log[160], text[2048];
+    char prefix[64], topic[96], remote[128], group[96];
     kt_unique_name("ia", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
     snprintf(remote, sizeof remote, "A.%s", topic);
     snprintf(group, sizeof group, "%s-g", prefix);
-    snprintf(cfg, sizeof cfg, "/tmp/%s.properties", prefix);
-    snprintf(log, sizeof log, "/tmp/%s.log", prefix);
     assert_int_equal(kt_create_topic(A, topic, 1, NULL), 0);
     produce_from(topic, 0, 100);
     commit(A, group, topic, 0, 37);
-    snprintf(text, sizeof text, COMMON, A, B, prefix, group);
-    write_file(cfg, text);
-    pid_t pid = start_kmirror(cfg, log);
-    xl_t x = {cfg, group, remote, 37, -1}; /* one partition, nothing before: B offsets equal A's */
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, prefix, COMMON, A, B, prefix, group), 0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    xl_t x = {k.conf, group, remote, 37, -1}; /* one partition, nothing before: B offsets equal A's */
     assert_true(kt_wait_until(translated, &x, 60000));
     char cp[1200];
     snprintf(cp, sizeof cp, "%s/*", MM2_LIBS);
     char *jargv[] = {"java", "-cp", cp, "tests/interop/TranslateOffsets.java", (char *)B, "A", group, NULL};
     char *out = NULL;
-    assert_int_equal(run(jargv, &out), 0);
+    assert_int_equal(kt_run(jargv, &out), 0);
     char want[256];
     snprintf(want, sizeof want, "%s 0 37\n", remote);
     assert_non_null(out);
     assert_string_equal(out, want);
     free(out);
-    stop(pid, 60000);
+    assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
 /* MM2's offset-syncs for `topic`, as (upstream, downstream) pairs, read back from A. */
@@ -227,23 +194,21 @@ static bool has_syncs(void *arg) {
 
 static void test_kmirror_takes_over_from_apache_mm2(void **state) {
     need_everything();
-    char prefix[64], topic[96], remote[128], group[96], cfg[160], log[160], mlog[160], text[2048];
+    char prefix[64], topic[96], remote[128], group[96], mlog[600];
     kt_unique_name("im", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
     snprintf(remote, sizeof remote, "A.%s", topic);
     snprintf(group, sizeof group, "%s-g", prefix);
-    snprintf(cfg, sizeof cfg, "/tmp/%s.properties", prefix);
-    snprintf(log, sizeof log, "/tmp/%s.log", prefix);
-    snprintf(mlog, sizeof mlog, "/tmp/%s-mm2.log", prefix);
+    snprintf(mlog, sizeof mlog, "%s/%s-mm2.log", kt_kmirror_dir(), prefix);
     assert_int_equal(kt_create_topic(A, topic, 1, NULL), 0);
     produce_from(topic, 0, 250);
 
     /* Apache MM2 first; it checkpoints no group ("groups" matches nothing for it) */
-    snprintf(text, sizeof text, COMMON, A, B, prefix, "");
-    write_file(cfg, text);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, prefix, COMMON, A, B, prefix, ""), 0);
     char cp[1200];
     snprintf(cp, sizeof cp, "%s/*", MM2_LIBS);
-    char *margv[] = {"java", "-cp", cp, "org.apache.kafka.connect.mirror.MirrorMaker", cfg, NULL};
+    char *margv[] = {"java", "-cp", cp, "org.apache.kafka.connect.mirror.MirrorMaker", k.conf, NULL};
     pid_t mm2 = kt_spawn(margv, mlog);
     assert_true(mm2 > 0);
     hw_t h = {B, remote, 250};
@@ -253,10 +218,9 @@ static void test_kmirror_takes_over_from_apache_mm2(void **state) {
     stop(mm2, 60000); /* a graceful stop commits MM2's positions */
 
     commit(A, group, topic, 0, 150);
-    snprintf(text, sizeof text, COMMON, A, B, prefix, group);
-    write_file(cfg, text);
-    pid_t pid = start_kmirror(cfg, log);
-    xl_t x = {cfg, group, remote, -1, -1};
+    assert_int_equal(kt_kmirror_config(&k, prefix, COMMON, A, B, prefix, group), 0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    xl_t x = {k.conf, group, remote, -1, -1};
     assert_true(kt_wait_until(translated, &x, 60000));
 
     /* MM2's conservative rule on MM2's syncs: the newest sync at or before 150, plus one */
@@ -277,7 +241,7 @@ static void test_kmirror_takes_over_from_apache_mm2(void **state) {
     int64_t hw[1];
     assert_int_equal(kt_high_watermarks(B, remote, hw, 1), 0);
     assert_int_equal(hw[0], 260);
-    stop(pid, 60000);
+    assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
 int main(void) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 #include "kt_metrics.h"
 
 enum { PARTITIONS = 3, RECORDS = 600, WAIT_MS = 90000 };
@@ -40,7 +41,7 @@ static int64_t wall_ms(void) {
 }
 
 typedef struct run {
-    const char *log;
+    const kt_kmirror_t *k;
     int port;
     const char *remote;
     uint64_t records;
@@ -49,7 +50,7 @@ typedef struct run {
 /* The port kmirror logged when it started serving. */
 static bool port_logged(void *arg) {
     run_t *r = arg;
-    char *text = kt_read_file(r->log);
+    char *text = kt_kmirror_log(r->k);
     const char *at = text ? strstr(text, "/healthz on http://127.0.0.1:") : NULL;
     if (at) r->port = atoi(at + strlen("/healthz on http://127.0.0.1:"));
     free(text);
@@ -113,7 +114,7 @@ static bool offsets_served(void *bootstrap) {
 
 static void test_metrics_of_a_real_run(void **state) {
     const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
-    char topic[128], remote[160], dir[] = "/tmp/kmirror-it-metrics-XXXXXX";
+    char topic[128], remote[160];
     kt_unique_name("metrics", topic, sizeof topic);
     snprintf(remote, sizeof remote, "A.%s", topic);
     assert_int_equal(kt_create_topic(a, topic, PARTITIONS, NULL), 0);
@@ -123,21 +124,17 @@ static void test_metrics_of_a_real_run(void **state) {
     static const char *const compact[] = {"cleanup.policy", "compact", NULL};
     if (kt_partition_count(b, OFFSETS_TOPIC) == 0) assert_int_equal(kt_create_topic(b, OFFSETS_TOPIC, 25, compact), 0);
     assert_true(kt_wait_until(offsets_served, (void *)b, WAIT_MS));
-    assert_non_null(mkdtemp(dir));
-    char cfg[256], log[256];
-    snprintf(cfg, sizeof cfg, "%s/mm2.properties", dir);
-    snprintf(log, sizeof log, "%s/kmirror.log", dir);
-    FILE *f = fopen(cfg, "w");
-    assert_non_null(f);
-    fprintf(f, "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
-               "A->B.topics = %s\nreplication.factor = 1\noffset.flush.interval.ms = 500\n", a, b, topic);
-    fclose(f);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "metrics",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = %s\nreplication.factor = 1\n"
+                                       "offset.flush.interval.ms = 500\nmetrics.listen = 127.0.0.1:0\n",
+                                       a, b, topic),
+                     0);
 
     int64_t t0 = wall_ms();
-    char *argv[] = {getenv("KMIRROR_BIN") ? getenv("KMIRROR_BIN") : "build/kmirror", cfg, "--metrics-listen", "127.0.0.1:0", NULL};
-    pid_t pid = kt_spawn(argv, log);
-    assert_true(pid > 0);
-    run_t r = {log, 0, remote, RECORDS};
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    run_t r = {&k, 0, remote, RECORDS};
     assert_true(kt_wait_until(port_logged, &r, WAIT_MS));
 
     static char values[RECORDS][32];
@@ -150,21 +147,11 @@ static void test_metrics_of_a_real_run(void **state) {
     }
     assert_int_equal(kt_produce(a, topic, msgs, RECORDS, NULL, NULL), 0);
     bool done = kt_wait_until(caught_up, &r, WAIT_MS);
-    if (!done) {
-        char *text = kt_read_file(log);
-        print_message("kmirror log:\n%s\n", text ? text : "(none)");
-        free(text);
-    }
+    if (!done) kt_kmirror_print_log(&k);
     assert_true(done);
     check_metrics(&r, value_bytes, t0, wall_ms());
 
-    int status;
-    assert_int_equal(kt_signal(pid, SIGTERM), 0);
-    assert_int_equal(kt_wait_exit(pid, WAIT_MS, &status), 0);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    unlink(cfg);
-    unlink(log);
-    rmdir(dir);
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
     kt_delete_topic(a, topic);
 }
 

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 
 /* Generous: the suite shares two cores with two brokers. Waits end as soon as the condition
  * holds, so only a failing test ever waits this long. */
@@ -55,134 +56,42 @@ static void need_clusters(void) {
 
 /* ---- kmirror as a child process ------------------------------------------------------------ */
 
-typedef struct kmirror {
-    pid_t pid; /* 0 when not running */
-    int status;
-    char conf[512], log[512];
-    long log_mark; /* size of the log when the current run started */
-} kmirror_t;
-
-/* Children not reaped yet: a test that fails leaves its kmirror running, and the teardown,
- * which cannot see the test's kmirror_t any more, kills it by pid. */
-static pid_t children[8];
-
-static void track(pid_t pid, pid_t replace) {
-    for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
-        if (children[i] == replace) {
-            children[i] = pid;
-            return;
-        }
-    fail_msg("more than %zu kmirror processes at once", sizeof children / sizeof children[0]);
-}
-
-static const char *log_dir(void) {
-    static char dir[512];
-    if (!dir[0]) {
-        char bin[512];
-        snprintf(bin, sizeof bin, "%s", getenv("KMIRROR_BIN"));
-        snprintf(dir, sizeof dir, "%s/it-logs", dirname(bin));
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) fail_msg("cannot create %s: %s", dir, strerror(errno));
-        /* Only this run's files: every run names its files anew, they would pile up. */
-        DIR *d = opendir(dir);
-        for (struct dirent *e; d && (e = readdir(d));)
-            if (e->d_type == DT_REG) unlinkat(dirfd(d), e->d_name, 0);
-        if (d) closedir(d);
-    }
-    return dir;
-}
-
-static long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
-
-static void km_spawn(kmirror_t *k) {
-    k->log_mark = file_size(k->log);
-    char *const argv[] = {getenv("KMIRROR_BIN"), k->conf, NULL};
-    k->pid = kt_spawn(argv, k->log);
-    assert_true(k->pid > 0);
-    track(k->pid, 0);
-}
-
-/* k's process has exited with wait status st. */
-static void reaped(kmirror_t *k, int st) {
-    track(0, k->pid);
-    k->pid = 0;
-    k->status = st;
-}
+typedef kt_kmirror_t kmirror_t;
 
 /* Starts kmirror on a configuration made of the shared settings and `flows` (the flow lines:
  * which directions, which topics). Short intervals keep the suite fast: positions are
  * committed every 300 ms and topics re-listed every second. */
 static void km_start(kmirror_t *k, const char *name, const char *flows) {
-    memset(k, 0, sizeof *k);
-    if (snprintf(k->conf, sizeof k->conf, "%s/%s.properties", log_dir(), name) >= (int)sizeof k->conf ||
-        snprintf(k->log, sizeof k->log, "%s/%s.log", log_dir(), name) >= (int)sizeof k->log)
-        fail_msg("path of the kmirror files for %s too long", name);
-    unlink(k->log);
-    FILE *f = fopen(k->conf, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "clusters = a, b\n"
-            "a.bootstrap.servers = %s\n"
-            "b.bootstrap.servers = %s\n"
-            "replication.factor = 1\n"
-            "refresh.topics.interval.seconds = 1\n"
-            "offset.flush.interval.ms = 300\n"
-            "shutdown.timeout.ms = 30000\n"
-            "%s",
-            A, B, flows);
-    assert_int_equal(fclose(f), 0);
-    km_spawn(k);
+    assert_int_equal(kt_kmirror_config(k, name,
+                                       "clusters = a, b\n"
+                                       "a.bootstrap.servers = %s\n"
+                                       "b.bootstrap.servers = %s\n"
+                                       "replication.factor = 1\n"
+                                       "refresh.topics.interval.seconds = 1\n"
+                                       "offset.flush.interval.ms = 300\n"
+                                       "shutdown.timeout.ms = 30000\n"
+                                       "%s",
+                                       A, B, flows),
+                     0);
+    assert_int_equal(kt_kmirror_start(k, NULL), 0);
 }
 
-/* Whether the child still runs; reaps it (keeping its status) once it has exited. */
-static bool km_alive(kmirror_t *k) {
-    int st;
-    if (k->pid && waitpid(k->pid, &st, WNOHANG) == k->pid) reaped(k, st);
-    return k->pid != 0;
-}
+static void km_spawn(kmirror_t *k) { assert_int_equal(kt_kmirror_start(k, NULL), 0); }
 
-/* What the current run of kmirror has logged so far; caller frees. */
+static bool km_alive(kmirror_t *k) { return kt_kmirror_alive(k); }
+
 static char *km_log_text(const kmirror_t *k) {
-    char *all = kt_read_file(k->log);
-    assert_non_null(all);
-    size_t len = strlen(all), mark = (size_t)k->log_mark < len ? (size_t)k->log_mark : len;
-    memmove(all, all + mark, len - mark + 1);
-    return all;
+    char *text = kt_kmirror_log(k);
+    assert_non_null(text);
+    return text;
 }
 
-static bool km_logged(const kmirror_t *k, const char *needle) {
-    char *text = km_log_text(k);
-    bool found = strstr(text, needle) != NULL;
-    free(text);
-    return found;
-}
-
-static void assert_running(kmirror_t *k) {
-    if (!km_alive(k)) fail_msg("kmirror exited unexpectedly (wait status 0x%x); log: %s", k->status, k->log);
-}
+static bool km_logged(const kmirror_t *k, const char *needle) { return kt_kmirror_logged(k, needle); }
 
 /* SIGTERM, then the graceful stop the README promises: exit status 0 and "stopped cleanly". */
-static void km_stop(kmirror_t *k) {
-    assert_running(k);
-    assert_int_equal(kt_signal(k->pid, SIGTERM), 0);
-    int st;
-    assert_int_equal(kt_wait_exit(k->pid, STOP_MS, &st), 0);
-    reaped(k, st);
-    if (!WIFEXITED(k->status) || WEXITSTATUS(k->status) != 0)
-        fail_msg("kmirror did not exit with status 0 after SIGTERM (wait status 0x%x); log: %s", k->status, k->log);
-    assert_true(km_logged(k, "stopped cleanly"));
-}
+static void km_stop(kmirror_t *k) { assert_int_equal(kt_kmirror_stop(k, STOP_MS), 0); }
 
-static void km_kill9(kmirror_t *k) {
-    assert_running(k);
-    assert_int_equal(kt_signal(k->pid, SIGKILL), 0);
-    int st;
-    assert_int_equal(kt_wait_exit(k->pid, STOP_MS, &st), 0);
-    reaped(k, st);
-    assert_true(WIFSIGNALED(k->status));
-}
+static void km_kill9(kmirror_t *k) { assert_int_equal(kt_kmirror_kill9(k), 0); }
 
 /* ---- records ------------------------------------------------------------------------------- */
 
@@ -396,12 +305,7 @@ static void loader_stop(loader_t *l) {
 static int teardown(void **state) {
     (void)state;
     loader_stop(&loader);
-    for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
-        if (children[i]) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
+    kt_kill_children();
     return 0;
 }
 
@@ -831,7 +735,7 @@ static const char *cluster_name(const char *env) {
 /* scripts/kafka-test-cluster.sh CMD NAME; its exit status. */
 static int cluster_ctl(const char *cmd, const char *name) {
     char log[600];
-    snprintf(log, sizeof log, "%s/cluster-%s.log", log_dir(), name);
+    snprintf(log, sizeof log, "%s/cluster-%s.log", kt_kmirror_dir(), name);
     char *const argv[] = {(char *)CLUSTER_SCRIPT, (char *)cmd, (char *)name, NULL};
     pid_t pid = kt_spawn(argv, log);
     int st;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 #include "kt_metrics.h"
 
 #define SESSION_MS 6000 /* the brokers' group.min.session.timeout.ms */
@@ -53,65 +54,45 @@ static void need_clusters(void) {
 /* ---- kmirror processes --------------------------------------------------------------------- */
 
 typedef struct {
-    char cfg[256], log[256];
-    pid_t pid;
-    bool running;
-    int port;        /* of /status; 0 until logged */
-    size_t log_from; /* length of the log when the process started */
+    kt_kmirror_t k;
+    int port; /* of /status; 0 until logged */
 } proc_t;
 
 /* One process of the test's group: every process of a test shares prefix (topics, group.id),
  * `extra` adds or overrides settings. */
 static void configure(proc_t *p, const char *prefix, int n, int tasks_max, const char *extra) {
-    snprintf(p->cfg, sizeof p->cfg, "/tmp/%s-%d.properties", prefix, n);
-    snprintf(p->log, sizeof p->log, "/tmp/%s-%d.log", prefix, n);
-    unlink(p->log);
-    FILE *f = fopen(p->cfg, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
-            "A->B.enabled = true\nA->B.topics = %s\\..*\ngroup.id = %s-group\ntasks.max = %d\n"
-            "replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
-            "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
-            "emit.checkpoints.enabled = false\nemit.heartbeats.enabled = false\n"
-            "session.timeout.ms = %d\nheartbeat.interval.ms = 1000\n"
-            "refresh.topics.interval.seconds = 1\noffset.flush.interval.ms = 500\nmetrics.listen = 127.0.0.1:0\n%s",
-            A, B, prefix, prefix, tasks_max, SESSION_MS, extra ? extra : "");
-    fclose(f);
+    char name[96];
+    snprintf(name, sizeof name, "%s-%d", prefix, n);
+    p->port = 0;
+    assert_int_equal(kt_kmirror_config(&p->k, name,
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = %s\\..*\ngroup.id = %s-group\ntasks.max = %d\n"
+                                       "replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
+                                       "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
+                                       "emit.checkpoints.enabled = false\nemit.heartbeats.enabled = false\n"
+                                       "session.timeout.ms = %d\nheartbeat.interval.ms = 1000\n"
+                                       "refresh.topics.interval.seconds = 1\noffset.flush.interval.ms = 500\n"
+                                       "metrics.listen = 127.0.0.1:0\n%s",
+                                       A, B, prefix, prefix, tasks_max, SESSION_MS, extra ? extra : ""),
+                     0);
 }
 
 static void start(proc_t *p) {
-    char *argv[] = {(char *)BIN, p->cfg, NULL};
-    struct stat st;
-    p->log_from = stat(p->log, &st) == 0 ? (size_t)st.st_size : 0; /* no log yet: a first start */
     p->port = 0;
-    p->pid = kt_spawn(argv, p->log);
-    assert_true(p->pid > 0);
-    p->running = true;
+    assert_int_equal(kt_kmirror_start(&p->k, NULL), 0);
 }
 
-static void stop(proc_t *p) {
-    assert_int_equal(kt_signal(p->pid, SIGTERM), 0);
-    int status = -1;
-    assert_int_equal(kt_wait_exit(p->pid, 60000, &status), 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    p->running = false;
-}
+static void stop(proc_t *p) { assert_int_equal(kt_kmirror_stop(&p->k, 60000), 0); }
 
-static void kill9(proc_t *p) {
-    assert_int_equal(kt_signal(p->pid, SIGKILL), 0);
-    assert_int_equal(kt_wait_exit(p->pid, 10000, NULL), 0);
-    p->running = false;
-}
+static void kill9(proc_t *p) { assert_int_equal(kt_kmirror_kill9(&p->k), 0); }
 
 /* The port a process serves /status on, once it logged it; 0 before. A restarted process
  * appends to its log: only what it wrote since its start counts. */
 static int status_port(proc_t *p) {
     static const char needle[] = "/healthz on http://127.0.0.1:";
     if (p->port) return p->port;
-    char *log = kt_read_file(p->log);
-    const char *at = log && strlen(log) > p->log_from ? strstr(log + p->log_from, needle) : NULL;
+    char *log = kt_kmirror_log(&p->k);
+    const char *at = log ? strstr(log, needle) : NULL;
     if (at) p->port = atoi(at + strlen(needle));
     free(log);
     return p->port;
@@ -160,7 +141,7 @@ static bool split(void *arg) {
     long all = 0;
     int copies[64] = {0};
     for (int i = 0; i < s->n; i++) {
-        if (!s->procs[i]->running) continue;
+        if (!kt_kmirror_alive(&s->procs[i]->k)) continue;
         long set = status_tasks(s->procs[i], s->topic, copies, s->partitions);
         if (set < 0 || (set & all) || __builtin_popcountl((unsigned long)set) < s->min_each) return false;
         all |= set;
@@ -175,22 +156,20 @@ static void expect_split(proc_t **procs, int n, int ntasks, int min_each, const 
     if (kt_wait_until(split, &s, MOVE_MS)) return;
     for (int i = 0; i < n; i++) {
         int copies[64] = {0};
-        print_message("process %d (%s): %s, tasks 0x%lx in /status\n", i, procs[i]->log, procs[i]->running ? "running" : "stopped",
-                      procs[i]->running ? status_tasks(procs[i], topic, copies, partitions) : 0);
+        print_message("process %d (%s): %s, tasks 0x%lx in /status\n", i, procs[i]->k.log, kt_kmirror_alive(&procs[i]->k) ? "running" : "stopped",
+                      kt_kmirror_alive(&procs[i]->k) ? status_tasks(procs[i], topic, copies, partitions) : 0);
     }
     fail_msg("the %d task(s) and the %d partition(s) of %s were not split among the running processes", ntasks, partitions, topic);
 }
 
 typedef struct {
-    const char *path, *needle;
+    const kt_kmirror_t *k;
+    const char *needle;
 } log_arg_t;
 
 static bool log_has(void *arg) {
     log_arg_t *l = arg;
-    char *s = kt_read_file(l->path);
-    bool r = s && strstr(s, l->needle);
-    free(s);
-    return r;
+    return kt_kmirror_logged(l->k, l->needle);
 }
 
 /* ---- records ------------------------------------------------------------------------------- */
@@ -412,10 +391,10 @@ static void test_config_conflict_reported(void **state) {
     start(&p1);
     start(&p2);
     expect_split(procs, 2, 2, 1, topic, 2); /* the conflict does not stop the group from sharing the work */
-    log_arg_t l1 = {p1.log, "CONFIGURATION CONFLICT"}, l2 = {p2.log, "CONFIGURATION CONFLICT"};
+    log_arg_t l1 = {&p1.k, "CONFIGURATION CONFLICT"}, l2 = {&p2.k, "CONFIGURATION CONFLICT"};
     assert_true(kt_wait_until(log_has, &l1, 30000));
     assert_true(kt_wait_until(log_has, &l2, 30000));
-    log_arg_t k1 = {p1.log, "offset.lag.max: 100 here, 50 there"}, k2 = {p2.log, "offset.lag.max: 50 here, 100 there"};
+    log_arg_t k1 = {&p1.k, "offset.lag.max: 100 here, 50 there"}, k2 = {&p2.k, "offset.lag.max: 50 here, 100 there"};
     assert_true(log_has(&k1));
     assert_true(log_has(&k2));
     /* /healthz and /status say so too */
@@ -430,7 +409,7 @@ static void test_config_conflict_reported(void **state) {
     assert_non_null(strstr(body, "offset.lag.max: 50 here, 100 there"));
     free(body);
     stop(&p2);
-    log_arg_t gone = {p1.log, "configuration conflict resolved"};
+    log_arg_t gone = {&p1.k, "configuration conflict resolved"};
     assert_true(kt_wait_until(log_has, &gone, 30000));
     stop(&p1);
 }
@@ -462,7 +441,7 @@ static void test_task_count_follows_tasks_max(void **state) {
     assert_int_equal(produce(&b), 0);
     start(&late); /* tasks.max=2, but the group runs 4: it takes 2 of them */
     expect_split(grown, 2, 4, 2, topic, 4);
-    log_arg_t said = {late.log, "but the processes already running the flow run 4 task(s)"};
+    log_arg_t said = {&late.k, "but the processes already running the flow run 4 task(s)"};
     assert_true(kt_wait_until(log_has, &said, 30000));
     b.from = 200;
     assert_int_equal(produce(&b), 0);

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 
 static const char *A, *B, *BIN;
 
@@ -133,28 +134,22 @@ static bool acl_is(void *arg) {
 
 static void test_configs_and_acls_follow_the_source(void **state) {
     if (!A || !*A || !B || !*B || !BIN) skip();
-    char prefix[64], topic[96], remote[128], cfg[160], log[160];
+    char prefix[64], topic[96], remote[128];
     kt_unique_name("ts", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
     snprintf(remote, sizeof remote, "A.%s", topic);
-    snprintf(cfg, sizeof cfg, "/tmp/%s.properties", prefix);
-    snprintf(log, sizeof log, "/tmp/%s.log", prefix);
     const char *tc[] = {"cleanup.policy", "compact", "max.message.bytes", "2000000", NULL};
     assert_int_equal(kt_create_topic(A, topic, 2, tc), 0);
     create_acl(A, topic, "User:reader", RD_KAFKA_ACL_OPERATION_READ);
     create_acl(A, topic, "User:writer", RD_KAFKA_ACL_OPERATION_WRITE);
     create_acl(A, topic, "User:owner", RD_KAFKA_ACL_OPERATION_ALL);
-    FILE *f = fopen(cfg, "w");
-    assert_non_null(f);
-    fprintf(f, "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, prefix, "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
                "A->B.topics = %s\\..*\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
                "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
                "sync.topic.configs.interval.seconds = 1\nsync.topic.acls.interval.seconds = 1\n",
-            A, B, prefix);
-    fclose(f);
-    char *argv[] = {(char *)BIN, cfg, NULL};
-    pid_t pid = kt_spawn(argv, log);
-    assert_true(pid > 0);
+            A, B, prefix), 0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
 
     cfg_arg_t compact = {B, remote, "cleanup.policy", "compact"};
     assert_true(kt_wait_until(config_is, &compact, 60000));           /* created with the source's configs */
@@ -171,10 +166,7 @@ static void test_configs_and_acls_follow_the_source(void **state) {
     acl_arg_t writer = {remote, "User:writer", -1};                   /* only the mirror writes remote topics */
     assert_true(acl_is(&writer));
 
-    assert_int_equal(kt_signal(pid, SIGTERM), 0);
-    int status;
-    assert_int_equal(kt_wait_exit(pid, 60000, &status), 0);
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
 int main(void) {
