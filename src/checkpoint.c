@@ -10,6 +10,7 @@
 #include "log.h"
 #include "offsetsync.h"
 #include "records.h"
+#include "reject.h"
 #include "rk.h"
 #include "topics.h"
 #include "util.h"
@@ -149,7 +150,7 @@ static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, 
     rd_kafka_assign(rk, tl);
     rd_kafka_topic_partition_list_destroy(tl);
     int64_t deadline = km_now_mono_ms() + timeout_ms(c), next = lo;
-    while (next < hi && !atomic_load(&c->stop)) {
+    while (next < hi && !atomic_load(&c->stop) && !km_admin_stopping()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m) {
             if (!m->err) {
@@ -169,6 +170,10 @@ static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, 
             return -1;
         }
     }
+    if (next < hi) { /* stopped: a partial read must not be used */
+        snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+        return -1;
+    }
     return 0;
 }
 
@@ -178,14 +183,24 @@ static void on_sync(km_checkpointer_t *c, const rd_kafka_message_t *m) {
     rd_kafka_headers_t *h;
     if (rd_kafka_message_headers(m, &h) == 0) rd_kafka_header_get_last(h, KM_SYNC_HEADER, &hv, &hl);
     km_offset_sync_t s;
-    if (km_offset_sync_decode(m->key, m->key_len, m->payload, m->len, hv, hl, &s) != 0) return; /* MM2 skips these too */
+    int rc = km_offset_sync_decode(m->key, m->key_len, m->payload, m->len, hv, hl, &s);
+    if (rc != 0) { /* skipped, as MM2 does, but not without a word */
+        km_reject(rd_kafka_topic_name(m->rkt), m->partition, m->offset, "%s; not used for offset translation",
+                  rc == -2 ? "an offset-sync with an out-of-range partition or offset" : "not an offset-sync (truncated, trailing bytes or unknown version)");
+        return;
+    }
     km_sync_store_add(c->store, &s);
     km_offset_sync_free(&s);
 }
 
 static void on_checkpoint(km_checkpointer_t *c, const rd_kafka_message_t *m) {
     km_checkpoint_t k;
-    if (km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) != 0) return;
+    int rc = km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k);
+    if (rc != 0) {
+        km_reject(rd_kafka_topic_name(m->rkt), m->partition, m->offset, "%s; skipped",
+                  rc == -2 ? "a checkpoint with an out-of-range partition or offset" : "not a checkpoint (truncated, trailing bytes or unknown version)");
+        return;
+    }
     last_t *e = last_find(&c->last, k.group, k.topic, k.partition, true);
     e->up = k.upstream_offset;
     e->down = k.downstream_offset;
@@ -261,8 +276,8 @@ static void produce_checkpoint(km_checkpointer_t *c, const km_checkpoint_t *k) {
     rd_kafka_resp_err_t err = rd_kafka_producev(c->producer, RD_KAFKA_V_RKT(c->ck_rkt), RD_KAFKA_V_PARTITION(0),
                                                 RD_KAFKA_V_KEY(key, kl), RD_KAFKA_V_VALUE(val, vl),
                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+    free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
     if (err) {
-        free(key);
         free(val);
         km_warn("flow %s: cannot queue a checkpoint: %s", c->flow->name, rd_kafka_err2str(err));
     }

@@ -62,7 +62,8 @@ static void usage(FILE *out) {
             "\n"
             "options:\n"
             "  --clusters A B ...       this process produces only to these clusters (default: all)\n"
-            "  --metrics-listen H:P     serve /metrics, /status, /healthz on H:P (also: metrics.listen)\n"
+            "  --metrics-listen H:P     serve the status page /, /metrics, /status, /healthz on H:P\n"
+            "                           (also: metrics.listen)\n"
             "  -v, -q                   more or less logging (also: --log-level, log.level)\n"
             "\n"
             "CONFIG is MirrorMaker 2's connect-mirror-maker.properties.\n",

@@ -315,10 +315,17 @@ static void add_defaults(xlate_t *x, rd_kafka_conf_t *scratch) {
     case KM_CLIENT_PRODUCER:
         /* An idempotent producer keeps order and drops retry duplicates; it needs acks=all, so
          * a user who lowers acks gets a non-idempotent producer rather than a start-up error. */
-        if (!km_props_find(x->out, "enable.idempotence")) {
+        {
             const char *acks = km_props_get(x->out, "acks");
             bool all = !acks || strcmp(acks, "all") == 0 || strcmp(acks, "-1") == 0;
-            offer(x, scratch, "enable.idempotence", "enable.idempotence", all ? "true" : "false");
+            if (!km_props_find(x->out, "enable.idempotence"))
+                offer(x, scratch, "enable.idempotence", "enable.idempotence", all ? "true" : "false");
+            if (!all)
+                km_diag_warn(x->d, "%sacks=%s gives up what acks=all guarantees: a record the target's leader acknowledged "
+                                   "is lost if that broker fails before its followers copy it, and kmirror does not mirror it "
+                                   "again; without idempotence a retried batch can also be written twice or out of order "
+                                   "(positions still cover only records acknowledged without a gap)",
+                             at(x, "acks"), acks);
         }
         if (!km_props_find(x->out, "acks") && !km_props_find(x->out, "request.required.acks"))
             offer(x, scratch, "acks", "acks", "all");

@@ -82,8 +82,10 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
     {"source.cluster.alias", NULL},
     {"target.cluster.alias", NULL},
     /* kmirror: how often positions are committed (Connect's worker key; MM2 leaves it at 60 s,
-     * kmirror commits every 5 s so a crash replays less). */
-    {"offset.flush.interval.ms", "5000"},
+     * kmirror commits every second, and after offset.flush.records records at the latest, so a
+     * crash replays about a second of traffic at most, at any rate). */
+    {"offset.flush.interval.ms", "1000"},
+    {"offset.flush.records", "100000"},
     /* kmirror: bound on a graceful stop (SIGTERM → exit). */
     {"shutdown.timeout.ms", "30000"},
 };
@@ -741,6 +743,7 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->consumer_poll_timeout_ms = get_long(ck, "consumer.poll.timeout.ms", 0);
     s->admin_timeout_ms = get_long(ck, "admin.timeout.ms", 1);
     s->offset_flush_interval_ms = get_long(ck, "offset.flush.interval.ms", 1);
+    s->offset_flush_records = get_long(ck, "offset.flush.records", 1);
     s->shutdown_timeout_ms = get_long(ck, "shutdown.timeout.ms", 0);
     s->session_timeout_ms = get_long(ck, "session.timeout.ms", 1);
     s->heartbeat_interval_ms = get_long(ck, "heartbeat.interval.ms", 1);

@@ -65,6 +65,7 @@ typedef struct km_flow_settings {
     int64_t consumer_poll_timeout_ms;
     int64_t admin_timeout_ms;
     int64_t offset_flush_interval_ms;     /* how often positions are committed */
+    int64_t offset_flush_records;         /* ... and after how many records at most */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
     int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
     int64_t heartbeat_interval_ms;

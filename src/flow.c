@@ -44,6 +44,7 @@ struct km_flow_rt {
     char *running;        /* the task ids last logged as running here */
     char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
     char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
+    char *positions_problem; /* partitions left unreplicated because their stored position is invalid; NULL when none */
     char **warned;        /* topics already reported as not replicable */
     size_t nwarned;
     int64_t next_refresh;
@@ -207,17 +208,51 @@ static size_t *task_loads(const km_flow_rt_t *rt) {
     return load;
 }
 
+/* Partitions whose stored position was rejected (positions.h) are not handed out: with the true
+ * position unknown, starting anywhere would skip or repeat records without a word. They count
+ * in *skipped (the first one named in *first) and the flow reports degraded until the position
+ * is repaired (a valid record or a tombstone for its key) and the tasks start again. */
+typedef struct {
+    size_t n;
+    char *first; /* "topic-partition at offset N" */
+} skipped_t;
+
 /* The partitions of `task` in s that `except` does not have, with their positions. */
 static km_assign_item_t *items_for(const slot_t *s, size_t n, int task, const slot_t *except, size_t nexcept,
-                                   const km_positions_t *pos, size_t *count) {
+                                   const km_positions_t *pos, size_t *count, skipped_t *skipped) {
     km_assign_item_t *items = km_xcalloc(n ? n : 1, sizeof(*items));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i].task != task || find_slot(except, nexcept, s[i].topic, s[i].partition)) continue;
+        int64_t bad = km_positions_rejected(pos, s[i].topic, s[i].partition);
+        if (bad >= 0) {
+            if (skipped->n++ == 0) skipped->first = km_xasprintf("%s-%d at offset %lld", s[i].topic, s[i].partition, (long long)bad);
+            continue;
+        }
         items[k++] = (km_assign_item_t){s[i].topic, s[i].remote, s[i].partition, km_positions_get(pos, s[i].topic, s[i].partition)};
     }
     *count = k;
     return items;
+}
+
+static void report(km_flow_rt_t *rt);
+
+/* Takes sk->first. clear: the tasks just given partitions are all those running here, so no
+ * skipped partition means none is left unreplicated. */
+static void report_skipped(km_flow_rt_t *rt, skipped_t *sk, bool clear) {
+    if (sk->n == 0 && !(clear && rt->positions_problem)) return;
+    char *why = NULL;
+    if (sk->n) {
+        why = km_xasprintf("%zu partition(s) not replicated because their stored position in %s on %s is invalid, e.g. %s "
+                           "(write a valid position or a tombstone for its key, then restart)",
+                           sk->n, rt->flow->s.offsets_topic, rt->flow->target, sk->first);
+        km_error("flow %s: %s", rt->flow->name, why);
+    }
+    free(rt->positions_problem);
+    rt->positions_problem = why;
+    free(sk->first);
+    sk->first = NULL;
+    report(rt);
 }
 
 /* ---- tasks --------------------------------------------------------------------------------- */
@@ -297,14 +332,18 @@ static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
                 rt->flow->s.offsets_topic, rt->flow->target, err);
         rt->next_start = km_now_mono_ms() + 1000;
     } else if (!rt->failed) {
+        skipped_t sk = {0};
         for (size_t i = 0; i < n; i++) {
             size_t count;
-            km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count);
+            km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count, &sk);
             km_task_add(created[i], items, count);
             free(items);
             rt->tasks[ids[i]] = created[i];
             created[i] = NULL;
         }
+        size_t running = 0;
+        for (int t = 0; t < rt->ntasks; t++) running += rt->tasks[t] != NULL;
+        report_skipped(rt, &sk, running == n);
     }
     for (size_t i = 0; i < n; i++) km_task_free(created[i]); /* those that did not get to run */
     km_positions_free(&pos);
@@ -376,13 +415,15 @@ static void hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n) {
         km_warn("flow %s: cannot read positions (%s); new partitions are taken up at the next refresh", rt->flow->name, err);
         return;
     }
+    skipped_t sk = {0};
     for (int t = 0; t < rt->ntasks; t++) {
         if (!rt->tasks[t]) continue;
         size_t count;
-        km_assign_item_t *items = items_for(s, n, t, rt->slots, rt->nslots, &pos, &count);
+        km_assign_item_t *items = items_for(s, n, t, rt->slots, rt->nslots, &pos, &count, &sk);
         if (count) km_task_add(rt->tasks[t], items, count);
         free(items);
     }
+    report_skipped(rt, &sk, false);
     km_positions_free(&pos);
 }
 
@@ -413,12 +454,13 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
 /* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
  * the group run the flow with different settings. */
 static void report(km_flow_rt_t *rt) {
-    if (!rt->topics_problem && !rt->conflict) {
+    if (!rt->topics_problem && !rt->conflict && !rt->positions_problem) {
         km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
         return;
     }
     char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
-    char *why = km_xasprintf("%s%s%s", rt->topics_problem ? rt->topics_problem : "", rt->topics_problem && conflict ? "; " : "",
+    const char *tp = rt->topics_problem, *pp = rt->positions_problem;
+    char *why = km_xasprintf("%s%s%s%s%s", tp ? tp : "", tp && pp ? "; " : "", pp ? pp : "", (tp || pp) && conflict ? "; " : "",
                              conflict ? conflict : "");
     km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
     free(why);
@@ -541,7 +583,9 @@ static void ensure_syncs_topic(km_flow_rt_t *rt) {
 static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     km_positions_t pos = {0};
     if (load_positions(rt, &pos, errstr, errlen) != 0) return -1;
-    km_info("flow %s: %zu stored position(s) in %s on %s", rt->flow->name, pos.n, rt->flow->s.offsets_topic, rt->flow->target);
+    size_t bad = km_positions_nrejected(&pos, NULL);
+    km_info("flow %s: %zu stored position(s) in %s on %s%s", rt->flow->name, pos.n - bad, rt->flow->s.offsets_topic, rt->flow->target,
+            bad ? ", and invalid ones (see above)" : "");
     km_positions_free(&pos);
     return 0;
 }
@@ -642,6 +686,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     free(rt->fenced);
     free(rt->running);
     free(rt->topics_problem);
+    free(rt->positions_problem);
     free(rt->conflict);
     free(rt);
     return rc;

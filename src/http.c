@@ -1,6 +1,7 @@
 /* http.c — see http.h. */
 #include "http.h"
 
+#include "statuspage.h"
 #include "util.h"
 
 #include <errno.h>
@@ -51,6 +52,19 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, const ch
     return ret;
 }
 
+/* The page may run only its own inline script and style and talk only to this endpoint. */
+static enum MHD_Result serve_page(struct MHD_Connection *c) {
+    size_t len;
+    const char *html = km_statuspage_html(&len);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)html, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; "
+                            "style-src 'unsafe-inline'; connect-src 'self'; img-src data:");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result serve(km_http_t *h, struct MHD_Connection *c, const char *url) {
     km_snapshot_t *s = km_metrics_snapshot(h->metrics, km_now_wall_ms());
     enum MHD_Result ret;
@@ -78,8 +92,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *version, const char *upload_data, size_t *upload_size, void **req) {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", km_xstrdup("only GET\n"));
+    if (strcmp(url, "/") == 0) return serve_page(c);
     if (strcmp(url, "/metrics") == 0 || strcmp(url, "/status") == 0 || strcmp(url, "/healthz") == 0) return serve(cls, c, url);
-    return respond(c, MHD_HTTP_NOT_FOUND, "text/plain", km_xstrdup("kmirror serves /metrics, /status and /healthz\n"));
+    return respond(c, MHD_HTTP_NOT_FOUND, "text/plain", km_xstrdup("kmirror serves / (status page), /metrics, /status and /healthz\n"));
 }
 
 km_http_t *km_http_start(const char *listen, km_metrics_t *m, char *errstr, size_t errlen) {

@@ -4,8 +4,11 @@
  * series tables (append-only, lock-free to read); flows, task slots and checkpoints; snapshots;
  * then the three renderings (Prometheus text, /status JSON, health). */
 #include "metrics.h"
+#include "reject.h"
 
 #include "util.h"
+
+#include <librdkafka/rdkafka.h>
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -124,6 +127,11 @@ void km_part_acked(km_part_stats_t *s, int64_t ts, int64_t now_ms) {
 void km_part_delivery_failed(km_part_stats_t *s) { bump(&s->delivery_errors, 1); }
 void km_part_resent(km_part_stats_t *s, uint64_t n) { bump(&s->resent, n); }
 void km_part_skipped(km_part_stats_t *s, uint64_t n) { bump(&s->skipped, n); }
+
+void km_part_blocked(km_part_stats_t *s, int err, int64_t offset) {
+    atomic_store_explicit(&s->blocked_offset, offset, RLX);
+    atomic_store_explicit(&s->blocked_err, err, RLX);
+}
 void km_part_offset_sync_emitted(km_part_stats_t *s) { bump(&s->offset_syncs, 1); }
 
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms) {
@@ -429,7 +437,8 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
     *o = (km_part_snap_t){.topic = p->topic, .remote = p->remote, .partition = p->partition,
                           .task = atomic_load_explicit(&p->task, RLX), .records = ld(&p->records), .bytes = ld(&p->bytes),
                           .skipped = ld(&p->skipped), .delivery_errors = ld(&p->delivery_errors), .resent = ld(&p->resent),
-                          .offset_syncs = ld(&p->offset_syncs), .lag_records = -1, .lag_ms = -1};
+                          .offset_syncs = ld(&p->offset_syncs), .lag_records = -1, .lag_ms = -1,
+                          .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset)};
     o->latency_w = km_window_read(&p->latency_w, now);
     o->age_w = km_window_read(&p->age_w, now);
     o->latency = km_hist_read(&p->latency);
@@ -482,6 +491,22 @@ static void connectivity(const km_flow_metrics_t *fm, km_flow_snap_t *o) {
     }
 }
 
+/* A running flow with a partition the target refuses records of is degraded: the rest flows,
+ * that partition does not. The reason names the first one and counts the others. */
+static void blocked_parts(km_flow_snap_t *o) {
+    const km_part_snap_t *first = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < o->nparts; i++)
+        if (o->parts[i].blocked_err && o->parts[i].task >= 0 && n++ == 0) first = &o->parts[i];
+    if (!first || o->state != KM_FLOW_RUNNING) return;
+    char more[64] = "";
+    if (n > 1) snprintf(more, sizeof(more), " (and %zu more partition(s))", n - 1);
+    o->state = KM_FLOW_DEGRADED;
+    o->reason = km_xasprintf("%s [%d] is stopped at offset %lld: the target refuses the record: %s%s", first->topic,
+                             (int)first->partition, (long long)first->blocked_offset,
+                             rd_kafka_err2str((rd_kafka_resp_err_t)first->blocked_err), more);
+}
+
 static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     o->source = fm->source;
     o->target = fm->target;
@@ -509,6 +534,7 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     tasks_snap(fm, o);
     pthread_mutex_unlock(&fm->lock);
     connectivity(fm, o);
+    blocked_parts(o);
 }
 
 static uint64_t rss_bytes(void) {
@@ -702,6 +728,16 @@ static void render_parts(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     }
 }
 
+static void render_blocked(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
+    family(b, "kmirror_partition_blocked", "gauge", "1 while the target refuses a record of the partition (reason: the Kafka error); the partition is stopped there, the rest flows.");
+    for (size_t i = 0; i < s->nflows; i++)
+        for (size_t j = 0; j < s->flows[i].nparts; j++) {
+            const km_part_snap_t *p = &s->flows[i].parts[j];
+            if (p->blocked_err && p->task >= 0)
+                bprintf(b, "kmirror_partition_blocked{%s,reason=\"%s\"} 1\n", l[i].parts[j], rd_kafka_err2name((rd_kafka_resp_err_t)p->blocked_err));
+        }
+}
+
 static void hist_samples(buf_t *b, const char *name, const char *labels, const km_hist_view_t *h) {
     static const int64_t bounds[KM_HIST_NBOUNDS] = KM_HIST_BOUNDS;
     uint64_t cum = 0;
@@ -762,15 +798,22 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_start_time_seconds %.3f\n", (double)s->start_ms / 1000.0);
 }
 
+static void rejected_sample(const char *topic, uint64_t count, void *arg) {
+    bprintf(arg, "kmirror_internal_records_rejected_total{topic=\"%s\"} %" PRIu64 "\n", topic, count); /* Kafka names need no escaping */
+}
+
 char *km_metrics_prometheus(const km_snapshot_t *s) {
     buf_t b = {km_xmalloc(65536), 0, 65536};
     b.p[0] = '\0';
     labelsets_t *l = labelsets_new(s);
     render_flows(&b, s, l);
     render_parts(&b, s, l);
+    render_blocked(&b, s, l);
     render_histograms(&b, s, l);
     render_ckpt_windows(&b, s, l);
     render_process(&b, s);
+    family(&b, "kmirror_internal_records_rejected_total", "counter", "Invalid records read from an internal topic (positions, checkpoints, offset-syncs, heartbeats) and rejected.");
+    km_reject_each(rejected_sample, &b);
     labelsets_free(l, s);
     return b.p;
 }
@@ -795,6 +838,10 @@ static json_t *part_json(const km_part_snap_t *p) {
     json_object_set_new(o, "lag_seconds", p->lag_ms >= 0 ? json_real((double)p->lag_ms / 1000.0) : json_null());
     json_object_set_new(o, "replication_latency_ms", window_json(&p->latency_w));
     json_object_set_new(o, "record_age_ms", window_json(&p->age_w));
+    json_object_set_new(o, "blocked", p->blocked_err ? json_pack("{s:I,s:s,s:s}", "offset", (json_int_t)p->blocked_offset, "error",
+                                                                 rd_kafka_err2name((rd_kafka_resp_err_t)p->blocked_err), "reason",
+                                                                 rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err))
+                                                     : json_null());
     return o;
 }
 

@@ -24,7 +24,8 @@ km_metrics_t *km_mirror_metrics(km_mirror_t *m);
 /* The port /metrics is served on, 0 when metrics.listen is off. */
 int km_mirror_http_port(const km_mirror_t *m);
 
-/* SIGTERM/SIGINT set the stop flag; a second signal exits at once. */
+/* SIGTERM/SIGINT set the stop flag; a second signal exits at once. SIGHUP is ignored (no reload
+ * yet): km_mirror_stop_requested logs that it was. */
 void km_mirror_install_signals(void);
 bool km_mirror_stop_requested(void);
 

@@ -130,16 +130,9 @@ static void truncate_from(part_t *p, int64_t from) {
     while (p->n > 0 && p->syncs[p->n - 1].u >= from) p->n--;
 }
 
-void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
-    part_t *p = get_part(st, s->topic, s->partition);
-    sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
-    if (last && s->exact && last->exact && s->kind == KM_SYNC_IN_RUN && last->u == s->upstream_offset &&
-        last->d == s->downstream_offset) {
-        if (s->next > last->next) last->next = s->next; /* a later flush of the same record: keep its run start */
-        return;
-    }
-    if (s->exact && s->kind == KM_SYNC_AFTER_START) truncate_from(p, s->prev_end + 1);
-    truncate_from(p, s->upstream_offset);
+static long newest_at_or_before(const part_t *p, int64_t x);
+
+static void make_room(km_sync_store_t *st, part_t *p) {
     if (p->n == (size_t)st->per_partition) { /* forget the oldest quarter */
         size_t drop = p->n / 4;
         memmove(p->syncs, p->syncs + drop, (p->n - drop) * sizeof(*p->syncs));
@@ -149,6 +142,47 @@ void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
         p->cap = p->cap ? p->cap * 2 : 8;
         p->syncs = km_xrealloc(p->syncs, p->cap * sizeof(*p->syncs));
     }
+}
+
+/* A sync that lands in the log after a newer one (a failed sync sent again, or a producer
+ * without idempotence that retried a batch): its copy lies before the newest downstream, which
+ * a restart or a re-read never does (their copies come after everything). It goes where it
+ * belongs by upstream offset, unless a stored sync shows it was superseded: an older upstream
+ * offset copied later, or a newer one copied earlier. Truncating from it instead would drop the
+ * newer run starts, and translation would then bridge their gaps. */
+static void add_late(km_sync_store_t *st, part_t *p, const km_offset_sync_t *s) {
+    size_t i = (size_t)(newest_at_or_before(p, s->upstream_offset) + 1);
+    if (i > 0 && p->syncs[i - 1].u == s->upstream_offset) {
+        sync_t *same = &p->syncs[i - 1];
+        if (same->d == s->downstream_offset && s->next > same->next) same->next = s->next;
+        return;
+    }
+    if ((i > 0 && p->syncs[i - 1].d >= s->downstream_offset) || (i < p->n && p->syncs[i].d <= s->downstream_offset)) return;
+    size_t before = p->n;
+    make_room(st, p);
+    i -= before - p->n; /* make_room may have forgotten the oldest */
+    if ((long)i < 0) return;
+    memmove(&p->syncs[i + 1], &p->syncs[i], (p->n - i) * sizeof(*p->syncs));
+    p->n++;
+    p->syncs[i] = (sync_t){s->upstream_offset, s->downstream_offset, s->prev_end, s->next, s->kind, s->exact != 0};
+}
+
+void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
+    if (s->partition < 0 || !KM_OFFSET_VALID(s->upstream_offset) || !KM_OFFSET_VALID(s->downstream_offset)) return;
+    part_t *p = get_part(st, s->topic, s->partition);
+    sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
+    if (last && s->downstream_offset < last->d) {
+        add_late(st, p, s);
+        return;
+    }
+    if (last && s->exact && last->exact && s->kind == KM_SYNC_IN_RUN && last->u == s->upstream_offset &&
+        last->d == s->downstream_offset) {
+        if (s->next > last->next) last->next = s->next; /* a later flush of the same record: keep its run start */
+        return;
+    }
+    if (s->exact && s->kind == KM_SYNC_AFTER_START && s->prev_end < INT64_MAX) truncate_from(p, s->prev_end + 1);
+    truncate_from(p, s->upstream_offset);
+    make_room(st, p);
     p->syncs[p->n++] = (sync_t){s->upstream_offset, s->downstream_offset, s->prev_end, s->next, s->kind, s->exact != 0};
 }
 
@@ -182,7 +216,8 @@ km_xlate_t km_sync_store_translate(const km_sync_store_t *st, const char *topic,
     }
     if (!lo) return KM_XLATE_NONE; /* older than anything we know */
     if (lo->exact && hi && hi->exact) {
-        *downstream = lo->d + (x - lo->u); /* same run as lo */
+        /* same run as lo; a sum past INT64_MAX means the syncs contradict each other */
+        if (__builtin_add_overflow(lo->d, x - lo->u, downstream)) return KM_XLATE_NONE;
         return KM_XLATE_EXACT;
     }
     if (lo->exact && !hi && x <= lo->next) {

@@ -18,6 +18,7 @@
  * are superseded by the re-read's (the writer marks a re-read as a new run). */
 #include "task.h"
 
+#include "acks.h"
 #include "clientconf.h"
 #include "log.h"
 #include "offsetsync.h"
@@ -39,14 +40,20 @@ typedef struct task_part {
     int32_t partition;
     bool active;
     int64_t expected;   /* next source offset we expect to consume; -1 unknown */
-    int64_t acked;      /* last source offset acknowledged by the target; -1 none */
+    int64_t acked;      /* end of the acknowledged prefix (see acks.h); -1 none */
+    km_recs_t recs;
     int64_t committed;  /* last offset whose position record was acknowledged */
     int64_t committing; /* offset of the position record in flight; -1 none */
     int64_t rewind_to;  /* first offset whose delivery failed; -1 none */
+    /* The target refuses the record at rewind_to (too large, no WRITE ACL, topic deleted): the
+     * partition is paused and tried again at retry_at, backing off; the others go on. */
+    int blocked_err;
+    int64_t blocked_at; /* the refused record's source offset */
+    bool paused;
+    int64_t retry_at, backoff_ms;
     int64_t inflight;
     km_sync_writer_t sw;
-    int64_t sync_sent_u;  /* upstream offset of the last offset-sync sent; -1 none */
-    int64_t sync_acked_u; /* ... and of the last one the sync cluster acknowledged */
+    km_syncq_t syncs; /* offset-syncs not yet acknowledged in order (see acks.h) */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -59,10 +66,11 @@ typedef struct task_topic {
     int nparts;
 } task_topic_t;
 
-/* The opaque of a position record or an offset-sync in flight. */
+/* The opaque of a position record (offset) or an offset-sync (seq) in flight. */
 typedef struct commit_ctx {
     task_part_t *part;
     int64_t offset;
+    uint64_t seq;
 } commit_ctx_t;
 
 struct km_task {
@@ -96,6 +104,7 @@ struct km_task {
 
     int64_t inflight_bytes, inflight_msgs;
     int64_t commit_inflight;
+    int64_t acked_since_commit; /* records acknowledged since positions were last queued */
     int rewinds;
     int64_t next_commit;
     int64_t next_watermarks; /* when lag is measured next */
@@ -161,27 +170,17 @@ static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     free(c);
 }
 
-static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
-    commit_ctx_t *c = dr->_private;
-    if (dr->err)
-        km_warn("flow %s: offset-sync %lld for a partition could not be written to %s: %s; translation near that offset falls back to MM2's conservative rule",
-                t->flow->name, (long long)c->offset, t->flow->s.offset_syncs_topic, rd_kafka_err2str(dr->err));
-    /* Acknowledged or given up: either way positions may move past it (see commit_positions). */
-    if (c->offset > c->part->sync_acked_u) c->part->sync_acked_u = c->offset;
-    free(c);
-}
+/* ---- offset-syncs (see acks.h) -------------------------------------------------------------- */
 
-static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s) {
-    s->topic = (char *)topic;
-    s->partition = p->partition;
+static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *ps) {
     char key[KM_STRING_MAX + 8], val[16], hdr[KM_SYNC_HEADER_SIZE];
-    int kn = km_offset_sync_encode_key(s, key, sizeof(key));
-    km_offset_sync_encode_value(s, val, sizeof(val));
-    km_offset_sync_encode_header(s, hdr, sizeof(hdr));
+    int kn = km_offset_sync_encode_key(&ps->s, key, sizeof(key));
+    km_offset_sync_encode_value(&ps->s, val, sizeof(val));
+    km_offset_sync_encode_header(&ps->s, hdr, sizeof(hdr));
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, KM_SYNC_HEADER, -1, hdr, sizeof(hdr));
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
-    *c = (commit_ctx_t){p, s->upstream_offset};
+    *c = (commit_ctx_t){p, ps->s.upstream_offset, ps->seq};
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->sync_rk, RD_KAFKA_V_RKT(t->sync_rkt), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, (size_t)kn),
         RD_KAFKA_V_VALUE(val, sizeof(val)), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -189,11 +188,98 @@ static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset
     if (err) {
         rd_kafka_headers_destroy(h);
         free(c);
-        km_warn("flow %s: cannot queue an offset-sync for %s [%d]: %s", t->flow->name, topic, p->partition, rd_kafka_err2str(err));
-        return;
+        if (!p->syncs.broken)
+            km_warn("flow %s: cannot queue the offset-sync of %s [%d] at upstream offset %lld: %s; it is kept and sent again, and the partition's position waits for it",
+                    t->flow->name, ps->s.topic, p->partition, (long long)ps->s.upstream_offset, rd_kafka_err2str(err));
     }
-    p->sync_sent_u = s->upstream_offset;
+    km_syncq_sending(&p->syncs, !err);
+}
+
+/* Once none of the partition's syncs is in flight, every pending one goes out again in log
+ * order, so readers see each run start. */
+static void resend_syncs(km_task_t *t, task_part_t *p) {
+    if (!km_syncq_resend_due(&p->syncs)) return;
+    for (size_t i = 0; i < p->syncs.n && !p->syncs.broken; i++) produce_sync(t, p, &p->syncs.q[i]);
+    if (!p->syncs.broken && p->syncs.n)
+        km_info("flow %s: %zu offset-sync(s) of %s [%d] sent again, from upstream offset %lld", t->flow->name, p->syncs.n,
+                p->syncs.q[0].s.topic, p->partition, (long long)p->syncs.q[0].s.upstream_offset);
+}
+
+static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s) {
+    s->topic = (char *)topic; /* the task topic's name: lives as long as p */
+    s->partition = p->partition;
+    km_pending_sync_t *ps = km_syncq_add(&p->syncs, s);
     km_part_offset_sync_emitted(p->stats);
+    if (ps) produce_sync(t, p, ps); /* else it follows the failed one, in order */
+}
+
+static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
+    commit_ctx_t *c = dr->_private;
+    task_part_t *p = c->part;
+    if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop))
+        km_warn("flow %s: the offset-sync of partition %d at upstream offset %lld could not be written to %s: %s; it is kept and sent again, and the partition's position waits for it",
+                t->flow->name, p->partition, (long long)c->offset, t->flow->s.offset_syncs_topic, rd_kafka_err2str(dr->err));
+    free(c);
+}
+
+/* Moves the position over every acknowledged record at the front; stops at one in flight or
+ * failed. The offset-sync writer sees the records in order, as it must. */
+static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
+    int64_t now = -1;
+    km_rec_t r;
+    while (km_recs_pop_acked(&p->recs, &r)) {
+        if (r.u <= p->acked) continue;
+        p->acked = r.u;
+        if (p->blocked_err && r.u >= p->blocked_at) {
+            km_info("flow %s: %s [%d]: the target took the record at source offset %lld; the partition flows again",
+                    t->flow->name, tt->name, p->partition, (long long)r.u);
+            p->blocked_err = 0;
+            p->backoff_ms = 0;
+            km_part_blocked(p->stats, 0, -1);
+        }
+        t->acked_since_commit++;
+        km_offset_sync_t sync;
+        /* Run starts are what exact translation needs and always go out; an offset.lag.max sync
+         * (only for Java readers) is coalesced away while the partition has one pending. */
+        if (t->sync_rk && km_sync_writer_ack(&p->sw, r.u, r.d, t->flow->s.offset_lag_max, &sync) &&
+            (sync.kind != KM_SYNC_IN_RUN || p->syncs.n == 0))
+            send_sync(t, tt->name, p, &sync);
+        if (now < 0) now = km_now_wall_coarse_ms();
+        km_part_acked(p->stats, r.ts, now);
+    }
+}
+
+/* Errors about one partition or topic of the target, not about the task: the partition stops
+ * there and is retried (see task_part_t), everything else goes on. */
+static bool partition_error(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           err == RD_KAFKA_RESP_ERR_POLICY_VIOLATION || err == RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_DELETION_DISABLED;
+}
+
+#define BLOCKED_BACKOFF_MIN_MS 1000
+#define BLOCKED_BACKOFF_MAX_MS 60000
+
+/* The partition is read again from `offset` once nothing of it is in flight (rewind_failed). */
+static void hold(km_task_t *t, task_part_t *p, int64_t offset) {
+    if (p->rewind_to < 0) t->rewinds++;
+    if (p->rewind_to < 0 || offset < p->rewind_to) p->rewind_to = offset;
+}
+
+static void block(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset, rd_kafka_resp_err_t err) {
+    if (!p->blocked_err)
+        km_error("flow %s: %s [%d]: the target refuses the record at source offset %lld for %s: %s; this partition stops "
+                 "there, every other one goes on, and it is tried again (backing off to every %d s) until the target takes "
+                 "it (max.message.bytes raised, WRITE ACL added, topic re-created)",
+                 t->flow->name, tt->name, p->partition, (long long)offset, tt->remote, rd_kafka_err2str(err),
+                 BLOCKED_BACKOFF_MAX_MS / 1000);
+    if (!p->blocked_err || p->backoff_ms == 0) p->backoff_ms = BLOCKED_BACKOFF_MIN_MS;
+    p->blocked_err = err;
+    p->blocked_at = offset;
+    km_part_blocked(p->stats, err, offset);
+    hold(t, p, offset);
 }
 
 static bool fatal_delivery_error(rd_kafka_resp_err_t err) {
@@ -211,11 +297,13 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     p->inflight--;
     t->inflight_msgs--;
     t->inflight_bytes -= (int64_t)(src->len + src->key_len);
+    bool known = km_recs_report(&p->recs, src->offset, dr->err ? -1 : dr->offset);
     if (dr->err && t->eos) {
         /* The transaction cannot commit: it is aborted and its partitions re-read. */
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);
             if (is_fencing(dr->err)) fenced(t, "delivery");
+            else if (partition_error(dr->err)) block(t, tt, p, src->offset, dr->err);
             else if (fatal_delivery_error(dr->err))
                 fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
             else if (!t->txn_failed)
@@ -226,23 +314,17 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     } else if (dr->err) {
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);
-            if (fatal_delivery_error(dr->err))
+            if (partition_error(dr->err))
+                block(t, tt, p, src->offset, dr->err);
+            else if (fatal_delivery_error(dr->err))
                 fail(t, "cannot write to %s [%d] on %s: %s", tt->remote, src->partition, t->flow->target, rd_kafka_err2str(dr->err));
             else if (p->rewind_to < 0)
                 km_warn("flow %s: delivery to %s [%d] failed at source offset %lld: %s; re-reading from there",
                         t->flow->name, tt->remote, src->partition, (long long)src->offset, rd_kafka_err2str(dr->err));
         }
-        if (p->rewind_to < 0) t->rewinds++;
-        if (p->rewind_to < 0 || src->offset < p->rewind_to) p->rewind_to = src->offset;
-    } else if (p->rewind_to < 0 && src->offset > p->acked) {
-        p->acked = src->offset;
-        km_offset_sync_t sync;
-        /* Run starts are what exact translation needs and always go out; an offset.lag.max sync
-         * (only for Java readers) is coalesced away while the partition has one in flight. */
-        if (t->sync_rk && km_sync_writer_ack(&p->sw, src->offset, dr->offset, t->flow->s.offset_lag_max, &sync) &&
-            (sync.kind != KM_SYNC_IN_RUN || p->sync_sent_u == p->sync_acked_u))
-            send_sync(t, tt->name, p, &sync);
-        km_part_acked(p->stats, rd_kafka_message_timestamp(src, NULL), km_now_wall_coarse_ms());
+        hold(t, p, src->offset);
+    } else if (known) {
+        advance_acked(t, tt, p);
     }
     rd_kafka_message_destroy(src);
 }
@@ -300,7 +382,12 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->active = true;
         p->acked = p->committed = items[i].position;
         p->committing = p->rewind_to = -1;
-        p->sync_sent_u = p->sync_acked_u = -1;
+        km_recs_clear(&p->recs);
+        km_syncq_clear(&p->syncs);
+        p->blocked_err = 0;
+        p->paused = false;
+        p->backoff_ms = 0;
+        km_part_blocked(p->stats, 0, -1);
         p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
@@ -372,7 +459,7 @@ static void report_gap(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t o
  * now, within admin.timeout.ms. */
 static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
     int64_t deadline = km_now_mono_ms() + t->flow->s.admin_timeout_ms;
-    while (km_now_mono_ms() < deadline) {
+    while (km_now_mono_ms() < deadline && !atomic_load(&t->stop)) {
         const rd_kafka_metadata_t *md;
         if (rd_kafka_metadata(t->producer, 0, tt->dst_rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             bool known = md->topic_cnt == 1 && md->topics[0].partition_cnt > partition;
@@ -406,13 +493,18 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
             RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(m), RD_KAFKA_V_END);
         if (!err) return true;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed)) {
+        /* A full queue is backpressure: serve delivery reports until there is room, unless the
+         * task stops (then the record is read again by whoever runs the partition next). */
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !atomic_load(&t->failed) && !atomic_load(&t->stop)) {
             rd_kafka_poll(t->producer, 10);
             continue;
         }
         if (err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION && await_partition(t, tt, m->partition)) continue;
         if (hdrs) rd_kafka_headers_destroy(hdrs);
-        if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
+        task_part_t *p = tt->parts[m->partition];
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) hold(t, p, m->offset);
+        else if (partition_error(err) && !t->eos) block(t, tt, p, m->offset, err);
+        else if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
         else if (t->eos && err == RD_KAFKA_RESP_ERR__FATAL && is_fencing(rd_kafka_fatal_error(t->producer, NULL, 0))) fenced(t, "produce");
         else fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
         return false;
@@ -448,8 +540,9 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
-    int64_t size = (int64_t)(m->len + m->key_len);
+    int64_t size = (int64_t)(m->len + m->key_len), offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
     if (produce(t, m, tt)) {
+        km_recs_push(&p->recs, offset, ts);
         p->inflight++;
         t->inflight_msgs++;
         t->inflight_bytes += size;
@@ -462,17 +555,34 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
  * theirs is in flight any more, so order is kept and nothing is lost. */
 static void rewind_failed(km_task_t *t) {
     if (t->rewinds == 0) return;
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(4), *pause = NULL, *resume = NULL;
+    int64_t now = km_now_mono_ms();
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
             if (!p || p->rewind_to < 0 || p->inflight > 0) continue;
+            if (p->blocked_err && !p->paused) { /* wait before trying the refused record again */
+                p->paused = true;
+                p->retry_at = now + p->backoff_ms;
+                if (!pause) pause = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(pause, t->topics[i]->name, j);
+                continue;
+            }
+            if (p->blocked_err && now < p->retry_at) continue;
+            if (p->paused) {
+                p->paused = false;
+                p->backoff_ms = p->backoff_ms * 2 < BLOCKED_BACKOFF_MAX_MS ? p->backoff_ms * 2 : BLOCKED_BACKOFF_MAX_MS;
+                if (!resume) resume = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(resume, t->topics[i]->name, j);
+            }
             rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->rewind_to;
             if (p->expected > p->rewind_to) km_part_resent(p->stats, (uint64_t)(p->expected - p->rewind_to));
             p->expected = p->rewind_to;
             p->rewind_to = -1;
+            km_recs_clear(&p->recs); /* all reported; from the failed one on they are read again */
             t->rewinds--;
         }
+    if (pause) rd_kafka_pause_partitions(t->consumer, pause);
     if (tl->cnt) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, 5000);
         if (e) {
@@ -480,7 +590,10 @@ static void rewind_failed(km_task_t *t) {
             rd_kafka_error_destroy(e);
         }
     }
+    if (resume) rd_kafka_resume_partitions(t->consumer, resume);
     rd_kafka_topic_partition_list_destroy(tl);
+    if (pause) rd_kafka_topic_partition_list_destroy(pause);
+    if (resume) rd_kafka_topic_partition_list_destroy(resume);
 }
 
 /* ---- lag ---------------------------------------------------------------------------------- */
@@ -516,6 +629,7 @@ static void flush_syncs(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
+            if (p) resend_syncs(t, p);
             if (p && p->active && p->sw.started && p->inflight == 0 && p->rewind_to < 0)
                 rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j);
         }
@@ -523,7 +637,8 @@ static void flush_syncs(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
-            if (!p || !p->active) continue;
+            /* Only once earlier syncs are settled: a flush sync is a hint, the writer marks it sent. */
+            if (!p || !p->active || p->syncs.n > 0) continue;
             rd_kafka_topic_partition_t *pos = rd_kafka_topic_partition_list_find(tl, t->topics[i]->name, j);
             km_offset_sync_t sync;
             if (km_sync_writer_flush(&p->sw, pos && !pos->err && pos->offset >= 0 ? pos->offset : -1, &sync))
@@ -534,10 +649,10 @@ static void flush_syncs(km_task_t *t) {
 
 /* A position may only be stored once every offset-sync at or before it is on its cluster:
  * after a crash, translation relies on the syncs of everything that will not be replicated
- * again. */
+ * again. A sync that is lost instead would let translation bridge the gap it describes and
+ * call the answer exact. */
 static int64_t committable(const km_task_t *t, const task_part_t *p) {
-    if (!t->sync_rk || p->sync_sent_u == p->sync_acked_u || p->acked <= p->sync_acked_u) return p->acked;
-    return p->sync_acked_u;
+    return t->sync_rk ? km_syncq_bound(&p->syncs, p->acked) : p->acked;
 }
 
 /* Queues the position record of partition j of tt. False when it could not be queued. */
@@ -546,7 +661,7 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
     char *val = km_pos_encode_value(pos, &vlen);
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
-    *c = (commit_ctx_t){p, pos};
+    *c = (commit_ctx_t){p, pos, 0};
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
@@ -563,6 +678,7 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
 
 static void commit_positions(km_task_t *t) {
     if (t->sync_rk) flush_syncs(t);
+    t->acked_since_commit = 0;
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         for (int j = 0; j < tt->nparts; j++) {
@@ -601,7 +717,9 @@ static void rewind_txn(km_task_t *t) {
                 if (p->expected > p->txn_first) km_part_resent(p->stats, (uint64_t)(p->expected - p->txn_first));
                 p->expected = p->txn_first;
                 p->acked = p->committed;
+                if (p->blocked_err) hold(t, p, p->txn_first); /* paused and retried like without EOS */
             }
+            if (p) km_recs_clear(&p->recs);
             if (p) p->txn_first = p->txn_pos = -1;
         }
     rd_kafka_error_t *e = tl->cnt ? rd_kafka_seek_partitions(t->consumer, tl, 5000) : NULL;
@@ -632,7 +750,11 @@ static void abort_txn(km_task_t *t) {
 static bool syncs_settled(km_task_t *t) {
     if (!t->sync_rk) return true;
     flush_syncs(t);
-    return rd_kafka_flush(t->sync_rk, txn_timeout_ms(t)) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rd_kafka_flush(t->sync_rk, txn_timeout_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++)
+            if (t->topics[i]->parts[j] && t->topics[i]->parts[j]->syncs.n > 0) return false;
+    return true;
 }
 
 /* The transaction's positions: every partition at its last delivered record. */
@@ -696,7 +818,8 @@ static void drain_positions(km_task_t *t) {
     if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR)
         km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
                 t->flow->name, t->id, (long long)t->inflight_msgs);
-    if (t->sync_rk) {
+    /* Twice: a sync that failed in the first round is sent again in the second. */
+    for (int round = 0; t->sync_rk && round < 2; round++) {
         flush_syncs(t);
         rd_kafka_flush(t->sync_rk, remaining_ms(t) > 0 ? remaining_ms(t) : 1000);
     }
@@ -749,7 +872,8 @@ static void *task_main(void *arg) {
         rd_kafka_poll(t->producer, 0);
         if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
         rewind_failed(t);
-        if (km_now_mono_ms() >= t->next_commit || t->txn_failed) {
+        if (km_now_mono_ms() >= t->next_commit || t->txn_failed ||
+            (!t->eos && t->acked_since_commit >= t->flow->s.offset_flush_records)) {
             if (t->eos) commit_txn(t);
             else commit_positions(t);
             t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
@@ -939,7 +1063,11 @@ void km_task_free(km_task_t *t) {
         if (tt->src_rkt) rd_kafka_topic_destroy(tt->src_rkt);
         if (tt->dst_rkt) rd_kafka_topic_destroy(tt->dst_rkt);
         for (int j = 0; j < tt->nparts; j++) {
-            if (tt->parts[j]) km_part_assigned(tt->parts[j]->stats, -1);
+            if (tt->parts[j]) {
+                km_part_assigned(tt->parts[j]->stats, -1);
+                km_recs_free(&tt->parts[j]->recs);
+                km_syncq_free(&tt->parts[j]->syncs);
+            }
             free(tt->parts[j]);
         }
         free(tt->parts);

@@ -43,17 +43,19 @@ static env_t *env_new(const char *topic, int partitions, int b_brokers) {
     return e;
 }
 
-static void env_start(env_t *e) {
+static void env_start_with(env_t *e, const char *extra) {
     char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
                               "A->B.enabled = true\nreplication.factor = 1\noffset.flush.interval.ms = 200\n"
-                              "admin.timeout.ms = 10000\nshutdown.timeout.ms = 20000\n",
-                              km_mock_bootstraps(e->a), km_mock_bootstraps(e->b));
+                              "admin.timeout.ms = 10000\nshutdown.timeout.ms = 20000\n%s",
+                              km_mock_bootstraps(e->a), km_mock_bootstraps(e->b), extra);
     memset(&e->cfg, 0, sizeof(e->cfg));
     assert_int_equal(km_config_load_buf(&e->cfg, text, strlen(text), "mock.properties", NULL, 0, &e->d), 0);
     free(text);
     e->m = km_mirror_start(&e->cfg);
     assert_non_null(e->m);
 }
+
+static void env_start(env_t *e) { env_start_with(e, ""); }
 
 static int env_stop(env_t *e) {
     int rc = km_mirror_stop(e->m);
@@ -190,6 +192,138 @@ static void test_rtt(void **state) {
     env_free(e);
 }
 
+
+/* The flow's state and reason, and the blocked-partition lines of /metrics. */
+typedef struct health {
+    km_flow_state_t state;
+    char reason[512];
+    char blocked_metric[512];
+    int64_t blocked_offset;
+    int blocked_partition;
+} health_t;
+
+static void read_health(env_t *e, health_t *h) {
+    km_snapshot_t *s = km_metrics_snapshot(km_mirror_metrics(e->m), km_now_wall_ms());
+    h->state = s->flows[0].state;
+    snprintf(h->reason, sizeof(h->reason), "%s", s->flows[0].reason ? s->flows[0].reason : "");
+    h->blocked_partition = -1;
+    for (size_t i = 0; i < s->flows[0].nparts; i++)
+        if (s->flows[0].parts[i].blocked_err) {
+            h->blocked_partition = s->flows[0].parts[i].partition;
+            h->blocked_offset = s->flows[0].parts[i].blocked_offset;
+        }
+    char *text = km_metrics_prometheus(s);
+    const char *line = strstr(text, "\nkmirror_partition_blocked{");
+    h->blocked_metric[0] = '\0';
+    if (line) snprintf(h->blocked_metric, sizeof(h->blocked_metric), "%.*s", (int)strcspn(line + 1, "\n"), line + 1);
+    free(text);
+    km_snapshot_free(s);
+}
+
+typedef struct part_waiter {
+    env_t *e;
+    const char *remote;
+    int64_t want[4]; /* high watermark per partition */
+    int partitions;
+} part_waiter_t;
+
+/* Ticks (a failed flow ends the wait) until each partition reached its count. */
+static bool parts_reached(void *arg) {
+    part_waiter_t *w = arg;
+    if (!km_mirror_tick(w->e->m)) return true;
+    int64_t hw[4] = {0};
+    if (kt_high_watermarks(km_mock_bootstraps(w->e->b), w->remote, hw, w->partitions) != 0) return false;
+    for (int i = 0; i < w->partitions; i++)
+        if (hw[i] < w->want[i]) return false;
+    return true;
+}
+
+static bool is_blocked(void *arg) {
+    env_t *e = arg;
+    if (!km_mirror_tick(e->m)) return true;
+    health_t h;
+    read_health(e, &h);
+    return h.blocked_partition >= 0;
+}
+
+/* A record the target refuses (larger than its producer's message.max.bytes) stops its own
+ * partition only: the other partitions, and the records before it, are all replicated, the
+ * flow runs on, degraded, and says which partition, offset and why. Before: the task failed,
+ * the flow failed and the process exited, and after a restart it hit the same record again. */
+static void test_refused_record_stops_only_its_partition(void **state) {
+    env_t *e = env_new("big", 3, 1);
+    produce_n(e, "big", 0, 30, 3); /* 10 per partition */
+    static char huge[20000];
+    memset(huge, 'x', sizeof(huge) - 1);
+    kt_msg_t big = {.partition = 1, .key = "big", .value = huge};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), "big", &big, 1, NULL, NULL), 0); /* partition 1, offset 10 */
+    produce_n(e, "big", 30, 30, 3);
+    env_start_with(e, "B.producer.message.max.bytes = 5000\n");
+    part_waiter_t w = {e, "A.big", {20, 10, 20}, 3};
+    assert_true(kt_wait_until(parts_reached, &w, 30000));
+    assert_true(kt_wait_until(is_blocked, e, 30000));
+    health_t h;
+    read_health(e, &h);
+    assert_int_equal(h.state, KM_FLOW_DEGRADED);
+    print_message("# reason: %s\n# metric: %s\n", h.reason, h.blocked_metric);
+    assert_non_null(strstr(h.reason, "big [1] is stopped at offset 10"));
+    assert_int_equal(h.blocked_partition, 1);
+    assert_int_equal(h.blocked_offset, 10);
+    assert_non_null(strstr(h.blocked_metric, "partition=\"1\""));
+    assert_non_null(strstr(h.blocked_metric, "reason=\"MSG_SIZE_TOO_LARGE\""));
+    /* It stays that way through retries, and new records of the other partitions still flow. */
+    produce_n(e, "big", 60, 30, 3);
+    part_waiter_t more = {e, "A.big", {30, 10, 30}, 3};
+    assert_true(kt_wait_until(parts_reached, &more, 30000));
+    assert_true(km_mirror_tick(e->m));
+    int64_t hw[3];
+    assert_int_equal(kt_high_watermarks(km_mock_bootstraps(e->b), "A.big", hw, 3), 0);
+    assert_int_equal(hw[1], 10); /* nothing after the refused record was written out of order */
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
+static bool flowing_again(void *arg) {
+    part_waiter_t *w = arg;
+    if (!parts_reached(arg)) return false;
+    health_t h;
+    read_health(w->e, &h);
+    return h.state == KM_FLOW_RUNNING && h.blocked_partition < 0;
+}
+
+static bool positions_stored(void *arg) {
+    env_t *e = arg;
+    km_mirror_tick(e->m);
+    kt_record_t *r;
+    size_t n, found = 0;
+    kt_consume(km_mock_bootstraps(e->b), "mm2-offsets.A.internal", NULL, &r, &n);
+    for (size_t i = 0; i < n; i++) found += r[i].value && strstr(r[i].value, "\"offset\":9");
+    kt_records_free(r, n);
+    return found >= 2;
+}
+
+/* The cause goes away (here: the target stops refusing): the partition resumes by itself where
+ * it stopped, nothing lost, nothing twice, and the flow is healthy again. */
+static void test_refused_partition_resumes(void **state) {
+    env_t *e = env_new("acl", 2, 1);
+    /* nothing else produces to B, so the injected errors hit the replicated records */
+    env_start_with(e, "emit.heartbeats.enabled = false\nemit.checkpoints.enabled = false\n");
+    produce_n(e, "acl", 0, 20, 2);
+    waiter_t w0 = {e, "A.acl", 2, 20};
+    assert_true(kt_wait_until(mirrored, &w0, 30000));
+    /* Once both positions (offset 9) are stored, the next Produce requests are the records'. */
+    assert_true(kt_wait_until(positions_stored, e, 30000));
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 0 /* Produce */, 2, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    produce_n(e, "acl", 20, 40, 2);
+    assert_true(kt_wait_until(is_blocked, e, 30000));
+    part_waiter_t w = {e, "A.acl", {30, 30}, 2};
+    assert_true(kt_wait_until(flowing_again, &w, 60000));
+    assert_int_equal(env_stop(e), 0);
+    assert_same(e, "acl", "A.acl", 60);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -197,6 +331,8 @@ int main(void) {
         cmocka_unit_test(test_produce_errors_retried),
         cmocka_unit_test(test_target_broker_down),
         cmocka_unit_test(test_rtt),
+        cmocka_unit_test(test_refused_record_stops_only_its_partition),
+        cmocka_unit_test(test_refused_partition_resumes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,11 +260,12 @@ static void test_health_when_flow_failed(void **state) {
     env_t *e = env_start();
     produce(e, 3);
     wait_for(e, 3, 0, 200, NULL); /* the task runs (it starts once the flow's group assigned it) */
-    /* Heartbeats also produce to B, once a second: enough errors that the task's next request
+    /* A refused topic only stops its partitions (test_engine); a refused cluster fails the task.
+     * Heartbeats also produce to B, once a second: enough errors that the task's next request
      * gets one. */
-    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 0 /* Produce */, 5, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 0 /* Produce */, 5, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
     produce(e, 3);
     assert_true(kt_wait_until(flow_failed, e->m, WAIT_MS));
     char *body = get(e, "/healthz", 503);

@@ -80,8 +80,8 @@ int kt_kmirror_start(kt_kmirror_t *k, const char *const *extra) {
     char *argv[16];
     size_t n = 0;
     argv[n++] = (char *)kt_kmirror_bin();
-    for (; extra && *extra && n < 14; extra++) argv[n++] = (char *)*extra;
     argv[n++] = k->conf;
+    for (; extra && *extra && n < 15; extra++) argv[n++] = (char *)*extra;
     argv[n] = NULL;
     k->log_mark = file_size(k->log);
     k->status = 0;

@@ -35,8 +35,8 @@ const char *kt_kmirror_dir(void);
 int kt_kmirror_config(kt_kmirror_t *k, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Starts `kmirror [extra args...] CONFIG`: extra is NULL or a NULL-terminated list put before the
- * configuration (e.g. "--metrics-listen", "127.0.0.1:0"). Returns 0 or -1. */
+/* Starts `kmirror CONFIG [extra...]`: extra is NULL or a NULL-terminated list of options
+ * (e.g. "--clusters", "a", "b"; at most 13). Returns 0 or -1. */
 int kt_kmirror_start(kt_kmirror_t *k, const char *const *extra);
 
 /* Whether the latest run still runs; reaps it (keeping its status) once it has exited. */

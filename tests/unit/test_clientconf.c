@@ -97,12 +97,15 @@ static void test_producer_defaults(void **state) {
     run(&x, KM_CLIENT_PRODUCER);
     assert_string_equal(km_props_get(&x.out, "enable.idempotence"), "true");
     assert_string_equal(km_props_get(&x.out, "acks"), "all");
+    assert_false(warned(&x, "acks"));
     done(&x);
     xl_t y = {0};
     km_props_set(&y.in, "acks", "1", 1);
     run(&y, KM_CLIENT_PRODUCER);
     assert_string_equal(km_props_get(&y.out, "acks"), "1");
     assert_string_equal(km_props_get(&y.out, "enable.idempotence"), "false");
+    /* what acks=1 gives up is said where the key is (check-config and the start log print it) */
+    assert_true(warned(&y, "f.properties:1: acks=1 gives up what acks=all guarantees"));
     done(&y);
 }
 
