@@ -21,6 +21,7 @@
 #include "demo.h"
 #include "operator.h"
 #include "status.h"
+#include "providers.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -180,6 +181,7 @@ static int cmd_run(const cli_args_t *a) {
     if (cfg.log_json) km_log_set_format(KM_LOG_JSON); /* before the first line, the file's own warnings */
     km_diag_log(&d);
     if (rc == 0 && apply_log_level(a, cfg.log_level) != 0) rc = -1;
+    km_providers_redact_logs(&cfg.secrets);
     if (a->metrics_listen) { /* the command line wins over metrics.listen */
         free(cfg.metrics_listen);
         cfg.metrics_listen = km_xstrdup(a->metrics_listen);
