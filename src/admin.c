@@ -241,13 +241,13 @@ static void collect_offsets(const rd_kafka_topic_partition_list_t *l, km_group_o
     }
 }
 
-int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km_group_offset_t **out, size_t *n,
-                           char *errstr, size_t errlen) {
+int km_admin_group_offsets(rd_kafka_t *rk, const char *group, const rd_kafka_topic_partition_list_t *parts, int timeout_ms,
+                           km_group_offset_t **out, size_t *n, char *errstr, size_t errlen) {
     *out = NULL;
     *n = 0;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
-    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, parts);
     rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
     rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);

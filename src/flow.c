@@ -21,8 +21,24 @@
 #include "topicsync.h"
 #include "util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A refresh that left a topic out (its remote topic could not be created or grown, a listing
+ * failed) is tried again this soon, or at the refresh interval if that is sooner. */
+#define RETRY_MS 10000
+
+/* What the refresher found: the plan and how many partitions of each entry can be replicated
+ * now, or why the topics could not be listed. Handed from the refresher to the main thread. */
+typedef struct survey {
+    km_topic_plan_t *plan;
+    size_t n;
+    int *usable;
+    bool attempted; /* creations and growths were tried (else: still to come) */
+    char *failed;   /* the listing failed: why; then plan is NULL */
+} survey_t;
 
 typedef struct slot {
     char *topic, *remote;
@@ -54,11 +70,18 @@ struct km_flow_rt {
     char *hand_problem; /* the reason, for /status and /healthz; NULL when none */
     char **warned;        /* topics already reported as not replicable */
     size_t nwarned;
-    int64_t next_refresh;
     int64_t next_start;   /* after positions could not be read: when to try again */
     km_topicsync_t *topicsync; /* while this process leads the group (follow_lead) */
     bool topicsync_broken;     /* could not start: said once, not retried */
     bool failed;
+    /* The refresher thread lists the topics and creates or grows remote topics, so that a
+     * cluster that does not answer holds back only the topics it concerns, never the main
+     * thread. It alone uses `warned`; the main thread takes its surveys. */
+    pthread_t refresher;
+    bool refresher_started;
+    _Atomic bool refresher_stop;
+    pthread_mutex_t lock; /* guards survey */
+    survey_t *survey;     /* the latest, not yet applied */
 };
 
 static int timeout_ms(const km_flow_rt_t *rt) { return (int)rt->flow->s.admin_timeout_ms; }
@@ -141,6 +164,16 @@ static void grow(km_flow_rt_t *rt, km_topic_plan_t *p, int *usable) {
                  rt->flow->name, p->remote_topic, p->remote_partitions, rt->flow->target, p->source_partitions,
                  rt->flow->source, err, p->remote_partitions);
     }
+}
+
+/* The source partitions that can be replicated before any creation or growth, per plan entry. */
+static int *usable_now(const km_topic_plan_t *plan, size_t n) {
+    int *usable = km_xcalloc(n ? n : 1, sizeof(*usable));
+    for (size_t i = 0; i < n; i++)
+        usable[i] = plan[i].action == KM_TOPIC_GROW ? plan[i].remote_partitions
+                    : plan[i].action == KM_TOPIC_CREATE ? 0
+                                                         : plan[i].source_partitions;
+    return usable;
 }
 
 /* The source partitions that can be replicated now, per plan entry. */
@@ -537,7 +570,7 @@ static void set_topics_problem(km_flow_rt_t *rt, char *why) {
     report(rt);
 }
 
-static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable) {
+static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable, bool attempted) {
     size_t missing = 0;
     const char *first = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -545,9 +578,13 @@ static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t 
         if (!first) first = plan[i].source_topic;
         missing++;
     }
-    set_topics_problem(rt, missing ? km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log)",
-                                                  missing, rt->flow->target, first)
-                                   : NULL);
+    if (!missing) set_topics_problem(rt, NULL);
+    else if (!attempted)
+        set_topics_problem(rt, km_xasprintf("%zu topic(s) wait for their remote topic to be created or grown on %s, e.g. %s",
+                                            missing, rt->flow->target, first));
+    else
+        set_topics_problem(rt, km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log); retrying",
+                                            missing, rt->flow->target, first));
 }
 
 static void report_conflict(km_flow_rt_t *rt) {
@@ -573,7 +610,41 @@ static void sync_topics(km_flow_rt_t *rt) {
     free(topics);
 }
 
-static int refresh(km_flow_rt_t *rt) {
+static void survey_free(survey_t *v) {
+    if (!v) return;
+    km_topic_plan_free(v->plan, v->n);
+    free(v->usable);
+    free(v->failed);
+    free(v);
+}
+
+/* Hands a survey to the main thread, replacing one it has not taken yet. */
+static void offer(km_flow_rt_t *rt, survey_t *v) {
+    pthread_mutex_lock(&rt->lock);
+    survey_free(rt->survey);
+    rt->survey = v;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static survey_t *copy_plan(const km_topic_plan_t *plan, size_t n, const int *usable, bool attempted) {
+    survey_t *v = km_xcalloc(1, sizeof(*v));
+    v->plan = km_xcalloc(n ? n : 1, sizeof(*v->plan));
+    for (size_t i = 0; i < n; i++) {
+        v->plan[i] = plan[i];
+        v->plan[i].source_topic = km_xstrdup(plan[i].source_topic);
+        v->plan[i].remote_topic = km_xstrdup(plan[i].remote_topic);
+    }
+    v->n = n;
+    v->usable = km_xcalloc(n ? n : 1, sizeof(*v->usable));
+    memcpy(v->usable, usable, n * sizeof(*usable));
+    v->attempted = attempted;
+    return v;
+}
+
+/* One refresh, on the refresher thread: the topics that can be replicated as they are go to the
+ * main thread at once; then missing remote topics are created and short ones grown (which may
+ * wait admin.timeout.ms), and the outcome follows. True when something was left out. */
+static bool survey(km_flow_rt_t *rt) {
     const km_flow_t *f = rt->flow;
     km_topic_meta_t *src = NULL, *dst = NULL;
     size_t nsrc = 0, ndst = 0;
@@ -583,25 +654,66 @@ static int refresh(km_flow_rt_t *rt) {
     if (km_admin_list_topics(rt->src_admin, timeout_ms(rt), &src, &nsrc, NULL, err, sizeof(err)) != 0) failed_on = f->source;
     else if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, err, sizeof(err)) != 0) failed_on = f->target;
     if (failed_on) {
-        char *why = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
-        km_warn("flow %s: %s", f->name, why);
-        set_topics_problem(rt, why);
+        survey_t *v = km_xcalloc(1, sizeof(*v));
+        v->failed = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
+        if (!km_admin_stopping()) km_warn("flow %s: %s; trying again", f->name, v->failed);
+        offer(rt, v);
         km_topic_meta_free(src, nsrc);
-        return -1;
+        return true;
     }
     km_topic_plan_t *plan;
     size_t n = km_topic_plan(&f->s, f->source, f->target, src, nsrc, dst, ndst, &plan);
-    int *usable = prepare_targets(rt, plan, n, brokers);
-    size_t nslots;
-    slot_t *s = build_slots(plan, n, usable, &nslots);
-    apply_slots(rt, s, nslots);
-    sync_topics(rt);
-    report_topics(rt, plan, n, usable);
-    free(usable);
-    km_topic_plan_free(plan, n);
     km_topic_meta_free(src, nsrc);
     km_topic_meta_free(dst, ndst);
-    return 0;
+    int *usable = usable_now(plan, n);
+    bool work = false;
+    for (size_t i = 0; i < n; i++) work |= plan[i].action == KM_TOPIC_CREATE || plan[i].action == KM_TOPIC_GROW;
+    if (work) offer(rt, copy_plan(plan, n, usable, false));
+    free(usable);
+    usable = prepare_targets(rt, plan, n, brokers);
+    bool short_of = false;
+    for (size_t i = 0; i < n; i++) short_of |= usable[i] < plan[i].source_partitions;
+    offer(rt, copy_plan(plan, n, usable, true));
+    free(usable);
+    km_topic_plan_free(plan, n);
+    return short_of;
+}
+
+static void *refresher_main(void *arg) {
+    km_flow_rt_t *rt = arg;
+    const km_flow_settings_t *s = &rt->flow->s;
+    int64_t next = 0;
+    while (!atomic_load(&rt->refresher_stop)) {
+        if (km_now_mono_ms() < next) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        bool retry = survey(rt);
+        int64_t interval = s->refresh_topics_enabled ? s->refresh_topics_interval_ms : INT64_MAX / 4;
+        next = km_now_mono_ms() + (retry && RETRY_MS < interval ? RETRY_MS : interval);
+    }
+    return NULL;
+}
+
+/* Applies the refresher's latest survey, if any (main thread). */
+static void take_survey(km_flow_rt_t *rt) {
+    pthread_mutex_lock(&rt->lock);
+    survey_t *v = rt->survey;
+    rt->survey = NULL;
+    pthread_mutex_unlock(&rt->lock);
+    if (!v) return;
+    if (v->failed) {
+        set_topics_problem(rt, v->failed);
+        v->failed = NULL;
+    } else {
+        size_t nslots;
+        slot_t *sl = build_slots(v->plan, v->n, v->usable, &nslots);
+        apply_slots(rt, sl, nslots);
+        sync_topics(rt);
+        report_topics(rt, v->plan, v->n, v->usable, v->attempted);
+    }
+    survey_free(v);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -671,6 +783,7 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
     rt->fm = fm;
+    pthread_mutex_init(&rt->lock, NULL);
     char err[512];
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
@@ -690,11 +803,11 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
     rt->coord = km_coord_start(flow, rt->dst_admin, on_revoke, rt, errstr, errlen);
     if (!rt->coord) goto fail;
     resize(rt, km_coord_ntasks(rt->coord));
-    if (refresh(rt) != 0) {
-        snprintf(errstr, errlen, "cannot list topics on %s or %s (see above)", flow->source, flow->target);
+    if (pthread_create(&rt->refresher, NULL, refresher_main, rt) != 0) {
+        snprintf(errstr, errlen, "cannot start the topic refresher thread");
         goto fail;
     }
-    rt->next_refresh = km_now_mono_ms() + flow->s.refresh_topics_interval_ms;
+    rt->refresher_started = true;
     return rt;
 fail:
     km_flow_rt_stop(rt);
@@ -725,10 +838,7 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
     report_conflict(rt);
     if (rt->failed) return false;
     if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
-    if (rt->flow->s.refresh_topics_enabled && km_now_mono_ms() >= rt->next_refresh) {
-        refresh(rt);
-        rt->next_refresh = km_now_mono_ms() + rt->flow->s.refresh_topics_interval_ms;
-    }
+    take_survey(rt);
     if (rt->unhanded && km_now_mono_ms() >= rt->hand_retry_at) hand_or_defer(rt, rt->slots, rt->nslots);
     reconcile(rt);
     follow_lead(rt);
@@ -738,6 +848,10 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
 bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
 
 int km_flow_rt_stop(km_flow_rt_t *rt) {
+    atomic_store(&rt->refresher_stop, true);
+    if (rt->refresher_started) pthread_join(rt->refresher, NULL);
+    survey_free(rt->survey);
+    pthread_mutex_destroy(&rt->lock);
     stop_all(rt);
     km_coord_stop(rt->coord); /* leaves the group once the tasks are committed */
     int rc = rt->failed ? -1 : 0;

@@ -6,6 +6,7 @@
 #include "metrics.h"
 #include "reject.h"
 
+#include "log.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -255,6 +256,8 @@ struct km_flow_metrics {
     int ntasks;
     series_table_t parts;
     series_table_t ckpts; /* its lock also serialises checkpoint observations */
+    km_group_status_t *groups; /* under lock */
+    size_t ngroups;
 };
 
 struct km_metrics {
@@ -288,12 +291,41 @@ static void ckpt_free(void *e) {
     free(c);
 }
 
+static void groups_free(km_group_status_t *g, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(g[i].group);
+        free(g[i].reason);
+    }
+    free(g);
+}
+
+static km_group_status_t *groups_copy(const km_group_status_t *g, size_t n) {
+    km_group_status_t *c = km_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++)
+        c[i] = (km_group_status_t){km_xstrdup(g[i].group), g[i].last_ms, g[i].partitions, g[i].reason ? km_xstrdup(g[i].reason) : NULL};
+    return c;
+}
+
+int km_metrics_checkpoint_groups(km_metrics_t *m, const char *source, const char *target, const km_group_status_t *g,
+                                 size_t n) {
+    km_flow_metrics_t *fm = km_metrics_flow(m, source, target);
+    if (!fm) return -1;
+    km_group_status_t *c = groups_copy(g, n);
+    pthread_mutex_lock(&fm->lock);
+    groups_free(fm->groups, fm->ngroups);
+    fm->groups = c;
+    fm->ngroups = n;
+    pthread_mutex_unlock(&fm->lock);
+    return 0;
+}
+
 void km_metrics_free(km_metrics_t *m) {
     if (!m) return;
     for (size_t i = 0; i < m->nflows; i++) {
         km_flow_metrics_t *fm = m->flows[i];
         table_free(&fm->parts, part_free);
         table_free(&fm->ckpts, ckpt_free);
+        groups_free(fm->groups, fm->ngroups);
         pthread_mutex_destroy(&fm->lock);
         for (int t = 0; t < fm->ntasks; t++) free(fm->tasks[t]);
         free(fm->tasks);
@@ -332,7 +364,12 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
     if (fm->state != KM_FLOW_FAILED) { /* failed is final */
         fm->state = state;
         free(fm->reason);
-        fm->reason = reason ? km_xstrdup(reason) : NULL;
+        fm->reason = NULL;
+        if (reason) { /* shown by /status and metrics: secrets from config providers stay out */
+            size_t n = km_log_redact(reason, NULL, 0);
+            fm->reason = km_xmalloc(n + 1);
+            km_log_redact(reason, fm->reason, n + 1);
+        }
     }
     pthread_mutex_unlock(&fm->lock);
 }
@@ -514,6 +551,8 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     pthread_mutex_lock(&fm->lock);
     o->state = fm->state;
     o->reason = fm->reason ? km_xstrdup(fm->reason) : NULL;
+    o->groups = groups_copy(fm->groups, fm->ngroups);
+    o->ngroups = fm->ngroups;
     pthread_mutex_unlock(&fm->lock);
     o->nparts = table_count(&fm->parts);
     o->parts = km_xcalloc(o->nparts, sizeof(*o->parts));
@@ -572,6 +611,7 @@ void km_snapshot_free(km_snapshot_t *s) {
         free(s->flows[i].tasks);
         free(s->flows[i].parts);
         free(s->flows[i].ckpts);
+        groups_free(s->flows[i].groups, s->flows[i].ngroups);
     }
     free(s->flows);
     free(s);
@@ -789,6 +829,18 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_producer_request_errors_total", l[i].flow, (double)s->flows[i].request_errors);
 }
 
+static void render_groups(buf_t *b, const km_snapshot_t *s) {
+    family(b, "kmirror_checkpoint_last_timestamp_seconds", "gauge", "When the last checkpoint of the consumer group was written, seconds since the Unix epoch (absent: none yet; /status gives the reason).");
+    for (size_t i = 0; i < s->nflows; i++)
+        for (size_t k = 0; k < s->flows[i].ngroups; k++) {
+            const km_group_status_t *g = &s->flows[i].groups[k];
+            if (!g->last_ms) continue;
+            char *l = labels_of(&s->flows[i], g->group, NULL, 0);
+            bprintf(b, "kmirror_checkpoint_last_timestamp_seconds{%s} %.3f\n", l, (double)g->last_ms / 1000.0);
+            free(l);
+        }
+}
+
 static void render_process(buf_t *b, const km_snapshot_t *s) {
     family(b, "kmirror_process_cpu_seconds_total", "counter", "User and system CPU time of the process, seconds.");
     bprintf(b, "kmirror_process_cpu_seconds_total %.6f\n", s->cpu_seconds);
@@ -811,6 +863,7 @@ char *km_metrics_prometheus(const km_snapshot_t *s) {
     render_blocked(&b, s, l);
     render_histograms(&b, s, l);
     render_ckpt_windows(&b, s, l);
+    render_groups(&b, s);
     render_process(&b, s);
     family(&b, "kmirror_internal_records_rejected_total", "counter", "Invalid records read from an internal topic (positions, checkpoints, offset-syncs, heartbeats) and rejected.");
     km_reject_each(rejected_sample, &b);
@@ -856,7 +909,14 @@ static json_t *task_json(const km_flow_snap_t *f, const km_task_snap_t *t) {
 }
 
 static json_t *flow_json(const km_flow_snap_t *f) {
-    json_t *tasks = json_array(), *parts = json_array(), *ckpts = json_array();
+    json_t *tasks = json_array(), *parts = json_array(), *ckpts = json_array(), *groups = json_array();
+    for (size_t i = 0; i < f->ngroups; i++) {
+        const km_group_status_t *g = &f->groups[i];
+        json_t *o = json_pack("{s:s,s:I}", "group", g->group, "partitions_checkpointed", (json_int_t)g->partitions);
+        json_object_set_new(o, "last_checkpoint_ms", g->last_ms ? json_integer(g->last_ms) : json_null());
+        json_object_set_new(o, "reason", g->reason ? json_string(g->reason) : json_null());
+        json_array_append_new(groups, o);
+    }
     for (int i = 0; i < f->ntasks; i++) json_array_append_new(tasks, task_json(f, &f->tasks[i]));
     for (size_t i = 0; i < f->nparts; i++) json_array_append_new(parts, part_json(&f->parts[i]));
     for (size_t i = 0; i < f->nckpts; i++) {
@@ -870,6 +930,7 @@ static json_t *flow_json(const km_flow_snap_t *f) {
                           "producer_request_errors", (json_int_t)f->request_errors, "tasks", tasks, "partitions", parts,
                           "checkpoints", ckpts);
     json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());
+    json_object_set_new(o, "groups", groups);
     return o;
 }
 

@@ -167,6 +167,19 @@ void km_task_slot_client_stats(km_task_slot_t *ts, bool is_producer, const char 
 int km_metrics_checkpoint_observe(km_metrics_t *m, const char *source, const char *target, const char *group,
                                   const char *topic, int32_t partition, int64_t latency_ms);
 
+/* Where checkpoints stand for one consumer group of the flow. */
+typedef struct km_group_status {
+    char *group;
+    int64_t last_ms;   /* wall-clock ms of the last checkpoint written for it; 0: none yet */
+    size_t partitions; /* its partitions that have a checkpoint */
+    char *reason;      /* why no checkpoint is written for it now; NULL when they are */
+} km_group_status_t;
+
+/* Replaces the flow's group table (copied) for /status and
+ * kmirror_checkpoint_last_timestamp_seconds. Thread-safe. -1 when no flow source->target. */
+int km_metrics_checkpoint_groups(km_metrics_t *m, const char *source, const char *target, const km_group_status_t *g,
+                                 size_t n);
+
 /* ---- reading -------------------------------------------------------------------------------- */
 
 typedef struct km_part_snap {
@@ -208,6 +221,8 @@ typedef struct km_flow_snap {
     size_t nparts;
     km_ckpt_snap_t *ckpts;
     size_t nckpts;
+    km_group_status_t *groups; /* owned by the snapshot */
+    size_t ngroups;
 } km_flow_snap_t;
 
 typedef struct km_snapshot {

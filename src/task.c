@@ -34,6 +34,8 @@
 #define BATCH_MAX 10000
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
 #define INFLIGHT_MAX_MSGS 200000
+/* A position held back by its offset-syncs in flight is tried again this soon. */
+#define HELD_RETRY_MS 100
 /* Records in flight are bounded by one budget for the whole process (inflight.max.bytes), over
  * their real size: key, value, headers and librdkafka's own per-message bookkeeping (each also
  * pins the consumer fetch buffer it lives in). Tasks publish their share after each batch and
@@ -703,20 +705,26 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     return true;
 }
 
-static void commit_positions(km_task_t *t) {
+/* Queues the positions that moved. True when some partition's is held back by its
+ * offset-syncs in flight: the caller commits again soon, not a whole interval later (a volume
+ * commit that came while the first sync was in flight would otherwise wait for the interval). */
+static bool commit_positions(km_task_t *t) {
     if (t->sync_rk) flush_syncs(t);
     t->acked_since_commit = 0;
+    bool held = false;
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         for (int j = 0; j < tt->nparts; j++) {
             task_part_t *p = tt->parts[j];
             if (!p) continue;
             int64_t pos = committable(t, p);
+            held |= pos < p->acked;
             if (pos <= p->committed || pos == p->committing) continue;
-            if (!queue_position(t, tt, j, p, pos)) return;
+            if (!queue_position(t, tt, j, p, pos)) return held;
             p->committing = pos;
         }
     }
+    return held;
 }
 
 /* ---- transactions (EOS) -------------------------------------------------------------------- */
@@ -907,9 +915,12 @@ static void *task_main(void *arg) {
         rewind_failed(t);
         if (km_now_mono_ms() >= t->next_commit || t->txn_failed ||
             (!t->eos && t->acked_since_commit >= t->flow->s.offset_flush_records)) {
+            bool held = false;
             if (t->eos) commit_txn(t);
-            else commit_positions(t);
-            t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
+            else held = commit_positions(t);
+            int64_t wait = t->flow->s.offset_flush_interval_ms;
+            if (held && wait > HELD_RETRY_MS) wait = HELD_RETRY_MS;
+            t->next_commit = km_now_mono_ms() + wait;
         }
     }
     free(batch);

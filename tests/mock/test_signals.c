@@ -244,6 +244,24 @@ static void test_sigterm_creating_checkpoints_topic(void **state) {
     sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "running task(s) 0", "emit.checkpoints.enabled = true\n");
 }
 
+/* A heartbeats topic that cannot be created (admin.timeout.ms = 60 s) does not hold up the
+ * start: kmirror runs before the creation gave up, and stops cleanly meanwhile. */
+static void test_heartbeats_setup_beside_start(void **state) {
+    static const char *const omit[] = {"heartbeats", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    child_t c;
+    start(&c, km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), NULL);
+    wait_log(&c, "kmirror running");
+    char *text = kt_read_file(c.log);
+    assert_non_null(text);
+    bool gave_up = strstr(text, "heartbeats A->B: not emitted") != NULL;
+    if (gave_up) print_message("# kmirror ran only after the heartbeats set-up gave up\n");
+    free(text);
+    assert_false(gave_up);
+    stop_cleanly(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sighup_is_ignored, setup, teardown),
@@ -256,6 +274,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_sigterm_creating_heartbeats_topic, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_waiting_for_assignment, setup, teardown),
         cmocka_unit_test_teardown(test_sigterm_creating_checkpoints_topic, teardown),
+        cmocka_unit_test_teardown(test_heartbeats_setup_beside_start, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
