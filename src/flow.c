@@ -472,6 +472,7 @@ static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const sl
             if (!find_slot(base, nbase, s[i].topic, s[i].partition)) {
                 if (!first) first = &s[i];
                 waiting++;
+                km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), true);
             }
         free(rt->hand_problem);
         rt->hand_problem = first ? km_xasprintf("%zu new partition(s) not replicated yet, e.g. %s [%d]: cannot read positions: %s",
@@ -494,6 +495,9 @@ static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const sl
     }
     report_skipped(rt, &sk, false);
     km_positions_free(&pos);
+    for (size_t i = 0; rt->hand_problem && i < n; i++)
+        if (!find_slot(base, nbase, s[i].topic, s[i].partition))
+            km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), false);
     if (rt->hand_problem) km_info("flow %s: positions read; the new partitions are replicated now", rt->flow->name);
     free(rt->hand_problem);
     rt->hand_problem = NULL;
@@ -535,7 +539,7 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
     }
     bool gained = false;
     for (size_t i = 0; i < n && !gained; i++) gained = !find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition);
-    if ((gained || rt->unhanded) && rt->divided) hand_or_defer(rt, s, n);
+    if (gained && rt->divided) hand_or_defer(rt, s, n); /* else waiting ones are retried by the tick, backing off */
     if (n != rt->nslots || !rt->divided)
         km_info("flow %s: replicating %zu partition(s), divided into the group's %d task(s)", rt->flow->name, n, rt->ntasks);
     free(restart);

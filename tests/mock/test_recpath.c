@@ -212,7 +212,8 @@ static void test_failed_positions_read_retried(void **state) {
     waiter_t w = {e, "A.first", 1, 10};
     assert_true(kt_wait_until(target_has, &w, 30000));
     /* ListOffsets is what the positions reader's watermark query sends to the target. */
-    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 2 /* ListOffsets */, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 2 /* ListOffsets */, 5, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     assert_int_equal(km_mock_create_topic(e->a, "second", 1), 0);
     produce_n(e, "second", 50, 1, 10);
@@ -222,6 +223,8 @@ static void test_failed_positions_read_retried(void **state) {
     assert_true(kt_wait_until(page_has, &st, 20000));
     page_t hz = {e, "/healthz", "degraded", 0};
     assert_true(kt_wait_until(page_has, &hz, 20000));
+    page_t m = {e, "/metrics", "kmirror_partition_not_replicated{", 0};
+    assert_true(kt_wait_until(page_has, &m, 20000));
     page_t rec = {e, "/metrics", NULL, 50};
     assert_true(kt_wait_until(page_has, &rec, 40000));
     assert_int_equal(env_stop(e), 0);
