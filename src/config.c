@@ -780,11 +780,6 @@ static void validate_flow(km_config_t *cfg, km_flow_t *f, const char *name, km_d
     build_settings(&ck, f);
     km_clientconf_translate(&f->consumer, KM_CLIENT_CONSUMER, name, &f->rk_consumer, d);
     km_clientconf_translate(&f->producer, KM_CLIENT_PRODUCER, name, &f->rk_producer, d);
-    const char *acks = km_props_get(&f->rk_producer, "acks");
-    if (!acks) acks = km_props_get(&f->rk_producer, "request.required.acks");
-    if (acks && strcmp(acks, "all") != 0 && strcmp(acks, "-1") != 0)
-        km_diag_warn(d, "%s: flow %s: producer acks=%s gives up what acks=all guarantees: a record the target's leader acknowledged is lost if that leader fails before its followers copy it (positions already cover it, so it is not sent again), and without idempotence a retry can duplicate and reorder records on the target; positions still cover only the contiguous acknowledged run",
-                     name, f->name, acks);
     km_clientconf_translate(&f->source_admin, KM_CLIENT_ADMIN, name, &f->rk_source_admin, d);
     km_clientconf_translate(&f->target_admin, KM_CLIENT_ADMIN, name, &f->rk_target_admin, d);
     km_clientconf_translate(&f->source_producer, KM_CLIENT_PRODUCER, name, &f->rk_source_producer, d);
