@@ -13,6 +13,7 @@
 
 #include "clientconf.h"
 #include "log.h"
+#include "providers.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -844,12 +845,13 @@ static void check_something_runs(const km_config_t *cfg, const char *name, km_di
         km_diag_error(d, "%s: no enabled flow has its target in --clusters, so this process has nothing to replicate", name);
 }
 
-int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
-                       char **only, size_t nonly, km_diag_t *d) {
+static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
+                    char **only, size_t nonly, km_diag_t *d) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = km_xstrdup(name);
     size_t errors_before = d->nerrors;
     if (km_props_parse_buf(buf, len, name, &cfg->raw, d) != 0) return -1;
+    if (km_providers_resolve(&cfg->raw, name, &cfg->secrets, d) != 0) return -1;
     if (define_clusters(cfg, name, d) != 0) return -1;
     flow_key_t *fkeys = NULL;
     size_t nfkeys = 0;
@@ -895,6 +897,13 @@ int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char
         free(v);
     }
     return d->nerrors > errors_before ? -1 : 0;
+}
+
+int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
+                       char **only, size_t nonly, km_diag_t *d) {
+    int rc = load_buf(cfg, buf, len, name, only, nonly, d);
+    km_providers_redact_diag(&cfg->secrets, d); /* messages quote values, which may be secrets */
+    return rc;
 }
 
 int km_config_load(km_config_t *cfg, const char *path, char **only, size_t nonly, km_diag_t *d) {
@@ -960,6 +969,7 @@ void km_config_free(km_config_t *cfg) {
     free(cfg->clusters);
     km_strv_free(cfg->here, cfg->nhere);
     km_props_free(&cfg->raw);
+    km_providers_forget(&cfg->secrets);
     free(cfg->path);
     free(cfg->metrics_listen);
     free(cfg->log_level);

@@ -107,7 +107,8 @@ typedef struct km_flow {
 
 typedef struct km_config {
     char *path;
-    km_props_t raw;
+    km_props_t raw;     /* values with their ${provider:...} references resolved */
+    km_props_t secrets; /* reference as written → resolved value (providers.h), for redaction */
     km_cluster_t *clusters;
     size_t nclusters;
     km_flow_t *flows; /* every ordered pair (n·(n−1)), enabled or not */

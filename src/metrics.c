@@ -6,6 +6,7 @@
 #include "metrics.h"
 #include "reject.h"
 
+#include "log.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -363,7 +364,12 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
     if (fm->state != KM_FLOW_FAILED) { /* failed is final */
         fm->state = state;
         free(fm->reason);
-        fm->reason = reason ? km_xstrdup(reason) : NULL;
+        fm->reason = NULL;
+        if (reason) { /* shown by /status and metrics: secrets from config providers stay out */
+            size_t n = km_log_redact(reason, NULL, 0);
+            fm->reason = km_xmalloc(n + 1);
+            km_log_redact(reason, fm->reason, n + 1);
+        }
     }
     pthread_mutex_unlock(&fm->lock);
 }

@@ -10,6 +10,7 @@
 #include "records.h"
 #include "reject.h"
 #include "rk.h"
+#include "providers.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -43,6 +44,7 @@ static int parse(int argc, char **argv, op_args_t *a, const char *usage) {
 static int load(const char *path, km_config_t *cfg) {
     km_diag_t d = {0};
     int rc = km_config_load(cfg, path, NULL, 0, &d);
+    km_providers_redact_logs(&cfg->secrets);
     if (rc != 0) km_diag_log(&d);
     km_diag_free(&d);
     return rc;

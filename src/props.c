@@ -171,7 +171,7 @@ static void add_parsed(km_props_t *out, const char *name, const char *key, const
 }
 
 /* Splits one logical line into key and value the way Properties.load does. */
-static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t *out, km_diag_t *d) {
+static int parse_line(const sbuf_t *raw, const char *name, int line, bool inline_comments, km_props_t *out, km_diag_t *d) {
     size_t i = 0, n = raw->n;
     const char *s = raw->s;
     while (i < n) {
@@ -192,7 +192,7 @@ static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t 
         km_diag_error(d, "%s:%d: malformed \\uXXXX escape (four hexadecimal digits must follow \\u)", name, line);
         rc = -1;
     } else {
-        strip_inline_comment(&val);
+        if (inline_comments) strip_inline_comment(&val);
         add_parsed(out, name, key.s, val.s, line, d);
     }
     sb_free(&key);
@@ -200,18 +200,22 @@ static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t 
     return rc;
 }
 
-int km_props_parse_buf(const char *buf, size_t len, const char *name, km_props_t *out, km_diag_t *d) {
+static int parse_buf(const char *buf, size_t len, const char *name, bool inline_comments, km_props_t *out, km_diag_t *d) {
     size_t pos = 0;
     int lineno = 0, first = 0, rc = 0;
     sbuf_t raw;
     sb_init(&raw);
-    while (rc == 0 && read_logical_line(buf, len, &pos, &lineno, &first, &raw)) rc = parse_line(&raw, name, first, out, d);
+    while (rc == 0 && read_logical_line(buf, len, &pos, &lineno, &first, &raw)) rc = parse_line(&raw, name, first, inline_comments, out, d);
     sb_free(&raw);
     if (rc != 0) km_props_free(out);
     return rc;
 }
 
-int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) {
+int km_props_parse_buf(const char *buf, size_t len, const char *name, km_props_t *out, km_diag_t *d) {
+    return parse_buf(buf, len, name, true, out, d);
+}
+
+static int parse_file(const char *path, bool inline_comments, km_props_t *out, km_diag_t *d) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         km_diag_error(d, "cannot read configuration file %s: %s", path, strerror(errno));
@@ -235,10 +239,14 @@ int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) {
         km_diag_error(d, "cannot read configuration file %s: read error", path);
         return -1;
     }
-    int rc = km_props_parse_buf(buf, len, path, out, d);
+    int rc = parse_buf(buf, len, path, inline_comments, out, d);
     free(buf);
     return rc;
 }
+
+int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) { return parse_file(path, true, out, d); }
+
+int km_props_parse_file_java(const char *path, km_props_t *out, km_diag_t *d) { return parse_file(path, false, out, d); }
 
 const km_prop_t *km_props_find(const km_props_t *p, const char *key) {
     for (size_t i = 0; i < p->n; i++)

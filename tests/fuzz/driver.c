@@ -6,12 +6,27 @@
 #include "fuzz.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 static int n;
+static const char *current;
+
+static void on_abort(int sig) {
+    static const char msg[] = "# crashed on input: ";
+    if (current) {
+        ssize_t w = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+        w = write(STDOUT_FILENO, current, strlen(current));
+        w = write(STDOUT_FILENO, "\n", 1);
+        (void)w;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static int run_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -28,8 +43,7 @@ static int run_file(const char *path) {
         len += got;
     } while (got > 0);
     fclose(f);
-    printf("# %s\n", path);
-    fflush(stdout);
+    current = path; /* named if the input crashes (abort; a sanitizer report names the code) */
     LLVMFuzzerTestOneInput(buf, len);
     free(buf);
     printf("ok %d - %s\n", ++n, path);
@@ -69,6 +83,9 @@ static int run_path(const char *path) {
 
 int main(int argc, char **argv) {
     int rc = 0;
+    setvbuf(stdout, NULL, _IONBF, 0); /* TAP lines out before a crash */
+    signal(SIGABRT, on_abort);
+    signal(SIGSEGV, on_abort);
     if (argc > 1) {
         for (int i = 1; i < argc; i++) rc |= run_path(argv[i]);
     } else {
