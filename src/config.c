@@ -94,7 +94,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest",
+    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -780,6 +780,11 @@ static void validate_flow(km_config_t *cfg, km_flow_t *f, const char *name, km_d
     build_settings(&ck, f);
     km_clientconf_translate(&f->consumer, KM_CLIENT_CONSUMER, name, &f->rk_consumer, d);
     km_clientconf_translate(&f->producer, KM_CLIENT_PRODUCER, name, &f->rk_producer, d);
+    const char *acks = km_props_get(&f->rk_producer, "acks");
+    if (!acks) acks = km_props_get(&f->rk_producer, "request.required.acks");
+    if (acks && strcmp(acks, "all") != 0 && strcmp(acks, "-1") != 0)
+        km_diag_warn(d, "%s: flow %s: producer acks=%s gives up what acks=all guarantees: a record the target's leader acknowledged is lost if that leader fails before its followers copy it (positions already cover it, so it is not sent again), and without idempotence a retry can duplicate and reorder records on the target; positions still cover only the contiguous acknowledged run",
+                     name, f->name, acks);
     km_clientconf_translate(&f->source_admin, KM_CLIENT_ADMIN, name, &f->rk_source_admin, d);
     km_clientconf_translate(&f->target_admin, KM_CLIENT_ADMIN, name, &f->rk_target_admin, d);
     km_clientconf_translate(&f->source_producer, KM_CLIENT_PRODUCER, name, &f->rk_source_producer, d);
@@ -882,6 +887,17 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
     check_something_runs(cfg, name, d);
     const char *ml = km_props_get(&cfg->raw, "metrics.listen");
     if (ml && *ml) cfg->metrics_listen = km_strtrim(ml);
+    int64_t budget = KM_INFLIGHT_MAX_BYTES_DEFAULT;
+    const char *ib = km_props_get(&cfg->raw, "inflight.max.bytes");
+    if (ib) {
+        char *v = km_strtrim(ib), *end;
+        errno = 0;
+        long long r = strtoll(v, &end, 10);
+        if (errno || end == v || *end || r < 1048576) km_diag_error(d, "%s: inflight.max.bytes must be an integer >= 1048576, got '%s'", name, v);
+        else budget = r;
+        free(v);
+    }
+    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
     const char *ll = km_props_get(&cfg->raw, "log.level");
     if (ll) {
         cfg->log_level = km_strtrim(ll);

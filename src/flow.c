@@ -61,6 +61,13 @@ struct km_flow_rt {
     char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
     char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
     char *positions_problem; /* partitions left unreplicated because their stored position is invalid; NULL when none */
+    /* New partitions not handed to their tasks yet because the positions could not be read:
+     * every slot outside `handed` (the division as last handed) waits; retried with backoff. */
+    slot_t *handed;
+    size_t nhanded;
+    bool unhanded;
+    int64_t hand_retry_at, hand_backoff_ms;
+    char *hand_problem; /* the reason, for /status and /healthz; NULL when none */
     char **warned;        /* topics already reported as not replicable */
     size_t nwarned;
     int64_t next_start;   /* after positions could not be read: when to try again */
@@ -211,6 +218,16 @@ static void slots_free(slot_t *s, size_t n) {
         free(s[i].remote);
     }
     free(s);
+}
+
+static slot_t *slots_copy(const slot_t *s, size_t n) {
+    slot_t *c = km_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i] = s[i];
+        c[i].topic = km_xstrdup(s[i].topic);
+        c[i].remote = km_xstrdup(s[i].remote);
+    }
+    return c;
 }
 
 static slot_t *build_slots(const km_topic_plan_t *plan, size_t n, const int *usable, size_t *nslots) {
@@ -440,24 +457,74 @@ static bool loses(const km_flow_rt_t *rt, const slot_t *s, size_t n, int t) {
     return false;
 }
 
-/* New partitions go to the running tasks they belong to, with any stored positions. */
-static void hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+#define HAND_BACKOFF_MIN_MS 1000
+#define HAND_BACKOFF_MAX_MS 60000
+
+/* New partitions (those of s outside base) go to the running tasks they belong to, with any
+ * stored positions. False when the positions cannot be read: nothing is handed then. */
+static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const slot_t *base, size_t nbase) {
     km_positions_t pos = {0};
     char err[512];
     if (load_positions(rt, &pos, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot read positions (%s); new partitions are taken up at the next refresh", rt->flow->name, err);
-        return;
+        size_t waiting = 0;
+        const slot_t *first = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!find_slot(base, nbase, s[i].topic, s[i].partition)) {
+                if (!first) first = &s[i];
+                waiting++;
+                km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), true);
+            }
+        free(rt->hand_problem);
+        rt->hand_problem = first ? km_xasprintf("%zu new partition(s) not replicated yet, e.g. %s [%d]: cannot read positions: %s",
+                                                waiting, first->topic, first->partition, err)
+                                 : NULL;
+        if (first)
+            km_warn("flow %s: cannot read positions (%s); %zu new partition(s), e.g. %s [%d], are not replicated until they can be read (retrying)",
+                    rt->flow->name, err, waiting, first->topic, first->partition);
+        report(rt);
+        km_positions_free(&pos);
+        return false;
     }
     skipped_t sk = {0};
     for (int t = 0; t < rt->ntasks; t++) {
         if (!rt->tasks[t]) continue;
         size_t count;
-        km_assign_item_t *items = items_for(s, n, t, rt->slots, rt->nslots, &pos, &count, &sk);
+        km_assign_item_t *items = items_for(s, n, t, base, nbase, &pos, &count, &sk);
         if (count) km_task_add(rt->tasks[t], items, count);
         free(items);
     }
     report_skipped(rt, &sk, false);
     km_positions_free(&pos);
+    for (size_t i = 0; rt->hand_problem && i < n; i++)
+        if (!find_slot(base, nbase, s[i].topic, s[i].partition))
+            km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), false);
+    if (rt->hand_problem) km_info("flow %s: positions read; the new partitions are replicated now", rt->flow->name);
+    free(rt->hand_problem);
+    rt->hand_problem = NULL;
+    report(rt);
+    return true;
+}
+
+/* Hands s's new partitions; when that fails, remembers what was handed and retries with backoff. */
+static void hand_or_defer(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+    const slot_t *base = rt->unhanded ? rt->handed : rt->slots;
+    size_t nbase = rt->unhanded ? rt->nhanded : rt->nslots;
+    if (hand_additions(rt, s, n, base, nbase)) {
+        if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+        rt->handed = NULL;
+        rt->nhanded = 0;
+        rt->unhanded = false;
+        return;
+    }
+    if (!rt->unhanded) {
+        rt->handed = slots_copy(rt->slots, rt->nslots);
+        rt->nhanded = rt->nslots;
+        rt->unhanded = true;
+        rt->hand_backoff_ms = HAND_BACKOFF_MIN_MS;
+    } else if ((rt->hand_backoff_ms *= 2) > HAND_BACKOFF_MAX_MS) {
+        rt->hand_backoff_ms = HAND_BACKOFF_MAX_MS;
+    }
+    rt->hand_retry_at = km_now_mono_ms() + rt->hand_backoff_ms;
 }
 
 static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
@@ -472,7 +539,7 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
     }
     bool gained = false;
     for (size_t i = 0; i < n && !gained; i++) gained = !find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition);
-    if (gained && rt->divided) hand_additions(rt, s, n);
+    if (gained && rt->divided) hand_or_defer(rt, s, n); /* else waiting ones are retried by the tick, backing off */
     if (n != rt->nslots || !rt->divided)
         km_info("flow %s: replicating %zu partition(s), divided into the group's %d task(s)", rt->flow->name, n, rt->ntasks);
     free(restart);
@@ -487,14 +554,14 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
 /* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
  * the group run the flow with different settings. */
 static void report(km_flow_rt_t *rt) {
-    if (!rt->topics_problem && !rt->conflict && !rt->positions_problem) {
+    if (!rt->topics_problem && !rt->conflict && !rt->positions_problem && !rt->hand_problem) {
         km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
         return;
     }
     char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
-    const char *tp = rt->topics_problem, *pp = rt->positions_problem;
-    char *why = km_xasprintf("%s%s%s%s%s", tp ? tp : "", tp && pp ? "; " : "", pp ? pp : "", (tp || pp) && conflict ? "; " : "",
-                             conflict ? conflict : "");
+    const char *tp = rt->topics_problem, *pp = rt->positions_problem, *hp = rt->hand_problem;
+    char *why = km_xasprintf("%s%s%s%s%s%s%s", tp ? tp : "", tp && pp ? "; " : "", pp ? pp : "", (tp || pp) && hp ? "; " : "",
+                             hp ? hp : "", (tp || pp || hp) && conflict ? "; " : "", conflict ? conflict : "");
     km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
     free(why);
     free(conflict);
@@ -776,6 +843,7 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
     if (rt->failed) return false;
     if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
     take_survey(rt);
+    if (rt->unhanded && km_now_mono_ms() >= rt->hand_retry_at) hand_or_defer(rt, rt->slots, rt->nslots);
     reconcile(rt);
     follow_lead(rt);
     return !rt->failed;
@@ -795,6 +863,8 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
     slots_free(rt->slots, rt->nslots);
+    if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+    free(rt->hand_problem);
     km_strv_free(rt->warned, rt->nwarned);
     free(rt->tasks);
     free(rt->fenced);

@@ -133,6 +133,7 @@ void km_part_blocked(km_part_stats_t *s, int err, int64_t offset) {
     atomic_store_explicit(&s->blocked_offset, offset, RLX);
     atomic_store_explicit(&s->blocked_err, err, RLX);
 }
+void km_part_positions_unread(km_part_stats_t *s, bool unread) { atomic_store_explicit(&s->positions_unread, unread, RLX); }
 void km_part_offset_sync_emitted(km_part_stats_t *s) { bump(&s->offset_syncs, 1); }
 
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms) {
@@ -475,7 +476,8 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
                           .task = atomic_load_explicit(&p->task, RLX), .records = ld(&p->records), .bytes = ld(&p->bytes),
                           .skipped = ld(&p->skipped), .delivery_errors = ld(&p->delivery_errors), .resent = ld(&p->resent),
                           .offset_syncs = ld(&p->offset_syncs), .lag_records = -1, .lag_ms = -1,
-                          .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset)};
+                          .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset),
+                          .positions_unread = atomic_load_explicit(&p->positions_unread, RLX)};
     o->latency_w = km_window_read(&p->latency_w, now);
     o->age_w = km_window_read(&p->age_w, now);
     o->latency = km_hist_read(&p->latency);
@@ -768,6 +770,14 @@ static void render_parts(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     }
 }
 
+static void render_not_replicated(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
+    family(b, "kmirror_partition_not_replicated", "gauge", "1 while a partition the flow found is not started (reason: why); the flow is degraded meanwhile.");
+    for (size_t i = 0; i < s->nflows; i++)
+        for (size_t j = 0; j < s->flows[i].nparts; j++)
+            if (s->flows[i].parts[j].positions_unread)
+                bprintf(b, "kmirror_partition_not_replicated{%s,reason=\"positions_unreadable\"} 1\n", l[i].parts[j]);
+}
+
 static void render_blocked(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
     family(b, "kmirror_partition_blocked", "gauge", "1 while the target refuses a record of the partition (reason: the Kafka error); the partition is stopped there, the rest flows.");
     for (size_t i = 0; i < s->nflows; i++)
@@ -861,6 +871,7 @@ char *km_metrics_prometheus(const km_snapshot_t *s) {
     render_flows(&b, s, l);
     render_parts(&b, s, l);
     render_blocked(&b, s, l);
+    render_not_replicated(&b, s, l);
     render_histograms(&b, s, l);
     render_ckpt_windows(&b, s, l);
     render_groups(&b, s);
@@ -891,6 +902,7 @@ static json_t *part_json(const km_part_snap_t *p) {
     json_object_set_new(o, "lag_seconds", p->lag_ms >= 0 ? json_real((double)p->lag_ms / 1000.0) : json_null());
     json_object_set_new(o, "replication_latency_ms", window_json(&p->latency_w));
     json_object_set_new(o, "record_age_ms", window_json(&p->age_w));
+    json_object_set_new(o, "not_replicated", p->positions_unread ? json_string("its stored position cannot be read yet (retrying)") : json_null());
     json_object_set_new(o, "blocked", p->blocked_err ? json_pack("{s:I,s:s,s:s}", "offset", (json_int_t)p->blocked_offset, "error",
                                                                  rd_kafka_err2name((rd_kafka_resp_err_t)p->blocked_err), "reason",
                                                                  rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err))

@@ -95,6 +95,7 @@ typedef struct km_part_stats {
     _Atomic int64_t acked_ts;       /* timestamp of the last record acknowledged */
     _Atomic int blocked_err;        /* librdkafka error that stops the partition, 0 when it flows */
     _Atomic int64_t blocked_offset; /* the source offset it stopped at */
+    _Atomic bool positions_unread;  /* found, not started: its stored position could not be read yet */
     km_hist_t latency, age;         /* replication-latency-ms (at ack), record-age-ms (at poll) */
     km_window_t latency_w, age_w;   /* the same for min/max/avg; extra: records acked, value bytes */
 } km_part_stats_t;
@@ -111,6 +112,8 @@ void km_part_offset_sync_emitted(km_part_stats_t *s);
 /* The partition stopped at source offset `offset` because the target refused a record with
  * `err` (a librdkafka error code), or flows again (err 0). The flow is degraded meanwhile. */
 void km_part_blocked(km_part_stats_t *s, int err, int64_t offset);
+/* The flow found the partition but cannot start it until its position is read (flow.c). */
+void km_part_positions_unread(km_part_stats_t *s, bool unread);
 /* Periodic refresh from the task: the source's high watermark and the next offset to mirror
  * (either may be -1, unknown). Lag = high_watermark − next. */
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms);
@@ -191,6 +194,7 @@ typedef struct km_part_snap {
     int64_t lag_ms;      /* -1 unknown */
     int blocked_err;     /* 0 when the partition flows */
     int64_t blocked_offset;
+    bool positions_unread;
     double record_rate, byte_rate; /* per second over the window */
     km_window_view_t latency_w, age_w;
     km_hist_view_t latency, age;
