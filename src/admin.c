@@ -37,7 +37,14 @@ rd_kafka_resp_err_t km_admin_metadata(rd_kafka_t *rk, rd_kafka_topic_t *only, co
         int64_t left = deadline - km_now_mono_ms();
         int slice = left < METADATA_SLICE_MS ? (int)(left > 1 ? left : 1) : METADATA_SLICE_MS;
         rd_kafka_resp_err_t err = rd_kafka_metadata(rk, only ? 0 : 1, only, md, slice);
-        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || km_now_mono_ms() >= deadline) return err;
+        if (km_now_mono_ms() >= deadline) return err;
+        /* A request asked while every broker is down fails at once instead of waiting for one:
+         * what a single long call would have waited through is waited through here too. */
+        if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            if (!km_admin_pause(100)) return RD_KAFKA_RESP_ERR__DESTROY;
+        } else if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            return err;
+        }
     }
 }
 
