@@ -79,6 +79,30 @@ static void test_props_duplicates_and_errors(void **state) {
     assert_int_equal(km_props_parse_buf(shortu, strlen(shortu), "t", &q, &d), -1);
     km_diag_free(&d);
 
+    /* A NUL byte or a lone surrogate is an error at its line, never a cut or changed value
+     * (before: "a = x\0y" became "x", and \uD800 joined the next \uDC00-escape's partner). */
+    static const char nul_raw[] = "a = 1\nb = x\0y\n";
+    assert_int_equal(km_props_parse_buf(nul_raw, sizeof(nul_raw) - 1, "t.properties", &q, &d), -1);
+    assert_non_null(strstr(d.errors[0], "t.properties:2: a NUL byte"));
+    km_diag_free(&d);
+    static const char *const refused[][2] = {
+        {"b = x\\u0000y\n", "a NUL byte"},
+        {"b = \\uD800\n", "unpaired UTF-16 surrogate"},
+        {"b = \\uD800x\\uDC00\n", "unpaired UTF-16 surrogate"},
+        {"b = \\uDC00\n", "unpaired UTF-16 surrogate"},
+        {"b = \\uD800\\uD800\\uDC00\n", "unpaired UTF-16 surrogate"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (km_props_parse_buf(refused[i][0], strlen(refused[i][0]), "t.properties", &q, &d) != -1 || d.nerrors != 1 ||
+            !strstr(d.errors[0], refused[i][1]))
+            fail_msg("'%s' not refused with \"%s\"", refused[i][0], refused[i][1]);
+        km_diag_free(&d);
+    }
+    km_props_t ok = parse_ok("e = \\uD83D\\uDE00\n", &d); /* a proper pair is one character */
+    assert_string_equal(km_props_get(&ok, "e"), "\xF0\x9F\x98\x80");
+    km_props_free(&ok);
+    km_diag_free(&d);
+
     assert_int_equal(km_props_parse_file("/nonexistent/kmirror.properties", &q, &d), -1);
     assert_non_null(strstr(d.errors[0], "/nonexistent/kmirror.properties"));
     km_diag_free(&d);
