@@ -26,6 +26,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A set of topic names (the refresher's memory). */
+typedef struct names {
+    char **v;
+    size_t n;
+} names_t;
+
+static bool names_has(const names_t *s, const char *name) {
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], name) == 0) return true;
+    return false;
+}
+
+/* Adds name; true if it was not there yet. */
+static bool names_add(names_t *s, const char *name) {
+    if (names_has(s, name)) return false;
+    s->v = km_xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+    s->v[s->n++] = km_xstrdup(name);
+    return true;
+}
+
+static void names_remove(names_t *s, const char *name) {
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], name) == 0) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+            return;
+        }
+}
+
 /* A refresh that left a topic out (its remote topic could not be created or grown, a listing
  * failed) is tried again this soon, or at the refresh interval if that is sooner. */
 #define RETRY_MS 10000
@@ -68,15 +97,15 @@ struct km_flow_rt {
     bool unhanded;
     int64_t hand_retry_at, hand_backoff_ms;
     char *hand_problem; /* the reason, for /status and /healthz; NULL when none */
-    char **warned;        /* topics already reported as not replicable */
-    size_t nwarned;
+    names_t warned;       /* topics already reported as not replicable */
+    names_t replicated;   /* remote topics seen on the target and replicated into */
     int64_t next_start;   /* after positions could not be read: when to try again */
     km_topicsync_t *topicsync; /* while this process leads the group (follow_lead) */
     bool topicsync_broken;     /* could not start: said once, not retried */
     bool failed;
     /* The refresher thread lists the topics and creates or grows remote topics, so that a
      * cluster that does not answer holds back only the topics it concerns, never the main
-     * thread. It alone uses `warned`; the main thread takes its surveys. */
+     * thread. It alone uses `warned` and `replicated`; the main thread takes its surveys. */
     pthread_t refresher;
     bool refresher_started;
     _Atomic bool refresher_stop;
@@ -87,22 +116,9 @@ struct km_flow_rt {
 static int timeout_ms(const km_flow_rt_t *rt) { return (int)rt->flow->s.admin_timeout_ms; }
 
 /* Says something about a topic once per process lifetime. */
-static bool first_time(km_flow_rt_t *rt, const char *topic) {
-    for (size_t i = 0; i < rt->nwarned; i++)
-        if (strcmp(rt->warned[i], topic) == 0) return false;
-    rt->warned = km_xrealloc(rt->warned, (rt->nwarned + 1) * sizeof(*rt->warned));
-    rt->warned[rt->nwarned++] = km_xstrdup(topic);
-    return true;
-}
+static bool first_time(km_flow_rt_t *rt, const char *topic) { return names_add(&rt->warned, topic); }
 
-static void forget_warning(km_flow_rt_t *rt, const char *topic) {
-    for (size_t i = 0; i < rt->nwarned; i++)
-        if (strcmp(rt->warned[i], topic) == 0) {
-            free(rt->warned[i]);
-            rt->warned[i] = rt->warned[--rt->nwarned];
-            return;
-        }
-}
+static void forget_warning(km_flow_rt_t *rt, const char *topic) { names_remove(&rt->warned, topic); }
 
 /* ---- target topics ------------------------------------------------------------------------- */
 
@@ -117,6 +133,12 @@ static void create_missing(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, in
     char ***cfgs = km_xcalloc(n ? n : 1, sizeof(*cfgs));
     for (size_t i = 0; i < n; i++) {
         if (plan[i].action != KM_TOPIC_CREATE) continue;
+        if (names_has(&rt->replicated, plan[i].remote_topic))
+            km_error("flow %s: topic %s disappeared from %s while it was replicated (deleted there?); re-creating it. "
+                     "The records mirrored into it before are gone from %s, and consumer offsets translated into it "
+                     "earlier do not point at the same records any more; offsets of records from before the "
+                     "re-creation are no longer translated. Replication goes on from the committed positions",
+                     f->name, plan[i].remote_topic, f->target, f->target);
         /* MM2 creates remote topics with the source's configuration (a compacted topic stays compacted) */
         size_t nc = f->s.sync_topic_configs_enabled
                         ? km_topicsync_creation_configs(f, rt->src_admin, plan[i].source_topic, timeout_ms(rt), &cfgs[m])
@@ -197,6 +219,7 @@ static int *prepare_targets(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, i
         case KM_TOPIC_CREATE: break;
         }
         if (usable[i] == plan[i].source_partitions && plan[i].action != KM_TOPIC_REMOTE_LARGER) forget_warning(rt, plan[i].remote_topic);
+        if (usable[i] > 0) names_add(&rt->replicated, plan[i].remote_topic);
     }
     return usable;
 }
@@ -865,7 +888,8 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     slots_free(rt->slots, rt->nslots);
     if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
     free(rt->hand_problem);
-    km_strv_free(rt->warned, rt->nwarned);
+    km_strv_free(rt->warned.v, rt->warned.n);
+    km_strv_free(rt->replicated.v, rt->replicated.n);
     free(rt->tasks);
     free(rt->fenced);
     free(rt->running);

@@ -171,6 +171,14 @@ void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
     if (s->partition < 0 || !KM_OFFSET_VALID(s->upstream_offset) || !KM_OFFSET_VALID(s->downstream_offset)) return;
     part_t *p = get_part(st, s->topic, s->partition);
     sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
+    if (last && s->downstream_offset < last->d && s->upstream_offset > last->u) {
+        /* Later upstream yet earlier downstream: no single remote log holds that, so the remote
+         * partition was re-created (deleted on the target) or rewritten. What is stored maps
+         * onto records that are gone; forgetting it leaves those offsets untranslatable, never
+         * translated onto other records. */
+        p->n = 0;
+        last = NULL;
+    }
     if (last && s->downstream_offset < last->d) {
         add_late(st, p, s);
         return;

@@ -207,6 +207,44 @@ static void test_writer_decisions(void **state) {
     assert_false(km_sync_writer_flush(&w, 117, &s));
 }
 
+/* The remote topic was deleted on the target and re-created: the new copies start again at
+ * downstream 0. Before, the store took the new run start for a late sync and dropped it (and
+ * every sync after it, until downstream passed the old end), so an offset after the re-creation
+ * was translated onto the old offsets: a consumer failed over there skipped records. */
+static void test_recreated_remote_partition(void **state) {
+    km_sync_store_t *st = km_sync_store_new(64);
+    km_offset_sync_t s = {.topic = "t", .partition = 0, .upstream_offset = 0, .downstream_offset = 0, .exact = 1,
+                          .kind = KM_SYNC_AFTER_START, .prev_end = -1, .next = 1};
+    km_sync_store_add(st, &s);
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 49, .downstream_offset = 49, .exact = 1,
+                           .kind = KM_SYNC_IN_RUN, .prev_end = -1, .next = 50};
+    km_sync_store_add(st, &s);
+    int64_t d = -1;
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 30, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 30);
+    /* re-created: upstream 50.. land at downstream 0.. */
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 50, .downstream_offset = 0, .exact = 1,
+                           .kind = KM_SYNC_AFTER_START, .prev_end = 49, .next = 51};
+    km_sync_store_add(st, &s);
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 80, .downstream_offset = 30, .exact = 1,
+                           .kind = KM_SYNC_IN_RUN, .prev_end = 49, .next = 81};
+    km_sync_store_add(st, &s);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 60, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 10);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 50, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 0);
+    /* what was mirrored before is gone from the target: no answer rather than a wrong one */
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 30, &d), KM_XLATE_NONE);
+    /* a late copy of an old sync changes nothing */
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 20, .downstream_offset = 20, .exact = 1,
+                           .kind = KM_SYNC_AFTER_GAP, .prev_end = 19, .next = 21};
+    km_sync_store_add(st, &s);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 60, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 10);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 30, &d), KM_XLATE_NONE);
+    km_sync_store_free(st);
+}
+
 static void test_conservative_foreign_syncs(void **state) {
     km_sync_store_t *st = km_sync_store_new(64);
     km_offset_sync_t a = {.topic = "t", .partition = 0, .upstream_offset = 100, .downstream_offset = 40};
@@ -531,6 +569,7 @@ int main(void) {
         cmocka_unit_test(test_offset_sync_golden),
         cmocka_unit_test(test_writer_decisions),
         cmocka_unit_test(test_conservative_foreign_syncs),
+        cmocka_unit_test(test_recreated_remote_partition),
         cmocka_unit_test(test_exact_translation_simulated),
         cmocka_unit_test(test_bounded_store_stays_correct),
         cmocka_unit_test(test_decoders_reject_out_of_range),
