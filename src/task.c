@@ -663,12 +663,17 @@ static void flush_syncs(km_task_t *t) {
                 rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j);
         }
     if (tl->cnt) rd_kafka_position(t->consumer, tl);
+    /* tl lists partitions in this same order: a cursor finds each one's position without a
+     * search (rd_kafka_topic_partition_list_find is linear: O(P²) per commit) */
+    int k = 0;
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
+            rd_kafka_topic_partition_t *pos = NULL;
+            if (k < tl->cnt && tl->elems[k].partition == j && strcmp(tl->elems[k].topic, t->topics[i]->name) == 0)
+                pos = &tl->elems[k++];
             /* Only once earlier syncs are settled: a flush sync is a hint, the writer marks it sent. */
             if (!p || !p->active || p->syncs.n > 0) continue;
-            rd_kafka_topic_partition_t *pos = rd_kafka_topic_partition_list_find(tl, t->topics[i]->name, j);
             km_offset_sync_t sync;
             if (km_sync_writer_flush(&p->sw, pos && !pos->err && pos->offset >= 0 ? pos->offset : -1, &sync))
                 send_sync(t, t->topics[i]->name, p, &sync);
