@@ -25,11 +25,14 @@
 #include "rk.h"
 #include "util.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define BATCH_MAX 10000
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
@@ -89,6 +92,7 @@ struct km_task {
     char *name; /* "a->b#0" for logs */
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *queue;
+    int wake_fd; /* eventfd: librdkafka signals it when the consumer or a producer queue gets work */
     rd_kafka_topic_t *offsets_rkt;
     /* Offset-syncs go to the source cluster by default (their own producer), else through
      * `producer`; sync_rk is NULL when emit.offset-syncs.enabled=false. */
@@ -888,6 +892,34 @@ static void drain(km_task_t *t) {
     publish_inflight(t);
 }
 
+/* librdkafka writes the eventfd when a queue that was served becomes non-empty: fetched
+ * records, delivery reports. Waiting on it instead of in rd_kafka_consume_batch_queue (which
+ * waits out its whole timeout unless the batch fills) lets a record or an acknowledgement that
+ * arrives be handled at once; the timeout only paces the timers (commits, lag, mail, stop). */
+static void enable_wakeups(km_task_t *t) {
+    static const uint64_t one = 1;
+    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->wake_fd < 0) return; /* then the loop just sleeps its timeout */
+    rd_kafka_queue_io_event_enable(t->queue, t->wake_fd, &one, sizeof(one));
+    rd_kafka_t *producers[] = {t->producer, t->sync_producer};
+    for (size_t i = 0; i < 2; i++) {
+        if (!producers[i]) continue;
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(producers[i]);
+        rd_kafka_queue_io_event_enable(q, t->wake_fd, &one, sizeof(one));
+        rd_kafka_queue_destroy(q);
+    }
+}
+
+static void wait_for_work(km_task_t *t, int timeout_ms) {
+    struct pollfd pfd = {.fd = t->wake_fd, .events = POLLIN};
+    if (t->wake_fd < 0 || poll(&pfd, 1, timeout_ms) <= 0) {
+        if (t->wake_fd < 0) rd_kafka_poll(t->producer, timeout_ms);
+        return;
+    }
+    uint64_t v;
+    if (read(t->wake_fd, &v, sizeof(v)) < 0) return; /* EAGAIN: another wake-up was already read */
+}
+
 static void *task_main(void *arg) {
     km_task_t *t = arg;
     rd_kafka_message_t **batch = km_xmalloc(BATCH_MAX * sizeof(*batch));
@@ -911,12 +943,13 @@ static void *task_main(void *arg) {
             publish_inflight(t);
             continue;
         }
-        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
+        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, BATCH_MAX);
         if (n > 0) t->consumed_at = km_now_wall_ms();
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
-        rd_kafka_poll(t->producer, 0);
+        int served = rd_kafka_poll(t->producer, 0);
         publish_inflight(t);
-        if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
+        if (t->sync_producer) served += rd_kafka_poll(t->sync_producer, 0);
+        if (n <= 0 && served == 0) wait_for_work(t, 10);
         rewind_failed(t);
         if (km_now_mono_ms() >= t->next_commit || t->txn_failed ||
             (!t->eos && t->acked_since_commit >= t->flow->s.offset_flush_records)) {
@@ -1040,12 +1073,15 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     if (!t->consumer) return -1;
     rd_kafka_poll_set_consumer(t->consumer);
     t->queue = rd_kafka_queue_get_consumer(t->consumer);
-    return f->s.emit_offset_syncs_enabled ? create_sync_producer(t, errstr, errlen) : 0;
+    if (f->s.emit_offset_syncs_enabled && create_sync_producer(t, errstr, errlen) != 0) return -1;
+    enable_wakeups(t);
+    return 0;
 }
 
 km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n,
                          char *errstr, size_t errlen) {
     km_task_t *t = km_xcalloc(1, sizeof(*t));
+    t->wake_fd = -1;
     t->flow = flow;
     t->fm = fm;
     t->slot = km_flow_metrics_task(fm, id);
@@ -1135,6 +1171,7 @@ void km_task_free(km_task_t *t) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
     }
+    if (t->wake_fd >= 0) close(t->wake_fd); /* after the clients: librdkafka writes it until destroyed */
     pthread_mutex_destroy(&t->lock);
     free(t->fail_reason);
     free(t->name);
