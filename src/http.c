@@ -14,8 +14,18 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCRAPE_TIMEOUT_S 30
-#define MAX_CONNECTIONS 32
+/* A client that is idle this long (not a byte of its request, or not reading the answer) is
+ * dropped: a scrape or a probe sends its request at once, so a few seconds only ever cut off a
+ * slowloris, and a slot it held is free again soon. */
+#define IDLE_TIMEOUT_S 5
+/* Connections held at once from one address, and in all. One address (a slowloris, or a
+ * runaway script) can take a quarter of the slots at most, so a scraper and a liveness probe
+ * from elsewhere are still served; the total keeps the endpoint's file descriptors bounded. */
+#define MAX_PER_ADDRESS 64
+#define MAX_CONNECTIONS 256
+/* Threads serving connections, each polling its share with epoll: a client that holds its
+ * connection open costs a slot, never a thread, and the answers are rendered in these threads. */
+#define THREADS 2
 
 struct km_http {
     struct MHD_Daemon *daemon;
@@ -108,9 +118,11 @@ km_http_t *km_http_start(const char *listen, km_metrics_t *m, char *errstr, size
     } else {
         h = km_xcalloc(1, sizeof(*h));
         h->metrics = m;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
         h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SCRAPE_TIMEOUT_S,
+                                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_ADDRESS,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_END);
         if (!h->daemon) {
             snprintf(errstr, errlen, "cannot listen on %s port %s: %s", host, port, errno ? strerror(errno) : "libmicrohttpd refused");
