@@ -96,7 +96,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
+    "clusters", "metrics.listen", "metrics.web.config.file", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -905,6 +905,14 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
             free(port);
         }
     }
+    const km_prop_t *wc = km_props_find(&cfg->raw, "metrics.web.config.file");
+    if (wc) {
+        char *file = km_strtrim(wc->value), *where = km_xasprintf("%s:%d", name, wc->line);
+        if (!*file) km_diag_error(d, "%s: metrics.web.config.file is empty (leave it out for an unprotected endpoint)", where);
+        else cfg->metrics_web = km_webconfig_load(file, where, d);
+        free(file);
+        free(where);
+    }
     int64_t budget = KM_INFLIGHT_MAX_BYTES_DEFAULT;
     const char *ib = km_props_get(&cfg->raw, "inflight.max.bytes");
     if (ib) {
@@ -1006,6 +1014,7 @@ void km_config_free(km_config_t *cfg) {
     km_providers_forget(&cfg->secrets);
     free(cfg->path);
     free(cfg->metrics_listen);
+    km_webconfig_free(cfg->metrics_web);
     free(cfg->log_level);
     memset(cfg, 0, sizeof(*cfg));
 }

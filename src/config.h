@@ -23,6 +23,7 @@
 #include "filter.h"
 #include "policy.h"
 #include "props.h"
+#include "webconfig.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -120,6 +121,7 @@ typedef struct km_config {
     char **here;      /* --clusters, or every alias */
     size_t nhere;
     char *metrics_listen; /* metrics.listen, NULL when off */
+    km_webconfig_t *metrics_web; /* metrics.web.config.file read and checked, NULL when not set */
     char *log_level;      /* log.level, NULL when not set */
     bool log_json;        /* log.format = json */
 } km_config_t;

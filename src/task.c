@@ -546,7 +546,11 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64
 
 static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "-";
-    if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+    if (m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+        /* librdkafka looks the consumer's group up although kmirror only assigns partitions. */
+        fail(t, "not authorized to describe group %s on %s: grant READ on group %s to kmirror's principal there (%s)",
+             t->flow->s.group_id, t->flow->source, t->flow->s.group_id, rd_kafka_message_errstr(m));
+    } else if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
         fail(t, "not authorized to read %s on %s: %s", topic, t->flow->source, rd_kafka_message_errstr(m));
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         km_warn("flow %s: source %s: %s", t->flow->name, topic, rd_kafka_message_errstr(m));
