@@ -244,7 +244,7 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
         if (r.u <= p->acked) continue;
         p->acked = r.u;
         if (p->blocked_err && r.u >= p->blocked_at) {
-            km_info("flow %s: %s [%d]: the target took the record at source offset %lld; the partition flows again",
+            km_info("flow %s: %s [%d]: the record at source offset %lld is mirrored; the partition flows again",
                     t->flow->name, tt->name, p->partition, (long long)r.u);
             p->blocked_err = 0;
             p->backoff_ms = 0;
@@ -544,6 +544,28 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64
     }
 }
 
+/* The source will not let a partition be read (no READ ACL on its topic). Only that partition
+ * waits: librdkafka keeps retrying its fetches, and the first record that arrives and is
+ * delivered unblocks it (advance_acked). Nothing was read, so there is nothing to rewind. */
+static void source_refused(km_task_t *t, rd_kafka_message_t *m) {
+    task_topic_t *tt = m->rkt ? rd_kafka_topic_opaque(m->rkt) : NULL;
+    if (!tt) {
+        fail(t, "not authorized to read %s on %s: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "-", t->flow->source,
+             rd_kafka_message_errstr(m));
+        return;
+    }
+    for (int j = 0; j < tt->nparts; j++) {
+        task_part_t *p = tt->parts[j];
+        if (!p || !p->active || (m->partition >= 0 && j != m->partition) || p->blocked_err == m->err) continue;
+        km_error("flow %s: not authorized to read %s [%d] on %s (%s): grant READ on topic %s to kmirror's principal "
+                 "there; this partition waits, every other one goes on, and it flows again by itself once it can be read",
+                 t->flow->name, tt->name, j, t->flow->source, rd_kafka_message_errstr(m), tt->name);
+        p->blocked_err = m->err;
+        p->blocked_at = p->expected >= 0 ? p->expected : 0;
+        km_part_blocked(p->stats, m->err, p->blocked_at);
+    }
+}
+
 static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "-";
     if (m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
@@ -551,7 +573,7 @@ static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
         fail(t, "not authorized to describe group %s on %s: grant READ on group %s to kmirror's principal there (%s)",
              t->flow->s.group_id, t->flow->source, t->flow->s.group_id, rd_kafka_message_errstr(m));
     } else if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
-        fail(t, "not authorized to read %s on %s: %s", topic, t->flow->source, rd_kafka_message_errstr(m));
+        source_refused(t, m);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         km_warn("flow %s: source %s: %s", t->flow->name, topic, rd_kafka_message_errstr(m));
     }
