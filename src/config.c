@@ -98,7 +98,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
     "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
-    KM_PROVENANCE_KEY,
+    "replication.provenance.enabled", /* KM_PROVENANCE_KEY */
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
