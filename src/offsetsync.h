@@ -11,6 +11,11 @@
  * to the downstream offset of the first record at or after u — exactly. Syncs without the header
  * (Java MM2's) fall back to MM2's conservative rule.
  *
+ * Records a flow skips (provenance.h) end a run like a gap. A position may stop at a skipped
+ * record only once a sync of the last written record says, in its `next`, that the offsets up
+ * to it hold nothing to mirror (km_sync_writer_covered); a restart there then translates the
+ * skipped offsets to the first record written after them.
+ *
  * All of this is pure data manipulation, unit-tested directly; task.c and checkpoint.c do the
  * I/O. */
 #ifndef KM_OFFSETSYNC_H

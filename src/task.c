@@ -1,9 +1,10 @@
 /* task.c — see task.h.
  *
  * The loop, per iteration:
- *   apply mailbox (new partitions) → consume a batch → produce each record zero-copy →
+ *   apply mailbox (new partitions) → consume a batch → per record, read its kmirror.path and
+ *   either skip it (done in order, acks.h) or produce it zero-copy with the extended path →
  *   serve delivery reports → rewind partitions whose delivery failed → commit positions
- *   when due.
+ *   when due (never past skipped records no offset-sync describes yet: offsetsync.h).
  * Delivery reports run on this thread (rd_kafka_poll on the producer), so partition state needs
  * no locks. The structural lock only guards the topic/partition tables against observers.
  *
