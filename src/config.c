@@ -15,6 +15,7 @@
 
 #include "clientconf.h"
 #include "log.h"
+#include "provenance.h"
 #include "providers.h"
 #include "util.h"
 
@@ -97,6 +98,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
     "clusters", "metrics.listen", "metrics.web.config.file", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
+    "replication.provenance.enabled", /* KM_PROVENANCE_KEY */
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -875,6 +877,7 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         for (size_t j = 0; j < cfg->nclusters; j++) {
             if (i == j) continue;
             km_flow_t *f = &cfg->flows[cfg->nflows++];
+            f->cfg = cfg;
             f->source = cfg->clusters[i].alias;
             f->target = cfg->clusters[j].alias;
             f->name = km_xasprintf("%s->%s", f->source, f->target);
@@ -924,6 +927,16 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         free(v);
     }
     for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
+    cfg->provenance = true;
+    const km_prop_t *pv = km_props_find(&cfg->raw, KM_PROVENANCE_KEY);
+    if (pv) {
+        char *v = km_strtrim(pv->value);
+        if (strcasecmp(v, "false") == 0) cfg->provenance = false;
+        else if (strcasecmp(v, "true") != 0) km_diag_error(d, "%s:%d: %s must be true or false, got '%s'", name, pv->line, KM_PROVENANCE_KEY, v);
+        free(v);
+    }
+    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.provenance = cfg->provenance;
+    if (d->nerrors == errors_before) km_prov_check(cfg, name, d);
     const char *ll = km_props_get(&cfg->raw, "log.level");
     if (ll) {
         cfg->log_level = km_strtrim(ll);

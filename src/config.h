@@ -68,6 +68,7 @@ typedef struct km_flow_settings {
     int64_t offset_flush_interval_ms;     /* how often positions are committed */
     int64_t offset_flush_records;         /* ... and after how many records at most */
     int64_t inflight_max_bytes;           /* the process's budget for records in flight (top-level key) */
+    bool provenance;                      /* replication.provenance.enabled (top-level key, provenance.h) */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
     int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
     int64_t heartbeat_interval_ms;
@@ -81,6 +82,7 @@ typedef struct km_flow_settings {
 } km_flow_settings_t;
 
 typedef struct km_flow {
+    const struct km_config *cfg; /* the whole topology, for delivery paths (provenance.h) */
     char *source, *target; /* aliases, owned by the km_cluster_t entries */
     char *name;            /* "source->target" */
     bool enabled;
@@ -124,6 +126,7 @@ typedef struct km_config {
     km_webconfig_t *metrics_web; /* metrics.web.config.file read and checked, NULL when not set */
     char *log_level;      /* log.level, NULL when not set */
     bool log_json;        /* log.format = json */
+    bool provenance;      /* replication.provenance.enabled */
 } km_config_t;
 
 /* Loads and resolves `path`. only/nonly: the --clusters list (NULL/0 = all clusters).

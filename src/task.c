@@ -1,9 +1,10 @@
 /* task.c — see task.h.
  *
  * The loop, per iteration:
- *   apply mailbox (new partitions) → consume a batch → produce each record zero-copy →
+ *   apply mailbox (new partitions) → consume a batch → per record, read its kmirror.path and
+ *   either skip it (done in order, acks.h) or produce it zero-copy with the extended path →
  *   serve delivery reports → rewind partitions whose delivery failed → commit positions
- *   when due.
+ *   when due (never past skipped records no offset-sync describes yet: offsetsync.h).
  * Delivery reports run on this thread (rd_kafka_poll on the producer), so partition state needs
  * no locks. The structural lock only guards the topic/partition tables against observers.
  *
@@ -22,6 +23,7 @@
 #include "clientconf.h"
 #include "log.h"
 #include "offsetsync.h"
+#include "provenance.h"
 #include "rk.h"
 #include "util.h"
 
@@ -73,6 +75,7 @@ typedef struct task_part {
 typedef struct task_topic {
     char *name, *remote;
     rd_kafka_topic_t *src_rkt, *dst_rkt;
+    km_prov_route_t route; /* what the record path decides (provenance.h) */
     task_part_t **parts; /* indexed by partition; NULL where not assigned */
     int nparts;
 } task_topic_t;
@@ -114,6 +117,7 @@ struct km_task {
     char *fail_reason;
     int64_t stop_deadline;
 
+    km_prov_buf_t path; /* the kmirror.path value of the record being produced */
     int64_t inflight_bytes, inflight_msgs;
     int64_t published_bytes; /* the part of inflight_bytes counted in process_inflight_bytes */
     int64_t commit_inflight;
@@ -243,6 +247,10 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
     while (km_recs_pop_acked(&p->recs, &r)) {
         if (r.u <= p->acked) continue;
         p->acked = r.u;
+        if (r.state == KM_REC_SKIPPED) {
+            if (t->sync_rk) km_sync_writer_skip(&p->sw, r.u);
+            continue;
+        }
         if (p->blocked_err && r.u >= p->blocked_at) {
             km_info("flow %s: %s [%d]: the record at source offset %lld is mirrored; the partition flows again",
                     t->flow->name, tt->name, p->partition, (long long)r.u);
@@ -382,6 +390,7 @@ static task_topic_t *topic_get(km_task_t *t, const char *name, const char *remot
     rd_kafka_topic_conf_set_opaque(tc, tt);
     tt->src_rkt = rd_kafka_topic_new(t->consumer, name, tc);
     tt->dst_rkt = rd_kafka_topic_new(t->producer, remote, NULL);
+    km_prov_route_init(&tt->route, t->flow->cfg, t->flow, name, remote);
     pthread_mutex_lock(&t->lock);
     t->topics = km_xrealloc(t->topics, (t->ntopics + 1) * sizeof(*t->topics));
     t->topics[t->ntopics++] = tt;
@@ -518,6 +527,11 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_message_detach_headers(m, &hdrs);
     else hdrs = NULL;
+    if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
+        if (!hdrs) hdrs = rd_kafka_headers_new(1);
+        else rd_kafka_header_remove(hdrs, KM_PATH_HEADER);
+        rd_kafka_header_add(hdrs, KM_PATH_HEADER, -1, t->path.p, (ssize_t)t->path.len);
+    }
     *size = record_size(m, hdrs);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     for (;;) {
@@ -579,6 +593,30 @@ static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
     }
 }
 
+/* Reads the record's kmirror.path and decides (provenance.h); when it is to be written, the new
+ * value is in t->path for produce(). */
+static bool path_allows(km_task_t *t, task_topic_t *tt, rd_kafka_message_t *m) {
+    rd_kafka_headers_t *hdrs;
+    const void *v = NULL;
+    size_t len = 0;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, KM_PATH_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        v = NULL;
+    return km_prov_decide(&tt->route, v, len, &t->path) == KM_PROV_WRITE;
+}
+
+/* A record the target must not get is done as soon as the records before it are, so the
+ * position moves over it in order (and offset-syncs account for it: offsetsync.h). */
+static void skip(km_task_t *t, task_part_t *p, int64_t offset) {
+    km_part_path_skipped(p->stats);
+    if (p->recs.n > 0) {
+        km_recs_push_skipped(&p->recs, offset);
+        return;
+    }
+    p->acked = offset;
+    if (t->sync_rk) km_sync_writer_skip(&p->sw, offset);
+}
+
 static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (m->err) {
         consumer_error(t, m);
@@ -599,6 +637,11 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
+    if (tt->route.enabled && !path_allows(t, tt, m)) {
+        skip(t, p, m->offset);
+        rd_kafka_message_destroy(m);
+        return;
+    }
     int64_t size = 0, offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
     if (produce(t, m, tt, &size)) {
         km_recs_push(&p->recs, offset, ts);
@@ -716,7 +759,9 @@ static void flush_syncs(km_task_t *t) {
  * again. A sync that is lost instead would let translation bridge the gap it describes and
  * call the answer exact. */
 static int64_t committable(const km_task_t *t, const task_part_t *p) {
-    return t->sync_rk ? km_syncq_bound(&p->syncs, p->acked) : p->acked;
+    if (!t->sync_rk) return p->acked;
+    int64_t pos = km_syncq_bound(&p->syncs, p->acked), covered = km_sync_writer_covered(&p->sw);
+    return covered < pos ? covered : pos;
 }
 
 /* Queues the position record of partition j of tt. False when it could not be queued. */
@@ -753,7 +798,7 @@ static bool commit_positions(km_task_t *t) {
             task_part_t *p = tt->parts[j];
             if (!p) continue;
             int64_t pos = committable(t, p);
-            held |= pos < p->acked;
+            held |= t->sync_rk && km_syncq_bound(&p->syncs, p->acked) < p->acked;
             if (pos <= p->committed || pos == p->committing) continue;
             if (!queue_position(t, tt, j, p, pos)) return held;
             p->committing = pos;
@@ -832,9 +877,10 @@ static bool queue_txn_positions(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
-            if (!p || p->acked <= p->committed) continue;
-            if (!queue_position(t, t->topics[i], j, p, p->acked)) return false;
-            p->txn_pos = p->acked;
+            int64_t pos = p ? committable(t, p) : -1;
+            if (!p || pos <= p->committed) continue;
+            if (!queue_position(t, t->topics[i], j, p, pos)) return false;
+            p->txn_pos = pos;
         }
     return true;
 }
@@ -1182,6 +1228,7 @@ void km_task_free(km_task_t *t) {
             free(tt->parts[j]);
         }
         free(tt->parts);
+        km_prov_route_free(&tt->route);
         free(tt->name);
         free(tt->remote);
         free(tt);
@@ -1200,6 +1247,7 @@ void km_task_free(km_task_t *t) {
     if (t->wake_fd >= 0) close(t->wake_fd); /* after the clients: librdkafka writes it until destroyed */
     pthread_mutex_destroy(&t->lock);
     free(t->fail_reason);
+    free(t->path.p);
     free(t->name);
     free(t);
 }
