@@ -67,6 +67,9 @@ typedef struct task_part {
     int64_t inflight;
     km_sync_writer_t sw;
     km_syncq_t syncs; /* offset-syncs not yet acknowledged in order (see acks.h) */
+    /* Failed syncs are sent again after 1 s, backing off to 60 s; said once until they flow. */
+    int64_t sync_retry_at, sync_backoff_ms;
+    bool sync_warned;
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -205,9 +208,10 @@ static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *
     if (err) {
         rd_kafka_headers_destroy(h);
         free(c);
-        if (!p->syncs.broken)
+        if (!p->syncs.broken && !p->sync_warned)
             km_warn("flow %s: cannot queue the offset-sync of %s [%d] at upstream offset %lld: %s; it is kept and sent again, and the partition's position waits for it",
                     t->flow->name, ps->s.topic, p->partition, (long long)ps->s.upstream_offset, rd_kafka_err2str(err));
+        p->sync_warned = true;
     }
     km_syncq_sending(&p->syncs, !err);
 }
@@ -215,11 +219,13 @@ static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *
 /* Once none of the partition's syncs is in flight, every pending one goes out again in log
  * order, so readers see each run start. */
 static void resend_syncs(km_task_t *t, task_part_t *p) {
+    int64_t now = km_now_mono_ms();
+    if (p->syncs.broken && now < p->sync_retry_at) return;
     if (!km_syncq_resend_due(&p->syncs)) return;
+    p->sync_backoff_ms = p->sync_backoff_ms ? p->sync_backoff_ms * 2 : 1000;
+    if (p->sync_backoff_ms > 60000) p->sync_backoff_ms = 60000;
+    p->sync_retry_at = now + p->sync_backoff_ms;
     for (size_t i = 0; i < p->syncs.n && !p->syncs.broken; i++) produce_sync(t, p, &p->syncs.q[i]);
-    if (!p->syncs.broken && p->syncs.n)
-        km_info("flow %s: %zu offset-sync(s) of %s [%d] sent again, from upstream offset %lld", t->flow->name, p->syncs.n,
-                p->syncs.q[0].s.topic, p->partition, (long long)p->syncs.q[0].s.upstream_offset);
 }
 
 static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s) {
@@ -233,9 +239,19 @@ static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset
 static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     commit_ctx_t *c = dr->_private;
     task_part_t *p = c->part;
-    if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop))
-        km_warn("flow %s: the offset-sync of partition %d at upstream offset %lld could not be written to %s: %s; it is kept and sent again, and the partition's position waits for it",
-                t->flow->name, p->partition, (long long)c->offset, t->flow->s.offset_syncs_topic, rd_kafka_err2str(dr->err));
+    const km_flow_t *f = t->flow;
+    if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop) && !p->sync_warned) {
+        km_warn("flow %s: the offset-sync of partition %d at upstream offset %lld could not be written to %s on %s: %s; "
+                "it is kept and sent again (backing off to every 60 s), and the partition's position waits for it",
+                f->name, p->partition, (long long)c->offset, f->s.offset_syncs_topic,
+                f->s.offset_syncs_location == KM_SYNCS_ON_TARGET ? f->target : f->source, rd_kafka_err2str(dr->err));
+        p->sync_warned = true;
+    } else if (p->sync_warned && !p->syncs.broken && p->syncs.n == 0) {
+        km_info("flow %s: the offset-syncs of partition %d are written again to %s", f->name, p->partition,
+                f->s.offset_syncs_topic);
+        p->sync_warned = false;
+        p->sync_backoff_ms = 0;
+    }
     free(c);
 }
 

@@ -321,6 +321,7 @@ typedef struct missing {
     const char *says[3]; /* all in one log line: the operation, the resource, the cluster */
     bool partitions_only; /* only the refused partitions wait: kmirror keeps running and they
                              flow again by themselves once the ACL is back */
+    const char *recovered; /* logged once they flow again; says[0] is logged once per partition */
 } missing_t;
 
 static bool logged_line(void *arg) {
@@ -341,12 +342,13 @@ static void test_each_missing_acl_is_named(void **state) {
     need_clusters();
     change_acls(0, NGRANTS, true);
     static const missing_t cases[] = {
-        {"lp-", RD_KAFKA_ACL_OPERATION_READ, 0, {"not authorized to read", "lp-miss", " on a"}, true},
-        {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 0, {"not authorized", "group a-mm2", " on a"}, false},
-        {"a.", RD_KAFKA_ACL_OPERATION_WRITE, 1, {"the target refuses the record", "a.lp-miss", "Topic authorization failed"}, true},
-        {"a.", RD_KAFKA_ACL_OPERATION_CREATE, 1, {"cannot create", "a.lp-miss", " on b"}, true},
-        {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 1, {"not authorized to join group a-mm2", "kmirror-tasks.a.a-mm2.internal", " on b"}, false},
-        {"mm2-offset-syncs.b.internal", RD_KAFKA_ACL_OPERATION_WRITE, 0, {"could not be written to mm2-offset-syncs.b.internal", "offset-sync of partition", "Topic authorization failed"}, true},
+        {"lp-", RD_KAFKA_ACL_OPERATION_READ, 0, {"not authorized to read", "lp-miss", " on a"}, true, NULL},
+        {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 0, {"not authorized", "group a-mm2", " on a"}, false, NULL},
+        {"a.", RD_KAFKA_ACL_OPERATION_WRITE, 1, {"the target refuses the record", "a.lp-miss", "Topic authorization failed"}, true, NULL},
+        {"a.", RD_KAFKA_ACL_OPERATION_CREATE, 1, {"cannot create", "a.lp-miss", " on b"}, true, NULL},
+        {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 1, {"not authorized to join group a-mm2", "kmirror-tasks.a.a-mm2.internal", " on b"}, false, NULL},
+        {"mm2-offset-syncs.b.internal", RD_KAFKA_ACL_OPERATION_WRITE, 0, {"could not be written to mm2-offset-syncs.b.internal", "offset-sync of partition", "Topic authorization failed"}, true,
+         "are written again"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const missing_t *m = &cases[i];
@@ -376,6 +378,15 @@ static void test_each_missing_acl_is_named(void **state) {
         char remote[160];
         snprintf(remote, sizeof(remote), "a.%s", topic);
         wait_records(&k, B, remote, N); /* also fails if kmirror exited */
+        if (m->recovered) {
+            if (!kt_kmirror_wait_logged(&k, m->recovered, WAIT_MS)) kt_kmirror_print_log(&k);
+            assert_true(kt_kmirror_logged(&k, m->recovered));
+            char *log = kt_kmirror_log(&k);
+            int times = 0;
+            for (const char *at = log; (at = strstr(at, m->says[0])); at++) times++;
+            free(log);
+            if (times > 2) fail_msg("'%s' logged %d times for 2 partitions, not once each", m->says[0], times);
+        }
         assert_int_equal(kt_kmirror_stop(&k, 40000), 0);
     }
 }
