@@ -850,10 +850,20 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
         km_diag_warn(ck->d, "%s: flow %s: emit.offset-syncs.enabled=false, so checkpoints and group offset sync cannot translate offsets", ck->name, f->name);
 }
 
+/* A Connect worker key as MM2 reads it for the flow's herder: the target cluster's, else the
+ * top-level one, else MM2's default. It stays out of f->config: kmirror runs no Connect worker,
+ * and the fingerprint (coord.h) is over f->config. */
+static char *worker_topic(const km_config_t *cfg, const km_flow_t *f, const char *key, const char *dflt_prefix) {
+    const char *v = km_props_get(&km_config_cluster(cfg, f->target)->props, key);
+    if (!v) v = km_props_get(&cfg->raw, key);
+    return v ? km_strtrim(v) : km_xasprintf("%s%s.internal", dflt_prefix, f->source);
+}
+
 static void validate_flow(km_config_t *cfg, km_flow_t *f, load_t *ld) {
     const char *name = ld->name;
     km_diag_t *d = ld->d;
     checker_t ck = {.f = f, .name = name, .d = d};
+    f->s.connect_configs_topic = worker_topic(cfg, f, "config.storage.topic", "mm2-configs.");
     check_servers(&ck, cfg, ld, &f->consumer, f->source);
     check_servers(&ck, cfg, ld, &f->producer, f->target);
     check_servers(&ck, cfg, ld, &f->source_admin, f->source);
@@ -1070,6 +1080,7 @@ static void flow_free(km_flow_t *f) {
     free(f->s.offsets_topic);
     free(f->s.group_id);
     free(f->s.tasks_topic);
+    free(f->s.connect_configs_topic);
     free(f->s.offset_syncs_topic);
     free(f->s.checkpoints_topic);
     free(f->s.heartbeats_topic);
