@@ -24,7 +24,7 @@ mock() { # NAME TOPIC... ; prints the bootstrap servers
   until grep -q '^bootstrap.servers=' "$out/$name.out" 2>/dev/null; do sleep 0.1; done
 }
 mock a "src:$parts" heartbeats:1 mm2-offset-syncs.b.internal:1
-mock b "a.src:$parts" "dst:$parts" heartbeats:1 mm2-offsets.a.internal:25 a.checkpoints.internal:1 a.heartbeats:1 mm2-offset-syncs.a.internal:1 kmirror-tasks.a.a-mm2.internal:1
+mock b "a.src:$parts" "dst:$parts" heartbeats:1 mm2-offsets.a.internal:25 a.checkpoints.internal:1 a.heartbeats:1 mm2-offset-syncs.a.internal:1 mm2-kmirror-tasks.a.a-mm2.internal:1
 A=$(sed -n 's/^bootstrap.servers=//p' "$out/a.out")
 B=$(sed -n 's/^bootstrap.servers=//p' "$out/b.out")
 per=$((4 * 1024 * 1024 / (size + 64))); [ $per -gt 100000 ] && per=100000

@@ -108,7 +108,7 @@ lat_topic() { echo "benchlat$4_s$1_p$2_$3"; } # S P contender percent
 alias_for() { echo "$1$2x$3"; } # contender letter, config index, round
 letter() { case $1 in eos) echo e ;; *) echo "${1:0:1}" ;; esac; }
 
-internal_topics() { printf '%s\n' "mm2-offsets.$1.internal:25" "$1.checkpoints.internal:1" "$1.heartbeats:1" "mm2-offset-syncs.$1.internal:1" "kmirror-tasks.$1.$1-mm2.internal:1"; }
+internal_topics() { printf '%s\n' "mm2-offsets.$1.internal:25" "$1.checkpoints.internal:1" "$1.heartbeats:1" "mm2-offset-syncs.$1.internal:1" "mm2-kmirror-tasks.$1.$1-mm2.internal:1"; }
 mock_topics() { # side a|b
   local i=0 s p r c
   if [ "$1" = a ]; then printf '%s\n' heartbeats:1 mm2-offset-syncs.b.internal:1; else echo heartbeats:1; fi

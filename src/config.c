@@ -777,11 +777,15 @@ static km_eos_t build_eos(checker_t *ck) {
     return KM_EOS_DISABLED;
 }
 
-/* kmirror-tasks.{source}.{group.id}.internal (coord.h): per group, so that separate deployments
- * with their own group.id do not share tasks, and per source, so that flows into one target that
- * share a group.id keep their tasks apart. Characters a topic name cannot hold become '_'. */
-static char *tasks_topic(const char *source, const char *group_id) {
-    char *t = km_xasprintf("kmirror-tasks.%s.%s.internal", source, group_id);
+/* mm2-kmirror-tasks.{source}.{group.id}.internal (coord.h): per group, so that separate
+ * deployments with their own group.id do not share tasks, and per source, so that flows into one
+ * target that share a group.id keep their tasks apart. "mm2" in front and the policy's internal
+ * separator make Apache's ReplicationPolicy.isInternalTopic hold for it (MirrorClient and MM2
+ * then never take it for a remote topic); kmirror before that used `legacy` (coord.c takes an
+ * existing one over). Characters a topic name cannot hold become '_'. */
+static char *tasks_topic(const char *source, const char *group_id, const char *isep, bool legacy) {
+    char *t = legacy ? km_xasprintf("kmirror-tasks.%s.%s.internal", source, group_id)
+                     : km_xasprintf("mm2-kmirror-tasks%s%s%s%s%sinternal", isep, source, isep, group_id, isep);
     for (char *c = t; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-') *c = '_';
     return t;
@@ -832,7 +836,8 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->exactly_once = build_eos(ck);
     s->offsets_topic = km_strtrim(cfg_prop(f, "offset.storage.topic")->value);
     s->group_id = km_strtrim(cfg_prop(f, "group.id")->value);
-    s->tasks_topic = tasks_topic(f->source, s->group_id);
+    s->tasks_topic = tasks_topic(f->source, s->group_id, s->policy.internal_separator ? s->policy.internal_separator : ".", false);
+    s->legacy_tasks_topic = tasks_topic(f->source, s->group_id, ".", true);
     if (s->policy.separator) {
         s->offset_syncs_topic = km_policy_offset_syncs_topic(
             &s->policy, s->offset_syncs_location == KM_SYNCS_ON_SOURCE ? f->target : f->source);
@@ -1101,6 +1106,7 @@ static void flow_free(km_flow_t *f) {
     free(f->s.offsets_topic);
     free(f->s.group_id);
     free(f->s.tasks_topic);
+    free(f->s.legacy_tasks_topic);
     free(f->s.connect_configs_topic);
     free(f->s.offset_syncs_topic);
     free(f->s.checkpoints_topic);

@@ -78,7 +78,8 @@ typedef struct km_flow_settings {
     char *checkpoints_topic;              /* {source}.checkpoints.internal on the target */
     char *heartbeats_topic;               /* "heartbeats" on the target */
     char *group_id;                       /* worker group on the target ({src}-mm2) */
-    char *tasks_topic;                    /* kmirror-tasks.{source}.{group.id}.internal on the target (coord.h) */
+    char *tasks_topic;                    /* mm2-kmirror-tasks.{source}.{group.id}.internal on the target (coord.h) */
+    char *legacy_tasks_topic;             /* kmirror-tasks.{source}.{group.id}.internal: its name before */
     /* Kafka Connect's config topic of group.id on the target (config.storage.topic, in MM2
      * mm2-configs.{source}.internal): a Java MirrorMaker 2 worker creates it before it joins the
      * group; kmirror never does (coord.h). */

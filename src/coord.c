@@ -532,6 +532,51 @@ static void identify(km_coord_t *c) {
     km_fingerprint_of(c->flow, &c->fp);
 }
 
+/* Members of the group that subscribe to `topic` (their subscription metadata names it). -1
+ * when the group cannot be described. */
+static int members_subscribed(km_coord_t *c, const char *topic) {
+    rd_kafka_resp_err_t err;
+    const struct rd_kafka_group_list *gl = describe_group(c->admin, c->flow->s.group_id, timeout_ms(c), &err);
+    if (!gl) return -1;
+    int n = 0;
+    size_t len = strlen(topic);
+    for (int i = 0; i < gl->group_cnt; i++)
+        for (int m = 0; m < gl->groups[i].member_cnt; m++) {
+            const struct rd_kafka_group_member_info *mi = &gl->groups[i].members[m];
+            if (mi->member_metadata && memmem(mi->member_metadata, (size_t)mi->member_metadata_size, topic, len)) n++;
+        }
+    rd_kafka_group_list_destroy(gl);
+    return n;
+}
+
+/* kmirror before this version named the tasks topic legacy_tasks_topic (config.c says why it
+ * changed). Its partition count is the group's task count, so the new topic starts with as many.
+ * A process of the older version subscribes to the old topic: running both at once would run
+ * each task twice, so a member that does refuses the start. Returns the new topic's partitions,
+ * 0 when there is no old topic, -1 on error. */
+static int take_over_legacy(km_coord_t *c, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    int old = topic_partitions(c->admin, f->s.legacy_tasks_topic, timeout_ms(c));
+    if (old <= 0) return 0;
+    int older = members_subscribed(c, f->s.legacy_tasks_topic);
+    if (older > 0) {
+        snprintf(errstr, errlen,
+                 "group %s on %s has %d member(s) of an older kmirror, which divide the tasks through %s; this version "
+                 "uses %s. Stop every older process of the group first (with both at once each task would run twice)",
+                 f->s.group_id, f->target, older, f->s.legacy_tasks_topic, f->s.tasks_topic);
+        return -1;
+    }
+    if (older < 0)
+        km_warn("flow %s: cannot tell whether older kmirror processes still use %s on %s; make sure none runs",
+                f->name, f->s.legacy_tasks_topic, f->target);
+    int have = create_topic(c, old, errstr, errlen);
+    if (have > 0)
+        km_info("flow %s: %s on %s takes over from %s, which an older kmirror used (%d task(s)); delete %s once no "
+                "older kmirror runs",
+                f->name, f->s.tasks_topic, f->target, f->s.legacy_tasks_topic, old, f->s.legacy_tasks_topic);
+    return have;
+}
+
 static int start(km_coord_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     /* Present already (a Java MirrorMaker 2 ran here before): no signal to wait for. */
@@ -541,6 +586,7 @@ static int start(km_coord_t *c, char *errstr, size_t errlen) {
         snprintf(errstr, errlen, "cannot read the metadata of %s on %s", f->s.tasks_topic, f->target);
         return -1;
     }
+    if (have == 0 && (have = take_over_legacy(c, errstr, errlen)) < 0) return -1;
     if (have == 0 && (have = create_topic(c, f->s.tasks_max, errstr, errlen)) <= 0) return -1;
     if (open_registry(c, errstr, errlen) != 0) return -1;
     catch_up(c);

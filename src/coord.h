@@ -2,7 +2,7 @@
  * consumer group protocol on the flow's target cluster, no coordinator of kmirror's.
  *
  * The flow's tasks are the partitions of a small compacted topic on the target,
- * kmirror-tasks.{source}.{group.id}.internal: partition i is task i, so the topic's partition
+ * mm2-kmirror-tasks.{source}.{group.id}.internal: partition i is task i, so the topic's partition
  * count is the group's task count (tasks.max of the process that created it). Every process
  * joins the group group.id ({source}-mm2, where MM2 keeps its workers) as a consumer of that
  * topic with the cooperative-sticky assignor, and runs the tasks whose partitions it is

@@ -53,7 +53,7 @@ int km_mock_create_mm2_topics(km_mock_t *m, const char *peer) {
         km_xasprintf("mm2-offset-syncs.%s.internal", peer), /* syncs of self->peer (on its source) */
         km_xstrdup("heartbeats"),
         km_xasprintf("%s.heartbeats", peer),                /* peer's heartbeats, replicated here */
-        km_xasprintf("kmirror-tasks.%s.%s-mm2.internal", peer, peer), /* tasks of peer->self (tasks.max=1) */
+        km_xasprintf("mm2-kmirror-tasks.%s.%s-mm2.internal", peer, peer), /* tasks of peer->self (tasks.max=1) */
     };
     int rc = 0;
     for (int i = 0; i < 6; i++) {

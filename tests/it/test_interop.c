@@ -290,7 +290,7 @@ static void test_refused_when_apache_mm2_holds_the_group(void **state) {
     kt_unique_name("ij", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
     snprintf(group, sizeof group, "%s-grp", prefix);
-    snprintf(tasks, sizeof tasks, "kmirror-tasks.A.%s.internal", group);
+    snprintf(tasks, sizeof tasks, "mm2-kmirror-tasks.A.%s.internal", group);
     snprintf(mlog, sizeof mlog, "%s/%s-mm2.log", kt_kmirror_dir(), prefix);
     assert_int_equal(kt_create_topic(A, topic, 1, NULL), 0);
     produce_from(topic, 0, 10);

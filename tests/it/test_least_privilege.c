@@ -84,7 +84,7 @@ static const grant_t grants[] = {
     {1, TOPIC, "heartbeats", LIT, RD_KAFKA_ACL_OPERATION_WRITE, "heartbeats: write"},
     {1, TOPIC, "heartbeats", LIT, RD_KAFKA_ACL_OPERATION_DESCRIBE, "heartbeats: describe"},
     {1, TOPIC, "mm2-offsets.a.internal", LIT, RD_KAFKA_ACL_OPERATION_ALL, "positions: create, read, write"},
-    {1, TOPIC, "kmirror-tasks.a.a-mm2.internal", LIT, RD_KAFKA_ACL_OPERATION_ALL, "tasks topic: create, read, write"},
+    {1, TOPIC, "mm2-kmirror-tasks.a.a-mm2.internal", LIT, RD_KAFKA_ACL_OPERATION_ALL, "tasks topic: create, read, write"},
     {1, GROUP, "a-mm2", LIT, RD_KAFKA_ACL_OPERATION_READ, "tasks group: join"},
     {1, GROUP, "lp-app", PRE, RD_KAFKA_ACL_OPERATION_READ, "group offset sync: commit"},
     {1, GROUP, "lp-app", PRE, RD_KAFKA_ACL_OPERATION_DESCRIBE, "group offset sync: see whether the group is active"},
@@ -346,7 +346,7 @@ static void test_each_missing_acl_is_named(void **state) {
         {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 0, {"not authorized", "group a-mm2", " on a"}, false, NULL},
         {"a.", RD_KAFKA_ACL_OPERATION_WRITE, 1, {"the target refuses the record", "a.lp-miss", "Topic authorization failed"}, true, NULL},
         {"a.", RD_KAFKA_ACL_OPERATION_CREATE, 1, {"cannot create", "a.lp-miss", " on b"}, true, NULL},
-        {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 1, {"not authorized to join group a-mm2", "kmirror-tasks.a.a-mm2.internal", " on b"}, false, NULL},
+        {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 1, {"not authorized to join group a-mm2", "mm2-kmirror-tasks.a.a-mm2.internal", " on b"}, false, NULL},
         {"mm2-offset-syncs.b.internal", RD_KAFKA_ACL_OPERATION_WRITE, 0, {"could not be written to mm2-offset-syncs.b.internal", "offset-sync of partition", "Topic authorization failed"}, true,
          "are written again"},
     };

@@ -456,13 +456,85 @@ static void test_task_count_follows_tasks_max(void **state) {
     check_copies(remote, 4, 400, true);
 }
 
-int main(void) {
+static bool group_empty(void *arg) {
+    rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, B, NULL);
+    const struct rd_kafka_group_list *gl = NULL;
+    bool empty = rd_kafka_list_groups(rk, arg, &gl, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && gl->group_cnt == 1 &&
+                 gl->groups[0].member_cnt == 0;
+    if (gl) rd_kafka_group_list_destroy(gl);
+    rd_kafka_destroy(rk);
+    return empty;
+}
+
+/* An older kmirror's tasks topic (kmirror-tasks.*, which Apache's tools took for a remote topic):
+ * while a member of the group still uses it, a new process refuses to start and creates
+ * nothing; once it has left, the new process takes the group's task count over to
+ * mm2-kmirror-tasks.* and replicates. */
+static void test_legacy_tasks_topic_taken_over(void **state) {
+    need_clusters();
+    char prefix[64], topic[96], remote[128], group[96], legacy[160], tasks[160];
+    kt_unique_name("sol", prefix, sizeof prefix);
+    snprintf(topic, sizeof topic, "%s.t", prefix);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    snprintf(group, sizeof group, "%s-group", prefix);
+    snprintf(legacy, sizeof legacy, "kmirror-tasks.A.%s.internal", group);
+    snprintf(tasks, sizeof tasks, "mm2-kmirror-tasks.A.%s.internal", group);
+    assert_int_equal(kt_create_topic(A, topic, 2, NULL), 0);
+    assert_int_equal(kt_create_topic(B, legacy, 3, NULL), 0);
+
+    /* a process of the older version: a member of the group on the old topic */
+    const char *conf[] = {"group.id", group, "partition.assignment.strategy", "cooperative-sticky", NULL};
+    rd_kafka_t *old = kt_client(RD_KAFKA_CONSUMER, B, conf);
+    assert_non_null(old);
+    rd_kafka_poll_set_consumer(old);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, legacy, RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(old, sub), 0);
+    rd_kafka_topic_partition_list_destroy(sub);
+    rd_kafka_topic_partition_list_t *mine = NULL;
+    for (int i = 0; i < 600 && (!mine || mine->cnt == 0); i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(old, 100);
+        if (m) rd_kafka_message_destroy(m);
+        if (mine) rd_kafka_topic_partition_list_destroy(mine);
+        mine = NULL;
+        rd_kafka_assignment(old, &mine);
+    }
+    assert_true(mine && mine->cnt == 3);
+    rd_kafka_topic_partition_list_destroy(mine);
+
+    proc_t p;
+    configure(&p, prefix, 1, 3, NULL);
+    start(&p);
+    assert_int_equal(kt_kmirror_wait_exit(&p.k, 60000), 0);
+    assert_true(WIFEXITED(p.k.status) && WEXITSTATUS(p.k.status) != 0);
+    log_arg_t refused = {&p.k, "member(s) of an older kmirror"};
+    assert_true(log_has(&refused));
+    assert_int_equal(kt_partition_count(B, tasks), 0);
+
+    rd_kafka_consumer_close(old);
+    rd_kafka_destroy(old);
+    assert_true(kt_wait_until(group_empty, group, 60000)); /* the broker has seen it leave */
+    start(&p);
+    log_arg_t took = {&p.k, "takes over from"};
+    assert_true(kt_wait_until(log_has, &took, 60000));
+    assert_int_equal(kt_partition_count(B, tasks), 3);
+    batch_t b = {topic, 2, 0, 50};
+    assert_int_equal(produce(&b), 0);
+    wait_mirrored(remote, 100);
+    stop(&p);
+    check_copies(remote, 2, 50, true);
+}
+
+/* An argument runs only the tests whose names match it (a cmocka pattern: * and ?). */
+int main(int argc, char **argv) {
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_two_processes_split_and_hand_over, teardown),
         cmocka_unit_test_teardown(test_three_processes_join_and_kill, teardown),
         cmocka_unit_test_teardown(test_eos_kill9_leaves_one_copy, teardown),
         cmocka_unit_test_teardown(test_config_conflict_reported, teardown),
         cmocka_unit_test_teardown(test_task_count_follows_tasks_max, teardown),
+        cmocka_unit_test_teardown(test_legacy_tasks_topic_taken_over, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

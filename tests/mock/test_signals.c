@@ -118,7 +118,7 @@ static fixture_t *clusters(const char *const *omit) {
     fx->b = km_mock_new(1, err, sizeof(err));
     if (!fx->a || !fx->b) return NULL;
     static const char *const on_b[] = {"A.orders", "mm2-offsets.A.internal", "A.checkpoints.internal", "heartbeats",
-                                       "kmirror-tasks.A.A-mm2.internal", "A.heartbeats", NULL};
+                                       "mm2-kmirror-tasks.A.A-mm2.internal", "A.heartbeats", NULL};
     int rc = km_mock_create_topic(fx->a, "orders", 2) | km_mock_create_mm2_topics(fx->a, "B");
     for (int i = 0; on_b[i]; i++) {
         bool skip = false;
@@ -211,7 +211,7 @@ static void test_sigterm_creating_offsets_topic(void **state) {
 
 /* Creating the group's tasks topic (coordinator set-up). */
 static void test_sigterm_creating_tasks_topic(void **state) {
-    static const char *const omit[] = {"kmirror-tasks.A.A-mm2.internal", "A.heartbeats", NULL};
+    static const char *const omit[] = {"mm2-kmirror-tasks.A.A-mm2.internal", "A.heartbeats", NULL};
     fixture_t *fx = *state = clusters(omit);
     assert_non_null(fx);
     sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "stored position(s)", NULL);

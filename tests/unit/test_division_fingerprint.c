@@ -139,14 +139,14 @@ static void test_group_settings(void **state) {
     km_flow_t *f = km_config_flow(cfg, "A", "B");
     assert_int_equal(f->s.session_timeout_ms, 10000); /* Connect's worker defaults */
     assert_int_equal(f->s.heartbeat_interval_ms, 3000);
-    assert_string_equal(f->s.tasks_topic, "kmirror-tasks.A.A-mm2.internal");
+    assert_string_equal(f->s.tasks_topic, "mm2-kmirror-tasks.A.A-mm2.internal");
     unload(cfg);
     /* worker keys come from the target cluster's settings, as MM2 reads them */
     cfg = load("B.session.timeout.ms = 6000\nB.group.id = mirror group:1\n");
     f = km_config_flow(cfg, "A", "B");
     assert_int_equal(f->s.session_timeout_ms, 6000);
     assert_string_equal(f->s.group_id, "mirror group:1");
-    assert_string_equal(f->s.tasks_topic, "kmirror-tasks.A.mirror_group_1.internal");
+    assert_string_equal(f->s.tasks_topic, "mm2-kmirror-tasks.A.mirror_group_1.internal");
     unload(cfg);
 }
 
