@@ -851,7 +851,7 @@ static void follow_lead(km_flow_rt_t *rt) {
                 km_coord_owns(rt->coord, 0);
     if (lead && !rt->topicsync) {
         char err[512];
-        rt->topicsync = km_topicsync_start(f, err, sizeof(err));
+        rt->topicsync = km_topicsync_start(f, rt->src_admin, rt->dst_admin, err, sizeof(err));
         if (rt->topicsync) sync_topics(rt);
         else km_warn("flow %s: topic configs and ACLs are not synced: %s", f->name, err);
         rt->topicsync_broken = !rt->topicsync;

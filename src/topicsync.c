@@ -194,7 +194,7 @@ int km_topicsync_create_acls(rd_kafka_t *rk, const km_acl_t *a, size_t n, int ti
  * librdkafka's mock, which cannot) must hold up neither replication nor the flow's ticks. */
 struct km_topicsync {
     const km_flow_t *flow;
-    rd_kafka_t *src, *dst;
+    rd_kafka_t *src, *dst; /* the flow's admin clients, borrowed */
     pthread_t thread;
     bool started;
     _Atomic bool stop;
@@ -330,21 +330,18 @@ static void *topicsync_main(void *arg) {
     return NULL;
 }
 
-static rd_kafka_t *admin(const km_props_t *props, char *errstr, size_t errlen) {
-    rd_kafka_conf_t *c = km_rk_conf(props, errstr, errlen);
-    return c ? km_rk_new(RD_KAFKA_PRODUCER, c, errstr, errlen) : NULL;
-}
-
-km_topicsync_t *km_topicsync_start(const km_flow_t *f, char *errstr, size_t errlen) {
+km_topicsync_t *km_topicsync_start(const km_flow_t *f, rd_kafka_t *src_admin, rd_kafka_t *dst_admin, char *errstr,
+                                   size_t errlen) {
     km_topicsync_t *ts = km_xcalloc(1, sizeof(*ts));
     ts->flow = f;
     pthread_mutex_init(&ts->lock, NULL);
     int64_t now = km_now_mono_ms();
     ts->next_configs = now + f->s.sync_topic_configs_interval_ms; /* new topics got theirs at creation */
     ts->next_acls = now;                                            /* ACLs are copied at start, as MM2 does */
-    ts->src = admin(&f->rk_source_admin, errstr, errlen);
-    ts->dst = ts->src ? admin(&f->rk_target_admin, errstr, errlen) : NULL;
-    if (!ts->dst || pthread_create(&ts->thread, NULL, topicsync_main, ts) != 0) {
+    ts->src = src_admin;
+    ts->dst = dst_admin;
+    if (pthread_create(&ts->thread, NULL, topicsync_main, ts) != 0) {
+        snprintf(errstr, errlen, "cannot start a thread");
         km_topicsync_stop(ts);
         return NULL;
     }
@@ -365,8 +362,6 @@ void km_topicsync_stop(km_topicsync_t *ts) {
     if (!ts) return;
     atomic_store(&ts->stop, true);
     if (ts->started) pthread_join(ts->thread, NULL);
-    if (ts->src) rd_kafka_destroy(ts->src);
-    if (ts->dst) rd_kafka_destroy(ts->dst);
     km_strv_free(ts->topics, ts->ntopics);
     pthread_mutex_destroy(&ts->lock);
     free(ts);

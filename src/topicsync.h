@@ -61,9 +61,10 @@ int km_topicsync_create_acls(rd_kafka_t *rk, const km_acl_t *a, size_t n, int ti
 
 typedef struct km_topicsync km_topicsync_t;
 /* Config sync every sync.topic.configs.interval.seconds, ACL sync every
- * sync.topic.acls.interval.seconds (first at start). NULL with errstr when its clients cannot be
- * made. */
-km_topicsync_t *km_topicsync_start(const km_flow_t *f, char *errstr, size_t errlen);
+ * sync.topic.acls.interval.seconds (first at start), through the flow's admin clients (borrowed:
+ * they must outlive km_topicsync_stop). NULL with errstr when its thread cannot start. */
+km_topicsync_t *km_topicsync_start(const km_flow_t *f, rd_kafka_t *src_admin, rd_kafka_t *dst_admin, char *errstr,
+                                   size_t errlen);
 /* The source topics replicated now (copied). */
 void km_topicsync_set_topics(km_topicsync_t *ts, char **topics, size_t n);
 void km_topicsync_stop(km_topicsync_t *ts);
