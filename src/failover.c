@@ -51,19 +51,28 @@ typedef struct move {
     int64_t up, down; /* committed on the source; where to resume on the target (-1 none) */
     km_xlate_t how;   /* planned: the translation; unplanned: KM_XLATE_NONE with down >= 0 */
     int64_t reread;   /* conservative: at most this many records are read again */
-    bool replicated;  /* the flow replicates the topic */
+    bool replicated;  /* the flow replicates the topic, or (back) the reverse flow did */
+    bool back;        /* failback: a remote topic of the target, translated back with the reverse flow's syncs */
     char *metadata;
 } move_t;
+
+/* The offset-syncs of one flow, read into a store. */
+typedef struct syncs {
+    const km_flow_t *f;
+    rd_kafka_t *rk;
+    km_sync_store_t *store;
+    size_t n;
+} syncs_t;
 
 typedef struct fo {
     const char *cmd;
     fo_args_t a;
     const km_flow_t *f;
     km_pattern_t *only; /* --groups, NULL: every group the flow accepts */
-    rd_kafka_t *src, *dst, *syncs;
-    km_sync_store_t *store;
+    rd_kafka_t *src, *dst;
+    syncs_t fwd; /* the flow's */
+    syncs_t rev; /* the reverse flow's (to->from), for groups that fail back; rk NULL when disabled */
     int64_t deadline;
-    size_t nsyncs;
 } fo_t;
 
 static int parse(int argc, char **argv, fo_args_t *a, const char *usage) {
@@ -122,10 +131,9 @@ static bool inactive(rd_kafka_consumer_group_state_t st) {
 
 /* ---- offset-syncs ---------------------------------------------------------------------------- */
 
-static void poll_syncs(fo_t *fo, int ms) {
-    int64_t until = km_now_mono_ms() + ms;
+static void poll_one(syncs_t *sy, int64_t until) {
     do {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(fo->syncs, 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(sy->rk, 100);
         if (!m) continue;
         rd_kafka_headers_t *h;
         const void *hv = NULL;
@@ -133,34 +141,47 @@ static void poll_syncs(fo_t *fo, int ms) {
         km_offset_sync_t s;
         if (!m->err && rd_kafka_message_headers(m, &h) == 0) rd_kafka_header_get_last(h, KM_SYNC_HEADER, &hv, &hl);
         if (!m->err && km_offset_sync_decode(m->key, m->key_len, m->payload, m->len, hv, hl, &s) == 0) {
-            km_sync_store_add(fo->store, &s); /* undecodable ones are skipped, as MM2 does */
+            km_sync_store_add(sy->store, &s); /* undecodable ones are skipped, as MM2 does */
             km_offset_sync_free(&s);
-            fo->nsyncs++;
+            sy->n++;
         }
         rd_kafka_message_destroy(m);
     } while (km_now_mono_ms() < until);
 }
 
+static void poll_syncs(fo_t *fo, int ms) {
+    int64_t until = km_now_mono_ms() + ms;
+    poll_one(&fo->fwd, fo->rev.rk ? until - ms / 2 : until);
+    if (fo->rev.rk) poll_one(&fo->rev, until);
+}
+
+static void close_syncs(syncs_t *sy) {
+    if (!sy->rk) return;
+    rd_kafka_consumer_close(sy->rk);
+    rd_kafka_destroy(sy->rk);
+    sy->rk = NULL;
+}
+
 /* Reads the offset-syncs topic to its end as of now; the consumer stays assigned, so later
  * syncs arrive with poll_syncs. */
-static int read_syncs(fo_t *fo) {
-    const km_flow_t *f = fo->f;
+static int read_syncs(syncs_t *sy) {
+    const km_flow_t *f = sy->f;
     int64_t lo, hi;
-    rd_kafka_resp_err_t err = km_admin_watermarks(fo->syncs, f->s.offset_syncs_topic, 0, &lo, &hi, ADMIN_MS);
+    rd_kafka_resp_err_t err = km_admin_watermarks(sy->rk, f->s.offset_syncs_topic, 0, &lo, &hi, ADMIN_MS);
     if (err) {
         km_error("cannot read %s: %s", f->s.offset_syncs_topic, rd_kafka_err2str(err));
         return -1;
     }
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(tl, f->s.offset_syncs_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(fo->syncs, tl);
+    rd_kafka_assign(sy->rk, tl);
     rd_kafka_topic_partition_list_destroy(tl);
     int64_t until = km_now_mono_ms() + 30000;
     for (;;) {
-        poll_syncs(fo, 200);
+        poll_one(sy, km_now_mono_ms() + 200);
         tl = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(tl, f->s.offset_syncs_topic, 0);
-        rd_kafka_position(fo->syncs, tl);
+        rd_kafka_position(sy->rk, tl);
         int64_t pos = tl->elems[0].offset;
         rd_kafka_topic_partition_list_destroy(tl);
         if (pos >= hi) return 0;
@@ -184,11 +205,43 @@ static int64_t reread_bound(const km_sync_store_t *st, const char *topic, int32_
     return x - lo - 1;
 }
 
+static bool reaches(const km_sync_store_t *st, const char *topic, int32_t p, int64_t u, int64_t d) {
+    int64_t x;
+    return km_sync_store_translate(st, topic, p, u, &x) != KM_XLATE_NONE && x >= d;
+}
+
+/* Failback: the offset u on the origin whose copy starts at offset d of the remote topic, i.e.
+ * the smallest u that the flow origin->here translates to d or beyond (translation grows with
+ * the offset; the offsets before it that hold no record need not be read). */
+static km_xlate_t untranslate(const km_sync_store_t *st, const char *topic, int32_t p, int64_t d, int64_t *u) {
+    int64_t lo = -1, hi = 0, x;
+    while (!reaches(st, topic, p, hi, d)) {
+        lo = hi;
+        hi = hi ? hi * 2 : 1;
+        if (hi > (INT64_C(1) << 62)) return KM_XLATE_NONE; /* d lies beyond what the syncs know */
+    }
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (reaches(st, topic, p, mid, d)) hi = mid;
+        else lo = mid;
+    }
+    km_xlate_t r = km_sync_store_translate(st, topic, p, hi, &x);
+    *u = hi;
+    return x == d ? r : KM_XLATE_NONE; /* no origin offset maps to d: resuming at hi would skip */
+}
+
 static void translate(fo_t *fo, move_t *m) {
     if (!m->replicated) return;
-    m->how = km_sync_store_translate(fo->store, m->topic, m->partition, m->up, &m->down);
+    m->reread = 0;
+    if (m->back) {
+        m->how = untranslate(fo->rev.store, m->remote, m->partition, m->up, &m->down);
+        if (m->how == KM_XLATE_NONE) m->down = -1;
+        m->reread = -1; /* a conservative sync does not say how far back it lies */
+        return;
+    }
+    m->how = km_sync_store_translate(fo->fwd.store, m->topic, m->partition, m->up, &m->down);
     if (m->how == KM_XLATE_NONE) m->down = -1;
-    m->reread = m->how == KM_XLATE_CONSERVATIVE ? reread_bound(fo->store, m->topic, m->partition, m->up, m->down) : 0;
+    if (m->how == KM_XLATE_CONSERVATIVE) m->reread = reread_bound(fo->fwd.store, m->topic, m->partition, m->up, m->down);
 }
 
 /* ---- planned: offsets from the source -------------------------------------------------------- */
@@ -257,6 +310,10 @@ static int plan_group(fo_t *fo, const char *group, move_t **out, size_t *n) {
                       .down = -1, .metadata = km_xstrdup(offs[i].metadata)};
         m->replicated = km_topic_selected(&f->s, f->target, m->topic);
         m->remote = km_checkpoint_topic(&f->s, f->source, f->target, m->topic);
+        char *origin = km_policy_topic_source(&f->s.policy, m->topic);
+        if (!m->replicated && fo->rev.rk && origin && strcmp(origin, f->target) == 0)
+            m->replicated = m->back = true; /* records that came from the target: back to their original topic */
+        free(origin);
     }
     km_group_offsets_free(offs, no);
     for (;;) {
@@ -341,10 +398,11 @@ out:
 static const char *how_name(const move_t *m, char *buf, size_t len) {
     if (!m->replicated) return "-";
     switch (m->how) {
-    case KM_XLATE_EXACT: return "exact";
     case KM_XLATE_CONSERVATIVE:
+        if (m->reread < 0) return m->back ? "conservative, back" : "conservative";
         snprintf(buf, len, "conservative, re-reads <= %lld", (long long)m->reread);
         return buf;
+    case KM_XLATE_EXACT: return m->back ? "exact, back" : "exact";
     default: return m->down >= 0 ? "checkpoint" : "none";
     }
 }
@@ -378,7 +436,11 @@ static bool move_group(fo_t *fo, const char *group, move_t *v, size_t n) {
         if (!m->replicated) {
             snprintf(action, sizeof action, "none: %s is not replicated by %s", m->topic, fo->f->name);
         } else if (m->down < 0) {
-            snprintf(action, sizeof action, "skipped: no offset-sync at or before offset %lld yet", (long long)m->up);
+            if (m->back)
+                snprintf(action, sizeof action, "skipped: no offset of %s's %s maps to %lld in the offset-syncs of %s",
+                         fo->a.to, m->remote, (long long)m->up, fo->rev.f->name);
+            else
+                snprintf(action, sizeof action, "skipped: no offset-sync at or before offset %lld yet", (long long)m->up);
             ok = false;
         } else if (cur >= m->down) {
             snprintf(action, sizeof action, cur == m->down ? "already there" : "skipped: %s is at %lld, past it (never backwards)",
@@ -421,7 +483,11 @@ static int run_planned(fo_t *fo) {
     }
     const km_flow_t *f = fo->f;
     const char *where = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE ? fo->a.from : fo->a.to;
-    if (read_syncs(fo) != 0) {
+    if (fo->rev.rk && read_syncs(&fo->rev) != 0) {
+        km_warn("without the offset-syncs of %s, groups are not moved back on topics that came from %s", fo->rev.f->name, fo->a.to);
+        close_syncs(&fo->rev);
+    }
+    if (read_syncs(&fo->fwd) != 0) {
         km_strv_free(groups, n);
         return 1;
     }
@@ -434,7 +500,11 @@ static int run_planned(fo_t *fo) {
     size_t *np = km_xcalloc(n, sizeof(*np));
     for (size_t i = 0; i < n; i++)
         if (ok[i] && plan_group(fo, groups[i], &plans[i], &np[i]) != 0) ok[i] = false;
-    printf("  %zu offset-sync(s) read\n", fo->nsyncs);
+    printf("  %zu offset-sync(s) read", fo->fwd.n);
+    if (fo->rev.rk)
+        printf("; for topics that came from %s, %zu of %s from %s", fo->a.to, fo->rev.n, fo->rev.f->name,
+               fo->rev.f->s.offset_syncs_topic);
+    printf("\n");
     printf("step 5: committing the translated offsets to the groups on %s%s\n", fo->a.to,
            fo->a.dry_run ? " (dry run: nothing is committed)" : "");
     for (size_t i = 0; i < n; i++) {
@@ -535,11 +605,15 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
         if (!fo.only) goto out;
     }
     fo.deadline = km_now_mono_ms() + fo.a.timeout_ms;
-    fo.store = km_sync_store_new(SYNCS_PER_PARTITION);
     bool on_source = fo.f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
+    const km_flow_t *rev = km_config_flow(&cfg, fo.a.to, fo.a.from);
+    fo.fwd = (syncs_t){.f = fo.f, .store = km_sync_store_new(SYNCS_PER_PARTITION)};
+    fo.rev = (syncs_t){.f = rev && rev->enabled ? rev : NULL, .store = km_sync_store_new(SYNCS_PER_PARTITION)};
     if (!(fo.src = client(&fo.f->rk_source_admin, RD_KAFKA_PRODUCER, err, sizeof(err))) ||
         !(fo.dst = client(&fo.f->rk_target_admin, RD_KAFKA_PRODUCER, err, sizeof(err))) ||
-        !(fo.syncs = client(on_source ? &fo.f->rk_consumer : &fo.f->rk_target_consumer, RD_KAFKA_CONSUMER, err, sizeof(err)))) {
+        !(fo.fwd.rk = client(on_source ? &fo.f->rk_consumer : &fo.f->rk_target_consumer, RD_KAFKA_CONSUMER, err, sizeof(err))) ||
+        (fo.rev.f && !(fo.rev.rk = client(rev->s.offset_syncs_location == KM_SYNCS_ON_SOURCE ? &rev->rk_consumer : &rev->rk_target_consumer,
+                                          RD_KAFKA_CONSUMER, err, sizeof(err))))) {
         km_error("cannot create the clients of flow %s: %s", fo.f->name, err);
         goto out;
     }
@@ -560,13 +634,12 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
         printf("  (the offset-syncs are on %s, but the groups' committed offsets on %s are not readable)\n", fo.a.to, fo.a.from);
     rc = planned ? run_planned(&fo) : run_unplanned(&fo);
 out:
-    if (fo.syncs) {
-        rd_kafka_consumer_close(fo.syncs);
-        rd_kafka_destroy(fo.syncs);
-    }
+    close_syncs(&fo.fwd);
+    close_syncs(&fo.rev);
+    km_sync_store_free(fo.fwd.store);
+    km_sync_store_free(fo.rev.store);
     if (fo.src) rd_kafka_destroy(fo.src);
     if (fo.dst) rd_kafka_destroy(fo.dst);
-    km_sync_store_free(fo.store);
     km_pattern_free(fo.only);
     km_config_free(&cfg);
     return rc;
