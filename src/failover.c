@@ -216,9 +216,9 @@ static bool reaches(const km_sync_store_t *st, const char *topic, int32_t p, int
 static km_xlate_t untranslate(const km_sync_store_t *st, const char *topic, int32_t p, int64_t d, int64_t *u) {
     int64_t lo = -1, hi = 0, x;
     while (!reaches(st, topic, p, hi, d)) {
+        if (hi >= (INT64_C(1) << 62)) return KM_XLATE_NONE; /* d lies beyond what the syncs know */
         lo = hi;
         hi = hi ? hi * 2 : 1;
-        if (hi > (INT64_C(1) << 62)) return KM_XLATE_NONE; /* d lies beyond what the syncs know */
     }
     while (hi - lo > 1) {
         int64_t mid = lo + (hi - lo) / 2;
@@ -311,8 +311,13 @@ static int plan_group(fo_t *fo, const char *group, move_t **out, size_t *n) {
         m->replicated = km_topic_selected(&f->s, f->target, m->topic);
         m->remote = km_checkpoint_topic(&f->s, f->source, f->target, m->topic);
         char *origin = km_policy_topic_source(&f->s.policy, m->topic);
-        if (!m->replicated && fo->rev.rk && origin && strcmp(origin, f->target) == 0)
-            m->replicated = m->back = true; /* records that came from the target: back to their original topic */
+        if (!m->replicated && fo->rev.rk && origin && strcmp(origin, f->target) == 0) {
+            /* records that came from the target: back to the topic they were copied from there
+             * (one hop up; MM2's originalTopic would also strip a '.' inside that name) */
+            m->replicated = m->back = true;
+            free(m->remote);
+            m->remote = km_policy_upstream_topic(&f->s.policy, m->topic);
+        }
         free(origin);
     }
     km_group_offsets_free(offs, no);
