@@ -42,7 +42,7 @@ static void need_clusters(void) {
 
 /* A->B for PREFIX.* topics and PREFIX-* groups; kmirror's own group offset sync is off, so
  * whatever lands in B's groups was put there by the command. */
-static void write_config(kt_kmirror_t *k, const char *name, const char *a_bootstrap, const char *prefix) {
+static void write_config(kt_kmirror_t *k, const char *name, const char *a_bootstrap, const char *prefix, bool both) {
     assert_int_equal(kt_kmirror_config(k, name,
                                        "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
                                        "A->B.enabled = true\nA->B.topics = %s\\..*\nA->B.groups = %s-.*\n"
@@ -50,8 +50,10 @@ static void write_config(kt_kmirror_t *k, const char *name, const char *a_bootst
                                        "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
                                        "refresh.topics.interval.seconds = 1\nrefresh.groups.interval.seconds = 1\n"
                                        "emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = false\n"
-                                       "offset.flush.interval.ms = 300\n",
-                                       a_bootstrap, B, prefix, prefix),
+                                       "offset.flush.interval.ms = 300\n%s%s%s%s%s",
+                                       a_bootstrap, B, prefix, prefix, both ? "B->A.enabled = true\nB->A.topics = " : "",
+                                       both ? prefix : "", both ? "\\..*\nB->A.groups = " : "", both ? prefix : "",
+                                       both ? "-.*\n" : ""),
                      0);
 }
 
@@ -79,7 +81,7 @@ static int64_t committed(const char *bs, const char *group, const char *topic, i
     return r;
 }
 
-static void produce(const char *topic, int partitions, int n) {
+static void produce_to(const char *bs, const char *topic, int partitions, int n) {
     kt_msg_t *m = calloc((size_t)(n * partitions), sizeof(*m));
     char(*vals)[64] = calloc((size_t)(n * partitions), 64);
     for (int p = 0; p < partitions; p++)
@@ -88,45 +90,50 @@ static void produce(const char *topic, int partitions, int n) {
             snprintf(vals[k], 64, "%d/%d", p, i);
             m[k] = (kt_msg_t){.partition = p, .key = vals[k], .value = vals[k]};
         }
-    assert_int_equal(kt_produce(A, topic, m, (size_t)(n * partitions), NULL, NULL), 0);
+    assert_int_equal(kt_produce(bs, topic, m, (size_t)(n * partitions), NULL, NULL), 0);
     free(m);
     free(vals);
 }
 
+static void produce(const char *topic, int partitions, int n) { produce_to(A, topic, partitions, n); }
+
 typedef struct {
-    const char *topic;
+    const char *bs, *topic;
+    int parts;
     int64_t want;
 } hw_arg_t;
 
 static bool mirrored(void *arg) {
     hw_arg_t *h = arg;
     int64_t hw[2] = {0};
-    return kt_high_watermarks(B, h->topic, hw, 2) == 0 && hw[0] >= h->want && hw[1] >= h->want;
+    return kt_high_watermarks(h->bs, h->topic, hw, h->parts) == 0 && hw[0] >= h->want && (h->parts < 2 || hw[1] >= h->want);
 }
 
 /* `kmirror ARGS...` with stdout in *out (printed, so a failing test shows it); the exit status. */
-static int run(char **out, const char *conf, const char *const *args) {
-    char *argv[16] = {(char *)BIN, "failover", (char *)conf};
+static int run_cmd(const char *cmd, char **out, const char *conf, const char *const *args) {
+    char *argv[16] = {(char *)BIN, (char *)cmd, (char *)conf};
     int n = 3;
     for (; args[n - 3]; n++) argv[n] = (char *)args[n - 3];
     argv[n] = NULL;
     int rc = kt_run(argv, out);
-    print_message("kmirror failover exited %d:\n%s\n", rc, *out ? *out : "");
+    print_message("kmirror %s exited %d:\n%s\n", cmd, rc, *out ? *out : "");
     return rc;
 }
 
-/* A consumer of `group` on B subscribed to `remote` (2 partitions): reads `expected` records,
- * committing as it goes, and checks that partition p yields exactly "p/first[p]" .. "p/end-1". */
-static void consume_rest(const char *group, const char *remote, const int64_t first[2], int end) {
+static int run(char **out, const char *conf, const char *const *args) { return run_cmd("failover", out, conf, args); }
+
+/* A consumer of `group` on bs subscribed to `remote` (`parts` partitions) reads the records
+ * that are left and commits: partition p must yield exactly "p/first[p]" .. "p/end-1". */
+static void consume_on(const char *bs, const char *group, const char *remote, int parts, const int64_t *first, int end) {
     const char *conf[] = {"group.id", group, "enable.auto.commit", "false", "auto.offset.reset", "earliest", NULL};
-    rd_kafka_t *rk = kt_client(RD_KAFKA_CONSUMER, B, conf);
+    rd_kafka_t *rk = kt_client(RD_KAFKA_CONSUMER, bs, conf);
     assert_non_null(rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, remote, RD_KAFKA_PARTITION_UA);
     assert_int_equal(rd_kafka_subscribe(rk, sub), 0);
     rd_kafka_topic_partition_list_destroy(sub);
-    int64_t next[2] = {first[0], first[1]};
-    size_t expected = (size_t)(2 * end - first[0] - first[1]), got = 0;
+    int64_t next[2] = {first[0], parts > 1 ? first[1] : end};
+    size_t expected = (size_t)(2 * end - next[0] - next[1]), got = 0;
     for (int polls = 0; got < expected && polls < 600; polls++) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) continue;
@@ -145,6 +152,10 @@ static void consume_rest(const char *group, const char *remote, const int64_t fi
     assert_int_equal(rd_kafka_commit(rk, NULL, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+}
+
+static void consume_rest(const char *group, const char *remote, const int64_t first[2], int end) {
+    consume_on(B, group, remote, 2, first, end);
 }
 
 typedef struct {
@@ -188,9 +199,9 @@ static void test_failover_moves_groups_exactly(void **state) {
     commit(A, g3, topic, 0, 30);
 
     kt_kmirror_t k;
-    write_config(&k, prefix, A, prefix);
+    write_config(&k, prefix, A, prefix, false);
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
-    hw_arg_t h = {remote, 300};
+    hw_arg_t h = {B, remote, 2, 300};
     assert_true(kt_wait_until(mirrored, &h, 60000));
 
     /* --dry-run: the plan, nothing committed */
@@ -254,7 +265,7 @@ static void test_failover_moves_groups_exactly(void **state) {
     kt_kmirror_t down;
     char name[96];
     snprintf(name, sizeof name, "%s-a-down", prefix);
-    write_config(&down, name, "127.0.0.1:1", prefix);
+    write_config(&down, name, "127.0.0.1:1", prefix, false);
     const char *lost[] = {"--from", "A", "--to", "B", "--groups", g2, NULL};
     assert_int_equal(run(&out, down.conf, lost), 0);
     assert_non_null(strstr(out, "UNPLANNED"));
@@ -270,9 +281,58 @@ static void test_failover_moves_groups_exactly(void **state) {
     assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
+/* Failover A->B, the group reads on, producers write on B meanwhile; failback B->A puts the
+ * group on A exactly where it stopped on B: at the end of the original topic (read on B as
+ * A.topic), and inside B.local, the records written on B. */
+static void test_failback_resumes_where_b_stopped(void **state) {
+    need_clusters();
+    char prefix[64], topic[96], remote[128], local[96], back[128], g[96];
+    kt_unique_name("fb", prefix, sizeof prefix);
+    snprintf(topic, sizeof topic, "%s.t", prefix);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    snprintf(local, sizeof local, "%s.local", prefix);
+    snprintf(back, sizeof back, "B.%s", local);
+    snprintf(g, sizeof g, "%s-app", prefix);
+    assert_int_equal(kt_create_topic(A, topic, 2, NULL), 0);
+    assert_int_equal(kt_create_topic(B, local, 1, NULL), 0);
+    produce(topic, 2, 200);
+    commit(A, g, topic, 0, 100);
+    commit(A, g, topic, 1, 50);
+
+    kt_kmirror_t k;
+    write_config(&k, prefix, A, prefix, true);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    hw_arg_t h = {B, remote, 2, 200};
+    assert_true(kt_wait_until(mirrored, &h, 60000));
+    char *out = NULL;
+    const char *fo[] = {"--from", "A", "--to", "B", "--groups", g, NULL};
+    assert_int_equal(run(&out, k.conf, fo), 0);
+    free(out);
+    const int64_t first[2] = {100, 50};
+    consume_rest(g, remote, first, 200); /* the group on B reads A.t to its end */
+
+    /* on B meanwhile: 100 records in B's own topic, of which the group reads 40 */
+    produce_to(B, local, 1, 100);
+    commit(B, g, local, 0, 40);
+    hw_arg_t hb = {A, back, 1, 100};
+    assert_true(kt_wait_until(mirrored, &hb, 60000));
+
+    const char *fb[] = {"--from", "B", "--to", "A", "--groups", g, NULL};
+    assert_int_equal(run_cmd("failback", &out, k.conf, fb), 0);
+    assert_non_null(strstr(out, "exact, back"));
+    free(out);
+    assert_int_equal(committed(A, g, topic, 0), 200);
+    assert_int_equal(committed(A, g, topic, 1), 200);
+    assert_int_equal(committed(A, g, back, 0), 40);
+    const int64_t rest[1] = {40};
+    consume_on(A, g, back, 1, rest, 100); /* nothing left of t; B.local from 40 on */
+    assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover_moves_groups_exactly, teardown),
+        cmocka_unit_test_teardown(test_failback_resumes_where_b_stopped, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
