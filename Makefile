@@ -13,7 +13,14 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
            -Wmissing-prototypes -Wstrict-prototypes -fno-common -pthread
 LDLIBS  += -pthread -lm
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# `make fuzz`: libFuzzer needs clang; warnings stay warnings so another compiler's view of
+# files no fuzz target is about cannot stop a fuzzing run.
+BUILD   := build-fuzz
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-error
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),1)
 BUILD   := build-san
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -28,10 +35,14 @@ SUP_SRC  := $(wildcard tests/support/*.c)
 SUP_OBJ  := $(SUP_SRC:tests/support/%.c=$(BUILD)/obj/support/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c tests/mock/test_*.c tests/it/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_SECONDS ?= 30
 BENCH_SRC:= $(wildcard bench/*.c)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test itest demo bench clean check-pkgs install uninstall
+.PHONY: all deps test itest demo bench clean check-pkgs install uninstall fuzz
 all: $(BUILD)/kmirror
 
 # Resolved lazily so that `make test` on a fresh machine can install the packages first.
@@ -66,12 +77,41 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libkmirror.a $(SUP_OBJ) $(wildcard src/*.h 
 	@mkdir -p $(dir $@)
 	@echo "LD $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -Itests/support $(LDFLAGS) -o $@ $< $(SUP_OBJ) $(BUILD)/libkmirror.a $(PKG_LIBS) -lcmocka $(LDLIBS)
 
+# A fuzz target with a plain main that runs its corpus once (make test), or under FUZZ=1 the
+# libFuzzer binary (make fuzz).
+ifeq ($(FUZZ),1)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libkmirror.a $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(BUILD)/libkmirror.a $(PKG_LIBS) $(LDLIBS)
+else
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(BUILD)/libkmirror.a $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< tests/fuzz/driver.c $(BUILD)/libkmirror.a $(PKG_LIBS) $(LDLIBS)
+endif
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkmirror.a
 	@mkdir -p $(dir $@)
 	@echo "LD $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(BUILD)/libkmirror.a $(PKG_LIBS) $(LDLIBS)
 
 .PHONY: build-tests
-build-tests: $(BUILD)/kmirror $(TEST_BIN)
+build-tests: $(BUILD)/kmirror $(TEST_BIN) $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS, starting from its seed corpus (new inputs go to build-fuzz/,
+# not into the repository); a crash stops here with the input in build-fuzz/crashes/: fix it
+# and add the input to tests/fuzz/corpus/<target>/.
+fuzz: deps
+	@scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory FUZZ=1 $(FUZZ_SRC:tests/%.c=build-fuzz/tests/%)
+	@mkdir -p build-fuzz/crashes
+	@for t in $(FUZZ_NAMES); do \
+	    mkdir -p build-fuzz/corpus/$$t; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=build-fuzz/crashes/$$t- build-fuzz/corpus/$$t tests/fuzz/corpus/$$t >build-fuzz/fuzz_$$t.log 2>&1; \
+	    rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|.*runtime error|Test unit written)' build-fuzz/fuzz_$$t.log; \
+	    test $$rc -eq 0 || { echo "fuzz_$$t failed (exit $$rc): see build-fuzz/fuzz_$$t.log and build-fuzz/crashes/"; exit 1; }; \
+	done
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
@@ -119,5 +159,5 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 .SECONDARY: $(SUP_OBJ)

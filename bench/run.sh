@@ -10,6 +10,7 @@
 #   KMIRROR_BENCH_A/_B   two external clusters (host:port); topics named bench_* are created and deleted
 # Other knobs: BENCH_QUICK=1 (fewer sizes, rounds and records), BENCH_ROUNDS, BENCH_MM2=0|1,
 # BENCH_EOS=1 (kmirror with exactly.once.support=required as another contender),
+# BENCH_KMIRROR_CONF (lines appended to kmirror's configuration, e.g. "offset.flush.records = 0"),
 # BENCH_SIZES, BENCH_PARTITIONS, BENCH_LAT_SECONDS, BENCH_RESULTS (the report file; default
 # bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md).
 #
@@ -186,7 +187,10 @@ start_mirror() {
   local c=$1 alias=$2 src=$3 dst=$4 count=$5 out=$6
   case $c in
     rawpipe) "$bin/rawpipe" "$A" "$B" "$src" "$dst" "$count" >"$out" 2>&1 & ;;
-    kmirror) mm2_config "$alias" "$src" "$out.properties"; "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
+    kmirror)
+      mm2_config "$alias" "$src" "$out.properties"
+      [ -n "${BENCH_KMIRROR_CONF:-}" ] && printf '%s\n' "$BENCH_KMIRROR_CONF" >>"$out.properties"
+      "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
     eos)
       mm2_config "$alias" "$src" "$out.properties"
       echo "exactly.once.support = required" >>"$out.properties"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kmirror builds and tests with, only those missing.
 # Idempotent: a no-op (no apt-get call at all) when everything is present.
-# Works as root or through sudo.
+# Works as root or through sudo. With --fuzz: only what `make fuzz` adds (clang and its libFuzzer/sanitizer runtimes).
 set -euo pipefail
 
 pkgs=(build-essential pkg-config
@@ -11,6 +11,7 @@ pkgs=(build-essential pkg-config
       systemd man-db prometheus
       # tests/mock/test_statuspage: renders the status page headless
       chromium)
+if [ "${1:-}" = --fuzz ]; then pkgs=(clang libclang-rt-dev); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

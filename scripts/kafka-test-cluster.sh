@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts and stops the throw-away single-node Apache Kafka clusters the integration tests run on.
 #
-#   scripts/kafka-test-cluster.sh start NAME PORT   fresh cluster (storage wiped and formatted)
+#   scripts/kafka-test-cluster.sh start NAME PORT [SECURITY]
+#                                                   fresh cluster (storage wiped and formatted);
+#                                                   SECURITY: plaintext (default), ssl, mtls, sasl_ssl
 #   scripts/kafka-test-cluster.sh restart NAME      same data dir and port, no format (after kill9)
 #   scripts/kafka-test-cluster.sh stop NAME         TERM, KILL after a deadline; no-op if not running
 #   scripts/kafka-test-cluster.sh kill9 NAME        SIGKILL, to test recovery from a crashed broker
@@ -19,6 +21,22 @@
 # MirrorMaker 2), shared by every checkout and guarded by a lock so that two clusters starting at
 # the same time fetch only once.
 #
+# Secured clusters (SECURITY other than plaintext): the listener on PORT requires TLS — server
+# authenticated (ssl), with client certificates (mtls), or SASL_SSL with SCRAM-SHA-512 and PLAIN
+# (sasl_ssl) — and StandardAuthorizer refuses whoever holds no ACL (allow.everyone.if.no.acl.found
+# is false), except the super users: the broker, admin (User:admin for SASL, User:CN=admin for a
+# certificate) and ANONYMOUS, which is what the plaintext controller listener on PORT+1 and an ssl
+# client without a certificate authenticate as. Every start makes a new CA and certificates in
+# build/kafka/NAME/tls/ (the broker's for IP 127.0.0.1 only, so "localhost" fails hostname checks):
+#   ca.pem                   the CA; truststore.jks / truststore.p12 hold it (password trust-secret)
+#   admin.pem, admin.key     client certificate (CN=admin) and unencrypted PKCS#8 key
+#   admin.p12                the same as PKCS#12 (password store-secret)
+#   admin.jks                the same as JKS: store password store-secret, key password key-secret
+#   expired.jks              a CN=admin key whose certificate by the same CA expired in 2020 (same passwords)
+#   other-truststore.jks     a trust store holding an unrelated CA (password trust-secret)
+# SASL users (SCRAM-SHA-512, added at format time, and PLAIN): admin/admin-secret (super user),
+# alice/alice-secret (no ACLs), broker/broker-secret (inter-broker).
+#
 # Tunables (environment): KMIRROR_KAFKA_CACHE, KMIRROR_KAFKA_HEAP (default 512m),
 # KMIRROR_KAFKA_START_TIMEOUT / KMIRROR_KAFKA_STOP_TIMEOUT (seconds, default 120 / 30).
 set -euo pipefail
@@ -32,7 +50,7 @@ stop_timeout=${KMIRROR_KAFKA_STOP_TIMEOUT:-30}
 die() { echo "kafka-test-cluster: $*" >&2; exit 1; }
 say() { echo "kafka-test-cluster: $*" >&2; }
 usage() {
-  sed -n '4,10s/^# \{0,1\}//p' "$0" >&2
+  sed -n '4,12s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -158,16 +176,108 @@ cmd_status() {
   echo "running pid $pid bootstrap.servers=127.0.0.1:$(cat "$clusters/$name/port")"
 }
 
+# make_certs DIR NAME: a fresh CA and the broker and client stores listed at the top, in DIR/tls.
+make_certs() {
+  local dir=$1 name=$2 tls="$1/tls"
+  command -v openssl >/dev/null 2>&1 || die "openssl is not installed; secured clusters need it for their certificates"
+  command -v keytool >/dev/null 2>&1 || die "keytool (from the JDK) is not installed; secured clusters need it for their JKS stores"
+  mkdir -p "$tls"
+  (
+    set -e
+    cd "$tls"
+    ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+    ec ca.key
+    openssl req -x509 -new -key ca.key -subj "/CN=kmirror test CA $name" -days 3 -out ca.pem
+    # openssl ca, for its -startdate/-enddate (the expired certificate) and SAN copying.
+    : >index.txt
+    echo 01 >serial
+    printf '%s\n' '[ca]' 'default_ca = test_ca' '[test_ca]' "database = $tls/index.txt" "new_certs_dir = $tls" \
+      "serial = $tls/serial" 'default_md = sha256' 'policy = anything' 'copy_extensions = copy' 'unique_subject = no' \
+      '[anything]' 'commonName = supplied' >ca.cnf
+    sign() { # sign KEY CN OUT [openssl ca options...]; SAN= in the environment adds a subjectAltName
+      local key=$1 cn=$2 out=$3
+      shift 3
+      openssl req -new -key "$key" -subj "/CN=$cn" ${SAN:+-addext "subjectAltName=$SAN"} -out "$out.csr"
+      openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key -in "$out.csr" -out "$out" "$@"
+      rm -f "$out.csr"
+    }
+    ec broker.key
+    SAN=IP:127.0.0.1 sign broker.key broker broker.pem -days 3
+    openssl pkcs12 -export -inkey broker.key -in broker.pem -certfile ca.pem -name broker -passout pass:broker-secret -out broker.p12
+    ec admin.key.ec
+    openssl pkcs8 -topk8 -nocrypt -in admin.key.ec -out admin.key
+    rm -f admin.key.ec
+    sign admin.key admin admin.pem -days 3
+    openssl pkcs12 -export -inkey admin.key -in admin.pem -certfile ca.pem -name admin -passout pass:store-secret -out admin.p12
+    keytool -importkeystore -noprompt -srckeystore admin.p12 -srcstoretype PKCS12 -srcstorepass store-secret \
+      -destkeystore admin.jks -deststoretype JKS -deststorepass store-secret -destkeypass key-secret
+    ec expired.key
+    sign expired.key admin expired.pem -startdate 20200101000000Z -enddate 20200102000000Z
+    openssl pkcs12 -export -inkey expired.key -in expired.pem -certfile ca.pem -name admin -passout pass:store-secret -out expired.p12
+    keytool -importkeystore -noprompt -srckeystore expired.p12 -srcstoretype PKCS12 -srcstorepass store-secret \
+      -destkeystore expired.jks -deststoretype JKS -deststorepass store-secret -destkeypass key-secret
+    keytool -importcert -noprompt -alias ca -file ca.pem -keystore truststore.jks -storetype JKS -storepass trust-secret
+    keytool -importcert -noprompt -alias ca -file ca.pem -keystore truststore.p12 -storetype PKCS12 -storepass trust-secret
+    ec other.key
+    openssl req -x509 -new -key other.key -subj "/CN=some other CA" -days 3 -out other.pem
+    keytool -importcert -noprompt -alias other -file other.pem -keystore other-truststore.jks -storetype JKS -storepass trust-secret
+  ) >"$dir/certs.log" 2>&1 || { cat "$dir/certs.log" >&2; die "making the certificates of $name in $tls failed (output above)"; }
+}
+
+# Listener lines of server.properties for SECURITY $3 on port $2 (the controller stays plaintext).
+listener_config() {
+  local dir=$1 port=$2 security=$3 proto
+  case $security in
+    plaintext)
+      echo "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))"
+      echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port"
+      echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+      echo "inter.broker.listener.name=PLAINTEXT"
+      return ;;
+    ssl|mtls) proto=SSL ;;
+    sasl_ssl) proto=SASL_SSL ;;
+  esac
+  echo "listeners=SECURED://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))"
+  echo "advertised.listeners=SECURED://127.0.0.1:$port"
+  echo "listener.security.protocol.map=SECURED:$proto,CONTROLLER:PLAINTEXT"
+  echo "inter.broker.listener.name=SECURED"
+  echo "ssl.keystore.type=PKCS12"
+  echo "ssl.keystore.location=$dir/tls/broker.p12"
+  echo "ssl.keystore.password=broker-secret"
+  echo "ssl.truststore.type=PEM"
+  echo "ssl.truststore.location=$dir/tls/ca.pem"
+  echo "ssl.endpoint.identification.algorithm=https"
+  if [ "$security" = mtls ]; then echo "ssl.client.auth=required"; else echo "ssl.client.auth=none"; fi
+  if [ "$security" = sasl_ssl ]; then
+    echo "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"
+    echo "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"
+    echo 'listener.name.secured.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";'
+    echo 'listener.name.secured.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret" user_admin="admin-secret" user_alice="alice-secret";'
+  fi
+}
+
+# The authorizer lines of server.properties for SECURITY $1.
+acl_config() {
+  if [ "$1" = plaintext ]; then
+    echo "# ACL tests create and describe ACLs. ANONYMOUS (every PLAINTEXT client) is a super user, so the"
+    echo "# ACLs a test creates are stored and mirrored but never lock the tests out."
+    echo "super.users=User:ANONYMOUS"
+    echo "allow.everyone.if.no.acl.found=true"
+  else
+    echo "# Secured: only super users act without ACLs. ANONYMOUS is the plaintext controller listener"
+    echo "# (and an ssl client without a certificate)."
+    echo "super.users=User:ANONYMOUS;User:broker;User:admin;User:CN=broker;User:CN=admin"
+    echo "allow.everyone.if.no.acl.found=false"
+  fi
+}
+
 write_config() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 security=$3
   cat >"$dir/server.properties" <<EOF
 # Written by scripts/kafka-test-cluster.sh on every start; restart reuses it.
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+$(listener_config "$dir" "$port" "$security")
 controller.listener.names=CONTROLLER
 controller.quorum.bootstrap.servers=127.0.0.1:$((port + 1))
 log.dirs=$dir/data
@@ -194,11 +304,8 @@ group.initial.rebalance.delay.ms=0
 broker.session.timeout.ms=4000
 broker.heartbeat.interval.ms=1000
 
-# ACL tests create and describe ACLs. ANONYMOUS (every PLAINTEXT client) is a super user, so the
-# ACLs a test creates are stored and mirrored but never lock the tests out.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-super.users=User:ANONYMOUS
-allow.everyone.if.no.acl.found=true
+$(acl_config "$security")
 
 # No time-based retention unless a topic asks for it: tests write records with timestamps years in
 # the past, and with the default 7 days and the fast checks below such a segment would be deleted
@@ -252,9 +359,14 @@ random_cluster_id() {
 }
 
 format_storage() {
-  local dir=$1 libs=$2
+  local dir=$1 libs=$2 security=$3 scram=()
+  if [ "$security" = sasl_ssl ]; then
+    scram=(--add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'
+           --add-scram 'SCRAM-SHA-512=[name=alice,password=alice-secret]'
+           --add-scram 'SCRAM-SHA-512=[name=broker,password=broker-secret]')
+  fi
   if ! java -cp "$libs/*" kafka.tools.StorageTool \
-      format --standalone -t "$(random_cluster_id)" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
+      format --standalone -t "$(random_cluster_id)" -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1; then
     cat "$dir/format.log" >&2
     die "formatting KRaft storage in $dir/data failed (output above)"
   fi
@@ -302,15 +414,17 @@ fail_start() {
 }
 
 cmd_start() {
-  local name=$1 port=$2 dir="$clusters/$1" libs
+  local name=$1 port=$2 security=${3:-plaintext} dir="$clusters/$1" libs
   [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1024 ] && [ "$port" -le 65534 ] || die "bad PORT '$port' (1024-65534; PORT+1 is the controller)"
+  case $security in plaintext|ssl|mtls|sasl_ssl) ;; *) die "bad SECURITY '$security' (plaintext, ssl, mtls or sasl_ssl)" ;; esac
   check_java
   libs=$(fetch_jars broker)
   cmd_stop "$name"
   rm -rf "$dir"
   mkdir -p "$dir" || die "cannot create $dir"
-  write_config "$dir" "$port"
-  format_storage "$dir" "$libs"
+  [ "$security" = plaintext ] || make_certs "$dir" "$name"
+  write_config "$dir" "$port" "$security"
+  format_storage "$dir" "$libs" "$security"
   launch "$name" "$dir" "$port" "$libs"
 }
 
@@ -328,7 +442,7 @@ cmd_restart() {
 if [ "$1" = jars ]; then [ $# -eq 2 ] || usage; fetch_jars "$2"; exit; fi
 check_name "$2"
 case $1 in
-  start)   [ $# -eq 3 ] || usage; cmd_start "$2" "$3" ;;
+  start)   [ $# -eq 3 ] || [ $# -eq 4 ] || usage; cmd_start "$2" "$3" "${4:-}" ;;
   restart) [ $# -eq 2 ] || usage; cmd_restart "$2" ;;
   stop)    [ $# -eq 2 ] || usage; cmd_stop "$2" ;;
   kill9)   [ $# -eq 2 ] || usage; cmd_kill9 "$2" ;;

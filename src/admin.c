@@ -9,14 +9,57 @@
 #include <string.h>
 #include <time.h>
 
+/* A metadata request is re-sent every slice, so a slow but live cluster must answer within one:
+ * a second is far above a metadata round trip and still a short delay for a stop. */
+#define METADATA_SLICE_MS 1000
+
+static const volatile sig_atomic_t *stop_flag;
+
+void km_admin_stop_on(const volatile sig_atomic_t *flag) { stop_flag = flag; }
+
+bool km_admin_stopping(void) { return stop_flag && *stop_flag; }
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+bool km_admin_pause(int ms) {
+    for (int64_t end = km_now_mono_ms() + ms; !km_admin_stopping() && km_now_mono_ms() < end;) sleep_ms(50);
+    return !km_admin_stopping();
+}
+
+rd_kafka_resp_err_t km_admin_metadata(rd_kafka_t *rk, rd_kafka_topic_t *only, const rd_kafka_metadata_t **md,
+                                      int timeout_ms) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
+    for (;;) {
+        if (km_admin_stopping()) return RD_KAFKA_RESP_ERR__DESTROY;
+        int64_t left = deadline - km_now_mono_ms();
+        int slice = left < METADATA_SLICE_MS ? (int)(left > 1 ? left : 1) : METADATA_SLICE_MS;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, only ? 0 : 1, only, md, slice);
+        if (km_now_mono_ms() >= deadline) return err;
+        /* A request asked while every broker is down fails at once instead of waiting for one:
+         * what a single long call would have waited through is waited through here too. */
+        if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            if (!km_admin_pause(100)) return RD_KAFKA_RESP_ERR__DESTROY;
+        } else if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            return err;
+        }
+    }
+}
+
+const char *km_admin_err2str(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR__DESTROY && km_admin_stopping() ? "interrupted: kmirror is stopping" : rd_kafka_err2str(err);
+}
+
 int km_admin_list_topics(rd_kafka_t *rk, int timeout_ms, km_topic_meta_t **out, size_t *n, int *brokers,
                          char *errstr, size_t errlen) {
     const rd_kafka_metadata_t *md;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    rd_kafka_resp_err_t err = km_admin_metadata(rk, NULL, &md, timeout_ms);
     *out = NULL;
     *n = 0;
     if (err) {
-        snprintf(errstr, errlen, "%s", rd_kafka_err2str(err));
+        snprintf(errstr, errlen, "%s", km_admin_err2str(err));
         return -1;
     }
     *out = km_xcalloc((size_t)md->topic_cnt, sizeof(**out));
@@ -34,9 +77,11 @@ rd_kafka_event_t *km_admin_await(rd_kafka_queue_t *q, int timeout_ms, const _Ato
                                  size_t errlen) {
     int64_t deadline = km_now_mono_ms() + timeout_ms + 1000;
     rd_kafka_event_t *ev = NULL;
-    while (!ev && km_now_mono_ms() < deadline && !(cancel && atomic_load(cancel))) ev = rd_kafka_queue_poll(q, 100);
+    while (!ev && km_now_mono_ms() < deadline && !(cancel && atomic_load(cancel)) && !km_admin_stopping())
+        ev = rd_kafka_queue_poll(q, 100);
     if (!ev) {
-        snprintf(errstr, errlen, "no answer within %d ms", timeout_ms);
+        if (km_admin_stopping()) snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+        else snprintf(errstr, errlen, "no answer within %d ms", timeout_ms);
         return NULL;
     }
     if (rd_kafka_event_error(ev)) {
@@ -203,13 +248,13 @@ static void collect_offsets(const rd_kafka_topic_partition_list_t *l, km_group_o
     }
 }
 
-int km_admin_group_offsets(rd_kafka_t *rk, const char *group, int timeout_ms, km_group_offset_t **out, size_t *n,
-                           char *errstr, size_t errlen) {
+int km_admin_group_offsets(rd_kafka_t *rk, const char *group, const rd_kafka_topic_partition_list_t *parts, int timeout_ms,
+                           km_group_offset_t **out, size_t *n, char *errstr, size_t errlen) {
     *out = NULL;
     *n = 0;
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *o = km_admin_options(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, timeout_ms);
-    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
+    rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, parts);
     rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, o, q);
     rd_kafka_ListConsumerGroupOffsets_destroy(req);
     rd_kafka_event_t *ev = km_admin_await(q, timeout_ms, NULL, errstr, errlen);
@@ -311,7 +356,6 @@ rd_kafka_resp_err_t km_admin_watermarks(rd_kafka_t *rk, const char *topic, int32
         int64_t left = deadline - km_now_mono_ms();
         rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, left > 0 ? (int)left : 1);
         if (!err || !transient(err) || km_now_mono_ms() + 200 >= deadline) return err;
-        struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+        if (!km_admin_pause(200)) return RD_KAFKA_RESP_ERR__DESTROY;
     }
 }

@@ -5,9 +5,13 @@
  *    "consumer":{...},"producer":{...},"admin":{...},"source_admin":{...}}],
  *    "warnings":[...],"errors":[...]}
  * "admin" is the target-side admin client (it creates topics); "source_admin" reads the source.
- * Client objects hold the final librdkafka properties. */
+ * Client objects hold the final librdkafka properties.
+ *
+ * Nothing secret is printed: a secret key's value is masked, and a value that came from a config
+ * provider (providers.h) is shown as the ${...} reference it was written as. */
 #include "check_config.h"
 
+#include "providers.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -16,15 +20,26 @@
 
 #define MASK "********"
 
-static const char *shown(const char *key, const char *value) { return km_config_is_secret(key) ? MASK : value; }
+/* What to print for key = value (caller frees). A secret key shows its reference only when the
+ * whole value is one: any other text in it may be a secret written inline. */
+static char *shown(const km_props_t *secrets, const char *key, const char *value) {
+    if (km_config_is_secret(key)) {
+        const char *ref = km_providers_reference(secrets, value);
+        return km_xstrdup(ref ? ref : MASK);
+    }
+    return km_providers_redact(secrets, value);
+}
 
-static json_t *props_json(const km_props_t *p) {
+static json_t *props_json(const km_props_t *secrets, const km_props_t *p) {
     km_props_t sorted = {0};
     km_props_copy(&sorted, p);
     km_props_sort(&sorted);
     json_t *o = json_object();
-    for (size_t i = 0; i < sorted.n; i++)
-        json_object_set_new(o, sorted.items[i].key, json_string(shown(sorted.items[i].key, sorted.items[i].value)));
+    for (size_t i = 0; i < sorted.n; i++) {
+        char *v = shown(secrets, sorted.items[i].key, sorted.items[i].value);
+        json_object_set_new(o, sorted.items[i].key, json_string(v));
+        free(v);
+    }
     km_props_free(&sorted);
     return o;
 }
@@ -48,11 +63,11 @@ static void print_json(FILE *out, const km_config_t *cfg, const km_diag_t *d) {
         json_object_set_new(o, "target", json_string(f->target));
         json_object_set_new(o, "enabled", json_boolean(f->enabled));
         json_object_set_new(o, "runs_here", json_boolean(f->runs_here));
-        json_object_set_new(o, "config", props_json(&f->config));
-        json_object_set_new(o, "consumer", props_json(&f->rk_consumer));
-        json_object_set_new(o, "producer", props_json(&f->rk_producer));
-        json_object_set_new(o, "admin", props_json(&f->rk_target_admin));
-        json_object_set_new(o, "source_admin", props_json(&f->rk_source_admin));
+        json_object_set_new(o, "config", props_json(&cfg->secrets, &f->config));
+        json_object_set_new(o, "consumer", props_json(&cfg->secrets, &f->rk_consumer));
+        json_object_set_new(o, "producer", props_json(&cfg->secrets, &f->rk_producer));
+        json_object_set_new(o, "admin", props_json(&cfg->secrets, &f->rk_target_admin));
+        json_object_set_new(o, "source_admin", props_json(&cfg->secrets, &f->rk_source_admin));
         json_array_append_new(flows, o);
     }
     json_object_set_new(root, "flows", flows);
@@ -63,16 +78,17 @@ static void print_json(FILE *out, const km_config_t *cfg, const km_diag_t *d) {
     json_decref(root);
 }
 
-static void print_props(FILE *out, const char *title, const km_props_t *p) {
+static void print_props(FILE *out, const char *title, const km_props_t *p, const km_props_t *secrets) {
     km_props_t sorted = {0};
     km_props_copy(&sorted, p);
     km_props_sort(&sorted);
     fprintf(out, "  %s:\n", title);
     for (size_t i = 0; i < sorted.n; i++) {
-        const char *v = shown(sorted.items[i].key, sorted.items[i].value);
+        char *v = shown(secrets, sorted.items[i].key, sorted.items[i].value);
         /* PEM blobs are long; their presence is what matters here. */
         if (strchr(v, '\n')) fprintf(out, "    %s = <%zu bytes>\n", sorted.items[i].key, strlen(v));
         else fprintf(out, "    %s = %s\n", sorted.items[i].key, v);
+        free(v);
     }
     km_props_free(&sorted);
 }
@@ -81,18 +97,20 @@ static void print_text(FILE *out, const km_config_t *cfg) {
     fprintf(out, "configuration: %s\nclusters:\n", cfg->path ? cfg->path : "-");
     for (size_t i = 0; i < cfg->nclusters; i++) {
         const char *bs = km_props_get(&cfg->clusters[i].props, "bootstrap.servers");
-        fprintf(out, "  %-16s bootstrap.servers = %s\n", cfg->clusters[i].alias, bs ? bs : "(not set)");
+        char *v = bs ? km_providers_redact(&cfg->secrets, bs) : NULL;
+        fprintf(out, "  %-16s bootstrap.servers = %s\n", cfg->clusters[i].alias, v ? v : "(not set)");
+        free(v);
     }
     for (size_t i = 0; i < cfg->nflows; i++) {
         const km_flow_t *f = &cfg->flows[i];
         fprintf(out, "\nflow %s: %s%s\n", f->name, f->enabled ? "enabled" : "disabled",
                 f->enabled ? (f->runs_here ? ", runs here" : ", not run here (target not in --clusters)") : "");
         if (!f->enabled) continue;
-        print_props(out, "connector settings", &f->config);
-        print_props(out, "source consumer (librdkafka)", &f->rk_consumer);
-        print_props(out, "target producer (librdkafka)", &f->rk_producer);
-        print_props(out, "target admin (librdkafka)", &f->rk_target_admin);
-        print_props(out, "source admin (librdkafka)", &f->rk_source_admin);
+        print_props(out, "connector settings", &f->config, &cfg->secrets);
+        print_props(out, "source consumer (librdkafka)", &f->rk_consumer, &cfg->secrets);
+        print_props(out, "target producer (librdkafka)", &f->rk_producer, &cfg->secrets);
+        print_props(out, "target admin (librdkafka)", &f->rk_target_admin, &cfg->secrets);
+        print_props(out, "source admin (librdkafka)", &f->rk_source_admin, &cfg->secrets);
     }
 }
 

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "offsetsync.h"
 #include "records.h"
+#include "reject.h"
 #include "rk.h"
 #include "topics.h"
 #include "util.h"
@@ -96,6 +97,23 @@ static void last_free(lastmap_t *m) {
     free(m->v);
 }
 
+/* ---- per-group state ------------------------------------------------------------------------- */
+
+/* Why a group gets no checkpoint: each is said once per group (and again after it went away). */
+enum {
+    WHY_FETCH = 1,       /* its offsets could not be read */
+    WHY_NO_OFFSETS = 2,  /* nothing committed on the replicated partitions */
+    WHY_FILTERED = 4,    /* committed only on topics this flow does not replicate */
+    WHY_NOT_COVERED = 8, /* committed on partitions no offset-sync covers yet */
+};
+
+typedef struct group_state {
+    char *group;
+    int64_t last_ms; /* wall ms of the last checkpoint the target acknowledged */
+    char *reason;    /* why none is written now; NULL when they are */
+    unsigned said;   /* WHY_* bits already logged */
+} group_state_t;
+
 /* ---- the checkpointer ------------------------------------------------------------------------ */
 
 struct km_checkpointer {
@@ -113,6 +131,13 @@ struct km_checkpointer {
     size_t ngroups;
     char **skipped; /* groups reported as active on the target (said once) */
     size_t nskipped;
+    group_state_t *gs; /* every group checkpointed or tried, for /status */
+    size_t ngs;
+    bool groups_dirty;       /* a checkpoint was acknowledged since the table was published */
+    bool src_mock, dst_mock; /* librdkafka mock clusters: no group listing or describing */
+    char *list_error;        /* the last group-listing failure, said once until it changes */
+    int64_t list_said_ms;
+    rd_kafka_topic_partition_list_t *replicated; /* source partitions of the selected topics */
     int64_t next_groups, next_emit, next_sync;
 };
 
@@ -149,7 +174,7 @@ static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, 
     rd_kafka_assign(rk, tl);
     rd_kafka_topic_partition_list_destroy(tl);
     int64_t deadline = km_now_mono_ms() + timeout_ms(c), next = lo;
-    while (next < hi && !atomic_load(&c->stop)) {
+    while (next < hi && !atomic_load(&c->stop) && !km_admin_stopping()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m) {
             if (!m->err) {
@@ -169,6 +194,10 @@ static int read_to_end(km_checkpointer_t *c, rd_kafka_t *rk, const char *topic, 
             return -1;
         }
     }
+    if (next < hi) { /* stopped: a partial read must not be used */
+        snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+        return -1;
+    }
     return 0;
 }
 
@@ -178,14 +207,24 @@ static void on_sync(km_checkpointer_t *c, const rd_kafka_message_t *m) {
     rd_kafka_headers_t *h;
     if (rd_kafka_message_headers(m, &h) == 0) rd_kafka_header_get_last(h, KM_SYNC_HEADER, &hv, &hl);
     km_offset_sync_t s;
-    if (km_offset_sync_decode(m->key, m->key_len, m->payload, m->len, hv, hl, &s) != 0) return; /* MM2 skips these too */
+    int rc = km_offset_sync_decode(m->key, m->key_len, m->payload, m->len, hv, hl, &s);
+    if (rc != 0) { /* skipped, as MM2 does, but not without a word */
+        km_reject(rd_kafka_topic_name(m->rkt), m->partition, m->offset, "%s; not used for offset translation",
+                  rc == -2 ? "an offset-sync with an out-of-range partition or offset" : "not an offset-sync (truncated, trailing bytes or unknown version)");
+        return;
+    }
     km_sync_store_add(c->store, &s);
     km_offset_sync_free(&s);
 }
 
 static void on_checkpoint(km_checkpointer_t *c, const rd_kafka_message_t *m) {
     km_checkpoint_t k;
-    if (km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) != 0) return;
+    int rc = km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k);
+    if (rc != 0) {
+        km_reject(rd_kafka_topic_name(m->rkt), m->partition, m->offset, "%s; skipped",
+                  rc == -2 ? "a checkpoint with an out-of-range partition or offset" : "not a checkpoint (truncated, trailing bytes or unknown version)");
+        return;
+    }
     last_t *e = last_find(&c->last, k.group, k.topic, k.partition, true);
     e->up = k.upstream_offset;
     e->down = k.downstream_offset;
@@ -208,6 +247,10 @@ static void literal_groups(km_checkpointer_t *c) {
     km_strv_free(v, n);
 }
 
+/* A failing group listing is said when it starts, when its error changes, and every ten
+ * minutes while it lasts; its end is said too. */
+#define LIST_WARN_EVERY_MS (10 * 60 * 1000)
+
 static void refresh_groups(km_checkpointer_t *c) {
     char **all;
     size_t n;
@@ -215,11 +258,26 @@ static void refresh_groups(km_checkpointer_t *c) {
     km_strv_free(c->groups, c->ngroups);
     c->groups = NULL;
     c->ngroups = 0;
-    if (km_admin_list_groups(c->src_admin, timeout_ms(c), &all, &n, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot list consumer groups on %s (%s); checkpointing only the literal names in 'groups'",
-                c->flow->name, c->flow->source, err);
+    if (c->src_mock) { /* ListGroups hangs on librdkafka 2.0.2's mock */
         literal_groups(c);
         return;
+    }
+    if (km_admin_list_groups(c->src_admin, timeout_ms(c), &all, &n, err, sizeof(err)) != 0) {
+        int64_t now = km_now_mono_ms();
+        if (!c->list_error || strcmp(c->list_error, err) != 0 || now - c->list_said_ms >= LIST_WARN_EVERY_MS) {
+            km_warn("flow %s: cannot list consumer groups on %s (%s); checkpointing only the literal names in 'groups' "
+                    "(said again in ten minutes if it lasts)", c->flow->name, c->flow->source, err);
+            free(c->list_error);
+            c->list_error = km_xstrdup(err);
+            c->list_said_ms = now;
+        }
+        literal_groups(c);
+        return;
+    }
+    if (c->list_error) {
+        km_info("flow %s: consumer groups on %s can be listed again", c->flow->name, c->flow->source);
+        free(c->list_error);
+        c->list_error = NULL;
     }
     for (size_t i = 0; i < n; i++)
         if (km_name_filter_accepts(&c->flow->s.groups, all[i])) {
@@ -241,11 +299,26 @@ static void observe_latency(km_checkpointer_t *c, const rd_kafka_message_t *m) {
     km_checkpoint_free(&k);
 }
 
+static group_state_t *group_state(km_checkpointer_t *c, const char *group) {
+    for (size_t i = 0; i < c->ngs; i++)
+        if (strcmp(c->gs[i].group, group) == 0) return &c->gs[i];
+    c->gs = km_xrealloc(c->gs, (c->ngs + 1) * sizeof(*c->gs));
+    c->gs[c->ngs] = (group_state_t){km_xstrdup(group), 0, NULL, 0};
+    return &c->gs[c->ngs++];
+}
+
+/* Runs on the checkpointer thread (rd_kafka_poll of its producer). */
 static void ck_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     km_checkpointer_t *c = opaque;
     if (!m->err) {
         atomic_fetch_add_explicit(&c->emitted, 1, memory_order_relaxed);
         observe_latency(c, m);
+        km_checkpoint_t k;
+        if (km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) == 0) {
+            group_state(c, k.group)->last_ms = km_now_wall_ms();
+            c->groups_dirty = true;
+            km_checkpoint_free(&k);
+        }
     } else km_warn("flow %s: a checkpoint could not be written to %s: %s", c->flow->name, c->flow->s.checkpoints_topic, rd_kafka_err2str(m->err));
 }
 
@@ -268,20 +341,83 @@ static void produce_checkpoint(km_checkpointer_t *c, const km_checkpoint_t *k) {
     }
 }
 
+/* Says `why` once for the group and cause; the group's /status reason becomes it (NULL: fine). */
+static void set_reason(km_checkpointer_t *c, group_state_t *g, unsigned cause, char *why) {
+    free(g->reason);
+    g->reason = why;
+    if (!why) {
+        g->said = 0;
+        return;
+    }
+    if (g->said & cause) return;
+    g->said |= cause;
+    km_info("flow %s: no checkpoint for group %s: %s", c->flow->name, g->group, why);
+}
+
+/* The source partitions of the topics this flow replicates, asked for explicitly when the
+ * group's offsets are fetched. */
+static void refresh_replicated(km_checkpointer_t *c) {
+    km_topic_meta_t *t;
+    size_t n;
+    char err[512];
+    if (km_admin_list_topics(c->src_admin, timeout_ms(c), &t, &n, NULL, err, sizeof(err)) != 0) return; /* keep the last */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < n; i++)
+        if (km_topic_selected(&c->flow->s, c->flow->target, t[i].name))
+            for (int p = 0; p < t[i].partitions; p++) rd_kafka_topic_partition_list_add(l, t[i].name, p);
+    km_topic_meta_free(t, n);
+    if (c->replicated) rd_kafka_topic_partition_list_destroy(c->replicated);
+    c->replicated = l;
+}
+
+/* Without offsets on the replicated partitions: does the group commit on topics the flow does
+ * not replicate? (Not knowable on the mock, which answers the every-partition form with nothing.) */
+static char *why_no_offsets(km_checkpointer_t *c, const char *group) {
+    const km_flow_t *f = c->flow;
+    km_group_offset_t *all = NULL;
+    size_t n = 0;
+    char err[512];
+    if (!c->src_mock && km_admin_group_offsets(c->src_admin, group, NULL, timeout_ms(c), &all, &n, err, sizeof(err)) == 0 && n > 0) {
+        char *why = km_xasprintf("its %zu committed offset(s) on %s are all for topics this flow does not replicate "
+                                 "(topics / topics.exclude), e.g. %s", n, f->source, all[0].topic);
+        km_group_offsets_free(all, n);
+        return why;
+    }
+    return km_xasprintf("it has no committed offsets on %s for the %d partition(s) this flow replicates", f->source,
+                        c->replicated ? c->replicated->cnt : 0);
+}
+
 static void checkpoint_group(km_checkpointer_t *c, const char *group) {
     const km_flow_t *f = c->flow;
+    group_state_t *g = group_state(c, group);
     km_group_offset_t *offs;
     size_t n;
     char err[512];
-    if (km_admin_group_offsets(c->src_admin, group, timeout_ms(c), &offs, &n, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot read the offsets of group %s on %s: %s", f->name, group, f->source, err);
+    if (!c->replicated || c->replicated->cnt == 0) {
+        set_reason(c, g, WHY_NO_OFFSETS, km_xasprintf("this flow replicates no partition of %s yet", f->source));
         return;
     }
+    if (km_admin_group_offsets(c->src_admin, group, c->replicated, timeout_ms(c), &offs, &n, err, sizeof(err)) != 0) {
+        set_reason(c, g, WHY_FETCH, km_xasprintf("cannot read its committed offsets on %s: %s", f->source, err));
+        return;
+    }
+    if (n == 0) {
+        char *why = why_no_offsets(c, group);
+        set_reason(c, g, strstr(why, "does not replicate") ? WHY_FILTERED : WHY_NO_OFFSETS, why);
+        km_group_offsets_free(offs, n);
+        return;
+    }
+    size_t covered = 0, uncovered = 0;
+    const km_group_offset_t *first_uncovered = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!km_topic_selected(&f->s, f->target, offs[i].topic)) continue;
         int64_t down;
-        if (km_sync_store_translate(c->store, offs[i].topic, offs[i].partition, offs[i].offset, &down) == KM_XLATE_NONE)
+        if (km_sync_store_translate(c->store, offs[i].topic, offs[i].partition, offs[i].offset, &down) == KM_XLATE_NONE) {
+            if (!first_uncovered) first_uncovered = &offs[i];
+            uncovered++;
             continue;
+        }
+        covered++;
         char *remote = km_checkpoint_topic(&f->s, f->source, f->target, offs[i].topic);
         last_t *prev = last_find(&c->last, group, remote, offs[i].partition, false);
         if (km_checkpoint_should_emit(prev != NULL, prev ? prev->up : 0, prev ? prev->down : 0, offs[i].offset, down)) {
@@ -295,7 +431,35 @@ static void checkpoint_group(km_checkpointer_t *c, const char *group) {
         }
         free(remote);
     }
+    char *why = uncovered ? km_xasprintf("%zu of its partition(s) with committed offsets are not covered by an offset-sync yet "
+                                         "(nothing replicated at or before the committed offset), e.g. %s-%d at offset %lld",
+                                         uncovered, first_uncovered->topic, first_uncovered->partition,
+                                         (long long)first_uncovered->offset)
+                          : NULL;
+    if (covered && why) { /* checkpoints are written, for some partitions: say it, keep no reason */
+        if (!(g->said & WHY_NOT_COVERED)) km_info("flow %s: group %s: %s", f->name, group, why);
+        g->said |= WHY_NOT_COVERED;
+        free(g->reason);
+        g->reason = NULL;
+        free(why);
+    } else {
+        set_reason(c, g, WHY_NOT_COVERED, why);
+    }
     km_group_offsets_free(offs, n);
+}
+
+/* The group table for /status and the metrics. */
+static void publish_groups(km_checkpointer_t *c) {
+    c->groups_dirty = false;
+    if (!c->metrics) return;
+    km_group_status_t *v = km_xcalloc(c->ngs ? c->ngs : 1, sizeof(*v));
+    for (size_t i = 0; i < c->ngs; i++) {
+        size_t parts = 0;
+        for (size_t k = 0; k < c->last.n; k++) parts += strcmp(c->last.v[k].group, c->gs[i].group) == 0;
+        v[i] = (km_group_status_t){c->gs[i].group, c->gs[i].last_ms, parts, c->gs[i].reason};
+    }
+    km_metrics_checkpoint_groups(c->metrics, c->flow->source, c->flow->target, v, c->ngs);
+    free(v);
 }
 
 /* ---- group offset sync ----------------------------------------------------------------------- */
@@ -319,8 +483,10 @@ static bool said_skipped(km_checkpointer_t *c, const char *group, bool skipped) 
 static void sync_group(km_checkpointer_t *c, const char *group, const last_t *from, size_t n) {
     const km_flow_t *f = c->flow;
     char err[512];
-    rd_kafka_consumer_group_state_t st;
-    if (km_admin_group_state(c->dst_admin, group, timeout_ms(c), &st, err, sizeof(err)) != 0) {
+    /* The mock cannot describe groups; its groups are taken as empty (an offset commit for a
+     * group with members is refused there as on a broker). */
+    rd_kafka_consumer_group_state_t st = RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY;
+    if (!c->dst_mock && km_admin_group_state(c->dst_admin, group, timeout_ms(c), &st, err, sizeof(err)) != 0) {
         km_warn("flow %s: cannot describe group %s on %s: %s", f->name, group, f->target, err);
         return;
     }
@@ -333,8 +499,13 @@ static void sync_group(km_checkpointer_t *c, const char *group, const last_t *fr
     said_skipped(c, group, false);
     km_group_offset_t *have = NULL;
     size_t m = 0;
-    if (st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
-        km_admin_group_offsets(c->dst_admin, group, timeout_ms(c), &have, &m, err, sizeof(err)) != 0) {
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) rd_kafka_topic_partition_list_add(parts, from[i].topic, from[i].partition);
+    int rc = st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY
+                 ? km_admin_group_offsets(c->dst_admin, group, parts, timeout_ms(c), &have, &m, err, sizeof(err))
+                 : 0;
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (rc != 0) {
         km_warn("flow %s: cannot read the offsets of group %s on %s: %s", f->name, group, f->target, err);
         return;
     }
@@ -380,19 +551,31 @@ static void poll_syncs(km_checkpointer_t *c, int timeout) {
     if (m) rd_kafka_message_destroy(m);
 }
 
+static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen);
+
 static void *checkpointer_main(void *arg) {
     km_checkpointer_t *c = arg;
     const km_flow_settings_t *s = &c->flow->s;
+    char err[1024];
+    if (prepare(c, err, sizeof(err)) != 0) {
+        if (!atomic_load(&c->stop) && !km_admin_stopping())
+            km_error("flow %s: checkpoints and group offset sync are not running: %s", c->flow->name, err);
+        return NULL;
+    }
     while (!atomic_load(&c->stop)) {
         poll_syncs(c, 100);
         rd_kafka_poll(c->producer, 0);
+        if (c->groups_dirty) publish_groups(c);
         int64_t now = km_now_mono_ms();
         if (now >= c->next_groups) {
             refresh_groups(c);
             c->next_groups = now + (s->refresh_groups_enabled ? s->refresh_groups_interval_ms : INT64_MAX / 2);
         }
         if (s->emit_checkpoints_enabled && now >= c->next_emit) {
+            refresh_replicated(c);
             for (size_t i = 0; i < c->ngroups && !atomic_load(&c->stop); i++) checkpoint_group(c, c->groups[i]);
+            rd_kafka_poll(c->producer, 0);
+            publish_groups(c);
             c->next_emit = km_now_mono_ms() + s->emit_checkpoints_interval_ms;
         }
         if (s->sync_group_offsets_enabled && now >= c->next_sync) {
@@ -415,6 +598,14 @@ static rd_kafka_t *producer_for(const km_props_t *props, km_checkpointer_t *ck, 
     return km_rk_new(RD_KAFKA_PRODUCER, c, errstr, errlen);
 }
 
+/* librdkafka's mock cluster (cluster id "mockCluster…"): kmirror demo, the mock tests. */
+static bool is_mock(rd_kafka_t *rk, int timeout) {
+    char *id = rd_kafka_clusterid(rk, timeout);
+    bool mock = id && strncmp(id, "mockCluster", 11) == 0;
+    if (id) rd_kafka_mem_free(rk, id);
+    return mock;
+}
+
 static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
@@ -423,6 +614,11 @@ static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
     c->src_admin = c->producer ? producer_for(&f->rk_source_admin, c, false, errstr, errlen) : NULL;
     c->dst_admin = c->src_admin ? producer_for(&f->rk_target_admin, c, false, errstr, errlen) : NULL;
     if (!c->dst_admin) return -1;
+    c->src_mock = is_mock(c->src_admin, timeout_ms(c));
+    c->dst_mock = is_mock(c->dst_admin, timeout_ms(c));
+    if (c->src_mock)
+        km_info("flow %s: %s is a librdkafka mock cluster, which cannot list consumer groups: checkpointing the literal names in 'groups'",
+                f->name, f->source);
     bool created;
     char err[512];
     if (km_admin_ensure_topic(c->dst_admin, f->s.checkpoints_topic, 1, f->s.internal_replication_factor[1], true,
@@ -454,7 +650,8 @@ km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *me
     c->flow = flow;
     c->metrics = metrics;
     c->store = km_sync_store_new(SYNCS_PER_PARTITION);
-    if (prepare(c, errstr, errlen) != 0 || pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
+    if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
+        snprintf(errstr, errlen, "cannot start the checkpointer thread");
         km_checkpointer_stop(c);
         return NULL;
     }
@@ -480,5 +677,12 @@ void km_checkpointer_stop(km_checkpointer_t *c) {
     last_free(&c->last);
     km_strv_free(c->groups, c->ngroups);
     km_strv_free(c->skipped, c->nskipped);
+    for (size_t i = 0; i < c->ngs; i++) {
+        free(c->gs[i].group);
+        free(c->gs[i].reason);
+    }
+    free(c->gs);
+    free(c->list_error);
+    if (c->replicated) rd_kafka_topic_partition_list_destroy(c->replicated);
     free(c);
 }

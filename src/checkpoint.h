@@ -9,8 +9,9 @@
  * when it is the first for its partition, the upstream offset went back, or the downstream
  * offset advanced; group offsets on the target never move backwards.
  *
- * It runs in its own thread, because group listing and offset fetching are blocking admin
- * calls that must not hold up replication. */
+ * It runs in its own thread, set-up included (creating the checkpoints topic, reloading the
+ * previous checkpoints and the offset-syncs), because those and group listing and offset fetching
+ * are blocking admin calls that must not hold up replication. */
 #ifndef KM_CHECKPOINT_H
 #define KM_CHECKPOINT_H
 
@@ -23,7 +24,9 @@
 
 typedef struct km_checkpointer km_checkpointer_t;
 
-/* `metrics` receives checkpoint-latency-ms (may be NULL). */
+/* `metrics` receives checkpoint-latency-ms and the group table (may be NULL). Returns at once;
+ * a set-up that fails is logged by the thread, which then does nothing. NULL with errstr only
+ * when the thread cannot be started. */
 km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, char *errstr, size_t errlen);
 void km_checkpointer_stop(km_checkpointer_t *c);
 /* Checkpoints acknowledged by the target so far. */

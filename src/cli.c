@@ -24,6 +24,7 @@
 #include "failover.h"
 #include "operator.h"
 #include "status.h"
+#include "providers.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -164,6 +165,7 @@ static int cmd_check_config(const cli_args_t *a) {
     km_config_t cfg;
     km_diag_t d = {0};
     int rc = km_config_load(&cfg, a->config, a->clusters, a->nclusters, &d);
+    km_providers_redact_logs(&cfg.secrets);
     if (!a->json) km_diag_log(&d);
     km_check_config_print(stdout, &cfg, &d, a->json);
     if (rc != 0 && !a->json) km_error("%s: %zu error(s); kmirror would not start", a->config, d.nerrors);
@@ -184,6 +186,7 @@ static int cmd_run(const cli_args_t *a) {
     km_config_t cfg;
     km_diag_t d = {0};
     int rc = km_config_load(&cfg, a->config, a->clusters, a->nclusters, &d);
+    km_providers_redact_logs(&cfg.secrets); /* before the first line */
     if (cfg.log_json) km_log_set_format(KM_LOG_JSON); /* before the first line, the file's own warnings */
     km_diag_log(&d);
     if (rc == 0 && apply_log_level(a, cfg.log_level) != 0) rc = -1;

@@ -139,6 +139,14 @@ static void keystore(xlate_t *x) {
         else {
             km_props_set(x->out, "ssl.key.pem", st.key_pem, 0);
             km_props_set(x->out, "ssl.certificate.pem", st.cert_pem, 0);
+            int n = km_store_intermediates(st.cert_pem);
+            /* librdkafka before 2.8 (issue #3225) sends only the first certificate of
+             * ssl.certificate.pem; Java sends the whole chain. A root CA in the chain does not
+             * matter (the broker must trust it anyway); an intermediate does. */
+            if (n > 0)
+                km_diag_warn(x->d, "%sssl.keystore.location = %s: the key's certificate chain has %d intermediate "
+                                   "CA certificate(s), and librdkafka sends only the first certificate from memory: the brokers' trust stores must hold them",
+                             at(x, "ssl.keystore.location"), path, n);
         }
     }
     km_store_free(&st);

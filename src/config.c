@@ -11,8 +11,11 @@
  * Client properties are translated for librdkafka by clientconf.c. */
 #include "config.h"
 
+#include "http.h"
+
 #include "clientconf.h"
 #include "log.h"
+#include "providers.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -93,7 +96,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest",
+    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -332,13 +335,18 @@ static int parse_flow_key(km_config_t *cfg, const char *name, const km_prop_t *p
     if (!fk->target) {
         const km_cluster_t *near;
         char *guess = guess_alias_prefix(cfg, after, &near);
-        if (guess)
+        if (guess && strcmp(near->alias, src) != 0) /* never suggest a flow into its own source */
             km_diag_error(d, "%s:%d: '%s': the flow's target '%s' is not a cluster alias; did you mean '%s->%s%s'?", name,
                           p->line, p->key, guess, src, near->alias, after + strlen(guess));
         else
             km_diag_error(d, "%s:%d: '%s': the flow's target is not a cluster alias (write '{source}->{target}.{key}' with aliases from 'clusters')",
                           name, p->line, p->key);
         free(guess);
+        rc = -1;
+    }
+    if (fk->source && fk->target && fk->source == fk->target) {
+        km_diag_error(d, "%s:%d: '%s': a flow from cluster '%s' to itself is not possible (it would copy every topic into the same cluster)",
+                      name, p->line, p->key, src);
         rc = -1;
     }
     free(src);
@@ -542,15 +550,19 @@ static bool get_bool(checker_t *ck, const char *key) {
     return r;
 }
 
-static int64_t get_long(checker_t *ck, const char *key, int64_t min) {
+/* Every number kmirror itself interprets goes through here: an integer within [min, max], so
+ * that check-config exit 0 means the value runs as written (no wrap-around in a cast, no
+ * overflow when converted to milliseconds). */
+static int64_t get_long(checker_t *ck, const char *key, int64_t min, int64_t max) {
     const km_prop_t *p = cfg_prop(ck->f, key);
     char *v = km_strtrim(p->value), *end;
     errno = 0;
     long long r = strtoll(v, &end, 10);
-    if (errno || end == v || *end || r < min) {
+    if (errno || end == v || *end || r < min || r > max) {
         char w[256];
         where(ck, p, w, sizeof(w));
-        km_diag_error(ck->d, "%sflow %s: '%s' must be an integer >= %lld, got '%s'", w, ck->f->name, key, (long long)min, v);
+        km_diag_error(ck->d, "%sflow %s: '%s' must be an integer from %lld to %lld, got '%s'", w, ck->f->name, key,
+                      (long long)min, (long long)max, v);
         ck->errors++;
         r = min;
     }
@@ -558,7 +570,10 @@ static int64_t get_long(checker_t *ck, const char *key, int64_t min) {
     return (int64_t)r;
 }
 
-static int64_t get_seconds_ms(checker_t *ck, const char *key) { return get_long(ck, key, 0) * 1000; }
+#define MAX_INT32 2147483647LL
+#define MAX_SECONDS (365LL * 24 * 3600) /* a year: any interval beyond is a typo */
+
+static int64_t get_seconds_ms(checker_t *ck, const char *key) { return get_long(ck, key, 0, MAX_SECONDS) * 1000; }
 
 static void check_class_key(checker_t *ck, const char *key, const char *default_simple) {
     const km_prop_t *p = cfg_prop(ck->f, key);
@@ -734,19 +749,19 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
         ck->errors++;
     }
     free(lv);
-    s->offset_lag_max = get_long(ck, "offset.lag.max", 0);
-    s->replication_factor = (int)get_long(ck, "replication.factor", -1);
-    s->internal_replication_factor[0] = (int)get_long(ck, "heartbeats.topic.replication.factor", -1);
-    s->internal_replication_factor[1] = (int)get_long(ck, "checkpoints.topic.replication.factor", -1);
-    s->internal_replication_factor[2] = (int)get_long(ck, "offset-syncs.topic.replication.factor", -1);
-    s->tasks_max = (int)get_long(ck, "tasks.max", 1);
-    s->consumer_poll_timeout_ms = get_long(ck, "consumer.poll.timeout.ms", 0);
-    s->admin_timeout_ms = get_long(ck, "admin.timeout.ms", 1);
-    s->offset_flush_interval_ms = get_long(ck, "offset.flush.interval.ms", 1);
-    s->offset_flush_records = get_long(ck, "offset.flush.records", 1);
-    s->shutdown_timeout_ms = get_long(ck, "shutdown.timeout.ms", 0);
-    s->session_timeout_ms = get_long(ck, "session.timeout.ms", 1);
-    s->heartbeat_interval_ms = get_long(ck, "heartbeat.interval.ms", 1);
+    s->offset_lag_max = get_long(ck, "offset.lag.max", 0, INT64_MAX / 2);
+    s->replication_factor = (int)get_long(ck, "replication.factor", -1, 32767);
+    s->internal_replication_factor[0] = (int)get_long(ck, "heartbeats.topic.replication.factor", -1, 32767);
+    s->internal_replication_factor[1] = (int)get_long(ck, "checkpoints.topic.replication.factor", -1, 32767);
+    s->internal_replication_factor[2] = (int)get_long(ck, "offset-syncs.topic.replication.factor", -1, 32767);
+    s->tasks_max = (int)get_long(ck, "tasks.max", 1, 4096);
+    s->consumer_poll_timeout_ms = get_long(ck, "consumer.poll.timeout.ms", 0, MAX_INT32);
+    s->admin_timeout_ms = get_long(ck, "admin.timeout.ms", 1, MAX_INT32);
+    s->offset_flush_interval_ms = get_long(ck, "offset.flush.interval.ms", 1, MAX_INT32);
+    s->offset_flush_records = get_long(ck, "offset.flush.records", 1, MAX_INT32);
+    s->shutdown_timeout_ms = get_long(ck, "shutdown.timeout.ms", 0, MAX_INT32);
+    s->session_timeout_ms = get_long(ck, "session.timeout.ms", 1, MAX_INT32);
+    s->heartbeat_interval_ms = get_long(ck, "heartbeat.interval.ms", 1, MAX_INT32);
     s->exactly_once = build_eos(ck);
     s->offsets_topic = km_strtrim(cfg_prop(f, "offset.storage.topic")->value);
     s->group_id = km_strtrim(cfg_prop(f, "group.id")->value);
@@ -819,8 +834,8 @@ static void prepare_heartbeats_only(km_flow_t *f, const char *name) {
     checker_t ck = {.f = f, .name = name, .d = &scratch};
     f->s.emit_heartbeats_enabled = get_bool(&ck, "emit.heartbeats.enabled");
     f->s.emit_heartbeats_interval_ms = get_seconds_ms(&ck, "emit.heartbeats.interval.seconds");
-    f->s.internal_replication_factor[0] = (int)get_long(&ck, "heartbeats.topic.replication.factor", -1);
-    f->s.admin_timeout_ms = get_long(&ck, "admin.timeout.ms", 1);
+    f->s.internal_replication_factor[0] = (int)get_long(&ck, "heartbeats.topic.replication.factor", -1, 32767);
+    f->s.admin_timeout_ms = get_long(&ck, "admin.timeout.ms", 1, MAX_INT32);
     if (km_props_find(&f->producer, "bootstrap.servers") && ck.errors == 0 && f->s.emit_heartbeats_enabled)
         km_clientconf_translate(&f->producer, KM_CLIENT_PRODUCER, name, &f->rk_producer, &scratch);
     f->heartbeats_here = f->s.emit_heartbeats_enabled && ck.errors == 0 && scratch.nerrors == 0 && f->rk_producer.n > 0;
@@ -844,12 +859,13 @@ static void check_something_runs(const km_config_t *cfg, const char *name, km_di
         km_diag_error(d, "%s: no enabled flow has its target in --clusters, so this process has nothing to replicate", name);
 }
 
-int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
-                       char **only, size_t nonly, km_diag_t *d) {
+static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
+                    char **only, size_t nonly, km_diag_t *d) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = km_xstrdup(name);
     size_t errors_before = d->nerrors;
     if (km_props_parse_buf(buf, len, name, &cfg->raw, d) != 0) return -1;
+    if (km_providers_resolve(&cfg->raw, name, &cfg->secrets, d) != 0) return -1;
     if (define_clusters(cfg, name, d) != 0) return -1;
     flow_key_t *fkeys = NULL;
     size_t nfkeys = 0;
@@ -878,8 +894,28 @@ int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char
             if (strcmp(cfg->here[j], f->target) == 0) prepare_heartbeats_only(f, name);
     }
     check_something_runs(cfg, name, d);
-    const char *ml = km_props_get(&cfg->raw, "metrics.listen");
-    if (ml && *ml) cfg->metrics_listen = km_strtrim(ml);
+    const km_prop_t *ml = km_props_find(&cfg->raw, "metrics.listen");
+    if (ml && *ml->value) {
+        cfg->metrics_listen = km_strtrim(ml->value);
+        char *host, *port, err[256];
+        if (km_http_parse_listen(cfg->metrics_listen, &host, &port, err, sizeof(err)) != 0) {
+            km_diag_error(d, "%s:%d: metrics.listen: %s", name, ml->line, err);
+        } else {
+            free(host);
+            free(port);
+        }
+    }
+    int64_t budget = KM_INFLIGHT_MAX_BYTES_DEFAULT;
+    const char *ib = km_props_get(&cfg->raw, "inflight.max.bytes");
+    if (ib) {
+        char *v = km_strtrim(ib), *end;
+        errno = 0;
+        long long r = strtoll(v, &end, 10);
+        if (errno || end == v || *end || r < 1048576) km_diag_error(d, "%s: inflight.max.bytes must be an integer >= 1048576, got '%s'", name, v);
+        else budget = r;
+        free(v);
+    }
+    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
     const char *ll = km_props_get(&cfg->raw, "log.level");
     if (ll) {
         cfg->log_level = km_strtrim(ll);
@@ -895,6 +931,13 @@ int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char
         free(v);
     }
     return d->nerrors > errors_before ? -1 : 0;
+}
+
+int km_config_load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
+                       char **only, size_t nonly, km_diag_t *d) {
+    int rc = load_buf(cfg, buf, len, name, only, nonly, d);
+    km_providers_redact_diag(&cfg->secrets, d); /* messages quote values, which may be secrets */
+    return rc;
 }
 
 int km_config_load(km_config_t *cfg, const char *path, char **only, size_t nonly, km_diag_t *d) {
@@ -960,6 +1003,7 @@ void km_config_free(km_config_t *cfg) {
     free(cfg->clusters);
     km_strv_free(cfg->here, cfg->nhere);
     km_props_free(&cfg->raw);
+    km_providers_forget(&cfg->secrets);
     free(cfg->path);
     free(cfg->metrics_listen);
     free(cfg->log_level);

@@ -66,6 +66,7 @@ typedef struct km_flow_settings {
     int64_t admin_timeout_ms;
     int64_t offset_flush_interval_ms;     /* how often positions are committed */
     int64_t offset_flush_records;         /* ... and after how many records at most */
+    int64_t inflight_max_bytes;           /* the process's budget for records in flight (top-level key) */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
     int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
     int64_t heartbeat_interval_ms;
@@ -105,9 +106,13 @@ typedef struct km_flow {
     km_flow_settings_t s;  /* typed view; valid only when the flow is enabled and error-free */
 } km_flow_t;
 
+/* inflight.max.bytes: records read and not yet acknowledged, all flows and tasks together. */
+#define KM_INFLIGHT_MAX_BYTES_DEFAULT (256LL * 1024 * 1024)
+
 typedef struct km_config {
     char *path;
-    km_props_t raw;
+    km_props_t raw;     /* values with their ${provider:...} references resolved */
+    km_props_t secrets; /* reference as written → resolved value (providers.h), for redaction */
     km_cluster_t *clusters;
     size_t nclusters;
     km_flow_t *flows; /* every ordered pair (n·(n−1)), enabled or not */

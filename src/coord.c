@@ -52,6 +52,7 @@ struct km_coord {
     bool publish_failed;
     int64_t next_publish, next_check, next_count;
     bool fatal;
+    bool assigned_once; /* the group gave this member its first assignment (possibly empty) */
     pthread_mutex_t lock; /* guards conflict */
     char *conflict;
 };
@@ -59,9 +60,40 @@ struct km_coord {
 static int timeout_ms(const km_coord_t *c) { return (int)c->flow->s.admin_timeout_ms; }
 static int64_t publish_interval_ms(const km_coord_t *c) { return c->flow->s.session_timeout_ms; }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+/* librdkafka 2.0.2 can abort (an assertion in the cooperative-sticky assignor, librdkafka #4312,
+ * exit 134) when a group consumer is closed before it got its first assignment: a stop that
+ * comes while the process still waits for its tasks. So the stop first waits this long for the
+ * assignment, and a member that still has none is destroyed without closing: it does not send
+ * LeaveGroup, and the group rebalances once its session (session.timeout.ms) expires, which
+ * delays the other processes of the flow but loses nothing (a member without an assignment ran
+ * no task). */
+#define FIRST_ASSIGNMENT_WAIT_MS 2000
+/* A close (LeaveGroup, rebalance callbacks) that takes longer than this is given up. */
+#define CLOSE_WAIT_MS 3000
+
+/* Closes a consumer within wait_ms and destroys it; past the bound (a cluster that does not
+ * answer) it is destroyed without closing. Rebalance events of the close (the member's last
+ * revocation) go to c's rebalance handling; c is NULL for a consumer that only assigns. */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque);
+static void close_consumer(rd_kafka_t *rk, km_coord_t *c, int wait_ms) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
+    bool closed = false;
+    if (e) {
+        rd_kafka_error_destroy(e);
+    } else {
+        int64_t deadline = km_now_mono_ms() + wait_ms;
+        while (!(closed = rd_kafka_consumer_closed(rk)) && km_now_mono_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+                if (c) rebalance_cb(rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), c);
+                else rd_kafka_assign(rk, NULL);
+            }
+            if (ev) rd_kafka_event_destroy(ev);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
 /* ---- the settings registry ----------------------------------------------------------------- */
@@ -98,10 +130,7 @@ static int open_registry(km_coord_t *c, char *errstr, size_t errlen) {
 }
 
 static void close_registry(km_coord_t *c) {
-    if (c->reader) {
-        rd_kafka_consumer_close(c->reader);
-        rd_kafka_destroy(c->reader);
-    }
+    if (c->reader) close_consumer(c->reader, NULL, CLOSE_WAIT_MS);
     if (c->producer) rd_kafka_destroy(c->producer);
     c->reader = c->producer = NULL;
 }
@@ -156,7 +185,7 @@ static void follow(km_coord_t *c, int wait_ms) {
 
 static void catch_up(km_coord_t *c) {
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
-    while (!c->caught_up && km_now_mono_ms() < deadline) follow(c, 100);
+    while (!c->caught_up && km_now_mono_ms() < deadline && !km_admin_stopping()) follow(c, 100);
 }
 
 static bool alive(const km_coord_t *c, const member_t *m) {
@@ -222,7 +251,7 @@ static void set_conflict(km_coord_t *c, char *text) {
 static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const rd_kafka_metadata_t *md;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout);
+    rd_kafka_resp_err_t err = km_admin_metadata(rk, rkt, &md, timeout);
     rd_kafka_topic_destroy(rkt);
     if (err) return -1;
     int n = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
@@ -240,7 +269,8 @@ static int create_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
      * metadata yet. */
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
     int n;
-    while ((n = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c))) == 0 && km_now_mono_ms() < deadline) sleep_ms(100);
+    while ((n = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c))) == 0 && km_now_mono_ms() < deadline && km_admin_pause(100))
+        ;
     if (n <= 0) snprintf(errstr, errlen, "%s on %s is not in the cluster's metadata after its creation", f->s.tasks_topic, f->target);
     return n;
 }
@@ -257,7 +287,10 @@ static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) 
             snprintf(errstr, errlen, "%s is still there %d ms after its deletion", topic, timeout_ms(c));
             return -1;
         }
-        sleep_ms(200);
+        if (!km_admin_pause(200)) {
+            snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+            return -1;
+        }
     }
     int have;
     while ((have = create_topic(c, want, errstr, errlen)) != want) {
@@ -265,7 +298,10 @@ static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) 
             snprintf(errstr, errlen, "%s was deleted but could not be re-created with %d partitions (%d)", topic, want, have);
             return -1;
         }
-        sleep_ms(200);
+        if (!km_admin_pause(200)) {
+            snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+            return -1;
+        }
     }
     return open_registry(c, errstr, errlen) == 0 ? want : -1;
 }
@@ -308,6 +344,7 @@ static void set_owned(km_coord_t *c, const rd_kafka_topic_partition_list_t *part
 }
 
 static void assigned(km_coord_t *c, rd_kafka_topic_partition_list_t *parts) {
+    c->assigned_once = true;
     rd_kafka_error_t *e = rd_kafka_incremental_assign(c->consumer, parts);
     if (e) {
         km_error("flow %s: cannot take the tasks the group assigned: %s", c->flow->name, rd_kafka_error_string(e));
@@ -474,8 +511,18 @@ char *km_coord_conflict(km_coord_t *c) {
 void km_coord_stop(km_coord_t *c) {
     if (!c) return;
     if (c->consumer) {
-        rd_kafka_consumer_close(c->consumer);
-        rd_kafka_destroy(c->consumer);
+        int64_t deadline = km_now_mono_ms() + FIRST_ASSIGNMENT_WAIT_MS;
+        while (!c->assigned_once && km_now_mono_ms() < deadline) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 100);
+            if (m) rd_kafka_message_destroy(m);
+        }
+        if (c->assigned_once) {
+            close_consumer(c->consumer, c, CLOSE_WAIT_MS);
+        } else {
+            km_info("flow %s: leaving group %s without LeaveGroup (no assignment yet); it rebalances after session.timeout.ms",
+                    c->flow->name, c->flow->s.group_id);
+            rd_kafka_destroy_flags(c->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        }
     }
     if (c->producer) {
         publish(c, true);

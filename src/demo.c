@@ -4,13 +4,16 @@
  * with headers are produced into both while kmirror runs the flows west->east and east->west
  * from an ordinary MM2 configuration (so cycle detection keeps east.payments from travelling
  * back). A table shows per flow and topic what was mirrored, the rate and the latency; at the
- * end every remote topic must hold exactly what was produced, partition by partition. */
+ * end every remote topic must hold exactly what was produced, partition by partition. Two
+ * consumer groups then commit offsets on their clusters, and their checkpoints — the offsets
+ * translated for the other cluster — must appear there, and are printed. */
 #include "demo.h"
 
 #include "config.h"
 #include "log.h"
 #include "mirror.h"
 #include "mock.h"
+#include "records.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -85,7 +88,10 @@ static char *config_text(const demo_t *d) {
                         "replication.factor = 1\n"
                         "refresh.topics.interval.seconds = 5\n"
                         "offset.flush.interval.ms = 1000\n"
-                        "admin.timeout.ms = 10000\n",
+                        "admin.timeout.ms = 10000\n"
+                        "# the mock cannot list groups: name them\n"
+                        "groups = billing, fraud-check\n"
+                        "emit.checkpoints.interval.seconds = 1\n",
                         km_mock_bootstraps(d->west), km_mock_bootstraps(d->east));
 }
 
@@ -202,6 +208,119 @@ static bool counted_all(const demo_t *d, km_mirror_t *m) {
     return counted >= produced;
 }
 
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+/* A consumer group of the demo: it committed, on `cluster`, offset `committed` of every partition
+ * of topic `name` (half of what was produced into it). */
+typedef struct demo_group {
+    const char *group;
+    demo_topic_t *topic;
+    int64_t committed[8];
+    int64_t translated[8]; /* from its checkpoints on the other cluster; -1 none yet */
+} demo_group_t;
+
+static int commit_half(demo_t *d, demo_group_t *g) {
+    bool west = strcmp(g->topic->cluster, "west") == 0;
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", km_mock_bootstraps(west ? d->west : d->east), NULL, 0);
+    rd_kafka_conf_set(c, "group.id", g->group, NULL, 0);
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(c);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(g->topic->partitions);
+    for (int p = 0; p < g->topic->partitions; p++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_query_watermark_offsets(rk, g->topic->name, p, &lo, &hi, 5000);
+        g->committed[p] = hi / 2;
+        g->translated[p] = -1;
+        rd_kafka_topic_partition_list_add(l, g->topic->name, p)->offset = g->committed[p];
+    }
+    rd_kafka_resp_err_t e = rd_kafka_commit(rk, l, 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (e) km_error("demo: group %s cannot commit on %s: %s", g->group, g->topic->cluster, rd_kafka_err2str(e));
+    return e ? -1 : 0;
+}
+
+/* Reads the checkpoints {source}.checkpoints.internal holds on the other cluster into
+ * g->translated (the last one per partition wins, as for a consumer failing over). */
+static void read_checkpoints(demo_t *d, demo_group_t *g) {
+    bool west = strcmp(g->topic->cluster, "west") == 0;
+    char topic[64], remote[64];
+    snprintf(topic, sizeof(topic), "%s.checkpoints.internal", g->topic->cluster);
+    snprintf(remote, sizeof(remote), "%s.%s", g->topic->cluster, g->topic->name);
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", km_mock_bootstraps(west ? d->east : d->west), NULL, 0);
+    rd_kafka_conf_set(c, "group.id", "kmirror-demo-reader", NULL, 0);
+    rd_kafka_conf_set(c, "enable.partition.eof", "true", NULL, 0);
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(c);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    for (int64_t deadline = km_now_mono_ms() + 3000; km_now_mono_ms() < deadline;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) continue;
+        bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+        km_checkpoint_t k;
+        if (!m->err && km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) == 0) {
+            if (strcmp(k.group, g->group) == 0 && strcmp(k.topic, remote) == 0 && k.partition >= 0 && k.partition < g->topic->partitions)
+                g->translated[k.partition] = k.downstream_offset;
+            km_checkpoint_free(&k);
+        }
+        rd_kafka_message_destroy(m);
+        if (eof) break;
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* Every committed offset has its checkpoint. The remote topics started empty, so offsets are the
+ * same on both sides and the translation must give back the committed offset. */
+static bool checkpointed(const demo_group_t *g) {
+    for (int p = 0; p < g->topic->partitions; p++)
+        if (g->translated[p] != g->committed[p]) return false;
+    return true;
+}
+
+static bool check_checkpoints(demo_t *d, km_mirror_t *m) {
+    demo_group_t groups[] = {{"billing", &d->topics[0], {0}, {0}}, {"fraud-check", &d->topics[2], {0}, {0}}};
+    size_t n = sizeof(groups) / sizeof(groups[0]);
+    for (size_t i = 0; i < n; i++)
+        if (commit_half(d, &groups[i]) != 0) return false;
+    bool ok = false;
+    for (int64_t deadline = km_now_mono_ms() + 20000; !ok && km_now_mono_ms() < deadline;) {
+        for (int t = 0; t < 10; t++) {
+            km_mirror_tick(m);
+            sleep_ms(100);
+        }
+        ok = true;
+        for (size_t i = 0; i < n; i++) {
+            read_checkpoints(d, &groups[i]);
+            ok &= checkpointed(&groups[i]);
+        }
+    }
+    printf("\ncheckpoints (consumer offsets committed on one cluster, translated for the other):\n");
+    for (size_t i = 0; i < n; i++) {
+        demo_group_t *g = &groups[i];
+        bool west = strcmp(g->topic->cluster, "west") == 0;
+        for (int p = 0; p < g->topic->partitions; p++)
+            printf("  group %-12s %-5s %s[%d] committed %6lld   %-5s %s.%s[%d] translated %6lld   %s\n", g->group, g->topic->cluster,
+                   g->topic->name, p, (long long)g->committed[p], west ? "east" : "west", g->topic->cluster, g->topic->name, p,
+                   (long long)g->translated[p], g->translated[p] == g->committed[p] ? "OK" : g->translated[p] < 0 ? "MISSING" : "MISMATCH");
+    }
+    return ok;
+}
+
 static void teardown(demo_t *d) {
     if (d->pw) rd_kafka_destroy(d->pw);
     if (d->pe) rd_kafka_destroy(d->pe);
@@ -241,8 +360,10 @@ static int run(demo_t *d, int seconds) {
     show(d, m, seconds);
     printf("\nsummary (record counts on the target clusters):\n");
     bool ok = all_mirrored(d, true);
-    rc = km_mirror_stop(m) == 0 && ok ? 0 : 1;
-    printf("%s\n", rc == 0 ? "every topic was mirrored completely: mirrored == produced" : "MISMATCH: not everything was mirrored");
+    printf("%s\n", ok ? "every topic was mirrored completely: mirrored == produced" : "MISMATCH: not everything was mirrored");
+    bool ck = check_checkpoints(d, m);
+    printf("%s\n", ck ? "every committed offset has its checkpoint on the other cluster" : "MISSING: not every committed offset was checkpointed");
+    rc = km_mirror_stop(m) == 0 && ok && ck ? 0 : 1;
     km_config_free(&cfg);
     km_diag_free(&diag);
     return rc;

@@ -17,7 +17,9 @@ typedef struct km_pattern km_pattern_t;
  * and records an error naming the key, the offending entry and the character position within
  * the value. */
 km_pattern_t *km_pattern_new(const char *list, const char *key, km_diag_t *d);
-bool km_pattern_matches(const km_pattern_t *p, const char *name);
+/* 1 match, 0 no match, -1 the match could not be decided (PCRE2's match or depth limit: a
+ * catastrophic pattern), warned once per pattern. */
+int km_pattern_match(const km_pattern_t *p, const char *name);
 void km_pattern_free(km_pattern_t *p);
 
 /* include ∧ ¬exclude: topics/topics.exclude, groups/groups.exclude. */

@@ -21,8 +21,53 @@
 #include "topicsync.h"
 #include "util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A set of topic names (the refresher's memory). */
+typedef struct names {
+    char **v;
+    size_t n;
+} names_t;
+
+static bool names_has(const names_t *s, const char *name) {
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], name) == 0) return true;
+    return false;
+}
+
+/* Adds name; true if it was not there yet. */
+static bool names_add(names_t *s, const char *name) {
+    if (names_has(s, name)) return false;
+    s->v = km_xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+    s->v[s->n++] = km_xstrdup(name);
+    return true;
+}
+
+static void names_remove(names_t *s, const char *name) {
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], name) == 0) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+            return;
+        }
+}
+
+/* A refresh that left a topic out (its remote topic could not be created or grown, a listing
+ * failed) is tried again this soon, or at the refresh interval if that is sooner. */
+#define RETRY_MS 10000
+
+/* What the refresher found: the plan and how many partitions of each entry can be replicated
+ * now, or why the topics could not be listed. Handed from the refresher to the main thread. */
+typedef struct survey {
+    km_topic_plan_t *plan;
+    size_t n;
+    int *usable;
+    bool attempted; /* creations and growths were tried (else: still to come) */
+    char *failed;   /* the listing failed: why; then plan is NULL */
+} survey_t;
 
 typedef struct slot {
     char *topic, *remote;
@@ -44,34 +89,36 @@ struct km_flow_rt {
     char *running;        /* the task ids last logged as running here */
     char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
     char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
-    char **warned;        /* topics already reported as not replicable */
-    size_t nwarned;
-    int64_t next_refresh;
+    char *positions_problem; /* partitions left unreplicated because their stored position is invalid; NULL when none */
+    /* New partitions not handed to their tasks yet because the positions could not be read:
+     * every slot outside `handed` (the division as last handed) waits; retried with backoff. */
+    slot_t *handed;
+    size_t nhanded;
+    bool unhanded;
+    int64_t hand_retry_at, hand_backoff_ms;
+    char *hand_problem; /* the reason, for /status and /healthz; NULL when none */
+    names_t warned;       /* topics already reported as not replicable */
+    names_t replicated;   /* remote topics seen on the target and replicated into */
     int64_t next_start;   /* after positions could not be read: when to try again */
     km_topicsync_t *topicsync; /* while this process leads the group (follow_lead) */
     bool topicsync_broken;     /* could not start: said once, not retried */
     bool failed;
+    /* The refresher thread lists the topics and creates or grows remote topics, so that a
+     * cluster that does not answer holds back only the topics it concerns, never the main
+     * thread. It alone uses `warned` and `replicated`; the main thread takes its surveys. */
+    pthread_t refresher;
+    bool refresher_started;
+    _Atomic bool refresher_stop;
+    pthread_mutex_t lock; /* guards survey */
+    survey_t *survey;     /* the latest, not yet applied */
 };
 
 static int timeout_ms(const km_flow_rt_t *rt) { return (int)rt->flow->s.admin_timeout_ms; }
 
 /* Says something about a topic once per process lifetime. */
-static bool first_time(km_flow_rt_t *rt, const char *topic) {
-    for (size_t i = 0; i < rt->nwarned; i++)
-        if (strcmp(rt->warned[i], topic) == 0) return false;
-    rt->warned = km_xrealloc(rt->warned, (rt->nwarned + 1) * sizeof(*rt->warned));
-    rt->warned[rt->nwarned++] = km_xstrdup(topic);
-    return true;
-}
+static bool first_time(km_flow_rt_t *rt, const char *topic) { return names_add(&rt->warned, topic); }
 
-static void forget_warning(km_flow_rt_t *rt, const char *topic) {
-    for (size_t i = 0; i < rt->nwarned; i++)
-        if (strcmp(rt->warned[i], topic) == 0) {
-            free(rt->warned[i]);
-            rt->warned[i] = rt->warned[--rt->nwarned];
-            return;
-        }
-}
+static void forget_warning(km_flow_rt_t *rt, const char *topic) { names_remove(&rt->warned, topic); }
 
 /* ---- target topics ------------------------------------------------------------------------- */
 
@@ -86,6 +133,12 @@ static void create_missing(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, in
     char ***cfgs = km_xcalloc(n ? n : 1, sizeof(*cfgs));
     for (size_t i = 0; i < n; i++) {
         if (plan[i].action != KM_TOPIC_CREATE) continue;
+        if (names_has(&rt->replicated, plan[i].remote_topic))
+            km_error("flow %s: topic %s disappeared from %s while it was replicated (deleted there?); re-creating it. "
+                     "The records mirrored into it before are gone from %s, and consumer offsets translated into it "
+                     "earlier do not point at the same records any more; offsets of records from before the "
+                     "re-creation are no longer translated. Replication goes on from the committed positions",
+                     f->name, plan[i].remote_topic, f->target, f->target);
         /* MM2 creates remote topics with the source's configuration (a compacted topic stays compacted) */
         size_t nc = f->s.sync_topic_configs_enabled
                         ? km_topicsync_creation_configs(f, rt->src_admin, plan[i].source_topic, timeout_ms(rt), &cfgs[m])
@@ -135,6 +188,16 @@ static void grow(km_flow_rt_t *rt, km_topic_plan_t *p, int *usable) {
     }
 }
 
+/* The source partitions that can be replicated before any creation or growth, per plan entry. */
+static int *usable_now(const km_topic_plan_t *plan, size_t n) {
+    int *usable = km_xcalloc(n ? n : 1, sizeof(*usable));
+    for (size_t i = 0; i < n; i++)
+        usable[i] = plan[i].action == KM_TOPIC_GROW ? plan[i].remote_partitions
+                    : plan[i].action == KM_TOPIC_CREATE ? 0
+                                                         : plan[i].source_partitions;
+    return usable;
+}
+
 /* The source partitions that can be replicated now, per plan entry. */
 static int *prepare_targets(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, int brokers) {
     int *usable = km_xcalloc(n ? n : 1, sizeof(*usable));
@@ -156,6 +219,7 @@ static int *prepare_targets(km_flow_rt_t *rt, km_topic_plan_t *plan, size_t n, i
         case KM_TOPIC_CREATE: break;
         }
         if (usable[i] == plan[i].source_partitions && plan[i].action != KM_TOPIC_REMOTE_LARGER) forget_warning(rt, plan[i].remote_topic);
+        if (usable[i] > 0) names_add(&rt->replicated, plan[i].remote_topic);
     }
     return usable;
 }
@@ -177,6 +241,16 @@ static void slots_free(slot_t *s, size_t n) {
         free(s[i].remote);
     }
     free(s);
+}
+
+static slot_t *slots_copy(const slot_t *s, size_t n) {
+    slot_t *c = km_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i] = s[i];
+        c[i].topic = km_xstrdup(s[i].topic);
+        c[i].remote = km_xstrdup(s[i].remote);
+    }
+    return c;
 }
 
 static slot_t *build_slots(const km_topic_plan_t *plan, size_t n, const int *usable, size_t *nslots) {
@@ -207,17 +281,51 @@ static size_t *task_loads(const km_flow_rt_t *rt) {
     return load;
 }
 
+/* Partitions whose stored position was rejected (positions.h) are not handed out: with the true
+ * position unknown, starting anywhere would skip or repeat records without a word. They count
+ * in *skipped (the first one named in *first) and the flow reports degraded until the position
+ * is repaired (a valid record or a tombstone for its key) and the tasks start again. */
+typedef struct {
+    size_t n;
+    char *first; /* "topic-partition at offset N" */
+} skipped_t;
+
 /* The partitions of `task` in s that `except` does not have, with their positions. */
 static km_assign_item_t *items_for(const slot_t *s, size_t n, int task, const slot_t *except, size_t nexcept,
-                                   const km_positions_t *pos, size_t *count) {
+                                   const km_positions_t *pos, size_t *count, skipped_t *skipped) {
     km_assign_item_t *items = km_xcalloc(n ? n : 1, sizeof(*items));
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i].task != task || find_slot(except, nexcept, s[i].topic, s[i].partition)) continue;
+        int64_t bad = km_positions_rejected(pos, s[i].topic, s[i].partition);
+        if (bad >= 0) {
+            if (skipped->n++ == 0) skipped->first = km_xasprintf("%s-%d at offset %lld", s[i].topic, s[i].partition, (long long)bad);
+            continue;
+        }
         items[k++] = (km_assign_item_t){s[i].topic, s[i].remote, s[i].partition, km_positions_get(pos, s[i].topic, s[i].partition)};
     }
     *count = k;
     return items;
+}
+
+static void report(km_flow_rt_t *rt);
+
+/* Takes sk->first. clear: the tasks just given partitions are all those running here, so no
+ * skipped partition means none is left unreplicated. */
+static void report_skipped(km_flow_rt_t *rt, skipped_t *sk, bool clear) {
+    if (sk->n == 0 && !(clear && rt->positions_problem)) return;
+    char *why = NULL;
+    if (sk->n) {
+        why = km_xasprintf("%zu partition(s) not replicated because their stored position in %s on %s is invalid, e.g. %s "
+                           "(write a valid position or a tombstone for its key, then restart)",
+                           sk->n, rt->flow->s.offsets_topic, rt->flow->target, sk->first);
+        km_error("flow %s: %s", rt->flow->name, why);
+    }
+    free(rt->positions_problem);
+    rt->positions_problem = why;
+    free(sk->first);
+    sk->first = NULL;
+    report(rt);
 }
 
 /* ---- tasks --------------------------------------------------------------------------------- */
@@ -297,14 +405,18 @@ static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
                 rt->flow->s.offsets_topic, rt->flow->target, err);
         rt->next_start = km_now_mono_ms() + 1000;
     } else if (!rt->failed) {
+        skipped_t sk = {0};
         for (size_t i = 0; i < n; i++) {
             size_t count;
-            km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count);
+            km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count, &sk);
             km_task_add(created[i], items, count);
             free(items);
             rt->tasks[ids[i]] = created[i];
             created[i] = NULL;
         }
+        size_t running = 0;
+        for (int t = 0; t < rt->ntasks; t++) running += rt->tasks[t] != NULL;
+        report_skipped(rt, &sk, running == n);
     }
     for (size_t i = 0; i < n; i++) km_task_free(created[i]); /* those that did not get to run */
     km_positions_free(&pos);
@@ -368,22 +480,74 @@ static bool loses(const km_flow_rt_t *rt, const slot_t *s, size_t n, int t) {
     return false;
 }
 
-/* New partitions go to the running tasks they belong to, with any stored positions. */
-static void hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+#define HAND_BACKOFF_MIN_MS 1000
+#define HAND_BACKOFF_MAX_MS 60000
+
+/* New partitions (those of s outside base) go to the running tasks they belong to, with any
+ * stored positions. False when the positions cannot be read: nothing is handed then. */
+static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const slot_t *base, size_t nbase) {
     km_positions_t pos = {0};
     char err[512];
     if (load_positions(rt, &pos, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot read positions (%s); new partitions are taken up at the next refresh", rt->flow->name, err);
-        return;
+        size_t waiting = 0;
+        const slot_t *first = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (!find_slot(base, nbase, s[i].topic, s[i].partition)) {
+                if (!first) first = &s[i];
+                waiting++;
+                km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), true);
+            }
+        free(rt->hand_problem);
+        rt->hand_problem = first ? km_xasprintf("%zu new partition(s) not replicated yet, e.g. %s [%d]: cannot read positions: %s",
+                                                waiting, first->topic, first->partition, err)
+                                 : NULL;
+        if (first)
+            km_warn("flow %s: cannot read positions (%s); %zu new partition(s), e.g. %s [%d], are not replicated until they can be read (retrying)",
+                    rt->flow->name, err, waiting, first->topic, first->partition);
+        report(rt);
+        km_positions_free(&pos);
+        return false;
     }
+    skipped_t sk = {0};
     for (int t = 0; t < rt->ntasks; t++) {
         if (!rt->tasks[t]) continue;
         size_t count;
-        km_assign_item_t *items = items_for(s, n, t, rt->slots, rt->nslots, &pos, &count);
+        km_assign_item_t *items = items_for(s, n, t, base, nbase, &pos, &count, &sk);
         if (count) km_task_add(rt->tasks[t], items, count);
         free(items);
     }
+    report_skipped(rt, &sk, false);
     km_positions_free(&pos);
+    for (size_t i = 0; rt->hand_problem && i < n; i++)
+        if (!find_slot(base, nbase, s[i].topic, s[i].partition))
+            km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), false);
+    if (rt->hand_problem) km_info("flow %s: positions read; the new partitions are replicated now", rt->flow->name);
+    free(rt->hand_problem);
+    rt->hand_problem = NULL;
+    report(rt);
+    return true;
+}
+
+/* Hands s's new partitions; when that fails, remembers what was handed and retries with backoff. */
+static void hand_or_defer(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+    const slot_t *base = rt->unhanded ? rt->handed : rt->slots;
+    size_t nbase = rt->unhanded ? rt->nhanded : rt->nslots;
+    if (hand_additions(rt, s, n, base, nbase)) {
+        if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+        rt->handed = NULL;
+        rt->nhanded = 0;
+        rt->unhanded = false;
+        return;
+    }
+    if (!rt->unhanded) {
+        rt->handed = slots_copy(rt->slots, rt->nslots);
+        rt->nhanded = rt->nslots;
+        rt->unhanded = true;
+        rt->hand_backoff_ms = HAND_BACKOFF_MIN_MS;
+    } else if ((rt->hand_backoff_ms *= 2) > HAND_BACKOFF_MAX_MS) {
+        rt->hand_backoff_ms = HAND_BACKOFF_MAX_MS;
+    }
+    rt->hand_retry_at = km_now_mono_ms() + rt->hand_backoff_ms;
 }
 
 static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
@@ -398,7 +562,7 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
     }
     bool gained = false;
     for (size_t i = 0; i < n && !gained; i++) gained = !find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition);
-    if (gained && rt->divided) hand_additions(rt, s, n);
+    if (gained && rt->divided) hand_or_defer(rt, s, n); /* else waiting ones are retried by the tick, backing off */
     if (n != rt->nslots || !rt->divided)
         km_info("flow %s: replicating %zu partition(s), divided into the group's %d task(s)", rt->flow->name, n, rt->ntasks);
     free(restart);
@@ -413,13 +577,14 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
 /* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
  * the group run the flow with different settings. */
 static void report(km_flow_rt_t *rt) {
-    if (!rt->topics_problem && !rt->conflict) {
+    if (!rt->topics_problem && !rt->conflict && !rt->positions_problem && !rt->hand_problem) {
         km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
         return;
     }
     char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
-    char *why = km_xasprintf("%s%s%s", rt->topics_problem ? rt->topics_problem : "", rt->topics_problem && conflict ? "; " : "",
-                             conflict ? conflict : "");
+    const char *tp = rt->topics_problem, *pp = rt->positions_problem, *hp = rt->hand_problem;
+    char *why = km_xasprintf("%s%s%s%s%s%s%s", tp ? tp : "", tp && pp ? "; " : "", pp ? pp : "", (tp || pp) && hp ? "; " : "",
+                             hp ? hp : "", (tp || pp || hp) && conflict ? "; " : "", conflict ? conflict : "");
     km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
     free(why);
     free(conflict);
@@ -432,7 +597,7 @@ static void set_topics_problem(km_flow_rt_t *rt, char *why) {
     report(rt);
 }
 
-static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable) {
+static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t n, const int *usable, bool attempted) {
     size_t missing = 0;
     const char *first = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -440,9 +605,13 @@ static void report_topics(km_flow_rt_t *rt, const km_topic_plan_t *plan, size_t 
         if (!first) first = plan[i].source_topic;
         missing++;
     }
-    set_topics_problem(rt, missing ? km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log)",
-                                                  missing, rt->flow->target, first)
-                                   : NULL);
+    if (!missing) set_topics_problem(rt, NULL);
+    else if (!attempted)
+        set_topics_problem(rt, km_xasprintf("%zu topic(s) wait for their remote topic to be created or grown on %s, e.g. %s",
+                                            missing, rt->flow->target, first));
+    else
+        set_topics_problem(rt, km_xasprintf("%zu topic(s) not fully replicated because their remote topic could not be created or grown on %s, e.g. %s (see the log); retrying",
+                                            missing, rt->flow->target, first));
 }
 
 static void report_conflict(km_flow_rt_t *rt) {
@@ -468,7 +637,41 @@ static void sync_topics(km_flow_rt_t *rt) {
     free(topics);
 }
 
-static int refresh(km_flow_rt_t *rt) {
+static void survey_free(survey_t *v) {
+    if (!v) return;
+    km_topic_plan_free(v->plan, v->n);
+    free(v->usable);
+    free(v->failed);
+    free(v);
+}
+
+/* Hands a survey to the main thread, replacing one it has not taken yet. */
+static void offer(km_flow_rt_t *rt, survey_t *v) {
+    pthread_mutex_lock(&rt->lock);
+    survey_free(rt->survey);
+    rt->survey = v;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+static survey_t *copy_plan(const km_topic_plan_t *plan, size_t n, const int *usable, bool attempted) {
+    survey_t *v = km_xcalloc(1, sizeof(*v));
+    v->plan = km_xcalloc(n ? n : 1, sizeof(*v->plan));
+    for (size_t i = 0; i < n; i++) {
+        v->plan[i] = plan[i];
+        v->plan[i].source_topic = km_xstrdup(plan[i].source_topic);
+        v->plan[i].remote_topic = km_xstrdup(plan[i].remote_topic);
+    }
+    v->n = n;
+    v->usable = km_xcalloc(n ? n : 1, sizeof(*v->usable));
+    memcpy(v->usable, usable, n * sizeof(*usable));
+    v->attempted = attempted;
+    return v;
+}
+
+/* One refresh, on the refresher thread: the topics that can be replicated as they are go to the
+ * main thread at once; then missing remote topics are created and short ones grown (which may
+ * wait admin.timeout.ms), and the outcome follows. True when something was left out. */
+static bool survey(km_flow_rt_t *rt) {
     const km_flow_t *f = rt->flow;
     km_topic_meta_t *src = NULL, *dst = NULL;
     size_t nsrc = 0, ndst = 0;
@@ -478,25 +681,66 @@ static int refresh(km_flow_rt_t *rt) {
     if (km_admin_list_topics(rt->src_admin, timeout_ms(rt), &src, &nsrc, NULL, err, sizeof(err)) != 0) failed_on = f->source;
     else if (km_admin_list_topics(rt->dst_admin, timeout_ms(rt), &dst, &ndst, &brokers, err, sizeof(err)) != 0) failed_on = f->target;
     if (failed_on) {
-        char *why = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
-        km_warn("flow %s: %s", f->name, why);
-        set_topics_problem(rt, why);
+        survey_t *v = km_xcalloc(1, sizeof(*v));
+        v->failed = km_xasprintf("cannot list topics on %s: %s", failed_on, err);
+        if (!km_admin_stopping()) km_warn("flow %s: %s; trying again", f->name, v->failed);
+        offer(rt, v);
         km_topic_meta_free(src, nsrc);
-        return -1;
+        return true;
     }
     km_topic_plan_t *plan;
     size_t n = km_topic_plan(&f->s, f->source, f->target, src, nsrc, dst, ndst, &plan);
-    int *usable = prepare_targets(rt, plan, n, brokers);
-    size_t nslots;
-    slot_t *s = build_slots(plan, n, usable, &nslots);
-    apply_slots(rt, s, nslots);
-    sync_topics(rt);
-    report_topics(rt, plan, n, usable);
-    free(usable);
-    km_topic_plan_free(plan, n);
     km_topic_meta_free(src, nsrc);
     km_topic_meta_free(dst, ndst);
-    return 0;
+    int *usable = usable_now(plan, n);
+    bool work = false;
+    for (size_t i = 0; i < n; i++) work |= plan[i].action == KM_TOPIC_CREATE || plan[i].action == KM_TOPIC_GROW;
+    if (work) offer(rt, copy_plan(plan, n, usable, false));
+    free(usable);
+    usable = prepare_targets(rt, plan, n, brokers);
+    bool short_of = false;
+    for (size_t i = 0; i < n; i++) short_of |= usable[i] < plan[i].source_partitions;
+    offer(rt, copy_plan(plan, n, usable, true));
+    free(usable);
+    km_topic_plan_free(plan, n);
+    return short_of;
+}
+
+static void *refresher_main(void *arg) {
+    km_flow_rt_t *rt = arg;
+    const km_flow_settings_t *s = &rt->flow->s;
+    int64_t next = 0;
+    while (!atomic_load(&rt->refresher_stop)) {
+        if (km_now_mono_ms() < next) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        bool retry = survey(rt);
+        int64_t interval = s->refresh_topics_enabled ? s->refresh_topics_interval_ms : INT64_MAX / 4;
+        next = km_now_mono_ms() + (retry && RETRY_MS < interval ? RETRY_MS : interval);
+    }
+    return NULL;
+}
+
+/* Applies the refresher's latest survey, if any (main thread). */
+static void take_survey(km_flow_rt_t *rt) {
+    pthread_mutex_lock(&rt->lock);
+    survey_t *v = rt->survey;
+    rt->survey = NULL;
+    pthread_mutex_unlock(&rt->lock);
+    if (!v) return;
+    if (v->failed) {
+        set_topics_problem(rt, v->failed);
+        v->failed = NULL;
+    } else {
+        size_t nslots;
+        slot_t *sl = build_slots(v->plan, v->n, v->usable, &nslots);
+        apply_slots(rt, sl, nslots);
+        sync_topics(rt);
+        report_topics(rt, v->plan, v->n, v->usable, v->attempted);
+    }
+    survey_free(v);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -541,7 +785,9 @@ static void ensure_syncs_topic(km_flow_rt_t *rt) {
 static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     km_positions_t pos = {0};
     if (load_positions(rt, &pos, errstr, errlen) != 0) return -1;
-    km_info("flow %s: %zu stored position(s) in %s on %s", rt->flow->name, pos.n, rt->flow->s.offsets_topic, rt->flow->target);
+    size_t bad = km_positions_nrejected(&pos, NULL);
+    km_info("flow %s: %zu stored position(s) in %s on %s%s", rt->flow->name, pos.n - bad, rt->flow->s.offsets_topic, rt->flow->target,
+            bad ? ", and invalid ones (see above)" : "");
     km_positions_free(&pos);
     return 0;
 }
@@ -564,6 +810,7 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
     rt->fm = fm;
+    pthread_mutex_init(&rt->lock, NULL);
     char err[512];
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
@@ -583,11 +830,11 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
     rt->coord = km_coord_start(flow, rt->dst_admin, on_revoke, rt, errstr, errlen);
     if (!rt->coord) goto fail;
     resize(rt, km_coord_ntasks(rt->coord));
-    if (refresh(rt) != 0) {
-        snprintf(errstr, errlen, "cannot list topics on %s or %s (see above)", flow->source, flow->target);
+    if (pthread_create(&rt->refresher, NULL, refresher_main, rt) != 0) {
+        snprintf(errstr, errlen, "cannot start the topic refresher thread");
         goto fail;
     }
-    rt->next_refresh = km_now_mono_ms() + flow->s.refresh_topics_interval_ms;
+    rt->refresher_started = true;
     return rt;
 fail:
     km_flow_rt_stop(rt);
@@ -618,10 +865,8 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
     report_conflict(rt);
     if (rt->failed) return false;
     if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
-    if (rt->flow->s.refresh_topics_enabled && km_now_mono_ms() >= rt->next_refresh) {
-        refresh(rt);
-        rt->next_refresh = km_now_mono_ms() + rt->flow->s.refresh_topics_interval_ms;
-    }
+    take_survey(rt);
+    if (rt->unhanded && km_now_mono_ms() >= rt->hand_retry_at) hand_or_defer(rt, rt->slots, rt->nslots);
     reconcile(rt);
     follow_lead(rt);
     return !rt->failed;
@@ -630,6 +875,10 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
 bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
 
 int km_flow_rt_stop(km_flow_rt_t *rt) {
+    atomic_store(&rt->refresher_stop, true);
+    if (rt->refresher_started) pthread_join(rt->refresher, NULL);
+    survey_free(rt->survey);
+    pthread_mutex_destroy(&rt->lock);
     stop_all(rt);
     km_coord_stop(rt->coord); /* leaves the group once the tasks are committed */
     int rc = rt->failed ? -1 : 0;
@@ -637,11 +886,15 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
     slots_free(rt->slots, rt->nslots);
-    km_strv_free(rt->warned, rt->nwarned);
+    if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+    free(rt->hand_problem);
+    km_strv_free(rt->warned.v, rt->warned.n);
+    km_strv_free(rt->replicated.v, rt->replicated.n);
     free(rt->tasks);
     free(rt->fenced);
     free(rt->running);
     free(rt->topics_problem);
+    free(rt->positions_problem);
     free(rt->conflict);
     free(rt);
     return rc;

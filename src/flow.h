@@ -2,7 +2,8 @@
  * MirrorSourceConnector): it decides which source partitions are replicated, makes sure their
  * remote topics exist, divides the partitions among the group's tasks (division.h) and runs the
  * tasks that the flow's group (coord.h) assigns to this process, restarting a task whose
- * partitions change. It runs on the main thread; the tasks do the copying. */
+ * partitions change. It runs on the main thread, which never waits on a cluster for it: topic
+ * listing, creation and growth run on its refresher thread; the tasks do the copying. */
 #ifndef KM_FLOW_H
 #define KM_FLOW_H
 

@@ -7,6 +7,7 @@
 #include "rk.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,27 @@ struct km_heartbeats {
     rd_kafka_topic_t *rkt;
     _Atomic uint64_t sent;
     bool warned;
+    int replication_factor, admin_timeout_ms;
+    pthread_t setup; /* makes sure the topic exists, beside the main thread */
+    bool setup_started;
+    _Atomic bool ready; /* the topic exists: heartbeats go out */
 };
+
+/* Creating the topic may wait admin.timeout.ms for a target that does not answer; the main
+ * thread (every flow's tick) must not wait with it. Until it exists, no heartbeat is sent. */
+static void *setup_main(void *arg) {
+    km_heartbeats_t *h = arg;
+    bool created;
+    char err[512];
+    if (km_admin_ensure_topic(h->rk, h->topic, 1, h->replication_factor, true, h->admin_timeout_ms, &created, err, sizeof(err)) != 0) {
+        if (!km_admin_stopping())
+            km_warn("heartbeats %s->%s: not emitted: cannot create %s on %s: %s", h->source, h->target, h->topic, h->target, err);
+        return NULL;
+    }
+    if (created) km_info("heartbeats %s->%s: created %s on %s", h->source, h->target, h->topic, h->target);
+    atomic_store(&h->ready, true);
+    return NULL;
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     km_heartbeats_t *h = opaque;
@@ -45,14 +66,14 @@ km_heartbeats_t *km_heartbeats_start(const km_heartbeats_conf_t *c, char *errstr
     rd_kafka_conf_set_opaque(conf, h);
     h->rk = km_rk_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
     if (!h->rk) goto fail;
-    bool created;
-    char err[512];
-    if (km_admin_ensure_topic(h->rk, h->topic, 1, c->replication_factor, true, c->admin_timeout_ms, &created, err, sizeof(err)) != 0) {
-        snprintf(errstr, errlen, "cannot create %s on %s: %s", h->topic, h->target, err);
+    h->rkt = rd_kafka_topic_new(h->rk, h->topic, NULL);
+    h->replication_factor = c->replication_factor;
+    h->admin_timeout_ms = c->admin_timeout_ms;
+    if (pthread_create(&h->setup, NULL, setup_main, h) != 0) {
+        snprintf(errstr, errlen, "cannot start a thread");
         goto fail;
     }
-    if (created) km_info("heartbeats %s->%s: created %s on %s", h->source, h->target, h->topic, h->target);
-    h->rkt = rd_kafka_topic_new(h->rk, h->topic, NULL);
+    h->setup_started = true;
     return h;
 fail:
     km_heartbeats_stop(h);
@@ -75,6 +96,7 @@ static void emit(km_heartbeats_t *h) {
 }
 
 void km_heartbeats_tick(km_heartbeats_t *h) {
+    if (!atomic_load(&h->ready)) return;
     int64_t now = km_now_mono_ms();
     if (now >= h->next_ms) {
         emit(h);
@@ -87,6 +109,7 @@ uint64_t km_heartbeats_sent(const km_heartbeats_t *h) { return atomic_load_expli
 
 void km_heartbeats_stop(km_heartbeats_t *h) {
     if (!h) return;
+    if (h->setup_started) pthread_join(h->setup, NULL);
     if (h->rk) rd_kafka_flush(h->rk, 2000);
     if (h->rkt) rd_kafka_topic_destroy(h->rkt);
     if (h->rk) rd_kafka_destroy(h->rk);

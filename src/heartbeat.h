@@ -3,7 +3,9 @@
  * to the `heartbeats` topic of the flow's target cluster (created on start: one partition,
  * compacted). Replicated onward under MM2's rules, these records and the topic names they
  * produce (A.heartbeats, B.A.heartbeats...) let anyone derive upstream clusters and hop counts
- * (`kmirror topology`, RemoteClusterUtils). Runs on the main thread; producing is async. */
+ * (`kmirror topology`, RemoteClusterUtils). Runs on the main thread; producing is async; the
+ * topic is made sure of by a thread of its own, so a target that does not answer holds up
+ * nothing (no heartbeat is sent until the topic exists; a failure is logged). */
 #ifndef KM_HEARTBEAT_H
 #define KM_HEARTBEAT_H
 
@@ -22,7 +24,7 @@ typedef struct km_heartbeats_conf {
     int admin_timeout_ms;
 } km_heartbeats_conf_t;
 
-/* NULL with errstr when the producer cannot be made or the topic cannot be created. */
+/* NULL with errstr when the producer cannot be made; returns before the topic exists. */
 km_heartbeats_t *km_heartbeats_start(const km_heartbeats_conf_t *c, char *errstr, size_t errlen);
 /* Emits when due and serves delivery reports. */
 void km_heartbeats_tick(km_heartbeats_t *h);

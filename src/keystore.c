@@ -33,6 +33,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #define JKS_MAGIC 0xFEEDFEEDu
 #define JCEKS_MAGIC 0xCECECECEu
@@ -62,6 +63,19 @@ km_store_type_t km_store_type_sniff(const char *path) {
     if (km_str_ends_with(path, ".p12") || km_str_ends_with(path, ".pfx")) return KM_STORE_PKCS12;
     if (km_str_ends_with(path, ".pem") || km_str_ends_with(path, ".crt")) return KM_STORE_PEM;
     return KM_STORE_JKS;
+}
+
+int km_store_intermediates(const char *chain_pem) {
+    BIO *b = BIO_new_mem_buf(chain_pem, -1);
+    int n = 0;
+    X509 *x;
+    for (int i = 0; (x = PEM_read_bio_X509(b, NULL, NULL, NULL)); i++) {
+        if (i > 0 && X509_check_issued(x, x) != X509_V_OK) n++;
+        X509_free(x);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return n;
 }
 
 void km_store_free(km_store_t *s) {

@@ -49,6 +49,8 @@ km_store_err_t km_pkcs12_parse(const unsigned char *buf, size_t len, const char 
 /* Reads `path` as a store of `type` (JKS or PKCS12). */
 km_store_err_t km_store_load(const char *path, km_store_type_t type, const char *store_pass, const char *key_pass,
                              bool want_key, km_store_t *out, char *err, size_t errlen);
+/* Certificates in a PEM chain after the first that are not self-signed: intermediate CAs. */
+int km_store_intermediates(const char *chain_pem);
 /* Frees and wipes the PEM strings (the key is a secret). */
 void km_store_free(km_store_t *s);
 

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -14,6 +15,26 @@
 
 static _Atomic int log_level = KM_LOG_INFO;
 static _Atomic int log_format = KM_LOG_TEXT;
+
+static _Atomic(km_log_redact_fn) redact_fn;
+static const void *_Atomic redact_ctx;
+
+void km_log_set_redactor(km_log_redact_fn fn, const void *ctx) {
+    atomic_store(&redact_ctx, ctx);
+    atomic_store(&redact_fn, fn);
+}
+
+size_t km_log_redact(const char *in, char *out, size_t cap) {
+    km_log_redact_fn fn = atomic_load(&redact_fn);
+    if (fn) return fn(atomic_load(&redact_ctx), in, out, cap);
+    size_t n = strlen(in);
+    if (cap) {
+        size_t c = n < cap ? n : cap - 1;
+        memcpy(out, in, c);
+        out[c] = '\0';
+    }
+    return n;
+}
 
 void km_log_set_level(km_log_level_t lvl) { atomic_store(&log_level, (int)lvl); }
 km_log_level_t km_log_get_level(void) { return (km_log_level_t)atomic_load(&log_level); }
@@ -85,17 +106,30 @@ void km_log(km_log_level_t lvl, const char *fmt, ...) {
     n += strftime(line + n, sizeof(line) - n, "%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof(line) - n, json ? ".%03ldZ\",\"level\":\"%s\",\"msg\":\"" : ".%03ldZ %s ",
                           ts.tv_nsec / 1000000L, json ? names[lvl] : tags[lvl]);
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
+    va_copy(again, ap);
     int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+    const char *text = msg;
+    char redacted[MSG_MAX];
+    if (atomic_load(&redact_fn)) {
+        /* A long line is redacted whole before it is cut, so no secret's head survives the cut. */
+        char *whole = m > 0 && (size_t)m >= sizeof(msg) ? malloc((size_t)m + 1) : NULL;
+        if (whole) vsnprintf(whole, (size_t)m + 1, fmt, again);
+        size_t r = km_log_redact(whole ? whole : msg, redacted, sizeof(redacted));
+        free(whole);
+        mlen = r < sizeof(redacted) ? r : sizeof(redacted) - 1;
+        text = redacted;
+    }
+    va_end(again);
     if (json) {
-        n += km_log_json_escape(line + n, sizeof(line) - n - 3, msg, mlen);
+        n += km_log_json_escape(line + n, sizeof(line) - n - 3, text, mlen);
         memcpy(line + n, "\"}\n", 3);
         n += 3;
     } else {
-        memcpy(line + n, msg, mlen);
+        memcpy(line + n, text, mlen);
         n += mlen;
         line[n++] = '\n';
     }

@@ -32,6 +32,16 @@ int km_log_parse_format(const char *s);
 size_t km_log_json_escape(char *out, size_t cap, const char *s, size_t len);
 void km_log(km_log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A rewrite applied to every message before it is written, and by km_log_redact: secrets that
+ * came from config providers become their ${...} references (providers.h). snprintf-like: writes
+ * at most cap bytes of out, NUL-terminated, and returns the full length. Installed at start-up
+ * before any thread logs; NULL removes it. */
+typedef size_t (*km_log_redact_fn)(const void *ctx, const char *in, char *out, size_t cap);
+void km_log_set_redactor(km_log_redact_fn fn, const void *ctx);
+/* `in` through the installed rewrite (a plain copy when none), snprintf-like, for text that
+ * leaves the process another way (/status, metrics). */
+size_t km_log_redact(const char *in, char *out, size_t cap);
+
 #define km_error(...) km_log(KM_LOG_ERROR, __VA_ARGS__)
 #define km_warn(...) km_log(KM_LOG_WARN, __VA_ARGS__)
 #define km_info(...) km_log(KM_LOG_INFO, __VA_ARGS__)

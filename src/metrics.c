@@ -4,7 +4,9 @@
  * series tables (append-only, lock-free to read); flows, task slots and checkpoints; snapshots;
  * then the three renderings (Prometheus text, /status JSON, health). */
 #include "metrics.h"
+#include "reject.h"
 
+#include "log.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka.h>
@@ -131,6 +133,7 @@ void km_part_blocked(km_part_stats_t *s, int err, int64_t offset) {
     atomic_store_explicit(&s->blocked_offset, offset, RLX);
     atomic_store_explicit(&s->blocked_err, err, RLX);
 }
+void km_part_positions_unread(km_part_stats_t *s, bool unread) { atomic_store_explicit(&s->positions_unread, unread, RLX); }
 void km_part_offset_sync_emitted(km_part_stats_t *s) { bump(&s->offset_syncs, 1); }
 
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms) {
@@ -254,6 +257,8 @@ struct km_flow_metrics {
     int ntasks;
     series_table_t parts;
     series_table_t ckpts; /* its lock also serialises checkpoint observations */
+    km_group_status_t *groups; /* under lock */
+    size_t ngroups;
 };
 
 struct km_metrics {
@@ -287,12 +292,41 @@ static void ckpt_free(void *e) {
     free(c);
 }
 
+static void groups_free(km_group_status_t *g, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(g[i].group);
+        free(g[i].reason);
+    }
+    free(g);
+}
+
+static km_group_status_t *groups_copy(const km_group_status_t *g, size_t n) {
+    km_group_status_t *c = km_xcalloc(n ? n : 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++)
+        c[i] = (km_group_status_t){km_xstrdup(g[i].group), g[i].last_ms, g[i].partitions, g[i].reason ? km_xstrdup(g[i].reason) : NULL};
+    return c;
+}
+
+int km_metrics_checkpoint_groups(km_metrics_t *m, const char *source, const char *target, const km_group_status_t *g,
+                                 size_t n) {
+    km_flow_metrics_t *fm = km_metrics_flow(m, source, target);
+    if (!fm) return -1;
+    km_group_status_t *c = groups_copy(g, n);
+    pthread_mutex_lock(&fm->lock);
+    groups_free(fm->groups, fm->ngroups);
+    fm->groups = c;
+    fm->ngroups = n;
+    pthread_mutex_unlock(&fm->lock);
+    return 0;
+}
+
 void km_metrics_free(km_metrics_t *m) {
     if (!m) return;
     for (size_t i = 0; i < m->nflows; i++) {
         km_flow_metrics_t *fm = m->flows[i];
         table_free(&fm->parts, part_free);
         table_free(&fm->ckpts, ckpt_free);
+        groups_free(fm->groups, fm->ngroups);
         pthread_mutex_destroy(&fm->lock);
         for (int t = 0; t < fm->ntasks; t++) free(fm->tasks[t]);
         free(fm->tasks);
@@ -331,7 +365,12 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
     if (fm->state != KM_FLOW_FAILED) { /* failed is final */
         fm->state = state;
         free(fm->reason);
-        fm->reason = reason ? km_xstrdup(reason) : NULL;
+        fm->reason = NULL;
+        if (reason) { /* shown by /status and metrics: secrets from config providers stay out */
+            size_t n = km_log_redact(reason, NULL, 0);
+            fm->reason = km_xmalloc(n + 1);
+            km_log_redact(reason, fm->reason, n + 1);
+        }
     }
     pthread_mutex_unlock(&fm->lock);
 }
@@ -437,7 +476,8 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
                           .task = atomic_load_explicit(&p->task, RLX), .records = ld(&p->records), .bytes = ld(&p->bytes),
                           .skipped = ld(&p->skipped), .delivery_errors = ld(&p->delivery_errors), .resent = ld(&p->resent),
                           .offset_syncs = ld(&p->offset_syncs), .lag_records = -1, .lag_ms = -1,
-                          .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset)};
+                          .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset),
+                          .positions_unread = atomic_load_explicit(&p->positions_unread, RLX)};
     o->latency_w = km_window_read(&p->latency_w, now);
     o->age_w = km_window_read(&p->age_w, now);
     o->latency = km_hist_read(&p->latency);
@@ -513,6 +553,8 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     pthread_mutex_lock(&fm->lock);
     o->state = fm->state;
     o->reason = fm->reason ? km_xstrdup(fm->reason) : NULL;
+    o->groups = groups_copy(fm->groups, fm->ngroups);
+    o->ngroups = fm->ngroups;
     pthread_mutex_unlock(&fm->lock);
     o->nparts = table_count(&fm->parts);
     o->parts = km_xcalloc(o->nparts, sizeof(*o->parts));
@@ -571,6 +613,7 @@ void km_snapshot_free(km_snapshot_t *s) {
         free(s->flows[i].tasks);
         free(s->flows[i].parts);
         free(s->flows[i].ckpts);
+        groups_free(s->flows[i].groups, s->flows[i].ngroups);
     }
     free(s->flows);
     free(s);
@@ -727,6 +770,14 @@ static void render_parts(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     }
 }
 
+static void render_not_replicated(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
+    family(b, "kmirror_partition_not_replicated", "gauge", "1 while a partition the flow found is not started (reason: why); the flow is degraded meanwhile.");
+    for (size_t i = 0; i < s->nflows; i++)
+        for (size_t j = 0; j < s->flows[i].nparts; j++)
+            if (s->flows[i].parts[j].positions_unread)
+                bprintf(b, "kmirror_partition_not_replicated{%s,reason=\"positions_unreadable\"} 1\n", l[i].parts[j]);
+}
+
 static void render_blocked(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
     family(b, "kmirror_partition_blocked", "gauge", "1 while the target refuses a record of the partition (reason: the Kafka error); the partition is stopped there, the rest flows.");
     for (size_t i = 0; i < s->nflows; i++)
@@ -788,6 +839,18 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_producer_request_errors_total", l[i].flow, (double)s->flows[i].request_errors);
 }
 
+static void render_groups(buf_t *b, const km_snapshot_t *s) {
+    family(b, "kmirror_checkpoint_last_timestamp_seconds", "gauge", "When the last checkpoint of the consumer group was written, seconds since the Unix epoch (absent: none yet; /status gives the reason).");
+    for (size_t i = 0; i < s->nflows; i++)
+        for (size_t k = 0; k < s->flows[i].ngroups; k++) {
+            const km_group_status_t *g = &s->flows[i].groups[k];
+            if (!g->last_ms) continue;
+            char *l = labels_of(&s->flows[i], g->group, NULL, 0);
+            bprintf(b, "kmirror_checkpoint_last_timestamp_seconds{%s} %.3f\n", l, (double)g->last_ms / 1000.0);
+            free(l);
+        }
+}
+
 static void render_process(buf_t *b, const km_snapshot_t *s) {
     family(b, "kmirror_process_cpu_seconds_total", "counter", "User and system CPU time of the process, seconds.");
     bprintf(b, "kmirror_process_cpu_seconds_total %.6f\n", s->cpu_seconds);
@@ -797,6 +860,10 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_start_time_seconds %.3f\n", (double)s->start_ms / 1000.0);
 }
 
+static void rejected_sample(const char *topic, uint64_t count, void *arg) {
+    bprintf(arg, "kmirror_internal_records_rejected_total{topic=\"%s\"} %" PRIu64 "\n", topic, count); /* Kafka names need no escaping */
+}
+
 char *km_metrics_prometheus(const km_snapshot_t *s) {
     buf_t b = {km_xmalloc(65536), 0, 65536};
     b.p[0] = '\0';
@@ -804,9 +871,13 @@ char *km_metrics_prometheus(const km_snapshot_t *s) {
     render_flows(&b, s, l);
     render_parts(&b, s, l);
     render_blocked(&b, s, l);
+    render_not_replicated(&b, s, l);
     render_histograms(&b, s, l);
     render_ckpt_windows(&b, s, l);
+    render_groups(&b, s);
     render_process(&b, s);
+    family(&b, "kmirror_internal_records_rejected_total", "counter", "Invalid records read from an internal topic (positions, checkpoints, offset-syncs, heartbeats) and rejected.");
+    km_reject_each(rejected_sample, &b);
     labelsets_free(l, s);
     return b.p;
 }
@@ -831,6 +902,7 @@ static json_t *part_json(const km_part_snap_t *p) {
     json_object_set_new(o, "lag_seconds", p->lag_ms >= 0 ? json_real((double)p->lag_ms / 1000.0) : json_null());
     json_object_set_new(o, "replication_latency_ms", window_json(&p->latency_w));
     json_object_set_new(o, "record_age_ms", window_json(&p->age_w));
+    json_object_set_new(o, "not_replicated", p->positions_unread ? json_string("its stored position cannot be read yet (retrying)") : json_null());
     json_object_set_new(o, "blocked", p->blocked_err ? json_pack("{s:I,s:s,s:s}", "offset", (json_int_t)p->blocked_offset, "error",
                                                                  rd_kafka_err2name((rd_kafka_resp_err_t)p->blocked_err), "reason",
                                                                  rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err))
@@ -849,7 +921,14 @@ static json_t *task_json(const km_flow_snap_t *f, const km_task_snap_t *t) {
 }
 
 static json_t *flow_json(const km_flow_snap_t *f) {
-    json_t *tasks = json_array(), *parts = json_array(), *ckpts = json_array();
+    json_t *tasks = json_array(), *parts = json_array(), *ckpts = json_array(), *groups = json_array();
+    for (size_t i = 0; i < f->ngroups; i++) {
+        const km_group_status_t *g = &f->groups[i];
+        json_t *o = json_pack("{s:s,s:I}", "group", g->group, "partitions_checkpointed", (json_int_t)g->partitions);
+        json_object_set_new(o, "last_checkpoint_ms", g->last_ms ? json_integer(g->last_ms) : json_null());
+        json_object_set_new(o, "reason", g->reason ? json_string(g->reason) : json_null());
+        json_array_append_new(groups, o);
+    }
     for (int i = 0; i < f->ntasks; i++) json_array_append_new(tasks, task_json(f, &f->tasks[i]));
     for (size_t i = 0; i < f->nparts; i++) json_array_append_new(parts, part_json(&f->parts[i]));
     for (size_t i = 0; i < f->nckpts; i++) {
@@ -863,6 +942,7 @@ static json_t *flow_json(const km_flow_snap_t *f) {
                           "producer_request_errors", (json_int_t)f->request_errors, "tasks", tasks, "partitions", parts,
                           "checkpoints", ckpts);
     json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());
+    json_object_set_new(o, "groups", groups);
     return o;
 }
 

@@ -95,6 +95,7 @@ typedef struct km_part_stats {
     _Atomic int64_t acked_ts;       /* timestamp of the last record acknowledged */
     _Atomic int blocked_err;        /* librdkafka error that stops the partition, 0 when it flows */
     _Atomic int64_t blocked_offset; /* the source offset it stopped at */
+    _Atomic bool positions_unread;  /* found, not started: its stored position could not be read yet */
     km_hist_t latency, age;         /* replication-latency-ms (at ack), record-age-ms (at poll) */
     km_window_t latency_w, age_w;   /* the same for min/max/avg; extra: records acked, value bytes */
 } km_part_stats_t;
@@ -111,6 +112,8 @@ void km_part_offset_sync_emitted(km_part_stats_t *s);
 /* The partition stopped at source offset `offset` because the target refused a record with
  * `err` (a librdkafka error code), or flows again (err 0). The flow is degraded meanwhile. */
 void km_part_blocked(km_part_stats_t *s, int err, int64_t offset);
+/* The flow found the partition but cannot start it until its position is read (flow.c). */
+void km_part_positions_unread(km_part_stats_t *s, bool unread);
 /* Periodic refresh from the task: the source's high watermark and the next offset to mirror
  * (either may be -1, unknown). Lag = high_watermark − next. */
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms);
@@ -167,6 +170,19 @@ void km_task_slot_client_stats(km_task_slot_t *ts, bool is_producer, const char 
 int km_metrics_checkpoint_observe(km_metrics_t *m, const char *source, const char *target, const char *group,
                                   const char *topic, int32_t partition, int64_t latency_ms);
 
+/* Where checkpoints stand for one consumer group of the flow. */
+typedef struct km_group_status {
+    char *group;
+    int64_t last_ms;   /* wall-clock ms of the last checkpoint written for it; 0: none yet */
+    size_t partitions; /* its partitions that have a checkpoint */
+    char *reason;      /* why no checkpoint is written for it now; NULL when they are */
+} km_group_status_t;
+
+/* Replaces the flow's group table (copied) for /status and
+ * kmirror_checkpoint_last_timestamp_seconds. Thread-safe. -1 when no flow source->target. */
+int km_metrics_checkpoint_groups(km_metrics_t *m, const char *source, const char *target, const km_group_status_t *g,
+                                 size_t n);
+
 /* ---- reading -------------------------------------------------------------------------------- */
 
 typedef struct km_part_snap {
@@ -178,6 +194,7 @@ typedef struct km_part_snap {
     int64_t lag_ms;      /* -1 unknown */
     int blocked_err;     /* 0 when the partition flows */
     int64_t blocked_offset;
+    bool positions_unread;
     double record_rate, byte_rate; /* per second over the window */
     km_window_view_t latency_w, age_w;
     km_hist_view_t latency, age;
@@ -208,6 +225,8 @@ typedef struct km_flow_snap {
     size_t nparts;
     km_ckpt_snap_t *ckpts;
     size_t nckpts;
+    km_group_status_t *groups; /* owned by the snapshot */
+    size_t ngroups;
 } km_flow_snap_t;
 
 typedef struct km_snapshot {

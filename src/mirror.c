@@ -1,6 +1,7 @@
 /* mirror.c — see mirror.h. */
 #include "mirror.h"
 
+#include "admin.h"
 #include "checkpoint.h"
 #include "flow.h"
 #include "heartbeat.h"
@@ -42,6 +43,7 @@ void km_mirror_install_signals(void) {
     sa.sa_handler = on_hup;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    km_admin_stop_on(&stop_signal); /* start-up and admin waits end early on a stop */
 }
 
 bool km_mirror_stop_requested(void) {
@@ -82,7 +84,7 @@ static void follow_lead(km_mirror_t *m, flow_run_t *r) {
     if (lead && !r->checkpointer) {
         char err[1024];
         r->checkpointer = km_checkpointer_start(r->flow, m->metrics, err, sizeof(err));
-        if (!r->checkpointer) {
+        if (!r->checkpointer && !km_admin_stopping()) {
             km_error("flow %s: checkpoints and group offset sync are not running: %s", r->flow->name, err);
             r->checkpoints_broken = true;
         }
@@ -97,7 +99,7 @@ static void start_heartbeats(km_mirror_t *m, const km_config_t *cfg) {
     m->heartbeats = km_xcalloc(cfg->nflows, sizeof(*m->heartbeats));
     for (size_t i = 0; i < cfg->nflows; i++) {
         const km_flow_t *f = &cfg->flows[i];
-        if (!f->heartbeats_here) continue;
+        if (!f->heartbeats_here || km_admin_stopping()) continue;
         km_heartbeats_conf_t hc = {f->source, f->target, f->s.heartbeats_topic, &f->rk_producer,
                                    f->s.emit_heartbeats_interval_ms, f->s.internal_replication_factor[0],
                                    (int)f->s.admin_timeout_ms};
@@ -140,7 +142,10 @@ km_mirror_t *km_mirror_start(const km_config_t *cfg) {
         km_info("flow %s: starting (%s -> %s)", f->name, km_props_get(&f->rk_consumer, "bootstrap.servers"),
                 km_props_get(&f->rk_producer, "bootstrap.servers"));
         km_flow_rt_t *rt = km_flow_rt_start(f, fms[i], err, sizeof(err));
-        if (!rt) {
+        if (!rt && km_admin_stopping()) {
+            km_info("flow %s: start-up interrupted by the stop", f->name);
+            ok = false;
+        } else if (!rt) {
             km_error("flow %s: cannot start: %s", f->name, err);
             km_flow_metrics_state(fms[i], KM_FLOW_FAILED, err);
             ok = false;
@@ -189,6 +194,10 @@ int km_mirror_http_port(const km_mirror_t *m) { return m->http ? km_http_port(m-
 int km_mirror_main(const km_config_t *cfg) {
     km_mirror_install_signals();
     km_mirror_t *m = km_mirror_start(cfg);
+    if (!m && stop_signal) {
+        km_info("stopped during start-up; nothing was replicated yet");
+        return 0;
+    }
     if (!m) return 1;
     km_info("kmirror running; SIGTERM or Ctrl-C stops it");
     km_sdnotify_t *sd = km_sdnotify_new(); /* NULL unless run by systemd with Type=notify */

@@ -168,8 +168,17 @@ static void add_late(km_sync_store_t *st, part_t *p, const km_offset_sync_t *s) 
 }
 
 void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
+    if (s->partition < 0 || !KM_OFFSET_VALID(s->upstream_offset) || !KM_OFFSET_VALID(s->downstream_offset)) return;
     part_t *p = get_part(st, s->topic, s->partition);
     sync_t *last = p->n ? &p->syncs[p->n - 1] : NULL;
+    if (last && s->downstream_offset < last->d && s->upstream_offset > last->u) {
+        /* Later upstream yet earlier downstream: no single remote log holds that, so the remote
+         * partition was re-created (deleted on the target) or rewritten. What is stored maps
+         * onto records that are gone; forgetting it leaves those offsets untranslatable, never
+         * translated onto other records. */
+        p->n = 0;
+        last = NULL;
+    }
     if (last && s->downstream_offset < last->d) {
         add_late(st, p, s);
         return;
@@ -179,7 +188,7 @@ void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s) {
         if (s->next > last->next) last->next = s->next; /* a later flush of the same record: keep its run start */
         return;
     }
-    if (s->exact && s->kind == KM_SYNC_AFTER_START) truncate_from(p, s->prev_end + 1);
+    if (s->exact && s->kind == KM_SYNC_AFTER_START && s->prev_end < INT64_MAX) truncate_from(p, s->prev_end + 1);
     truncate_from(p, s->upstream_offset);
     make_room(st, p);
     p->syncs[p->n++] = (sync_t){s->upstream_offset, s->downstream_offset, s->prev_end, s->next, s->kind, s->exact != 0};
@@ -215,7 +224,8 @@ km_xlate_t km_sync_store_translate(const km_sync_store_t *st, const char *topic,
     }
     if (!lo) return KM_XLATE_NONE; /* older than anything we know */
     if (lo->exact && hi && hi->exact) {
-        *downstream = lo->d + (x - lo->u); /* same run as lo */
+        /* same run as lo; a sum past INT64_MAX means the syncs contradict each other */
+        if (__builtin_add_overflow(lo->d, x - lo->u, downstream)) return KM_XLATE_NONE;
         return KM_XLATE_EXACT;
     }
     if (lo->exact && !hi && x <= lo->next) {

@@ -46,7 +46,7 @@ typedef struct km_sync_store km_sync_store_t;
 /* Per partition at most `per_partition` syncs are kept (the oldest are forgotten). */
 km_sync_store_t *km_sync_store_new(int per_partition);
 void km_sync_store_free(km_sync_store_t *s);
-/* Adds a sync in log order (s is copied). */
+/* Adds a sync in log order (s is copied); one with out-of-range values (never decoded) is ignored. */
 void km_sync_store_add(km_sync_store_t *st, const km_offset_sync_t *s);
 
 typedef enum {

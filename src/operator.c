@@ -8,7 +8,9 @@
 #include "config.h"
 #include "log.h"
 #include "records.h"
+#include "reject.h"
 #include "rk.h"
+#include "providers.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -42,6 +44,7 @@ static int parse(int argc, char **argv, op_args_t *a, const char *usage) {
 static int load(const char *path, km_config_t *cfg) {
     km_diag_t d = {0};
     int rc = km_config_load(cfg, path, NULL, 0, &d);
+    km_providers_redact_logs(&cfg->secrets);
     if (rc != 0) km_diag_log(&d);
     km_diag_free(&d);
     return rc;
@@ -126,9 +129,13 @@ static int read_checkpoints(rd_kafka_t *rk, const char *topic, const char *group
         km_checkpoint_t c;
         if (!m->err) {
             next = m->offset + 1;
-            if (km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &c) == 0) { /* as MM2: skip bad ones */
+            int rc = km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &c);
+            if (rc == 0) {
                 if (strcmp(c.group, group) == 0) keep_last(out, n, &c);
                 km_checkpoint_free(&c);
+            } else { /* as MM2: skip bad ones, never print them as resume points; but say so */
+                km_reject(topic, m->partition, m->offset, "%s; skipped",
+                          rc == -2 ? "a checkpoint with an out-of-range partition or offset" : "not a checkpoint (truncated, trailing bytes or unknown version)");
             }
         }
         rd_kafka_message_destroy(m);
@@ -241,9 +248,13 @@ static int64_t last_heartbeat(rd_kafka_t *rk, const char *topic) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (!m) continue;
         km_heartbeat_t h;
-        if (!m->err && km_heartbeat_decode(m->key, m->key_len, m->payload, m->len, &h) == 0) {
+        int rc = m->err ? 0 : km_heartbeat_decode(m->key, m->key_len, m->payload, m->len, &h);
+        if (!m->err && rc == 0) {
             ts = h.timestamp;
             km_heartbeat_free(&h);
+        } else if (rc != 0) {
+            km_reject(topic, m->partition, m->offset, "%s; skipped",
+                      rc == -2 ? "a heartbeat with a negative timestamp" : "not a heartbeat (truncated, trailing bytes or unknown version)");
         }
         rd_kafka_message_destroy(m);
     }

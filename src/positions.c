@@ -3,6 +3,8 @@
 
 #include "admin.h"
 #include "log.h"
+#include "records.h"
+#include "reject.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -36,21 +38,29 @@ char *km_pos_encode_value(int64_t offset, size_t *len) {
 }
 
 int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic, int32_t *partition) {
+    *cluster = *topic = NULL;
     if (!key) return -1;
     json_t *j = json_loadb(key, len, 0, NULL);
-    int rc = -1;
     json_t *name = json_array_get(j, 0), *obj = json_array_get(j, 1);
-    if (json_is_array(j) && json_array_size(j) == 2 && json_is_string(name) &&
-        strcmp(json_string_value(name), CONNECTOR) == 0 && json_is_object(obj)) {
+    int rc = -2; /* corrupt, unless another connector's or ours */
+    if (json_is_string(name) && strcmp(json_string_value(name), CONNECTOR) != 0) {
+        rc = -1;
+    } else if (json_is_object(obj)) {
         json_t *c = json_object_get(obj, "cluster"), *t = json_object_get(obj, "topic"), *p = json_object_get(obj, "partition");
-        if (json_is_string(c) && json_is_string(t) && json_is_integer(p)) {
-            *cluster = km_xstrdup(json_string_value(c));
-            *topic = km_xstrdup(json_string_value(t));
-            *partition = (int32_t)json_integer_value(p);
+        if (json_is_string(c)) *cluster = km_xstrdup(json_string_value(c));
+        if (json_is_string(t)) *topic = km_xstrdup(json_string_value(t));
+        json_int_t v = json_is_integer(p) ? json_integer_value(p) : -1;
+        if (json_array_size(j) == 2 && json_is_string(name) && *cluster && *topic && v >= 0 && v <= INT32_MAX) {
+            *partition = (int32_t)v;
             rc = 0;
         }
     }
     json_decref(j);
+    if (rc == -1) {
+        free(*cluster);
+        free(*topic);
+        *cluster = *topic = NULL;
+    }
     return rc;
 }
 
@@ -59,7 +69,7 @@ int km_pos_decode_value(const void *value, size_t len, int64_t *offset) {
     json_t *j = json_loadb(value, len, 0, NULL);
     json_t *o = json_object_get(j, "offset");
     int rc = -1;
-    if (json_is_integer(o) && json_integer_value(o) >= 0) {
+    if (json_is_integer(o) && KM_OFFSET_VALID(json_integer_value(o))) {
         *offset = json_integer_value(o);
         rc = 0;
     }
@@ -100,12 +110,32 @@ void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, i
     size_t i = find(p, topic, partition, &found);
     if (found) {
         p->items[i].offset = offset;
+        p->items[i].rejected_at = -1;
         return;
     }
     if (p->n == p->cap) p->items = km_xrealloc(p->items, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*p->items));
     memmove(&p->items[i + 1], &p->items[i], (p->n - i) * sizeof(*p->items));
-    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset};
+    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset, -1};
     p->n++;
+}
+
+void km_positions_reject(km_positions_t *p, const char *topic, int32_t partition, int64_t at) {
+    km_positions_set(p, topic, partition, -1);
+    int found;
+    p->items[find(p, topic, partition, &found)].rejected_at = at;
+}
+
+int64_t km_positions_rejected(const km_positions_t *p, const char *topic, int32_t partition) {
+    int found;
+    size_t i = find(p, topic, partition, &found);
+    return found ? p->items[i].rejected_at : -1;
+}
+
+size_t km_positions_nrejected(const km_positions_t *p, const km_position_t **first) {
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->items[i].rejected_at >= 0 && n++ == 0 && first) *first = &p->items[i];
+    return n;
 }
 
 void km_positions_remove(km_positions_t *p, const char *topic, int32_t partition) {
@@ -126,12 +156,24 @@ void km_positions_free(km_positions_t *p) {
 static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_positions_t *out) {
     char *c, *t;
     int32_t part;
-    if (km_pos_decode_key(m->key, m->key_len, &c, &t, &part) != 0) return;
+    int rc = km_pos_decode_key(m->key, m->key_len, &c, &t, &part);
+    const char *otopic = rd_kafka_topic_name(m->rkt);
     int64_t off;
-    if (strcmp(c, cluster) == 0) {
-        if (!m->payload) km_positions_remove(out, t, part);
-        else if (km_pos_decode_value(m->payload, m->len, &off) == 0) km_positions_set(out, t, part, off);
-        else km_warn("offsets topic: ignoring an unreadable position for %s-%d", t, part);
+    if (rc == -1 || (c && strcmp(c, cluster) != 0)) {
+        /* another connector's key, or another source cluster's position */
+    } else if (rc == -2) {
+        km_reject(otopic, m->partition, m->offset,
+                  "not a position key: MirrorSourceConnector, a cluster, a topic and a partition in 0..2147483647 expected%s%s%s; ignored",
+                  t ? " (topic " : "", t ? t : "", t ? ")" : "");
+    } else if (!m->payload) {
+        km_positions_remove(out, t, part);
+    } else if (km_pos_decode_value(m->payload, m->len, &off) == 0) {
+        km_positions_set(out, t, part, off);
+    } else {
+        km_reject(otopic, m->partition, m->offset,
+                  "the position of %s-%d is not {\"offset\":N} with 0 <= N < 2^63-1; the partition is not replicated until a valid position or a tombstone replaces it",
+                  t, part);
+        km_positions_reject(out, t, part, m->offset);
     }
     free(c);
     free(t);

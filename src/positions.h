@@ -20,7 +20,9 @@
 typedef struct km_position {
     char *topic;
     int32_t partition;
-    int64_t offset; /* last replicated source offset */
+    int64_t offset; /* last replicated source offset; -1 while rejected */
+    int64_t rejected_at; /* offset in the offsets topic of the invalid record that is the last
+                          * word on this partition, else -1: see km_positions_rejected */
 } km_position_t;
 
 typedef struct km_positions {
@@ -32,19 +34,33 @@ typedef struct km_positions {
 char *km_pos_encode_key(const char *cluster, const char *topic, int32_t partition, size_t *len);
 char *km_pos_encode_value(int64_t offset, size_t *len);
 /* 0 when key is a MirrorSourceConnector position key; *cluster and *topic are then owned by the
- * caller. -1 for anything else (other connectors' keys, garbage). */
+ * caller. -1 for another connector's key (a JSON array led by another name) or a NULL key.
+ * -2 for anything else, a corrupt key: bytes that are not such an array, missing fields, or a
+ * partition that is not an int32 >= 0 (it must not become another partition); *cluster and
+ * *topic are then the strings the key holds (caller frees) or NULL, *partition is not set. */
 int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic, int32_t *partition);
-/* 0 with *offset set; -1 when not {"offset":N} with N >= 0. */
+/* 0 with *offset set; -1 when not {"offset":N} with N in KM_OFFSET_VALID's range. */
 int km_pos_decode_value(const void *value, size_t len, int64_t *offset);
 
-/* -1 when unknown. */
+/* -1 when unknown or rejected. */
 int64_t km_positions_get(const km_positions_t *p, const char *topic, int32_t partition);
 void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset);
+/* The last record for (topic, partition), at offsets-topic offset `at`, is invalid: the true
+ * position is unknown, which is not the same as "none" (that would restart the partition from
+ * its beginning without a word). A later valid record or tombstone clears it. */
+void km_positions_reject(km_positions_t *p, const char *topic, int32_t partition, int64_t at);
+/* The offsets-topic offset of the rejected record for (topic, partition), or -1. */
+int64_t km_positions_rejected(const km_positions_t *p, const char *topic, int32_t partition);
+/* How many partitions have a rejected position (the first one in *first, when not NULL). */
+size_t km_positions_nrejected(const km_positions_t *p, const km_position_t **first);
 void km_positions_remove(km_positions_t *p, const char *topic, int32_t partition);
 void km_positions_free(km_positions_t *p);
 
 /* Reads the whole offsets topic `topic` with client configuration `conf` (consumed), keeping
  * the positions of source cluster `cluster` (last record per key wins, tombstones delete).
+ * Invalid records of that cluster are logged (rate-limited, with their offsets-topic partition
+ * and offset); a key naming an impossible partition is ignored, an invalid value marks its
+ * partition rejected (km_positions_reject).
  * Only committed records count (read_committed), up to the high watermark at the call: with
  * exactly-once, positions written in a transaction that is still open elsewhere are waited
  * for, never skipped, and those of aborted transactions never seen. A missing topic is an empty

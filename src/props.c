@@ -109,44 +109,61 @@ static bool read_logical_line(const char *buf, size_t len, size_t *pos, int *lin
     }
 }
 
-/* Decodes escapes of raw[from, to) into `out`. Returns -1 on a malformed \uXXXX. */
+/* Why unescape() refused a key or value. */
+enum { UNESC_OK = 0, UNESC_BAD_U = -1, UNESC_SURROGATE = -2, UNESC_NUL = -3 };
+
+/* Decodes escapes of raw[from, to) into `out`. A UTF-16 surrogate must come as a high-low pair
+ * of adjacent \u escapes (Java would keep a lone one as an unpaired char; as UTF-8 it has no
+ * encoding, and joining it with a later escape would make another character). A NUL byte,
+ * raw or \u0000, would silently cut the C string short. */
 static int unescape(const char *raw, size_t from, size_t to, sbuf_t *out) {
     unsigned pending_high = 0;
     for (size_t i = from; i < to; i++) {
         char c = raw[i];
+        if (c == '\0') return UNESC_NUL;
         if (c != '\\' || i + 1 >= to) {
+            if (pending_high) return UNESC_SURROGATE;
             if (c == '\\') continue; /* a lone trailing backslash is dropped, as Java does */
             sb_put(out, c, false);
             continue;
         }
         c = raw[++i];
         if (c == 'u') {
-            if (i + 4 >= to) return -1;
+            if (i + 4 >= to) return UNESC_BAD_U;
             unsigned cp = 0;
             for (int k = 1; k <= 4; k++) {
                 int h = hexval(raw[i + k]);
-                if (h < 0) return -1;
+                if (h < 0) return UNESC_BAD_U;
                 cp = cp * 16 + (unsigned)h;
             }
             i += 4;
-            if (cp >= 0xD800 && cp < 0xDC00) { pending_high = cp; continue; }
-            if (cp >= 0xDC00 && cp < 0xE000 && pending_high) {
-                cp = 0x10000 + ((pending_high - 0xD800) << 10) + (cp - 0xDC00);
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                if (pending_high) return UNESC_SURROGATE;
+                pending_high = cp;
+                continue;
             }
+            if (cp >= 0xDC00 && cp < 0xE000) {
+                if (!pending_high) return UNESC_SURROGATE;
+                cp = 0x10000 + ((pending_high - 0xD800) << 10) + (cp - 0xDC00);
+            } else if (pending_high) {
+                return UNESC_SURROGATE;
+            }
+            if (cp == 0) return UNESC_NUL;
             pending_high = 0;
             sb_put_utf8(out, cp);
             continue;
         }
-        pending_high = 0;
+        if (pending_high) return UNESC_SURROGATE;
         switch (c) {
         case 't': sb_put(out, '\t', true); break;
         case 'n': sb_put(out, '\n', true); break;
         case 'r': sb_put(out, '\r', true); break;
         case 'f': sb_put(out, '\f', true); break;
+        case '\0': return UNESC_NUL;
         default: sb_put(out, c, true); break;
         }
     }
-    return 0;
+    return pending_high ? UNESC_SURROGATE : UNESC_OK;
 }
 
 /* The ops-guide forgiveness: unescaped whitespace followed by unescaped '#' ends the value;
@@ -171,7 +188,7 @@ static void add_parsed(km_props_t *out, const char *name, const char *key, const
 }
 
 /* Splits one logical line into key and value the way Properties.load does. */
-static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t *out, km_diag_t *d) {
+static int parse_line(const sbuf_t *raw, const char *name, int line, bool inline_comments, km_props_t *out, km_diag_t *d) {
     size_t i = 0, n = raw->n;
     const char *s = raw->s;
     while (i < n) {
@@ -187,12 +204,16 @@ static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t 
     sbuf_t key, val;
     sb_init(&key);
     sb_init(&val);
-    int rc = 0;
-    if (unescape(s, 0, key_end, &key) != 0 || unescape(s, v, n, &val) != 0) {
-        km_diag_error(d, "%s:%d: malformed \\uXXXX escape (four hexadecimal digits must follow \\u)", name, line);
+    int rc = 0, why = unescape(s, 0, key_end, &key);
+    if (why == UNESC_OK) why = unescape(s, v, n, &val);
+    if (why != UNESC_OK) {
+        km_diag_error(d, "%s:%d: %s", name, line,
+                      why == UNESC_NUL         ? "a NUL byte (raw or \\u0000) in a key or value; kmirror cannot keep it and will not cut the value short"
+                      : why == UNESC_SURROGATE ? "an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF must come as a high-low pair, e.g. \\uD83D\\uDE00)"
+                                               : "malformed \\uXXXX escape (four hexadecimal digits must follow \\u)");
         rc = -1;
     } else {
-        strip_inline_comment(&val);
+        if (inline_comments) strip_inline_comment(&val);
         add_parsed(out, name, key.s, val.s, line, d);
     }
     sb_free(&key);
@@ -200,18 +221,22 @@ static int parse_line(const sbuf_t *raw, const char *name, int line, km_props_t 
     return rc;
 }
 
-int km_props_parse_buf(const char *buf, size_t len, const char *name, km_props_t *out, km_diag_t *d) {
+static int parse_buf(const char *buf, size_t len, const char *name, bool inline_comments, km_props_t *out, km_diag_t *d) {
     size_t pos = 0;
     int lineno = 0, first = 0, rc = 0;
     sbuf_t raw;
     sb_init(&raw);
-    while (rc == 0 && read_logical_line(buf, len, &pos, &lineno, &first, &raw)) rc = parse_line(&raw, name, first, out, d);
+    while (rc == 0 && read_logical_line(buf, len, &pos, &lineno, &first, &raw)) rc = parse_line(&raw, name, first, inline_comments, out, d);
     sb_free(&raw);
     if (rc != 0) km_props_free(out);
     return rc;
 }
 
-int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) {
+int km_props_parse_buf(const char *buf, size_t len, const char *name, km_props_t *out, km_diag_t *d) {
+    return parse_buf(buf, len, name, true, out, d);
+}
+
+static int parse_file(const char *path, bool inline_comments, km_props_t *out, km_diag_t *d) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         km_diag_error(d, "cannot read configuration file %s: %s", path, strerror(errno));
@@ -235,10 +260,14 @@ int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) {
         km_diag_error(d, "cannot read configuration file %s: read error", path);
         return -1;
     }
-    int rc = km_props_parse_buf(buf, len, path, out, d);
+    int rc = parse_buf(buf, len, path, inline_comments, out, d);
     free(buf);
     return rc;
 }
+
+int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) { return parse_file(path, true, out, d); }
+
+int km_props_parse_file_java(const char *path, km_props_t *out, km_diag_t *d) { return parse_file(path, false, out, d); }
 
 const km_prop_t *km_props_find(const km_props_t *p, const char *key) {
     for (size_t i = 0; i < p->n; i++)

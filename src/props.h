@@ -28,6 +28,9 @@ typedef struct km_props {
  * left empty. */
 int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d);
 int km_props_parse_buf(const char *buf, size_t len, const char *name, km_props_t *out, km_diag_t *d);
+/* Exactly as Properties.load, without the inline-comment forgiveness: for files whose values are
+ * secrets, where " #" may be part of a password. */
+int km_props_parse_file_java(const char *path, km_props_t *out, km_diag_t *d);
 
 const km_prop_t *km_props_find(const km_props_t *p, const char *key);
 const char *km_props_get(const km_props_t *p, const char *key); /* NULL when absent */

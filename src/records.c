@@ -95,11 +95,9 @@ int km_heartbeat_decode(const void *key, size_t klen, const void *val, size_t vl
     out->target = get_str(&k);
     int16_t version = (int16_t)get_be(&v, 2);
     out->timestamp = (int64_t)get_be(&v, 8);
-    if (rd_done(&k) || rd_done(&v) || version != 0) {
-        km_heartbeat_free(out);
-        return -1;
-    }
-    return 0;
+    int rc = rd_done(&k) || rd_done(&v) || version != 0 ? -1 : out->timestamp < 0 ? -2 : 0;
+    if (rc) km_heartbeat_free(out);
+    return rc;
 }
 
 void km_heartbeat_free(km_heartbeat_t *h) {
@@ -140,11 +138,11 @@ int km_checkpoint_decode(const void *key, size_t klen, const void *val, size_t v
     out->upstream_offset = (int64_t)get_be(&v, 8);
     out->downstream_offset = (int64_t)get_be(&v, 8);
     out->metadata = get_str(&v);
-    if (rd_done(&k) || rd_done(&v) || version != 0) {
-        km_checkpoint_free(out);
-        return -1;
-    }
-    return 0;
+    int rc = rd_done(&k) || rd_done(&v) || version != 0 ? -1
+             : out->partition < 0 || !KM_OFFSET_VALID(out->upstream_offset) || !KM_OFFSET_VALID(out->downstream_offset) ? -2
+             : 0;
+    if (rc) km_checkpoint_free(out);
+    return rc;
 }
 
 void km_checkpoint_free(km_checkpoint_t *c) {
@@ -181,6 +179,9 @@ int km_offset_sync_encode_header(const km_offset_sync_t *s, char *buf, size_t si
     return wr_done(&w);
 }
 
+/* -1: unreadable (a newer writer's), -2: readable with values no writer produces. prev_end is
+ * -1 or an offset (after a restart it may lie past the sync's: a reset source topic); next is
+ * -1 or past the sync's offset. */
 static int decode_header(const void *hdr, size_t hlen, km_offset_sync_t *out) {
     rd_t h = {hdr, hlen, 0, 0};
     int version = (int)get_be(&h, 1);
@@ -188,6 +189,8 @@ static int decode_header(const void *hdr, size_t hlen, km_offset_sync_t *out) {
     out->prev_end = (int64_t)get_be(&h, 8);
     out->next = (int64_t)get_be(&h, 8);
     if (rd_done(&h) || version != 0 || kind > KM_SYNC_AFTER_START) return -1;
+    if ((out->prev_end != -1 && !KM_OFFSET_VALID(out->prev_end)) || (out->next != -1 && out->next <= out->upstream_offset))
+        return -2;
     out->kind = (km_sync_kind_t)kind;
     out->exact = 1;
     return 0;
@@ -201,13 +204,18 @@ int km_offset_sync_decode(const void *key, size_t klen, const void *val, size_t 
     out->partition = (int32_t)get_be(&k, 4);
     out->upstream_offset = (int64_t)get_be(&v, 8);
     out->downstream_offset = (int64_t)get_be(&v, 8);
-    if (rd_done(&k) || rd_done(&v)) {
-        km_offset_sync_free(out);
-        return -1;
-    }
+    int rc = rd_done(&k) || rd_done(&v) ? -1
+             : out->partition < 0 || !KM_OFFSET_VALID(out->upstream_offset) || !KM_OFFSET_VALID(out->downstream_offset) ? -2
+             : 0;
     /* A header we cannot read makes the sync a plain (conservative) one, never an error:
-     * Java MM2 would still use it. */
-    if (hdr && decode_header(hdr, hlen, out) != 0) {
+     * Java MM2 would still use it. One with impossible values is corrupt: so is the sync. */
+    int hrc = rc == 0 && hdr ? decode_header(hdr, hlen, out) : 0;
+    if (hrc == -2) rc = -2;
+    if (rc) {
+        km_offset_sync_free(out);
+        return rc;
+    }
+    if (hrc == -1) {
         out->exact = 0;
         out->kind = KM_SYNC_IN_RUN;
     }

@@ -4,9 +4,13 @@
  * RemoteClusterUtils and kmirror read each other's records through these functions.
  *
  * Encoders write into caller buffers sized with the *_size() helpers and return the byte count,
- * or -1 when a string is longer than Kafka's 32767-byte limit. Decoders return 0, or -1 for a
- * record that is truncated, has trailing bytes or an unknown version; decoded strings are
- * malloc'ed and owned by the caller (the *_free helpers).
+ * or -1 when a string is longer than Kafka's 32767-byte limit. Decoders return 0, -1 for a
+ * record that is truncated, has trailing bytes or an unknown version, or -2 for a well-formed
+ * record whose values are out of range (a negative partition, an offset outside
+ * KM_OFFSET_VALID, a negative timestamp): internal topics are validated, never trusted, so a
+ * corrupt record is rejected rather than wrapped into a plausible partition or offset. Decoded
+ * strings are malloc'ed and owned by the caller (the *_free helpers); on failure *out holds
+ * nothing to free.
  *
  * kmirror's own offset-syncs also carry a record header (KM_SYNC_HEADER), invisible to Java
  * readers, that makes exact translation possible; see offsetsync.h. */
@@ -17,6 +21,9 @@
 #include <stdint.h>
 
 #define KM_STRING_MAX 32767
+
+/* An offset kmirror can store and resume from: offset + 1 must not overflow. */
+#define KM_OFFSET_VALID(o) ((o) >= 0 && (o) < INT64_MAX)
 
 typedef struct km_heartbeat {
     char *source, *target;

@@ -12,4 +12,9 @@ rd_kafka_conf_t *km_rk_conf(const km_props_t *props, char *errstr, size_t errlen
 /* Creates the client; conf is consumed in every case. */
 rd_kafka_t *km_rk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errlen);
 
+/* What to fix when a librdkafka log line `msg` reports a TLS or SASL failure the configuration
+ * causes (untrusted CA, expired certificate, wrong host name, bad credentials), naming the keys;
+ * NULL for anything else. Such lines are logged as errors with this hint. */
+const char *km_rk_security_hint(const char *msg);
+
 #endif

@@ -90,6 +90,27 @@ static void print_flows(json_t *flows) {
     }
 }
 
+/* Per consumer group: when its last checkpoint was written, how many partitions have one, and
+ * why there is none when there is none. Printed only when some flow checkpoints groups. */
+static void print_groups(json_t *flows, int64_t now_ms) {
+    json_t *f, *g;
+    size_t i, k, n = 0;
+    json_array_foreach(flows, i, f) n += json_array_size(json_object_get(f, "groups"));
+    if (!n) return;
+    printf("\n%-14s %-30s %12s %10s  %s\n", "FLOW", "GROUP", "CHECKPOINTED", "PARTITIONS", "WHY NONE");
+    json_array_foreach(flows, i, f) {
+        json_array_foreach(json_object_get(f, "groups"), k, g) {
+            json_t *last = json_object_get(g, "last_checkpoint_ms");
+            const char *reason = json_string_value(json_object_get(g, "reason"));
+            char when[32] = "never";
+            if (json_is_integer(last)) snprintf(when, sizeof(when), "%llds ago", (long long)((now_ms - json_integer_value(last)) / 1000));
+            printf("%-14s %-30s %12s %10llu  %s\n", json_string_value(json_object_get(f, "name")),
+                   json_string_value(json_object_get(g, "group")), when, (unsigned long long)uint_of(g, "partitions_checkpointed"),
+                   reason ? reason : "");
+        }
+    }
+}
+
 static void print_status(const char *url, json_t *doc, bool partitions) {
     const char *reason = json_string_value(json_object_get(doc, "reason"));
     double up = json_number_value(json_object_get(doc, "uptime_seconds"));
@@ -99,6 +120,7 @@ static void print_status(const char *url, json_t *doc, bool partitions) {
            json_number_value(json_object_get(doc, "cpu_seconds")), (double)uint_of(doc, "rss_bytes") / 1048576.0);
     json_t *flows = json_object_get(doc, "flows"), *f;
     print_flows(flows);
+    print_groups(flows, km_now_wall_ms());
     printf("\n%-14s %-34s %5s %12s %10s %8s %10s %16s\n", "FLOW", partitions ? "REMOTE TOPIC [PARTITION]" : "REMOTE TOPIC (PARTITIONS)",
            partitions ? "TASK" : "", "MIRRORED", "LAG", "LAG s", "RECORDS/s", "LATENCY avg/max");
     size_t i;

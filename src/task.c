@@ -33,8 +33,16 @@
 
 #define BATCH_MAX 10000
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
-#define INFLIGHT_MAX_BYTES (32LL * 1024 * 1024)
 #define INFLIGHT_MAX_MSGS 200000
+/* A position held back by its offset-syncs in flight is tried again this soon. */
+#define HELD_RETRY_MS 100
+/* Records in flight are bounded by one budget for the whole process (inflight.max.bytes), over
+ * their real size: key, value, headers and librdkafka's own per-message bookkeeping (each also
+ * pins the consumer fetch buffer it lives in). Tasks publish their share after each batch and
+ * each poll, not per record. The producer's queue.buffering.max.* limits apply on top, per
+ * task: a full queue is backpressure (produce()). */
+#define RECORD_OVERHEAD 256
+static _Atomic int64_t process_inflight_bytes;
 
 typedef struct task_part {
     int32_t partition;
@@ -103,6 +111,7 @@ struct km_task {
     int64_t stop_deadline;
 
     int64_t inflight_bytes, inflight_msgs;
+    int64_t published_bytes; /* the part of inflight_bytes counted in process_inflight_bytes */
     int64_t commit_inflight;
     int64_t acked_since_commit; /* records acknowledged since positions were last queued */
     int rewinds;
@@ -290,13 +299,32 @@ static bool fatal_delivery_error(rd_kafka_resp_err_t err) {
            err == RD_KAFKA_RESP_ERR__INVALID_ARG;
 }
 
+static int64_t record_size(const rd_kafka_message_t *m, rd_kafka_headers_t *h) {
+    int64_t size = (int64_t)(m->len + m->key_len) + RECORD_OVERHEAD;
+    const char *name;
+    const void *val;
+    size_t len;
+    for (size_t i = 0; h && rd_kafka_header_get_all(h, i, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+        size += (int64_t)(strlen(name) + len);
+    return size;
+}
+
+/* Brings this task's share of the process budget up to date. */
+static void publish_inflight(km_task_t *t) {
+    int64_t delta = t->inflight_bytes - t->published_bytes;
+    if (!delta) return;
+    atomic_fetch_add(&process_inflight_bytes, delta);
+    t->published_bytes = t->inflight_bytes;
+}
+
 static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     rd_kafka_message_t *src = dr->_private;
     task_topic_t *tt = rd_kafka_topic_opaque(src->rkt);
     task_part_t *p = tt->parts[src->partition];
     p->inflight--;
     t->inflight_msgs--;
-    t->inflight_bytes -= (int64_t)(src->len + src->key_len);
+    rd_kafka_headers_t *h = NULL;
+    t->inflight_bytes -= record_size(dr, rd_kafka_message_headers(dr, &h) == RD_KAFKA_RESP_ERR_NO_ERROR ? h : NULL);
     bool known = km_recs_report(&p->recs, src->offset, dr->err ? -1 : dr->offset);
     if (dr->err && t->eos) {
         /* The transaction cannot commit: it is aborted and its partitions re-read. */
@@ -473,7 +501,7 @@ static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
 
 /* Produces one consumed record. Returns false when the message was not handed over (the
  * caller still owns it). */
-static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
+static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64_t *size) {
     if (t->eos && !t->in_txn) {
         rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
         if (e) {
@@ -486,6 +514,7 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt) {
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_message_detach_headers(m, &hdrs);
     else hdrs = NULL;
+    *size = record_size(m, hdrs);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -540,8 +569,8 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
-    int64_t size = (int64_t)(m->len + m->key_len), offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
-    if (produce(t, m, tt)) {
+    int64_t size = 0, offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
+    if (produce(t, m, tt, &size)) {
         km_recs_push(&p->recs, offset, ts);
         p->inflight++;
         t->inflight_msgs++;
@@ -634,12 +663,17 @@ static void flush_syncs(km_task_t *t) {
                 rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j);
         }
     if (tl->cnt) rd_kafka_position(t->consumer, tl);
+    /* tl lists partitions in this same order: a cursor finds each one's position without a
+     * search (rd_kafka_topic_partition_list_find is linear: O(P²) per commit) */
+    int k = 0;
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
+            rd_kafka_topic_partition_t *pos = NULL;
+            if (k < tl->cnt && tl->elems[k].partition == j && strcmp(tl->elems[k].topic, t->topics[i]->name) == 0)
+                pos = &tl->elems[k++];
             /* Only once earlier syncs are settled: a flush sync is a hint, the writer marks it sent. */
             if (!p || !p->active || p->syncs.n > 0) continue;
-            rd_kafka_topic_partition_t *pos = rd_kafka_topic_partition_list_find(tl, t->topics[i]->name, j);
             km_offset_sync_t sync;
             if (km_sync_writer_flush(&p->sw, pos && !pos->err && pos->offset >= 0 ? pos->offset : -1, &sync))
                 send_sync(t, t->topics[i]->name, p, &sync);
@@ -676,20 +710,26 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     return true;
 }
 
-static void commit_positions(km_task_t *t) {
+/* Queues the positions that moved. True when some partition's is held back by its
+ * offset-syncs in flight: the caller commits again soon, not a whole interval later (a volume
+ * commit that came while the first sync was in flight would otherwise wait for the interval). */
+static bool commit_positions(km_task_t *t) {
     if (t->sync_rk) flush_syncs(t);
     t->acked_since_commit = 0;
+    bool held = false;
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         for (int j = 0; j < tt->nparts; j++) {
             task_part_t *p = tt->parts[j];
             if (!p) continue;
             int64_t pos = committable(t, p);
+            held |= pos < p->acked;
             if (pos <= p->committed || pos == p->committing) continue;
-            if (!queue_position(t, tt, j, p, pos)) return;
+            if (!queue_position(t, tt, j, p, pos)) return held;
             p->committing = pos;
         }
     }
+    return held;
 }
 
 /* ---- transactions (EOS) -------------------------------------------------------------------- */
@@ -845,6 +885,7 @@ static void drain(km_task_t *t) {
     }
     if (t->commit_inflight > 0 && !t->eos)
         km_warn("flow %s task %d: %lld position commit(s) not acknowledged at shutdown", t->flow->name, t->id, (long long)t->commit_inflight);
+    publish_inflight(t);
 }
 
 static void *task_main(void *arg) {
@@ -862,21 +903,29 @@ static void *task_main(void *arg) {
             else fail(t, "fatal producer error: %s", buf);
             break;
         }
-        if (t->inflight_bytes > INFLIGHT_MAX_BYTES || t->inflight_msgs > INFLIGHT_MAX_MSGS) {
+        /* Over budget: wait for acknowledgements (a task with nothing in flight may still go on,
+         * so one task cannot starve the others). */
+        if ((t->inflight_bytes > 0 && atomic_load(&process_inflight_bytes) > t->flow->s.inflight_max_bytes) ||
+            t->inflight_msgs > INFLIGHT_MAX_MSGS) {
             rd_kafka_poll(t->producer, 5);
+            publish_inflight(t);
             continue;
         }
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
         if (n > 0) t->consumed_at = km_now_wall_ms();
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         rd_kafka_poll(t->producer, 0);
+        publish_inflight(t);
         if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
         rewind_failed(t);
         if (km_now_mono_ms() >= t->next_commit || t->txn_failed ||
             (!t->eos && t->acked_since_commit >= t->flow->s.offset_flush_records)) {
+            bool held = false;
             if (t->eos) commit_txn(t);
-            else commit_positions(t);
-            t->next_commit = km_now_mono_ms() + t->flow->s.offset_flush_interval_ms;
+            else held = commit_positions(t);
+            int64_t wait = t->flow->s.offset_flush_interval_ms;
+            if (held && wait > HELD_RETRY_MS) wait = HELD_RETRY_MS;
+            t->next_commit = km_now_mono_ms() + wait;
         }
     }
     free(batch);

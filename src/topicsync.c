@@ -22,7 +22,7 @@ size_t km_configs_to_mirror(const km_pattern_t *exclude, bool use_source_default
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const km_topic_config_t *c = &in[i];
-        if (c->read_only || c->sensitive || !c->value || km_pattern_matches(exclude, c->name)) continue;
+        if (c->read_only || c->sensitive || !c->value || km_pattern_match(exclude, c->name) != 0) continue;
         if (!use_source_defaults && c->source != RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) continue;
         if (c->source == RD_KAFKA_CONFIG_SOURCE_STATIC_BROKER_CONFIG) continue; /* the source broker's file, not the topic */
         (*out)[k++] = c;

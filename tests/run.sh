@@ -2,6 +2,7 @@
 # Runs every test binary and prints one summary line "N passed, N failed".
 #   tests/unit/  pure functions, no network
 #   tests/mock/  librdkafka mock clusters, in process
+#   tests/fuzz/  fuzz targets over their seed corpora (tests/fuzz/corpus), one TAP line per input
 #   tests/dist/  shell scripts (TAP) on what make install ships: unit, man page, alert rules
 #   tests/it/    real Apache Kafka: two single-node KRaft clusters started here with
 #                scripts/kafka-test-cluster.sh, or external ones from KMIRROR_IT_A/KMIRROR_IT_B.
@@ -43,6 +44,8 @@ run_suite() {
 
 if [ $it_only -eq 0 ]; then
   for b in "$BUILD"/tests/unit/test_* "$BUILD"/tests/mock/test_*; do [ -x "$b" ] && run_suite "$b"; done
+  # tests/fuzz: each fuzz target run once over its corpus (make fuzz fuzzes them with libFuzzer).
+  for b in "$BUILD"/tests/fuzz/fuzz_*; do [ -x "$b" ] && run_suite "$b"; done
   # tests/dist: the installable files (unit, man page, alert rules, make install); TAP scripts.
   for b in tests/dist/test_*.sh; do [ -x "$b" ] && BUILD=$BUILD run_suite "$b"; done
 fi

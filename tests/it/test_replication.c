@@ -856,6 +856,72 @@ static void test_retention_skip_reported(void **state) {
     kt_records_free(recs, n);
 }
 
+/* ---- 9. a remote topic deleted on the target mid-run --------------------------------------- */
+
+/* Someone deletes a.T on b while kmirror runs. Only T is affected: the other topic keeps flowing
+ * record for record; kmirror says loudly that what it had mirrored of T is gone from b,
+ * re-creates a.T and mirrors every record written after the deletion, once. */
+static void test_remote_topic_deleted_mid_run(void **state) {
+    (void)state;
+    need_clusters();
+    char prefix[96], gone[128], other[128], r_gone[160], r_other[160], flows[320];
+    kt_unique_name("deleted", prefix, sizeof prefix);
+    snprintf(gone, sizeof gone, "%s-gone", prefix);
+    snprintf(other, sizeof other, "%s-other", prefix);
+    remote_of("a", gone, r_gone, sizeof r_gone);
+    remote_of("a", other, r_other, sizeof r_other);
+    assert_int_equal(kt_create_topic(A, gone, 2, NULL), 0);
+    assert_int_equal(kt_create_topic(A, other, 2, NULL), 0);
+    produce_numbered(A, gone, 2, 0, 100);
+    produce_numbered(A, other, 2, 0, 100);
+    kmirror_t k;
+    snprintf(flows, sizeof flows, "a->b.enabled = true\na->b.topics = %s-.*\n", prefix);
+    km_start(&k, prefix, flows);
+    wait_count(&k, B, r_gone, 100);
+    wait_count(&k, B, r_other, 100);
+    const int64_t first[] = {49, 49}, all[] = {99, 99};
+    wait_positions(gone, 2, first);
+
+    assert_int_equal(kt_delete_topic(B, r_gone), 0);
+    produce_numbered(A, gone, 2, 100, 100);
+    produce_numbered(A, other, 2, 100, 100);
+    wait_count(&k, B, r_other, 200);
+    wait_count(&k, B, r_gone, 100);
+    wait_positions(gone, 2, all);
+    assert_true(km_alive(&k));
+    km_stop(&k);
+    mirror_check_t c = check_mirror(A, other, B, r_other, true);
+    assert_int_equal(c.records, 200);
+
+    /* a.T now holds exactly source offsets 50..99 of each partition, in order, once */
+    kt_record_t *recs;
+    size_t n, per[2] = {0, 0};
+    assert_int_equal(kt_consume(B, r_gone, NULL, &recs, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        const kt_record_t *r = &recs[i];
+        int64_t seq = 2 * (50 + r->offset) + r->partition;
+        char want[32];
+        snprintf(want, sizeof want, "value-%lld", (long long)seq);
+        if (strcmp(r->value, want) != 0)
+            fail_msg("%s [%d] offset %lld: %s, expected %s", r_gone, r->partition, (long long)r->offset, r->value, want);
+        assert_int_equal((int64_t)per[r->partition]++, r->offset);
+    }
+    kt_records_free(recs, n);
+    assert_int_equal(per[0], 50);
+    assert_int_equal(per[1], 50);
+    char needle[256];
+    snprintf(needle, sizeof needle, "%s", r_gone);
+    char *text = km_log_text(&k);
+    const char *line = strstr(text, " ERROR ");
+    bool named = false;
+    for (; line; line = strstr(line + 1, " ERROR ")) {
+        const char *eol = strchr(line, '\n');
+        if (strstr(line, needle) && (!eol || strstr(line, needle) < eol)) named = true;
+    }
+    if (!named) fail_msg("no ERROR line names %s; log: %s", r_gone, k.log);
+    free(text);
+}
+
 /* An argument runs only the tests whose names match it (a cmocka pattern: * and ?). */
 int main(int argc, char **argv) {
     if (argc > 1) cmocka_set_test_filter(argv[1]);
@@ -870,6 +936,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_sigterm_restart_loses_and_repeats_nothing, teardown),
         cmocka_unit_test_teardown(test_kill9_restart_loses_nothing, teardown),
         cmocka_unit_test_teardown(test_retention_skip_reported, teardown),
+        cmocka_unit_test_teardown(test_remote_topic_deleted_mid_run, teardown),
         cmocka_unit_test_teardown(test_source_broker_crash_loses_nothing, teardown_brokers),
         cmocka_unit_test_teardown(test_target_broker_crash_loses_nothing, teardown_brokers),
     };

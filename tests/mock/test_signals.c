@@ -11,11 +11,15 @@
 #include "mock.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,17 +109,28 @@ typedef struct fixture {
     km_mock_t *a, *b;
 } fixture_t;
 
-static int setup(void **state) {
+/* Two mock clusters with what A->B needs, except the topics named in `omit` on B (which the
+ * mock cannot create: kmirror then waits for CreateTopics until admin.timeout.ms). */
+static fixture_t *clusters(const char *const *omit) {
     char err[256];
     fixture_t *fx = calloc(1, sizeof(*fx));
     fx->a = km_mock_new(1, err, sizeof(err));
     fx->b = km_mock_new(1, err, sizeof(err));
-    if (!fx->a || !fx->b) return -1;
-    if (km_mock_create_topic(fx->a, "orders", 2) || km_mock_create_topic(fx->b, "A.orders", 2) ||
-        km_mock_create_mm2_topics(fx->b, "A") || km_mock_create_mm2_topics(fx->a, "B"))
-        return -1;
-    *state = fx;
-    return 0;
+    if (!fx->a || !fx->b) return NULL;
+    static const char *const on_b[] = {"A.orders", "mm2-offsets.A.internal", "A.checkpoints.internal", "heartbeats",
+                                       "kmirror-tasks.A.A-mm2.internal", "A.heartbeats", NULL};
+    int rc = km_mock_create_topic(fx->a, "orders", 2) | km_mock_create_mm2_topics(fx->a, "B");
+    for (int i = 0; on_b[i]; i++) {
+        bool skip = false;
+        for (int k = 0; omit && omit[k]; k++) skip |= strcmp(omit[k], on_b[i]) == 0;
+        if (!skip) rc |= km_mock_create_topic(fx->b, on_b[i], i == 0 ? 2 : i == 1 ? 25 : 1);
+    }
+    return rc ? NULL : fx;
+}
+
+static int setup(void **state) {
+    *state = clusters(NULL);
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state) {
@@ -140,9 +155,130 @@ static void test_sighup_is_ignored(void **state) {
     stop_cleanly(&c);
 }
 
+/* "127.0.0.1:PORT" where nothing listens. */
+static const char *closed_port(char *buf, size_t len) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    snprintf(buf, len, "127.0.0.1:%d", ntohs(sa.sin_port));
+    return buf;
+}
+
+/* librdkafka's second report of a refused connection: kmirror has been waiting for the cluster
+ * for a second or more (past the first slice of its metadata waits). */
+#define STILL_REFUSED "identical error(s) suppressed"
+
+/* SIGTERM once the log says `stage`, while kmirror waits on a cluster that does not answer. */
+static void sigterm_at(const char *a, const char *b, const char *stage, const char *extra) {
+    child_t c;
+    start(&c, a, b, extra);
+    wait_log(&c, stage);
+    stop_cleanly(&c);
+}
+
+/* Connecting to the source, which refuses connections. */
+static void test_sigterm_source_unreachable(void **state) {
+    fixture_t *fx = *state;
+    char port[64];
+    sigterm_at(closed_port(port, sizeof(port)), km_mock_bootstraps(fx->b), STILL_REFUSED, NULL);
+}
+
+/* Connecting to the target, which refuses connections. */
+static void test_sigterm_target_unreachable(void **state) {
+    fixture_t *fx = *state;
+    char port[64];
+    sigterm_at(km_mock_bootstraps(fx->a), closed_port(port, sizeof(port)), STILL_REFUSED, NULL);
+}
+
+/* The target's only broker is down (it accepts nothing). */
+static void test_sigterm_target_broker_down(void **state) {
+    fixture_t *fx = *state;
+    rd_kafka_mock_broker_set_down(km_mock_cluster(fx->b), 1);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), STILL_REFUSED, NULL);
+    rd_kafka_mock_broker_set_up(km_mock_cluster(fx->b), 1);
+}
+
+/* Creating the positions topic on a target that never answers CreateTopics. */
+static void test_sigterm_creating_offsets_topic(void **state) {
+    static const char *const omit[] = {"mm2-offsets.A.internal", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "flow A->B: starting", NULL);
+}
+
+/* Creating the group's tasks topic (coordinator set-up). */
+static void test_sigterm_creating_tasks_topic(void **state) {
+    static const char *const omit[] = {"kmirror-tasks.A.A-mm2.internal", "A.heartbeats", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "stored position(s)", NULL);
+}
+
+/* Creating the remote topic, right after joining the group (before any assignment). */
+static void test_sigterm_creating_remote_topic(void **state) {
+    static const char *const omit[] = {"A.orders", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "joined group", NULL);
+}
+
+/* Creating the heartbeats topic. */
+static void test_sigterm_creating_heartbeats_topic(void **state) {
+    static const char *const omit[] = {"heartbeats", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "divided into the group", NULL);
+}
+
+/* Waiting for the first task assignment: the consumer must not be closed in the way that makes
+ * librdkafka 2.0.2's sticky assignor abort. */
+static void test_sigterm_waiting_for_assignment(void **state) {
+    fixture_t *fx = *state;
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "joined group", NULL);
+}
+
+/* Setting up checkpoints: the checkpoints topic cannot be created. */
+static void test_sigterm_creating_checkpoints_topic(void **state) {
+    static const char *const omit[] = {"A.checkpoints.internal", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "running task(s) 0", "emit.checkpoints.enabled = true\n");
+}
+
+/* A heartbeats topic that cannot be created (admin.timeout.ms = 60 s) does not hold up the
+ * start: kmirror runs before the creation gave up, and stops cleanly meanwhile. */
+static void test_heartbeats_setup_beside_start(void **state) {
+    static const char *const omit[] = {"heartbeats", NULL};
+    fixture_t *fx = *state = clusters(omit);
+    assert_non_null(fx);
+    child_t c;
+    start(&c, km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), NULL);
+    wait_log(&c, "kmirror running");
+    char *text = kt_read_file(c.log);
+    assert_non_null(text);
+    bool gave_up = strstr(text, "heartbeats A->B: not emitted") != NULL;
+    if (gave_up) print_message("# kmirror ran only after the heartbeats set-up gave up\n");
+    free(text);
+    assert_false(gave_up);
+    stop_cleanly(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sighup_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_source_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_target_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_target_broker_down, setup, teardown),
+        cmocka_unit_test_teardown(test_sigterm_creating_offsets_topic, teardown),
+        cmocka_unit_test_teardown(test_sigterm_creating_tasks_topic, teardown),
+        cmocka_unit_test_teardown(test_sigterm_creating_remote_topic, teardown),
+        cmocka_unit_test_teardown(test_sigterm_creating_heartbeats_topic, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_waiting_for_assignment, setup, teardown),
+        cmocka_unit_test_teardown(test_sigterm_creating_checkpoints_topic, teardown),
+        cmocka_unit_test_teardown(test_heartbeats_setup_beside_start, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

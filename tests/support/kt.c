@@ -99,8 +99,31 @@ static int set_conf_list(rd_kafka_conf_t *c, const char *who, const char *const 
     return 0;
 }
 
-/* Completes c (which it always consumes) with bootstrap, extra properties and the error
- * callback, and creates the client. */
+/* kt_cluster_conf's registry: a few secured clusters per suite at most. */
+static struct {
+    char *bootstrap;
+    const char *const *conf;
+} cluster_confs[8];
+
+void kt_cluster_conf(const char *bootstrap, const char *const *conf) {
+    for (size_t i = 0; i < sizeof(cluster_confs) / sizeof(cluster_confs[0]); i++) {
+        if (cluster_confs[i].bootstrap && strcmp(cluster_confs[i].bootstrap, bootstrap) != 0) continue;
+        if (!cluster_confs[i].bootstrap) cluster_confs[i].bootstrap = strdup(bootstrap);
+        cluster_confs[i].conf = conf;
+        return;
+    }
+    fprintf(stderr, "kt_cluster_conf(%s): too many clusters\n", bootstrap);
+    abort();
+}
+
+static const char *const *cluster_conf(const char *bootstrap) {
+    for (size_t i = 0; i < sizeof(cluster_confs) / sizeof(cluster_confs[0]) && cluster_confs[i].bootstrap; i++)
+        if (strcmp(cluster_confs[i].bootstrap, bootstrap) == 0) return cluster_confs[i].conf;
+    return NULL;
+}
+
+/* Completes c (which it always consumes) with bootstrap, the cluster's connection properties
+ * (kt_cluster_conf), extra properties and the error callback, and creates the client. */
 static rd_kafka_t *new_client(rd_kafka_conf_t *c, rd_kafka_type_t type, const char *bootstrap,
                               const char *const *conf, const char *who) {
     char err[512];
@@ -109,7 +132,8 @@ static rd_kafka_t *new_client(rd_kafka_conf_t *c, rd_kafka_type_t type, const ch
         rd_kafka_conf_destroy(c);
         return NULL;
     }
-    if (set_conf(c, who, "bootstrap.servers", bootstrap) != 0 || set_conf_list(c, who, conf) != 0) {
+    if (set_conf(c, who, "bootstrap.servers", bootstrap) != 0 || set_conf_list(c, who, cluster_conf(bootstrap)) != 0 ||
+        set_conf_list(c, who, conf) != 0) {
         rd_kafka_conf_destroy(c);
         return NULL;
     }

@@ -83,6 +83,10 @@ typedef struct kt_consume_opts {
  * conf may be NULL). Errors from librdkafka's background threads are printed to stderr. */
 rd_kafka_t *kt_client(rd_kafka_type_t type, const char *bootstrap, const char *const *conf);
 
+/* Connection properties ("key", "value", ..., NULL; kept by reference, so static) that every
+ * client kt makes for `bootstrap` gets, before the call's own: for secured clusters. */
+void kt_cluster_conf(const char *bootstrap, const char *const *conf);
+
 /* Creates topic with `partitions` partitions at the broker's default replication factor and
  * topic configs ("key", "value", ..., NULL; configs may be NULL), and waits until every partition
  * has a leader, so the topic is usable as soon as this returns 0. */

@@ -161,6 +161,37 @@ static void test_bad_values(void **state) {
     unload(l);
 }
 
+/* check-config exit 0 must mean kmirror runs as configured: every number is range-checked when the
+ * file is read, with file:line and the range (issue 11 item 4). Before: these passed, then
+ * wrapped in casts (tasks.max 2147483648 ran -2147483648 tasks) or overflowed (UBSan). */
+static void test_numbers_bounded(void **state) {
+    static const char *const bad[][2] = {
+        {"tasks.max = 2147483648", "'tasks.max' must be an integer from 1 to 4096"},
+        {"tasks.max = 4294967297", "'tasks.max' must be an integer from 1 to 4096"},
+        {"tasks.max = 99999999999", "'tasks.max' must be an integer from 1 to 4096"},
+        {"replication.factor = 4294967298", "'replication.factor' must be an integer from -1 to 32767"},
+        {"refresh.topics.interval.seconds = 9223372036854775807", "'refresh.topics.interval.seconds' must be an integer from 0 to"},
+        {"offset.flush.interval.ms = 2147483648", "'offset.flush.interval.ms' must be an integer from 1 to 2147483647"},
+        {"metrics.listen = 127.0.0.1:99999", "test.properties:5: metrics.listen: '127.0.0.1:99999' is not HOST:PORT"},
+        {"a->a.enabled = true", "test.properties:5: 'a->a.enabled': a flow from cluster 'a' to itself is not possible"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "%s%s\n", BASE, bad[i][0]);
+        loaded_t *l = load_text(text, NULL, 0);
+        if (l->rc != -1 || !has_error(l, bad[i][1], NULL)) fail_msg("'%s' was not refused with \"%s\"", bad[i][0], bad[i][1]);
+        if (i < 6) assert_true(has_error(l, "test.properties:5:", bad[i][0] + strcspn(bad[i][0], "=") + 2));
+        unload(l);
+    }
+    loaded_t *l = load_text(BASE "a->c.enabled = true\n", NULL, 0); /* never suggests a->a */
+    assert_int_equal(l->rc, -1);
+    assert_false(has_error(l, "did you mean 'a->a", NULL));
+    unload(l);
+    l = load_text(BASE "tasks.max = 4096\nmetrics.listen = 127.0.0.1:65535\n", NULL, 0);
+    assert_int_equal(l->rc, 0);
+    unload(l);
+}
+
 static void test_typo_suggestions(void **state) {
     loaded_t *l = load_text(BASE "topic = x\nA.bootstrap.servers = z:1\nconsumer.fetch.min.bytes = 5\n", NULL, 0);
     assert_int_equal(l->rc, 0);
@@ -336,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_alias_in_flow),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_typo_suggestions),
+        cmocka_unit_test(test_numbers_bounded),
         cmocka_unit_test(test_transforms_refused),
         cmocka_unit_test(test_secret_masking),
         cmocka_unit_test(test_guide_basic_active_passive),

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "kt_metrics.h"
 #include "metrics.h"
+#include "reject.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -228,6 +229,19 @@ static void test_exposition_values(void **state) {
     free(t);
 }
 
+/* Records rejected from internal topics are counted per topic, each distinct record once. */
+static void test_rejected_records_counted(void **state) {
+    fixture_t *x = *state;
+    km_reject("mm2-offsets.A.internal", 3, 17, "test");
+    km_reject("mm2-offsets.A.internal", 3, 17, "test"); /* read again: not counted again */
+    km_reject("mm2-offsets.A.internal", 3, 18, "test");
+    char *t = render(x), err[256] = "";
+    const char *topic[] = {"topic=mm2-offsets.A.internal", NULL};
+    assert_true(kt_prom_sum(t, "kmirror_internal_records_rejected_total", topic, NULL) == 2);
+    assert_true(kt_prom_check(t, err, sizeof(err)) > 0);
+    free(t);
+}
+
 /* The checker must reject what Prometheus would reject, or passing it proves nothing. */
 static void test_checker_rejects(void **state) {
     static const char *const bad[] = {
@@ -400,6 +414,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_exposition_parses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exposition_values, setup, teardown),
         cmocka_unit_test(test_checker_rejects),
+        cmocka_unit_test_setup_teardown(test_rejected_records_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connectivity_degrades, setup, teardown),

@@ -79,6 +79,30 @@ static void test_props_duplicates_and_errors(void **state) {
     assert_int_equal(km_props_parse_buf(shortu, strlen(shortu), "t", &q, &d), -1);
     km_diag_free(&d);
 
+    /* A NUL byte or a lone surrogate is an error at its line, never a cut or changed value
+     * (before: "a = x\0y" became "x", and \uD800 joined the next \uDC00-escape's partner). */
+    static const char nul_raw[] = "a = 1\nb = x\0y\n";
+    assert_int_equal(km_props_parse_buf(nul_raw, sizeof(nul_raw) - 1, "t.properties", &q, &d), -1);
+    assert_non_null(strstr(d.errors[0], "t.properties:2: a NUL byte"));
+    km_diag_free(&d);
+    static const char *const refused[][2] = {
+        {"b = x\\u0000y\n", "a NUL byte"},
+        {"b = \\uD800\n", "unpaired UTF-16 surrogate"},
+        {"b = \\uD800x\\uDC00\n", "unpaired UTF-16 surrogate"},
+        {"b = \\uDC00\n", "unpaired UTF-16 surrogate"},
+        {"b = \\uD800\\uD800\\uDC00\n", "unpaired UTF-16 surrogate"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (km_props_parse_buf(refused[i][0], strlen(refused[i][0]), "t.properties", &q, &d) != -1 || d.nerrors != 1 ||
+            !strstr(d.errors[0], refused[i][1]))
+            fail_msg("'%s' not refused with \"%s\"", refused[i][0], refused[i][1]);
+        km_diag_free(&d);
+    }
+    km_props_t ok = parse_ok("e = \\uD83D\\uDE00\n", &d); /* a proper pair is one character */
+    assert_string_equal(km_props_get(&ok, "e"), "\xF0\x9F\x98\x80");
+    km_props_free(&ok);
+    km_diag_free(&d);
+
     assert_int_equal(km_props_parse_file("/nonexistent/kmirror.properties", &q, &d), -1);
     assert_non_null(strstr(d.errors[0], "/nonexistent/kmirror.properties"));
     km_diag_free(&d);
@@ -125,16 +149,16 @@ static void test_filter_semantics(void **state) {
 
     km_pattern_t *empty = km_pattern_new("  ", "groups", &d);
     assert_non_null(empty);
-    assert_false(km_pattern_matches(empty, ""));
-    assert_false(km_pattern_matches(empty, "anything"));
+    assert_int_equal(km_pattern_match(empty, ""), 0);
+    assert_int_equal(km_pattern_match(empty, "anything"), 0);
     km_pattern_free(empty);
 
     km_pattern_t *j = km_pattern_new("\\Qa.b\\E, (?i)CAPS, x{2}+y, a(?=b)b", "topics", &d);
-    assert_true(km_pattern_matches(j, "a.b"));
-    assert_false(km_pattern_matches(j, "axb"));
-    assert_true(km_pattern_matches(j, "caps"));
-    assert_true(km_pattern_matches(j, "xxy"));
-    assert_true(km_pattern_matches(j, "ab"));
+    assert_int_equal(km_pattern_match(j, "a.b"), 1);
+    assert_int_equal(km_pattern_match(j, "axb"), 0);
+    assert_int_equal(km_pattern_match(j, "caps"), 1);
+    assert_int_equal(km_pattern_match(j, "xxy"), 1);
+    assert_int_equal(km_pattern_match(j, "ab"), 1);
     km_pattern_free(j);
     assert_int_equal(d.nerrors, 0);
     km_diag_free(&d);
@@ -154,6 +178,73 @@ static void test_filter_errors(void **state) {
     assert_null(f.exclude);
     assert_non_null(strstr(d.errors[0], "groups.exclude"));
     km_name_filter_free(&f); /* safe after a failed init */
+    km_diag_free(&d);
+}
+
+/* A match PCRE2 gives up on ((a+)+$ on a long name of 'a's) never lets a name through: the
+ * exclude counts it as excluded. Before, the match error read as "no match" and the name was
+ * mirrored. */
+static void test_filter_fails_closed(void **state) {
+    km_diag_t d = {0};
+    km_name_filter_t f;
+    assert_int_equal(km_name_filter_init(&f, ".*", "topics", "(a+)+$, .*secret", "topics.exclude", &d), 0);
+    char name[300];
+    memset(name, 'a', 230);
+    strcpy(name + 230, "-secret");
+    assert_false(km_name_filter_accepts(&f, name));
+    assert_true(km_name_filter_accepts(&f, "orders"));
+    assert_false(km_name_filter_accepts(&f, "aaaa"));
+    km_name_filter_free(&f);
+    /* an include that cannot decide does not include */
+    assert_int_equal(km_name_filter_init(&f, "(a+)+$", "topics", "", "topics.exclude", &d), 0);
+    name[230] = 'b';
+    name[231] = '\0';
+    assert_false(km_name_filter_accepts(&f, name));
+    km_name_filter_free(&f);
+    km_diag_free(&d);
+}
+
+/* The plain-name table matches exactly what the regex would: the same entry written so that it
+ * goes through PCRE2 ("(?:e)") gives the same answer for every name. */
+static void test_filter_literals_agree_with_regex(void **state) {
+    const char *entries[] = {"orders", "orders.eu", "a.b", "a..", "x-y_z.1"};
+    const char *names[] = {"orders", "orders.eu", "ordersXeu", "orders.e", "orders.euu", "a.b", "aXb", "a\xc3\xa9" "b",
+                           "a\nb", "ab", "abc", "a\xc3\xa9\xc3\xa9", "x-y_z.1", "x-y_z11", "x-y_z\n1", ""};
+    km_diag_t d = {0};
+    for (size_t e = 0; e < sizeof entries / sizeof *entries; e++) {
+        char wrapped[64];
+        snprintf(wrapped, sizeof wrapped, "(?:%s)", entries[e]);
+        km_pattern_t *lit = km_pattern_new(entries[e], "topics", &d), *re = km_pattern_new(wrapped, "topics", &d);
+        for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
+            int a = km_pattern_match(lit, names[n]), b = km_pattern_match(re, names[n]);
+            if (a != b) fail_msg("entry '%s', name '%s': table %d, regex %d", entries[e], names[n], a, b);
+        }
+        km_pattern_free(lit);
+        km_pattern_free(re);
+    }
+    assert_int_equal(d.nerrors, 0);
+    km_diag_free(&d);
+}
+
+/* 10,000 topic names in `topics`, as Java MM2 accepts: before, "regular expression is too
+ * large". Mixed with a regex entry. */
+static void test_filter_ten_thousand_names(void **state) {
+    size_t cap = 10000 * 24 + 32;
+    char *list = calloc(1, cap), *at = list;
+    for (int i = 0; i < 10000; i++) at += sprintf(at, "%sdc1.orders-%05d", i ? ", " : "", i);
+    strcpy(at, ", payments.*");
+    km_diag_t d = {0};
+    km_pattern_t *p = km_pattern_new(list, "topics", &d);
+    assert_non_null(p);
+    assert_int_equal(d.nerrors, 0);
+    assert_int_equal(km_pattern_match(p, "dc1.orders-00000"), 1);
+    assert_int_equal(km_pattern_match(p, "dc1.orders-09999"), 1);
+    assert_int_equal(km_pattern_match(p, "dc1Xorders-04711"), 1); /* '.' is any character, as in Java */
+    assert_int_equal(km_pattern_match(p, "dc1.orders-10000"), 0);
+    assert_int_equal(km_pattern_match(p, "dc1.orders-0000"), 0);
+    assert_int_equal(km_pattern_match(p, "payments-eu"), 1);
+    km_pattern_free(p);
+    free(list);
     km_diag_free(&d);
 }
 
@@ -243,6 +334,9 @@ int main(void) {
         cmocka_unit_test(test_props_container),
         cmocka_unit_test(test_filter_semantics),
         cmocka_unit_test(test_filter_errors),
+        cmocka_unit_test(test_filter_fails_closed),
+        cmocka_unit_test(test_filter_literals_agree_with_regex),
+        cmocka_unit_test(test_filter_ten_thousand_names),
         cmocka_unit_test(test_default_policy),
         cmocka_unit_test(test_custom_separator),
         cmocka_unit_test(test_identity_policy),

@@ -62,11 +62,11 @@ static void test_checkpoint_golden(void **state) {
     assert_string_equal(back.metadata, "");
     km_checkpoint_free(&back);
 
-    /* edge cases: max-length strings, metadata, negative partition rejected only by length */
+    /* edge cases: max-length strings, metadata, the largest partition and offset */
     char *big = km_xmalloc(KM_STRING_MAX + 2);
     memset(big, 'x', KM_STRING_MAX);
     big[KM_STRING_MAX] = '\0';
-    km_checkpoint_t m = {big, "", 2147483647, INT64_MAX, 0, "meta"};
+    km_checkpoint_t m = {big, "", 2147483647, INT64_MAX - 1, 0, "meta"}; /* the largest valid offset */
     size_t ks = km_checkpoint_key_size(&m), vs = km_checkpoint_value_size(&m);
     char *kb = km_xmalloc(ks), *vb = km_xmalloc(vs);
     assert_int_equal(km_checkpoint_encode_key(&m, kb, ks), (int)ks);
@@ -75,7 +75,7 @@ static void test_checkpoint_golden(void **state) {
     assert_int_equal(strlen(back.group), KM_STRING_MAX);
     assert_string_equal(back.topic, "");
     assert_string_equal(back.metadata, "meta");
-    assert_int_equal(back.upstream_offset, INT64_MAX);
+    assert_int_equal(back.upstream_offset, INT64_MAX - 1);
     km_checkpoint_free(&back);
     big[KM_STRING_MAX] = 'x';
     big[KM_STRING_MAX + 1] = '\0';
@@ -113,6 +113,72 @@ static void test_offset_sync_golden(void **state) {
     assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, 15, NULL, 0, &back), -1);
 }
 
+/* Internal-topic records are validated, never trusted: out-of-range partitions and offsets are
+ * rejected (-2), not wrapped into plausible values. */
+static void test_decoders_reject_out_of_range(void **state) {
+    char k[64], v[64], h[32];
+    km_checkpoint_t c = {.group = "g", .topic = "t", .partition = -3, .upstream_offset = 5, .downstream_offset = 6,
+                         .metadata = ""}, cb;
+    int kn = km_checkpoint_encode_key(&c, k, sizeof(k)), vn = km_checkpoint_encode_value(&c, v, sizeof(v));
+    assert_int_equal(km_checkpoint_decode(k, (size_t)kn, v, (size_t)vn, &cb), -2);
+    c.partition = 3;
+    c.upstream_offset = -1;
+    vn = km_checkpoint_encode_value(&c, v, sizeof(v));
+    assert_int_equal(km_checkpoint_decode(k, (size_t)kn, v, (size_t)vn, &cb), -2);
+    c.upstream_offset = 5;
+    c.downstream_offset = INT64_MAX;
+    kn = km_checkpoint_encode_key(&c, k, sizeof(k));
+    vn = km_checkpoint_encode_value(&c, v, sizeof(v));
+    assert_int_equal(km_checkpoint_decode(k, (size_t)kn, v, (size_t)vn, &cb), -2);
+    c.downstream_offset = 6;
+    vn = km_checkpoint_encode_value(&c, v, sizeof(v));
+    assert_int_equal(km_checkpoint_decode(k, (size_t)kn, v, (size_t)vn, &cb), 0);
+    km_checkpoint_free(&cb);
+
+    km_offset_sync_t s = {.topic = "t", .partition = -1, .upstream_offset = 10, .downstream_offset = 4, .exact = 1,
+                          .kind = KM_SYNC_AFTER_START, .prev_end = 9, .next = 11}, sb;
+    kn = km_offset_sync_encode_key(&s, k, sizeof(k));
+    vn = km_offset_sync_encode_value(&s, v, sizeof(v));
+    int hn = km_offset_sync_encode_header(&s, h, sizeof(h));
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, (size_t)hn, &sb), -2);
+    s.partition = 0;
+    s.downstream_offset = INT64_MAX;
+    kn = km_offset_sync_encode_key(&s, k, sizeof(k));
+    vn = km_offset_sync_encode_value(&s, v, sizeof(v));
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, (size_t)hn, &sb), -2);
+    s.downstream_offset = 4;
+    s.prev_end = INT64_MAX; /* would overflow prev_end + 1 in the store */
+    vn = km_offset_sync_encode_value(&s, v, sizeof(v));
+    hn = km_offset_sync_encode_header(&s, h, sizeof(h));
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, (size_t)hn, &sb), -2);
+    s.prev_end = -7;
+    hn = km_offset_sync_encode_header(&s, h, sizeof(h));
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, (size_t)hn, &sb), -2);
+    s.prev_end = 9;
+    hn = km_offset_sync_encode_header(&s, h, sizeof(h));
+    assert_int_equal(km_offset_sync_decode(k, (size_t)kn, v, (size_t)vn, h, (size_t)hn, &sb), 0);
+    km_offset_sync_free(&sb);
+
+    km_heartbeat_t hb = {"a", "b", -5}, hbb;
+    kn = km_heartbeat_encode_key(&hb, k, sizeof(k));
+    vn = km_heartbeat_encode_value(&hb, v, sizeof(v));
+    assert_int_equal(km_heartbeat_decode(k, (size_t)kn, v, (size_t)vn, &hbb), -2);
+}
+
+/* Even a store fed extreme (valid) values translates without overflowing. */
+static void test_store_extremes_do_not_overflow(void **state) {
+    km_sync_store_t *st = km_sync_store_new(16);
+    km_offset_sync_t s = {.topic = "t", .partition = 0, .upstream_offset = 0, .downstream_offset = INT64_MAX - 10,
+                          .exact = 1, .kind = KM_SYNC_AFTER_START, .prev_end = -1, .next = 1};
+    km_sync_store_add(st, &s);
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = INT64_MAX - 1, .downstream_offset = INT64_MAX - 1,
+                           .exact = 1, .kind = KM_SYNC_AFTER_GAP, .prev_end = INT64_MAX - 2, .next = INT64_MAX};
+    km_sync_store_add(st, &s);
+    int64_t d = -1;
+    assert_int_equal(km_sync_store_translate(st, "t", 0, INT64_MAX - 100, &d), KM_XLATE_NONE);
+    km_sync_store_free(st);
+}
+
 static void test_writer_decisions(void **state) {
     km_sync_writer_t w;
     km_offset_sync_t s;
@@ -139,6 +205,44 @@ static void test_writer_decisions(void **state) {
     assert_true(km_sync_writer_flush(&w, 117, &s)); /* trailing markers consumed: next moves */
     assert_int_equal(s.next, 117);
     assert_false(km_sync_writer_flush(&w, 117, &s));
+}
+
+/* The remote topic was deleted on the target and re-created: the new copies start again at
+ * downstream 0. Before, the store took the new run start for a late sync and dropped it (and
+ * every sync after it, until downstream passed the old end), so an offset after the re-creation
+ * was translated onto the old offsets: a consumer failed over there skipped records. */
+static void test_recreated_remote_partition(void **state) {
+    km_sync_store_t *st = km_sync_store_new(64);
+    km_offset_sync_t s = {.topic = "t", .partition = 0, .upstream_offset = 0, .downstream_offset = 0, .exact = 1,
+                          .kind = KM_SYNC_AFTER_START, .prev_end = -1, .next = 1};
+    km_sync_store_add(st, &s);
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 49, .downstream_offset = 49, .exact = 1,
+                           .kind = KM_SYNC_IN_RUN, .prev_end = -1, .next = 50};
+    km_sync_store_add(st, &s);
+    int64_t d = -1;
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 30, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 30);
+    /* re-created: upstream 50.. land at downstream 0.. */
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 50, .downstream_offset = 0, .exact = 1,
+                           .kind = KM_SYNC_AFTER_START, .prev_end = 49, .next = 51};
+    km_sync_store_add(st, &s);
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 80, .downstream_offset = 30, .exact = 1,
+                           .kind = KM_SYNC_IN_RUN, .prev_end = 49, .next = 81};
+    km_sync_store_add(st, &s);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 60, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 10);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 50, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 0);
+    /* what was mirrored before is gone from the target: no answer rather than a wrong one */
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 30, &d), KM_XLATE_NONE);
+    /* a late copy of an old sync changes nothing */
+    s = (km_offset_sync_t){.topic = "t", .partition = 0, .upstream_offset = 20, .downstream_offset = 20, .exact = 1,
+                           .kind = KM_SYNC_AFTER_GAP, .prev_end = 19, .next = 21};
+    km_sync_store_add(st, &s);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 60, &d), KM_XLATE_EXACT);
+    assert_int_equal(d, 10);
+    assert_int_equal(km_sync_store_translate(st, "t", 0, 30, &d), KM_XLATE_NONE);
+    km_sync_store_free(st);
 }
 
 static void test_conservative_foreign_syncs(void **state) {
@@ -465,8 +569,11 @@ int main(void) {
         cmocka_unit_test(test_offset_sync_golden),
         cmocka_unit_test(test_writer_decisions),
         cmocka_unit_test(test_conservative_foreign_syncs),
+        cmocka_unit_test(test_recreated_remote_partition),
         cmocka_unit_test(test_exact_translation_simulated),
         cmocka_unit_test(test_bounded_store_stays_correct),
+        cmocka_unit_test(test_decoders_reject_out_of_range),
+        cmocka_unit_test(test_store_extremes_do_not_overflow),
         cmocka_unit_test(test_translation_with_failed_lost_and_reordered_syncs),
         cmocka_unit_test(test_given_up_syncs_would_skip_records),
         cmocka_unit_test(test_acknowledged_prefix),

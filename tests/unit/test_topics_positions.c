@@ -118,6 +118,64 @@ static void test_position_bytes(void **state) {
     assert_int_equal(km_pos_decode_value("garbage", 7, &off), -1);
 }
 
+/* Out-of-range fields of a position key or value are rejected (-2 for a key: it names a topic of
+ * ours, so the caller can say which), never wrapped into another partition or offset. */
+static void test_position_out_of_range(void **state) {
+    char *c = NULL, *t = NULL;
+    int32_t p = -1;
+    int64_t off = -1;
+    const char *big = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":4294967297,\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(big, strlen(big), &c, &t, &p), -2);
+    assert_string_equal(t, "t");
+    assert_int_not_equal(p, 1);
+    free(c);
+    free(t);
+    const char *neg = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":-3,\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(neg, strlen(neg), &c, &t, &p), -2);
+    free(c);
+    free(t);
+    const char *max = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":2147483647,\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(max, strlen(max), &c, &t, &p), 0);
+    assert_int_equal(p, INT32_MAX);
+    free(c);
+    free(t);
+    /* corrupt keys are -2 too, not "someone else's": they are reported, not passed over */
+    const char *strp = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":\"1\",\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(strp, strlen(strp), &c, &t, &p), -2);
+    assert_string_equal(c, "s");
+    free(c);
+    free(t);
+    assert_int_equal(km_pos_decode_key("garbage", 7, &c, &t, &p), -2);
+    assert_null(c);
+    assert_null(t);
+    const char *huge = "[\"MirrorSourceConnector\",{\"cluster\":\"s\",\"partition\":99999999999999999999,\"topic\":\"t\"}]";
+    assert_int_equal(km_pos_decode_key(huge, strlen(huge), &c, &t, &p), -2);
+    free(c);
+    free(t);
+    /* replication resumes at offset + 1: INT64_MAX would overflow */
+    assert_int_equal(km_pos_decode_value("{\"offset\":9223372036854775807}", 30, &off), -1);
+    assert_int_equal(km_pos_decode_value("{\"offset\":9223372036854775806}", 30, &off), 0);
+    assert_int_equal(off, INT64_MAX - 1);
+}
+
+/* A rejected position is remembered as such (not as "no position": that would silently start
+ * the partition from the beginning) until a valid record or a tombstone replaces it. */
+static void test_positions_rejected(void **state) {
+    km_positions_t m = {0};
+    km_positions_set(&m, "a", 1, 10);
+    km_positions_reject(&m, "a", 1, 77);
+    assert_int_equal(km_positions_get(&m, "a", 1), -1);
+    assert_int_equal(km_positions_rejected(&m, "a", 1), 77);
+    assert_int_equal(km_positions_rejected(&m, "a", 2), -1);
+    km_positions_set(&m, "a", 1, 12);
+    assert_int_equal(km_positions_rejected(&m, "a", 1), -1);
+    assert_int_equal(km_positions_get(&m, "a", 1), 12);
+    km_positions_reject(&m, "b", 0, 5);
+    km_positions_remove(&m, "b", 0);
+    assert_int_equal(km_positions_rejected(&m, "b", 0), -1);
+    km_positions_free(&m);
+}
+
 static void test_positions_map(void **state) {
     km_positions_t m = {0};
     km_positions_set(&m, "b", 1, 10);
@@ -141,6 +199,7 @@ int main(void) {
         cmocka_unit_test(test_selection),      cmocka_unit_test(test_plan),
         cmocka_unit_test(test_effective_rf),   cmocka_unit_test(test_position_bytes),
         cmocka_unit_test(test_positions_map),
+        cmocka_unit_test(test_position_out_of_range), cmocka_unit_test(test_positions_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

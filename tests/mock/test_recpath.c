@@ -1,0 +1,242 @@
+/* test_recpath.c — the record path under faults, on in-process mock clusters: positions are
+ * committed by volume as well as by time, a stop during a target outage with a full producer
+ * queue ends within shutdown.timeout.ms, and a new partition whose positions cannot be read is
+ * reported and taken up once they can. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "kt.h"
+#include "kt_metrics.h"
+#include "log.h"
+#include "mirror.h"
+#include "mock.h"
+#include "util.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct env {
+    km_mock_t *a, *b;
+    km_config_t cfg;
+    km_diag_t d;
+    km_mirror_t *m;
+    const char *remote;
+    int partitions;
+} env_t;
+
+static env_t *env_new(const char *topic, const char *remote, int partitions) {
+    env_t *e = km_xcalloc(1, sizeof(*e));
+    char err[256];
+    e->a = km_mock_new(1, err, sizeof(err));
+    e->b = km_mock_new(1, err, sizeof(err));
+    assert_non_null(e->a);
+    assert_non_null(e->b);
+    assert_int_equal(km_mock_create_topic(e->a, topic, partitions), 0);
+    assert_int_equal(km_mock_create_topic(e->b, remote, partitions), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->b, "A"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->a, "B"), 0);
+    e->remote = remote;
+    e->partitions = partitions;
+    return e;
+}
+
+/* extra: more configuration lines. */
+static void env_start(env_t *e, const char *extra) {
+    char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                              "A->B.enabled = true\nreplication.factor = 1\nadmin.timeout.ms = 10000\n"
+                              "emit.checkpoints.enabled = false\nsync.topic.configs.enabled = false\n"
+                              "sync.topic.acls.enabled = false\n%s",
+                              km_mock_bootstraps(e->a), km_mock_bootstraps(e->b), extra);
+    memset(&e->cfg, 0, sizeof(e->cfg));
+    assert_int_equal(km_config_load_buf(&e->cfg, text, strlen(text), "mock.properties", NULL, 0, &e->d), 0);
+    free(text);
+    e->m = km_mirror_start(&e->cfg);
+    assert_non_null(e->m);
+}
+
+static int env_stop(env_t *e) {
+    int rc = km_mirror_stop(e->m);
+    e->m = NULL;
+    km_config_free(&e->cfg);
+    km_diag_free(&e->d);
+    return rc;
+}
+
+static void env_free(env_t *e) {
+    if (e->m) env_stop(e);
+    km_mock_free(e->a);
+    km_mock_free(e->b);
+    free(e);
+}
+
+static void produce_n(env_t *e, const char *topic, int n, int partitions, size_t value_size) {
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    char *value = km_xcalloc(1, value_size + 1);
+    memset(value, 'v', value_size);
+    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = i % partitions, .key = "k", .value = value};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), topic, msgs, (size_t)n, NULL, NULL), 0);
+    free(msgs);
+    free(value);
+}
+
+typedef struct waiter {
+    env_t *e;
+    const char *topic; /* on the target */
+    int partitions;
+    int64_t want;
+} waiter_t;
+
+/* Ticks the mirror (as the main loop would) and sums the target topic's high watermarks. */
+static bool target_has(void *arg) {
+    waiter_t *w = arg;
+    if (w->e->m) km_mirror_tick(w->e->m);
+    int64_t hw[32] = {0};
+    if (kt_high_watermarks(km_mock_bootstraps(w->e->b), w->topic, hw, w->partitions) != 0) return false;
+    int64_t total = 0;
+    for (int i = 0; i < w->partitions; i++) total += hw[i];
+    return total >= w->want;
+}
+
+/* With a flush interval far longer than the test, positions are committed while running only
+ * by volume (offset.flush.records). */
+static void test_positions_committed_by_volume(void **state) {
+    env_t *e = env_new("vol", "A.vol", 1);
+    produce_n(e, "vol", 3000, 1, 10);
+    env_start(e, "offset.flush.interval.ms = 600000\noffset.flush.records = 500\nshutdown.timeout.ms = 10000\n");
+    waiter_t w = {e, "A.vol", 1, 3000};
+    assert_true(kt_wait_until(target_has, &w, 30000));
+    waiter_t pos = {e, "mm2-offsets.A.internal", 25, 1};
+    assert_true(kt_wait_until(target_has, &pos, 20000)); /* a position, before any stop */
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
+typedef struct stopper {
+    env_t *e;
+    int rc;
+    atomic_bool done;
+} stopper_t;
+
+static void *stop_thread(void *arg) {
+    stopper_t *s = arg;
+    s->rc = env_stop(s->e);
+    atomic_store(&s->done, true);
+    return NULL;
+}
+
+typedef struct consumed {
+    env_t *e;
+    double bytes;
+} consumed_t;
+
+/* The source has handed over at least this many value bytes (kmirror_byte_count_total). */
+static bool consumed_bytes(void *arg) {
+    consumed_t *c = arg;
+    km_mirror_tick(c->e->m);
+    int status;
+    char *body;
+    if (kt_http_get(km_mirror_http_port(c->e->m), "/metrics", &status, &body) != 0) return false;
+    double got = kt_prom_sum(body, "kmirror_byte_count_total", NULL, NULL);
+    free(body);
+    return status == 200 && got >= c->bytes;
+}
+
+static bool stopped(void *arg) { return atomic_load(&((stopper_t *)arg)->done); }
+
+/* The target goes down while records keep coming: the producer queue (20 messages here) fills
+ * and records would wait up to message.timeout.ms (5 minutes here) for room. A stop must end
+ * within shutdown.timeout.ms (3 s) anyway; the deadline below is far from both. */
+static void test_stop_with_target_down_and_full_queue(void **state) {
+    env_t *e = env_new("full", "A.full", 2);
+    env_start(e, "shutdown.timeout.ms = 3000\noffset.flush.interval.ms = 500\nemit.heartbeats.enabled = false\n"
+                 "metrics.listen = 127.0.0.1:0\n"
+                 "A->B.producer.queue.buffering.max.messages = 20\nA->B.producer.message.timeout.ms = 300000\n");
+    produce_n(e, "full", 100, 2, 10);
+    waiter_t w = {e, "A.full", 2, 100};
+    assert_true(kt_wait_until(target_has, &w, 30000));
+    rd_kafka_mock_broker_set_down(km_mock_cluster(e->b), 1);
+    produce_n(e, "full", 500, 2, 10);
+    /* 100 records delivered, then 15 more read: the queue (with the task's own position and
+     * sync records) is about full, and the rest of the fetched batch waits in produce(). */
+    consumed_t c = {e, (100 + 15) * 10};
+    assert_true(kt_wait_until(consumed_bytes, &c, 30000));
+    stopper_t s = {.e = e};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_thread, &s), 0);
+    if (!kt_wait_until(stopped, &s, 60000)) {
+        fprintf(stderr, "the stop did not end within 60 s (shutdown.timeout.ms = 3000)\n");
+        _exit(1); /* the stopping thread is stuck in librdkafka: nothing left to clean up */
+    }
+    pthread_join(th, NULL);
+    rd_kafka_mock_broker_set_up(km_mock_cluster(e->b), 1);
+    env_free(e);
+}
+
+typedef struct page {
+    env_t *e;
+    const char *path;
+    const char *text; /* the body contains it; NULL: ... */
+    double records;   /* ... kmirror_record_count_total of A.second reaches this */
+} page_t;
+
+static bool page_has(void *arg) {
+    page_t *p = arg;
+    km_mirror_tick(p->e->m);
+    int status;
+    char *body;
+    if (kt_http_get(km_mirror_http_port(p->e->m), p->path, &status, &body) != 0) return false;
+    const char *const labels[] = {"topic=A.second", NULL};
+    bool ok = p->text ? strstr(body, p->text) != NULL : kt_prom_sum(body, "kmirror_record_count_total", labels, NULL) >= p->records;
+    free(body);
+    return ok;
+}
+
+/* A topic created on the source while the target refuses to list offsets: the positions of its
+ * partition cannot be read at first. The partition must be taken up once they can (retried with
+ * backoff), not dropped until a restart. */
+static void test_failed_positions_read_retried(void **state) {
+    env_t *e = env_new("first", "A.first", 1);
+    assert_int_equal(km_mock_create_topic(e->b, "A.second", 1), 0); /* the mock has no CreateTopics */
+    env_start(e, "refresh.topics.interval.seconds = 1\nshutdown.timeout.ms = 10000\nemit.heartbeats.enabled = false\n"
+                 "metrics.listen = 127.0.0.1:0\n");
+    produce_n(e, "first", 10, 1, 10);
+    waiter_t w = {e, "A.first", 1, 10};
+    assert_true(kt_wait_until(target_has, &w, 30000));
+    /* ListOffsets is what the positions reader's watermark query sends to the target. */
+    rd_kafka_mock_push_request_errors(km_mock_cluster(e->b), 2 /* ListOffsets */, 5, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    assert_int_equal(km_mock_create_topic(e->a, "second", 1), 0);
+    produce_n(e, "second", 50, 1, 10);
+    /* From here on only kmirror's endpoint is asked: a ListOffsets of the test's own would take
+     * the injected errors. First the partition is reported as not replicated, then it runs. */
+    page_t st = {e, "/status", "not replicated yet", 0};
+    assert_true(kt_wait_until(page_has, &st, 20000));
+    page_t hz = {e, "/healthz", "degraded", 0};
+    assert_true(kt_wait_until(page_has, &hz, 20000));
+    page_t m = {e, "/metrics", "kmirror_partition_not_replicated{", 0};
+    assert_true(kt_wait_until(page_has, &m, 20000));
+    page_t rec = {e, "/metrics", NULL, 50};
+    assert_true(kt_wait_until(page_has, &rec, 40000));
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
+int main(void) {
+    km_log_set_level(KM_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_positions_committed_by_volume),
+        cmocka_unit_test(test_stop_with_target_down_and_full_queue),
+        cmocka_unit_test(test_failed_positions_read_retried),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
