@@ -493,7 +493,9 @@ static int run_planned(fo_t *fo) {
     for (size_t i = 0; i < n; i++) printf(" %s", groups[i]);
     printf("\n");
     if (n == 0) {
-        km_error("no consumer group to move from %s", fo->a.from);
+        km_error("no consumer group on %s is accepted by the groups/groups.exclude of flow %s%s%s%s: nothing to move",
+                 fo->a.from, fo->f->name, fo->a.groups ? " and --groups '" : "", fo->a.groups ? fo->a.groups : "",
+                 fo->a.groups ? "'" : "");
         return 1;
     }
     const km_flow_t *f = fo->f;
@@ -586,6 +588,20 @@ static int run_unplanned(fo_t *fo) {
     return ng > 0 && moved == ng ? 0 : 1;
 }
 
+/* A misspelt alias on the command line is named as such, not as a flow that is not enabled. */
+static bool known_alias(const km_config_t *cfg, const char *opt, const char *alias) {
+    if (km_config_cluster(cfg, alias)) return true;
+    char *list = km_xstrdup("");
+    for (size_t i = 0; i < cfg->nclusters; i++) {
+        char *next = km_xasprintf("%s%s%s", list, i ? ", " : "", cfg->clusters[i].alias);
+        free(list);
+        list = next;
+    }
+    km_error("%s '%s' is not a cluster alias of %s (clusters = %s)", opt, alias, cfg->path, list);
+    free(list);
+    return false;
+}
+
 int km_failover_main(const char *cmd, int argc, char **argv) {
     char usage[160];
     snprintf(usage, sizeof usage, "kmirror %s CONFIG --from A --to B [--groups REGEX] [--timeout SECONDS] [--dry-run]", cmd);
@@ -607,10 +623,15 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
     }
     rc = 1;
     char err[512];
+    if (!known_alias(&cfg, "--from", fo.a.from) || !known_alias(&cfg, "--to", fo.a.to)) goto out;
+    if (strcmp(fo.a.from, fo.a.to) == 0) {
+        km_error("--from and --to are both '%s': groups move between two clusters", fo.a.from);
+        goto out;
+    }
     fo.f = km_config_flow(&cfg, fo.a.from, fo.a.to);
     if (!fo.f || !fo.f->enabled) {
-        km_error("flow %s->%s is not enabled in %s: it has no offset-syncs or checkpoints to move groups with", fo.a.from,
-                 fo.a.to, fo.a.config);
+        km_error("flow %s->%s is not enabled in %s (%s->%s.enabled is not true): there are no offset-syncs or checkpoints "
+                 "of it to move groups with", fo.a.from, fo.a.to, fo.a.config, fo.a.from, fo.a.to);
         goto out;
     }
     if (fo.a.groups) {
