@@ -235,6 +235,11 @@ static void translate(fo_t *fo, move_t *m) {
     if (!m->replicated) return;
     m->reread = 0;
     if (m->back) {
+        if (!fo->rev.rk) { /* without the reverse flow's syncs there is no exact way back */
+            m->how = KM_XLATE_NONE;
+            m->down = -1;
+            return;
+        }
         m->how = untranslate(fo->rev.store, m->remote, m->partition, m->up, &m->down);
         if (m->how == KM_XLATE_NONE) m->down = -1;
         m->reread = -1; /* a conservative sync does not say how far back it lies */
@@ -312,7 +317,7 @@ static int plan_group(fo_t *fo, const char *group, move_t **out, size_t *n) {
         m->replicated = km_topic_selected(&f->s, f->target, m->topic);
         m->remote = km_checkpoint_topic(&f->s, f->source, f->target, m->topic);
         char *origin = km_policy_topic_source(&f->s.policy, m->topic);
-        if (!m->replicated && fo->rev.rk && origin && strcmp(origin, f->target) == 0) {
+        if (!m->replicated && origin && strcmp(origin, f->target) == 0) {
             /* records that came from the target: back to the topic they were copied from there
              * (one hop up; MM2's originalTopic would also strip a '.' inside that name) */
             m->replicated = m->back = true;
@@ -326,7 +331,8 @@ static int plan_group(fo_t *fo, const char *group, move_t **out, size_t *n) {
         bool exact = true;
         for (size_t i = 0; i < *n; i++) {
             translate(fo, &(*out)[i]);
-            exact &= !(*out)[i].replicated || (*out)[i].how == KM_XLATE_EXACT;
+            const move_t *m = &(*out)[i];
+            exact &= !m->replicated || m->how == KM_XLATE_EXACT || (m->back && !fo->rev.rk); /* waiting cannot help */
         }
         if (exact || km_now_mono_ms() >= fo->deadline) return 0;
         poll_syncs(fo, 500);
@@ -441,17 +447,27 @@ static bool move_group(fo_t *fo, const char *group, move_t *v, size_t n) {
     km_group_offset_t *want = km_xcalloc(n ? n : 1, sizeof(*want));
     size_t nw = 0;
     bool ok = !active;
-    printf("  %-36s %5s %12s %12s  %-24s %s\n", "REMOTE TOPIC", "PART", "ON SOURCE", "ON TARGET", "TRANSLATION", "ACTION");
+    char on_topic[128], on_from[64], on_to[64];
+    snprintf(on_topic, sizeof on_topic, "TOPIC ON %s", fo->a.to);
+    snprintf(on_from, sizeof on_from, "ON %s", fo->a.from);
+    snprintf(on_to, sizeof on_to, "ON %s", fo->a.to);
+    printf("  %-36s %5s %12s %12s  %-24s %s\n", on_topic, "PART", on_from, on_to, "TRANSLATION", "ACTION");
     for (size_t i = 0; i < n; i++) {
         move_t *m = &v[i];
         int64_t cur = -1;
         for (size_t j = 0; j < nh; j++)
             if (have[j].partition == m->partition && strcmp(have[j].topic, m->remote) == 0) cur = have[j].offset;
-        char action[160], hb[64];
+        char action[320], hb[64];
         if (!m->replicated) {
             snprintf(action, sizeof action, "none: %s is not replicated by %s", m->topic, fo->f->name);
         } else if (m->down < 0) {
-            if (m->back)
+            if (m->back && fo->rev.f && !fo->rev.rk)
+                snprintf(action, sizeof action, "skipped: it came from %s; the offset-syncs of %s that move it back are unreadable (see above)",
+                         fo->a.to, fo->rev.f->name);
+            else if (m->back && !fo->rev.rk)
+                snprintf(action, sizeof action, "skipped: it came from %s; moving it back needs the offset-syncs of %s->%s (%s->%s.enabled = true)",
+                         fo->a.to, fo->a.to, fo->a.from, fo->a.to, fo->a.from);
+            else if (m->back)
                 snprintf(action, sizeof action, "skipped: no offset of %s's %s maps to %lld in the offset-syncs of %s",
                          fo->a.to, m->remote, (long long)m->up, fo->rev.f->name);
             else
@@ -532,7 +548,7 @@ static int run_planned(fo_t *fo) {
         if (move_group(fo, groups[i], plans[i], np[i])) moved++;
         moves_free(plans[i], np[i]);
     }
-    printf("\n%s: %zu of %zu group(s) %s on %s\n", fo->cmd, moved, n, fo->a.dry_run ? "can be moved" : "are", fo->a.to);
+    printf("\n%s: %zu of %zu group(s) %s %s\n", fo->cmd, moved, n, fo->a.dry_run ? "can be moved to" : "are on", fo->a.to);
     free(plans);
     free(np);
     free(ok);
@@ -573,8 +589,8 @@ static int run_unplanned(fo_t *fo) {
             if (strcmp(v[i].group, groups[k]) == 0) mv[nm++] = v[i].m;
         if (move_group(fo, groups[k], mv, nm)) moved++;
     }
-    printf("\n%s (unplanned): %zu of %zu group(s) %s on %s; records produced on %s after its last replicated offset may be missing\n",
-           fo->cmd, moved, ng, fo->a.dry_run ? "can be moved" : "are", fo->a.to, fo->a.from);
+    printf("\n%s (unplanned): %zu of %zu group(s) %s %s; records produced on %s after its last replicated offset may be missing\n",
+           fo->cmd, moved, ng, fo->a.dry_run ? "can be moved to" : "are on", fo->a.to, fo->a.from);
     free(mv);
     free(groups);
     for (size_t i = 0; i < n; i++) {
@@ -606,6 +622,8 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
     char usage[160];
     snprintf(usage, sizeof usage, "kmirror %s CONFIG --from A --to B [--groups REGEX] [--timeout SECONDS] [--dry-run]", cmd);
     fo_t fo = {.cmd = cmd};
+    /* line by line: an operator who pipes the output into a log sees each step as it happens */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (parse(argc, argv, &fo.a, usage) != 0) return 2;
     if (!fo.a.config || !fo.a.from || !fo.a.to) {
         fprintf(stderr, "usage: %s\n", usage);
@@ -664,9 +682,9 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
     rd_kafka_metadata_destroy(md);
     bool planned = rd_kafka_metadata(fo.src, 0, NULL, &md, PROBE_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
     if (planned) rd_kafka_metadata_destroy(md);
-    printf("step 1: flow %s is enabled; %s %s within %d s (bootstrap.servers=%s): %s failover\n", fo.f->name, fo.a.from,
+    printf("step 1: flow %s is enabled; %s %s within %d s (bootstrap.servers=%s): %s %s\n", fo.f->name, fo.a.from,
            planned ? "answers" : "does NOT answer", PROBE_MS / 1000, km_props_get(&fo.f->rk_source_admin, "bootstrap.servers"),
-           planned ? "planned" : "UNPLANNED");
+           planned ? "planned" : "UNPLANNED", fo.cmd);
     if (!planned && !on_source) /* the syncs are readable, but the committed offsets are not */
         printf("  (the offset-syncs are on %s, but the groups' committed offsets on %s are not readable)\n", fo.a.to, fo.a.from);
     rc = planned ? run_planned(&fo) : run_unplanned(&fo);

@@ -4,7 +4,8 @@
  * the group; a consumer of the group on B then reads exactly the records it had not read (record
  * by record: no re-reads, no skips). Around that: --dry-run commits nothing, a second run is
  * idempotent (never moves a group backwards), a group with members on B is left alone, and with
- * A unreachable the command falls back to B's checkpoints (unplanned). */
+ * A unreachable the command falls back to B's checkpoints (unplanned). Failback B->A puts the
+ * groups back on A where they stopped on B, on A's own topics and on those written on B. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,20 +41,20 @@ static void need_clusters(void) {
     }
 }
 
-/* A->B for PREFIX.* topics and PREFIX-* groups; kmirror's own group offset sync is off, so
- * whatever lands in B's groups was put there by the command. */
-static void write_config(kt_kmirror_t *k, const char *name, const char *a_bootstrap, const char *prefix, bool both) {
+/* A->B (ab) and B->A (ba) for PREFIX.* topics and PREFIX-* groups; kmirror's own group offset
+ * sync is off, so whatever lands in a cluster's groups was put there by the command. */
+static void write_config(kt_kmirror_t *k, const char *name, const char *a_bootstrap, const char *prefix, bool ab, bool ba) {
     assert_int_equal(kt_kmirror_config(k, name,
                                        "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
-                                       "A->B.enabled = true\nA->B.topics = %s\\..*\nA->B.groups = %s-.*\n"
+                                       "A->B.enabled = %s\nA->B.topics = %s\\..*\nA->B.groups = %s-.*\n"
                                        "replication.factor = 1\noffset-syncs.topic.replication.factor = 1\n"
                                        "checkpoints.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n"
                                        "refresh.topics.interval.seconds = 1\nrefresh.groups.interval.seconds = 1\n"
                                        "emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = false\n"
                                        "offset.flush.interval.ms = 300\n%s%s%s%s%s",
-                                       a_bootstrap, B, prefix, prefix, both ? "B->A.enabled = true\nB->A.topics = " : "",
-                                       both ? prefix : "", both ? "\\..*\nB->A.groups = " : "", both ? prefix : "",
-                                       both ? "-.*\n" : ""),
+                                       a_bootstrap, B, ab ? "true" : "false", prefix, prefix,
+                                       ba ? "B->A.enabled = true\nB->A.topics = " : "", ba ? prefix : "",
+                                       ba ? "\\..*\nB->A.groups = " : "", ba ? prefix : "", ba ? "-.*\n" : ""),
                      0);
 }
 
@@ -109,14 +110,23 @@ static bool mirrored(void *arg) {
     return kt_high_watermarks(h->bs, h->topic, hw, h->parts) == 0 && hw[0] >= h->want && (h->parts < 2 || hw[1] >= h->want);
 }
 
-/* `kmirror ARGS...` with stdout in *out (printed, so a failing test shows it); the exit status. */
+/* `kmirror CMD CONF ARGS...` (no argument holds a single quote) with stdout and stderr in *out,
+ * printed line by line (a whole run is more than cmocka prints at once): every step and its
+ * evidence shows in the test's output. Returns the exit status. */
 static int run_cmd(const char *cmd, char **out, const char *conf, const char *const *args) {
-    char *argv[16] = {(char *)BIN, (char *)cmd, (char *)conf};
-    int n = 3;
-    for (; args[n - 3]; n++) argv[n] = (char *)args[n - 3];
-    argv[n] = NULL;
+    char line[4096];
+    int n = snprintf(line, sizeof line, "'%s' %s '%s'", BIN, cmd, conf);
+    for (const char *const *a = args; *a; a++) n += snprintf(line + n, sizeof line - (size_t)n, " '%s'", *a);
+    snprintf(line + n, sizeof line - (size_t)n, " 2>&1");
+    char *argv[] = {"sh", "-c", line, NULL};
     int rc = kt_run(argv, out);
-    print_message("kmirror %s exited %d:\n%s\n", cmd, rc, *out ? *out : "");
+    print_message("# %s\n", line);
+    for (const char *p = *out ? *out : ""; *p; p += *p == '\n') {
+        int len = (int)strcspn(p, "\n");
+        print_message("#   %.*s\n", len, p);
+        p += len;
+    }
+    print_message("# exit status %d\n", rc);
     return rc;
 }
 
@@ -142,7 +152,8 @@ static void consume_on(const char *bs, const char *group, const char *remote, in
             int p = m->partition;
             snprintf(want, sizeof want, "%d/%lld", p, (long long)next[p]);
             snprintf(have, sizeof have, "%.*s", (int)m->len, (const char *)m->payload);
-            if (strcmp(want, have) != 0) fail_msg("group %s on B: expected record %s, read %s", group, want, have);
+            if (strcmp(want, have) != 0)
+                fail_msg("group %s on %s, %s: expected record %s, read %s", group, bs == A ? "A" : "B", remote, want, have);
             next[p]++;
             got++;
         }
@@ -199,7 +210,7 @@ static void test_failover_moves_groups_exactly(void **state) {
     commit(A, g3, topic, 0, 30);
 
     kt_kmirror_t k;
-    write_config(&k, prefix, A, prefix, false);
+    write_config(&k, prefix, A, prefix, true, false);
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
     hw_arg_t h = {B, remote, 2, 300};
     assert_true(kt_wait_until(mirrored, &h, 60000));
@@ -265,7 +276,7 @@ static void test_failover_moves_groups_exactly(void **state) {
     kt_kmirror_t down;
     char name[96];
     snprintf(name, sizeof name, "%s-a-down", prefix);
-    write_config(&down, name, "127.0.0.1:1", prefix, false);
+    write_config(&down, name, "127.0.0.1:1", prefix, true, false);
     const char *lost[] = {"--from", "A", "--to", "B", "--groups", g2, NULL};
     assert_int_equal(run(&out, down.conf, lost), 0);
     assert_non_null(strstr(out, "UNPLANNED"));
@@ -277,55 +288,82 @@ static void test_failover_moves_groups_exactly(void **state) {
     /* no group matches: loud */
     const char *none[] = {"--from", "A", "--to", "B", "--groups", "no-such-group", NULL};
     assert_int_equal(run(&out, k.conf, none), 1);
+    assert_non_null(strstr(out, "no consumer group on A is accepted by the groups/groups.exclude of flow A->B and --groups 'no-such-group'"));
     free(out);
     assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
-/* Failover A->B, the group reads on, producers write on B meanwhile; failback B->A puts the
- * group on A exactly where it stopped on B: at the end of the original topic (read on B as
- * A.topic), and inside B.local, the records written on B. */
+/* Failover A->B, the groups read on, producers write on B meanwhile; failback B->A puts each
+ * group on A exactly where it stopped on B: in the original topic t (read on B as A.t; one group
+ * read it to the end, the other stopped in the middle), and in B.local, the records written on
+ * B. A failback whose file lacks flow A->B cannot translate A.t back: it says so and fails,
+ * moving only the rest; run again with the whole file, it completes. */
 static void test_failback_resumes_where_b_stopped(void **state) {
     need_clusters();
-    char prefix[64], topic[96], remote[128], local[96], back[128], g[96];
+    char prefix[64], topic[96], remote[128], local[96], back[128], g[96], g2[96], all[96], name[96];
     kt_unique_name("fb", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
     snprintf(remote, sizeof remote, "A.%s", topic);
     snprintf(local, sizeof local, "%s.local", prefix);
     snprintf(back, sizeof back, "B.%s", local);
     snprintf(g, sizeof g, "%s-app", prefix);
+    snprintf(g2, sizeof g2, "%s-slow", prefix);
+    snprintf(all, sizeof all, "%s-.*", prefix);
     assert_int_equal(kt_create_topic(A, topic, 2, NULL), 0);
     assert_int_equal(kt_create_topic(B, local, 1, NULL), 0);
     produce(topic, 2, 200);
     commit(A, g, topic, 0, 100);
     commit(A, g, topic, 1, 50);
+    commit(A, g2, topic, 0, 60);
+    commit(A, g2, topic, 1, 20);
 
     kt_kmirror_t k;
-    write_config(&k, prefix, A, prefix, true);
+    write_config(&k, prefix, A, prefix, true, true);
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
     hw_arg_t h = {B, remote, 2, 200};
     assert_true(kt_wait_until(mirrored, &h, 60000));
     char *out = NULL;
-    const char *fo[] = {"--from", "A", "--to", "B", "--groups", g, NULL};
+    const char *fo[] = {"--from", "A", "--to", "B", "--groups", all, NULL};
     assert_int_equal(run(&out, k.conf, fo), 0);
     free(out);
+    assert_int_equal(committed(B, g2, remote, 0), 60);
+    assert_int_equal(committed(B, g2, remote, 1), 20);
     const int64_t first[2] = {100, 50};
-    consume_rest(g, remote, first, 200); /* the group on B reads A.t to its end */
+    consume_rest(g, remote, first, 200); /* g reads A.t on B to its end */
+    commit(B, g2, remote, 0, 130);        /* g2 reads on B and stops in the middle */
+    commit(B, g2, remote, 1, 170);
 
-    /* on B meanwhile: 100 records in B's own topic, of which the group reads 40 */
+    /* on B meanwhile: 100 records in B's own topic, of which g reads 40 */
     produce_to(B, local, 1, 100);
     commit(B, g, local, 0, 40);
     hw_arg_t hb = {A, back, 1, 100};
     assert_true(kt_wait_until(mirrored, &hb, 60000));
 
-    const char *fb[] = {"--from", "B", "--to", "A", "--groups", g, NULL};
+    /* a file without A->B: B.local moves, A.t cannot, and the command says why */
+    kt_kmirror_t no_ab;
+    snprintf(name, sizeof name, "%s-no-ab", prefix);
+    write_config(&no_ab, name, A, prefix, false, true);
+    const char *fb[] = {"--from", "B", "--to", "A", "--groups", all, NULL};
+    assert_int_equal(run_cmd("failback", &out, no_ab.conf, fb), 1);
+    assert_non_null(strstr(out, "moving it back needs the offset-syncs of A->B (A->B.enabled = true)"));
+    free(out);
+    assert_int_equal(committed(A, g, topic, 0), 100);
+    assert_int_equal(committed(A, g2, topic, 1), 20);
+    assert_int_equal(committed(A, g, back, 0), 40);
+
+    /* again with the whole file: every partition where it stopped on B */
     assert_int_equal(run_cmd("failback", &out, k.conf, fb), 0);
     assert_non_null(strstr(out, "exact, back"));
+    assert_null(strstr(out, "conservative"));
     free(out);
     assert_int_equal(committed(A, g, topic, 0), 200);
     assert_int_equal(committed(A, g, topic, 1), 200);
     assert_int_equal(committed(A, g, back, 0), 40);
-    const int64_t rest[1] = {40};
-    consume_on(A, g, back, 1, rest, 100); /* nothing left of t; B.local from 40 on */
+    assert_int_equal(committed(A, g2, topic, 0), 130);
+    assert_int_equal(committed(A, g2, topic, 1), 170);
+    const int64_t rest[1] = {40}, mid[2] = {130, 170};
+    consume_on(A, g, back, 1, rest, 100); /* g: nothing left of t; B.local from 40 on */
+    consume_on(A, g2, topic, 2, mid, 200); /* g2: t from where it stopped on B */
     assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
