@@ -6,7 +6,7 @@
 #   make SANITIZE=1 ...   build with AddressSanitizer + UBSan (into build-san/)
 #   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, systemd unit, dashboards, alerts
 
-PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson libcrypto
+PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson libcrypto gnutls libxcrypt
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

@@ -10,7 +10,7 @@
 
 static km_rec_t *at(const km_recs_t *r, size_t i) { return &r->slot[(r->head + i) & (r->cap - 1)]; }
 
-void km_recs_push(km_recs_t *r, int64_t u, int64_t ts) {
+static void push(km_recs_t *r, km_rec_t rec) {
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
         km_rec_t *slot = km_xmalloc(cap * sizeof(*slot));
@@ -18,8 +18,12 @@ void km_recs_push(km_recs_t *r, int64_t u, int64_t ts) {
         free(r->slot);
         *r = (km_recs_t){slot, 0, r->n, cap};
     }
-    *at(r, r->n++) = (km_rec_t){u, -1, ts, KM_REC_INFLIGHT};
+    *at(r, r->n++) = rec;
 }
+
+void km_recs_push(km_recs_t *r, int64_t u, int64_t ts) { push(r, (km_rec_t){u, -1, ts, KM_REC_INFLIGHT}); }
+
+void km_recs_push_skipped(km_recs_t *r, int64_t u) { push(r, (km_rec_t){u, -1, 0, KM_REC_SKIPPED}); }
 
 bool km_recs_report(km_recs_t *r, int64_t u, int64_t d) {
     size_t lo = 0, hi = r->n;
@@ -27,6 +31,7 @@ bool km_recs_report(km_recs_t *r, int64_t u, int64_t d) {
         size_t mid = lo + (hi - lo) / 2;
         km_rec_t *x = at(r, mid);
         if (x->u == u) {
+            if (x->state == KM_REC_SKIPPED) return false;
             x->state = d >= 0 ? KM_REC_ACKED : KM_REC_FAILED;
             x->d = d;
             return true;
@@ -38,7 +43,7 @@ bool km_recs_report(km_recs_t *r, int64_t u, int64_t d) {
 }
 
 bool km_recs_pop_acked(km_recs_t *r, km_rec_t *out) {
-    if (r->n == 0 || at(r, 0)->state != KM_REC_ACKED) return false;
+    if (r->n == 0 || (at(r, 0)->state != KM_REC_ACKED && at(r, 0)->state != KM_REC_SKIPPED)) return false;
     *out = *at(r, 0);
     r->head = (r->head + 1) & (r->cap - 1);
     r->n--;

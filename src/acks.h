@@ -25,7 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { KM_REC_INFLIGHT, KM_REC_ACKED, KM_REC_FAILED } km_rec_state_t;
+/* SKIPPED: not written at all (provenance.h), done as soon as every record before it is. */
+typedef enum { KM_REC_INFLIGHT, KM_REC_ACKED, KM_REC_FAILED, KM_REC_SKIPPED } km_rec_state_t;
 
 typedef struct km_rec {
     int64_t u, d; /* source offset; target offset once acknowledged */
@@ -40,10 +41,13 @@ typedef struct km_recs {
 
 /* Records must be pushed in ascending source offset order. */
 void km_recs_push(km_recs_t *r, int64_t u, int64_t ts);
+/* A record that is not written; it follows the records before it out (callers skip the push
+ * when nothing is in flight: it is done at once). */
+void km_recs_push_skipped(km_recs_t *r, int64_t u);
 /* A delivery report for source offset u: acknowledged at target offset d, or failed when d < 0.
  * False when u is not in flight (a clear dropped it). */
 bool km_recs_report(km_recs_t *r, int64_t u, int64_t d);
-/* Takes the front record into *out if it is acknowledged. */
+/* Takes the front record into *out if it is acknowledged or skipped (out->state says which). */
 bool km_recs_pop_acked(km_recs_t *r, km_rec_t *out);
 /* Forgets every record (after a rewind: they are read again). */
 void km_recs_clear(km_recs_t *r);

@@ -15,6 +15,7 @@
 
 #include "clientconf.h"
 #include "log.h"
+#include "provenance.h"
 #include "providers.h"
 #include "util.h"
 
@@ -96,7 +97,8 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
+    "clusters", "metrics.listen", "metrics.web.config.file", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
+    "replication.provenance.enabled", /* KM_PROVENANCE_KEY */
 };
 
 /* Connect worker keys MM2 accepts at top level or per cluster; kmirror has no Connect worker,
@@ -162,17 +164,22 @@ bool km_config_is_secret(const char *key) {
 
 /* ---- suggestions --------------------------------------------------------------------------- */
 
+static size_t len_apart(size_t a, size_t b) { return a > b ? a - b : b - a; }
+
 /* The known connector/global key closest to `key`, or NULL when nothing is close. */
 static const char *suggest_key(const char *key) {
     const char *best = NULL;
-    size_t best_d = (size_t)-1;
+    size_t best_d = (size_t)-1, len = strlen(key);
+    /* "enable" vs "enabled", "topic" vs "topics": a few edits, relative to the key's length. */
+    size_t limit = len < 8 ? 2 : 3;
     for (size_t i = 0; i < N_CONNECTOR_KEYS + sizeof(global_keys) / sizeof(global_keys[0]); i++) {
         const char *k = i < N_CONNECTOR_KEYS ? connector_keys[i].key : global_keys[i - N_CONNECTOR_KEYS];
+        /* The distance is at least the difference in length: a key (or a 10 MB one) that far off
+         * is never suggested, so its edit distance is not worth computing. */
+        if (len_apart(len, strlen(k)) > limit) continue;
         size_t d = km_edit_distance(key, k);
         if (d < best_d) best_d = d, best = k;
     }
-    /* "enable" vs "enabled", "topic" vs "topics": a few edits, relative to the key's length. */
-    size_t limit = strlen(key) < 8 ? 2 : 3;
     if (best_d <= limit) return best;
     /* "emit.heartbeats" for "emit.heartbeats.enabled". */
     for (size_t i = 0; i < N_CONNECTOR_KEYS; i++)
@@ -183,9 +190,10 @@ static const char *suggest_key(const char *key) {
 /* The alias closest to `name` (equal but for case counts as distance 0), or NULL. */
 static const km_cluster_t *suggest_alias(const km_config_t *cfg, const char *name, size_t maxd) {
     const km_cluster_t *best = NULL;
-    size_t best_d = (size_t)-1;
+    size_t best_d = (size_t)-1, len = strlen(name);
     for (size_t i = 0; i < cfg->nclusters; i++) {
         const char *a = cfg->clusters[i].alias;
+        if (len_apart(len, strlen(a)) > maxd) continue; /* too far apart to be suggested */
         size_t d = strcasecmp(a, name) == 0 ? 0 : km_edit_distance(a, name);
         if (d < best_d) best_d = d, best = &cfg->clusters[i];
     }
@@ -196,9 +204,13 @@ static const km_cluster_t *suggest_alias(const km_config_t *cfg, const char *nam
  * alias. Returns the alias guess (owned by caller) and the near cluster, or NULL. */
 static char *guess_alias_prefix(const km_config_t *cfg, const char *key, const km_cluster_t **near) {
     char *best = NULL;
-    size_t best_d = (size_t)-1;
+    size_t best_d = (size_t)-1, longest = 0;
     *near = NULL;
-    for (const char *dot = strchr(key, '.'); dot; dot = strchr(dot + 1, '.')) {
+    for (size_t i = 0; i < cfg->nclusters; i++)
+        if (strlen(cfg->clusters[i].alias) > longest) longest = strlen(cfg->clusters[i].alias);
+    /* A prefix longer than every alias by more than suggest_alias's distance names none: a key
+     * with thousands of dots is not split thousands of times. */
+    for (const char *dot = strchr(key, '.'); dot && (size_t)(dot - key) <= longest + 2; dot = strchr(dot + 1, '.')) {
         char *prefix = km_xstrndup(key, (size_t)(dot - key));
         const km_cluster_t *c = suggest_alias(cfg, prefix, 2);
         if (c) {
@@ -245,6 +257,17 @@ static km_cluster_t *cluster_prefix(const km_config_t *cfg, const char *key) {
     return best;
 }
 
+/* Every ordered pair of clusters is a flow, resolved and kept whether enabled or not (about
+ * 16 kB each): 256 clusters are 65,280 flows and about 1 GB. Past that a file (a 10 MB
+ * 'clusters' value) would run the process out of memory instead of being refused. */
+#define MAX_CLUSTERS 256
+
+static int too_many_clusters(const char *name, km_diag_t *d) {
+    km_diag_error(d, "%s: more than %d cluster aliases; kmirror runs at most %d (every ordered pair of clusters is a flow: %d flows), split the mesh over several configurations",
+                  name, MAX_CLUSTERS, MAX_CLUSTERS, MAX_CLUSTERS * (MAX_CLUSTERS - 1));
+    return -1;
+}
+
 /* clusters = ...; when missing, MM2 fails — kmirror infers the aliases from
  * {alias}.bootstrap.servers keys (as the ops guide's active/passive example expects). */
 static int define_clusters(km_config_t *cfg, const char *name, km_diag_t *d) {
@@ -254,12 +277,16 @@ static int define_clusters(km_config_t *cfg, const char *name, km_diag_t *d) {
         size_t n = km_split_list(p->value, &v);
         for (size_t i = 0; i < n; i++) {
             if (!*v[i]) continue;
-            if (strstr(v[i], "->"))
+            if (strstr(v[i], "->")) {
                 km_diag_error(d, "%s:%d: clusters: '%s' is not a cluster alias ('->' separates flows)", name, p->line, v[i]);
-            else if (km_config_cluster(cfg, v[i]))
+            } else if (km_config_cluster(cfg, v[i])) {
                 km_diag_warn(d, "%s:%d: clusters: alias '%s' is listed twice", name, p->line, v[i]);
-            else
+            } else if (cfg->nclusters == MAX_CLUSTERS) {
+                km_strv_free(v, n);
+                return too_many_clusters(name, d);
+            } else {
                 add_cluster(cfg, v[i]);
+            }
         }
         km_strv_free(v, n);
         if (cfg->nclusters == 0) km_diag_error(d, "%s:%d: clusters is empty: list the cluster aliases, e.g. clusters = primary, secondary", name, p->line);
@@ -273,7 +300,12 @@ static int define_clusters(km_config_t *cfg, const char *name, km_diag_t *d) {
         /* admin./consumer./producer.bootstrap.servers belong to an alias already seen. */
         bool client = km_str_ends_with(alias, ".admin") || km_str_ends_with(alias, ".consumer") ||
                       km_str_ends_with(alias, ".producer");
-        if (alen && !client && !km_config_cluster(cfg, alias)) add_cluster(cfg, alias);
+        bool add = alen && !client && !km_config_cluster(cfg, alias);
+        if (add && cfg->nclusters == MAX_CLUSTERS) {
+            free(alias);
+            return too_many_clusters(name, d);
+        }
+        if (add) add_cluster(cfg, alias);
         free(alias);
     }
     if (cfg->nclusters == 0) {
@@ -299,7 +331,31 @@ typedef struct flow_key {
     const char *rest; /* key after "src->tgt." */
 } flow_key_t;
 
-static void warn_unknown_alias_key(km_config_t *cfg, const char *name, const km_prop_t *p, km_diag_t *d) {
+/* Ignored keys listed one by one; past this they are counted in one closing warning. A generated
+ * file with 100,000 stray keys gets a readable report, and the suggestion work (an edit distance
+ * per known key) stays bounded. */
+#define IGNORED_LISTED 100
+
+/* What one load keeps beside the model: the ignored-key count, and the top-level keys every flow
+ * needs, taken out of the file once (a 200-cluster full mesh has 39,800 flows and as many keys:
+ * scanning the file per flow is quadratic). */
+typedef struct load {
+    const char *name;
+    km_diag_t *d;
+    size_t ignored;              /* keys found ignored so far, listed or not */
+    km_props_t conn;             /* top-level connection keys (is_connection_key) */
+    km_props_t connector;        /* top-level connector keys, replication.policy.* included */
+    const km_prop_t **by_line;   /* the raw keys by line, for raw_key_at */
+    bool *servers_reported;      /* by cluster: its missing bootstrap.servers was reported */
+} load_t;
+
+/* Counts an ignored key; true while it is still to be listed. */
+static bool list_ignored(load_t *ld) { return ++ld->ignored <= IGNORED_LISTED; }
+
+static void warn_unknown_alias_key(km_config_t *cfg, load_t *ld, const km_prop_t *p) {
+    if (!list_ignored(ld)) return;
+    const char *name = ld->name;
+    km_diag_t *d = ld->d;
     const km_cluster_t *near;
     char *guess = guess_alias_prefix(cfg, p->key, &near);
     if (guess) {
@@ -317,7 +373,9 @@ static void warn_unknown_alias_key(km_config_t *cfg, const char *name, const km_
 }
 
 /* "src->tgt.rest": finds both aliases or reports the unknown one. Returns 0 when resolved. */
-static int parse_flow_key(km_config_t *cfg, const char *name, const km_prop_t *p, flow_key_t *fk, km_diag_t *d) {
+static int parse_flow_key(km_config_t *cfg, load_t *ld, const km_prop_t *p, flow_key_t *fk) {
+    const char *name = ld->name;
+    km_diag_t *d = ld->d;
     const char *arrow = strstr(p->key, "->");
     char *src = km_xstrndup(p->key, (size_t)(arrow - p->key));
     const char *after = arrow + 2;
@@ -353,15 +411,12 @@ static int parse_flow_key(km_config_t *cfg, const char *name, const km_prop_t *p
     return rc;
 }
 
-static void classify_keys(km_config_t *cfg, const char *name, flow_key_t **fkeys, size_t *nfkeys, km_diag_t *d) {
+static void classify_keys(km_config_t *cfg, load_t *ld, flow_key_t **fkeys, size_t *nfkeys) {
+    *fkeys = km_xcalloc(cfg->raw.n ? cfg->raw.n : 1, sizeof(**fkeys));
     for (size_t i = 0; i < cfg->raw.n; i++) {
         const km_prop_t *p = &cfg->raw.items[i];
         if (strstr(p->key, "->")) {
-            flow_key_t fk;
-            if (parse_flow_key(cfg, name, p, &fk, d) == 0) {
-                *fkeys = km_xrealloc(*fkeys, (*nfkeys + 1) * sizeof(**fkeys));
-                (*fkeys)[(*nfkeys)++] = fk;
-            }
+            if (parse_flow_key(cfg, ld, p, &(*fkeys)[*nfkeys]) == 0) (*nfkeys)++;
             continue;
         }
         km_cluster_t *c = cluster_prefix(cfg, p->key);
@@ -369,19 +424,31 @@ static void classify_keys(km_config_t *cfg, const char *name, flow_key_t **fkeys
             km_props_set(&c->props, p->key + strlen(c->alias) + 1, p->value, p->line);
             continue;
         }
-        if (!is_known_toplevel(p->key)) warn_unknown_alias_key(cfg, name, p, d);
+        if (is_connection_key(p->key)) km_props_set(&ld->conn, p->key, p->value, p->line);
+        if (connector_key_index(p->key) >= 0 || km_str_starts_with(p->key, "replication.policy."))
+            km_props_set(&ld->connector, p->key, p->value, p->line);
+        if (!is_known_toplevel(p->key)) warn_unknown_alias_key(cfg, ld, p);
     }
+}
+
+/* Orders flow keys by flow, as load_buf makes the flows (source, then target, in 'clusters'
+ * order), and by place in the file within a flow; each flow then takes its keys from one run. */
+static int cmp_flow_key(const void *a, const void *b) {
+    const flow_key_t *x = a, *y = b;
+    if (x->source != y->source) return x->source < y->source ? -1 : 1;
+    if (x->target != y->target) return x->target < y->target ? -1 : 1;
+    return x->prop < y->prop ? -1 : x->prop > y->prop;
 }
 
 /* ---- pass 2: resolve flows ----------------------------------------------------------------- */
 
 /* Connection keys of a cluster: its own, then the top-level ones where it has none. */
-static void connection_props(const km_config_t *cfg, const km_cluster_t *c, km_props_t *out) {
+static void connection_props(const load_t *ld, const km_cluster_t *c, km_props_t *out) {
     for (size_t i = 0; i < c->props.n; i++)
         if (is_connection_key(c->props.items[i].key)) km_props_set(out, c->props.items[i].key, c->props.items[i].value, c->props.items[i].line);
-    for (size_t i = 0; i < cfg->raw.n; i++) {
-        const km_prop_t *p = &cfg->raw.items[i];
-        if (is_connection_key(p->key) && !km_props_find(out, p->key)) km_props_set(out, p->key, p->value, p->line);
+    for (size_t i = 0; i < ld->conn.n; i++) {
+        const km_prop_t *p = &ld->conn.items[i];
+        if (!km_props_find(out, p->key)) km_props_set(out, p->key, p->value, p->line);
     }
 }
 
@@ -395,10 +462,10 @@ static void copy_stripped(km_props_t *to, const km_props_t *from, const char *pr
 
 /* One client's Java properties (see the precedence in config.h). role: "consumer", "producer"
  * or "admin"; side: "source" or "target". */
-static void resolve_client(const km_config_t *cfg, const km_cluster_t *c, const km_props_t *flowkeys,
+static void resolve_client(const load_t *ld, const km_cluster_t *c, const km_props_t *flowkeys,
                            const char *role, const char *side, km_props_t *out) {
     km_props_t conn = {0};
-    connection_props(cfg, c, &conn);
+    connection_props(ld, c, &conn);
     km_props_copy(out, &conn);
     char *prefix = km_xasprintf("%s.", role);
     copy_stripped(out, flowkeys, prefix);
@@ -425,15 +492,12 @@ static void set_client_id(km_props_t *p, const km_flow_t *f, const char *connect
 
 /* Connector keys: defaults < top level < flow ({src}->{tgt}.k). Flow keys that are not
  * connector keys and not client keys are typos → warned. */
-static void resolve_connector(const km_config_t *cfg, km_flow_t *f, const km_props_t *flowkeys,
-                              const char *name, km_diag_t *d) {
+static void resolve_connector(const km_config_t *cfg, km_flow_t *f, const km_props_t *flowkeys, load_t *ld) {
+    const char *name = ld->name;
+    km_diag_t *d = ld->d;
     for (size_t i = 0; i < N_CONNECTOR_KEYS; i++)
         if (connector_keys[i].dflt) km_props_set(&f->config, connector_keys[i].key, connector_keys[i].dflt, 0);
-    for (size_t i = 0; i < cfg->raw.n; i++) {
-        const km_prop_t *p = &cfg->raw.items[i];
-        if (connector_key_index(p->key) >= 0 || km_str_starts_with(p->key, "replication.policy."))
-            km_props_set(&f->config, p->key, p->value, p->line);
-    }
+    km_props_copy(&f->config, &ld->connector);
     /* Worker keys MM2 reads from the target cluster's settings. */
     const km_cluster_t *tgt = km_config_cluster(cfg, f->target);
     static const char *const from_target[] = {"offset.flush.interval.ms", "offset.storage.topic", "group.id",
@@ -448,6 +512,7 @@ static void resolve_connector(const km_config_t *cfg, km_flow_t *f, const km_pro
         if (strcmp(p->key, "enabled") == 0 || strcmp(p->key, "enable") == 0) continue;
         bool client = is_client_prefixed(p->key) || km_str_starts_with(p->key, "source.") || km_str_starts_with(p->key, "target.");
         if (!client && !is_known_toplevel(p->key)) {
+            if (!list_ignored(ld)) continue;
             const char *s = suggest_key(p->key);
             km_diag_warn(d, "%s:%d: unknown key '%s.%s' is ignored%s%s%s", name, p->line, f->name, p->key,
                          s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
@@ -493,21 +558,19 @@ static void resolve_enabled(km_flow_t *f, const km_props_t *flowkeys, const char
     km_props_set(&f->config, "enabled", f->enabled ? "true" : "false", en->line);
 }
 
-static void resolve_flow(km_config_t *cfg, km_flow_t *f, const flow_key_t *fkeys, size_t nfkeys,
-                         const char *name, km_diag_t *d) {
+/* fkeys[0..nfkeys) are this flow's keys. */
+static void resolve_flow(km_config_t *cfg, km_flow_t *f, const flow_key_t *fkeys, size_t nfkeys, load_t *ld) {
     km_props_t flowkeys = {0};
-    for (size_t i = 0; i < nfkeys; i++)
-        if (strcmp(fkeys[i].source->alias, f->source) == 0 && strcmp(fkeys[i].target->alias, f->target) == 0)
-            km_props_set(&flowkeys, fkeys[i].rest, fkeys[i].prop->value, fkeys[i].prop->line);
-    resolve_enabled(f, &flowkeys, name, d);
-    resolve_connector(cfg, f, &flowkeys, name, d);
+    for (size_t i = 0; i < nfkeys; i++) km_props_set(&flowkeys, fkeys[i].rest, fkeys[i].prop->value, fkeys[i].prop->line);
+    resolve_enabled(f, &flowkeys, ld->name, ld->d);
+    resolve_connector(cfg, f, &flowkeys, ld);
     const km_cluster_t *src = km_config_cluster(cfg, f->source), *tgt = km_config_cluster(cfg, f->target);
-    resolve_client(cfg, src, &flowkeys, "consumer", "source", &f->consumer);
-    resolve_client(cfg, tgt, &flowkeys, "producer", "target", &f->producer);
-    resolve_client(cfg, src, &flowkeys, "admin", "source", &f->source_admin);
-    resolve_client(cfg, tgt, &flowkeys, "admin", "target", &f->target_admin);
-    resolve_client(cfg, src, &flowkeys, "producer", "source", &f->source_producer);
-    resolve_client(cfg, tgt, &flowkeys, "consumer", "target", &f->target_consumer);
+    resolve_client(ld, src, &flowkeys, "consumer", "source", &f->consumer);
+    resolve_client(ld, tgt, &flowkeys, "producer", "target", &f->producer);
+    resolve_client(ld, src, &flowkeys, "admin", "source", &f->source_admin);
+    resolve_client(ld, tgt, &flowkeys, "admin", "target", &f->target_admin);
+    resolve_client(ld, src, &flowkeys, "producer", "source", &f->source_producer);
+    resolve_client(ld, tgt, &flowkeys, "consumer", "target", &f->target_consumer);
     /* MM2 forces these on the replication consumer. */
     km_props_set(&f->consumer, "enable.auto.commit", "false", 0);
     km_props_set_default(&f->consumer, "auto.offset.reset", "earliest");
@@ -621,15 +684,25 @@ static const km_prop_t *near_alias_key(const km_config_t *cfg, const char *alias
 }
 
 /* The key as the user wrote it on `line` (e.g. "us-east.admin.bootstrap.servers"). */
-static const char *raw_key_at(const km_config_t *cfg, int line, const char *fallback) {
-    for (size_t i = 0; line > 0 && i < cfg->raw.n; i++)
-        if (cfg->raw.items[i].line == line) return cfg->raw.items[i].key;
-    return fallback;
+static int cmp_line(const void *a, const void *b) {
+    int x = (*(const km_prop_t *const *)a)->line, y = (*(const km_prop_t *const *)b)->line;
+    return (x > y) - (x < y);
 }
 
-static void check_servers(checker_t *ck, const km_config_t *cfg, const km_props_t *client, const char *alias) {
+static const char *raw_key_at(const km_config_t *cfg, const load_t *ld, int line, const char *fallback) {
+    km_prop_t probe = {.line = line};
+    const km_prop_t *pp = &probe, **hit = line > 0 ? bsearch(&pp, ld->by_line, cfg->raw.n, sizeof(*ld->by_line), cmp_line) : NULL;
+    return hit ? (*hit)->key : fallback;
+}
+
+static void check_servers(checker_t *ck, const km_config_t *cfg, load_t *ld, const km_props_t *client, const char *alias) {
     const km_prop_t *p = km_props_find(client, "bootstrap.servers");
     if (!p) {
+        /* Said once per cluster: each of its flows would say the same, after a scan of the file. */
+        bool *reported = &ld->servers_reported[km_config_cluster(cfg, alias) - cfg->clusters];
+        ck->errors++;
+        if (*reported) return;
+        *reported = true;
         const km_prop_t *near = near_alias_key(cfg, alias, "bootstrap.servers");
         if (near)
             km_diag_error(ck->d, "%s:%d: cluster '%s' has no bootstrap.servers, which its enabled flows need: the key '%s' does not name it — aliases are case-sensitive; rename it to '%s.bootstrap.servers'",
@@ -637,12 +710,11 @@ static void check_servers(checker_t *ck, const km_config_t *cfg, const km_props_
         else
             km_diag_error(ck->d, "%s: cluster '%s' has no bootstrap.servers, which its enabled flows need: add '%s.bootstrap.servers = host:9092'",
                           ck->name, alias, alias);
-        ck->errors++;
         return;
     }
     char **v;
     size_t n = km_split_list(p->value, &v);
-    const char *key = raw_key_at(cfg, p->line, "bootstrap.servers");
+    const char *key = raw_key_at(cfg, ld, p->line, "bootstrap.servers");
     char w[256];
     where(ck, p, w, sizeof(w));
     for (size_t i = 0; i < n; i++) {
@@ -661,18 +733,13 @@ static void check_servers(checker_t *ck, const km_config_t *cfg, const km_props_
 
 static km_pattern_t *get_pattern(checker_t *ck, const char *key) {
     const km_prop_t *p = cfg_prop(ck->f, key);
-    size_t before = ck->d->nerrors;
-    km_pattern_t *pat = km_pattern_new(p->value, key, ck->d);
-    if (!pat) {
-        ck->errors++;
-        for (size_t i = before; i < ck->d->nerrors; i++) { /* say where it came from */
-            char w[256];
-            where(ck, p, w, sizeof(w));
-            char *m = km_xasprintf("%sflow %s: %s", w, ck->f->name, ck->d->errors[i]);
-            free(ck->d->errors[i]);
-            ck->d->errors[i] = m;
-        }
-    }
+    km_diag_t scratch = {0}; /* the filter's findings, to be told with where they came from */
+    km_pattern_t *pat = km_pattern_new(p->value, key, &scratch);
+    if (!pat) ck->errors++;
+    char w[256];
+    where(ck, p, w, sizeof(w));
+    for (size_t i = 0; i < scratch.nerrors; i++) km_diag_error(ck->d, "%sflow %s: %s", w, ck->f->name, scratch.errors[i]);
+    km_diag_free(&scratch);
     return pat;
 }
 
@@ -785,12 +852,24 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
         km_diag_warn(ck->d, "%s: flow %s: emit.offset-syncs.enabled=false, so checkpoints and group offset sync cannot translate offsets", ck->name, f->name);
 }
 
-static void validate_flow(km_config_t *cfg, km_flow_t *f, const char *name, km_diag_t *d) {
+/* A Connect worker key as MM2 reads it for the flow's herder: the target cluster's, else the
+ * top-level one, else MM2's default. It stays out of f->config: kmirror runs no Connect worker,
+ * and the fingerprint (coord.h) is over f->config. */
+static char *worker_topic(const km_config_t *cfg, const km_flow_t *f, const char *key, const char *dflt_prefix) {
+    const char *v = km_props_get(&km_config_cluster(cfg, f->target)->props, key);
+    if (!v) v = km_props_get(&cfg->raw, key);
+    return v ? km_strtrim(v) : km_xasprintf("%s%s.internal", dflt_prefix, f->source);
+}
+
+static void validate_flow(km_config_t *cfg, km_flow_t *f, load_t *ld) {
+    const char *name = ld->name;
+    km_diag_t *d = ld->d;
     checker_t ck = {.f = f, .name = name, .d = d};
-    check_servers(&ck, cfg, &f->consumer, f->source);
-    check_servers(&ck, cfg, &f->producer, f->target);
-    check_servers(&ck, cfg, &f->source_admin, f->source);
-    check_servers(&ck, cfg, &f->target_admin, f->target);
+    f->s.connect_configs_topic = worker_topic(cfg, f, "config.storage.topic", "mm2-configs.");
+    check_servers(&ck, cfg, ld, &f->consumer, f->source);
+    check_servers(&ck, cfg, ld, &f->producer, f->target);
+    check_servers(&ck, cfg, ld, &f->source_admin, f->source);
+    check_servers(&ck, cfg, ld, &f->target_admin, f->target);
     build_settings(&ck, f);
     km_clientconf_translate(&f->consumer, KM_CLIENT_CONSUMER, name, &f->rk_consumer, d);
     km_clientconf_translate(&f->producer, KM_CLIENT_PRODUCER, name, &f->rk_producer, d);
@@ -867,23 +946,39 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
     if (km_props_parse_buf(buf, len, name, &cfg->raw, d) != 0) return -1;
     if (km_providers_resolve(&cfg->raw, name, &cfg->secrets, d) != 0) return -1;
     if (define_clusters(cfg, name, d) != 0) return -1;
+    load_t ld = {.name = name, .d = d};
     flow_key_t *fkeys = NULL;
-    size_t nfkeys = 0;
-    classify_keys(cfg, name, &fkeys, &nfkeys, d);
+    size_t nfkeys = 0, next = 0;
+    classify_keys(cfg, &ld, &fkeys, &nfkeys);
+    qsort(fkeys, nfkeys, sizeof(*fkeys), cmp_flow_key);
     cfg->flows = km_xcalloc(cfg->nclusters * cfg->nclusters, sizeof(*cfg->flows));
     for (size_t i = 0; i < cfg->nclusters; i++)
         for (size_t j = 0; j < cfg->nclusters; j++) {
             if (i == j) continue;
             km_flow_t *f = &cfg->flows[cfg->nflows++];
+            f->cfg = cfg;
             f->source = cfg->clusters[i].alias;
             f->target = cfg->clusters[j].alias;
             f->name = km_xasprintf("%s->%s", f->source, f->target);
-            resolve_flow(cfg, f, fkeys, nfkeys, name, d);
+            size_t first = next;
+            while (next < nfkeys && fkeys[next].source == &cfg->clusters[i] && fkeys[next].target == &cfg->clusters[j]) next++;
+            resolve_flow(cfg, f, fkeys + first, next - first, &ld);
         }
     free(fkeys);
+    if (ld.ignored > IGNORED_LISTED)
+        km_diag_warn(d, "%s: %zu keys are ignored in all (unknown keys, or cluster aliases that are not defined); the first %d are listed",
+                     name, ld.ignored, IGNORED_LISTED);
     apply_here(cfg, only, nonly, name, d);
+    ld.by_line = km_xcalloc(cfg->raw.n ? cfg->raw.n : 1, sizeof(*ld.by_line));
+    for (size_t i = 0; i < cfg->raw.n; i++) ld.by_line[i] = &cfg->raw.items[i];
+    qsort(ld.by_line, cfg->raw.n, sizeof(*ld.by_line), cmp_line);
+    ld.servers_reported = km_xcalloc(cfg->nclusters, sizeof(bool));
     for (size_t i = 0; i < cfg->nflows; i++)
-        if (cfg->flows[i].enabled) validate_flow(cfg, &cfg->flows[i], name, d);
+        if (cfg->flows[i].enabled) validate_flow(cfg, &cfg->flows[i], &ld);
+    free(ld.by_line);
+    free(ld.servers_reported);
+    km_props_free(&ld.conn);
+    km_props_free(&ld.connector);
     for (size_t i = 0; i < cfg->nflows; i++) {
         km_flow_t *f = &cfg->flows[i];
         if (f->enabled) {
@@ -905,6 +1000,14 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
             free(port);
         }
     }
+    const km_prop_t *wc = km_props_find(&cfg->raw, "metrics.web.config.file");
+    if (wc) {
+        char *file = km_strtrim(wc->value), *where = km_xasprintf("%s:%d", name, wc->line);
+        if (!*file) km_diag_error(d, "%s: metrics.web.config.file is empty (leave it out for an unprotected endpoint)", where);
+        else cfg->metrics_web = km_webconfig_load(file, where, d);
+        free(file);
+        free(where);
+    }
     int64_t budget = KM_INFLIGHT_MAX_BYTES_DEFAULT;
     const char *ib = km_props_get(&cfg->raw, "inflight.max.bytes");
     if (ib) {
@@ -916,6 +1019,16 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         free(v);
     }
     for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
+    cfg->provenance = true;
+    const km_prop_t *pv = km_props_find(&cfg->raw, KM_PROVENANCE_KEY);
+    if (pv) {
+        char *v = km_strtrim(pv->value);
+        if (strcasecmp(v, "false") == 0) cfg->provenance = false;
+        else if (strcasecmp(v, "true") != 0) km_diag_error(d, "%s:%d: %s must be true or false, got '%s'", name, pv->line, KM_PROVENANCE_KEY, v);
+        free(v);
+    }
+    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.provenance = cfg->provenance;
+    if (d->nerrors == errors_before) km_prov_check(cfg, name, d);
     const char *ll = km_props_get(&cfg->raw, "log.level");
     if (ll) {
         cfg->log_level = km_strtrim(ll);
@@ -988,6 +1101,7 @@ static void flow_free(km_flow_t *f) {
     free(f->s.offsets_topic);
     free(f->s.group_id);
     free(f->s.tasks_topic);
+    free(f->s.connect_configs_topic);
     free(f->s.offset_syncs_topic);
     free(f->s.checkpoints_topic);
     free(f->s.heartbeats_topic);
@@ -1006,6 +1120,7 @@ void km_config_free(km_config_t *cfg) {
     km_providers_forget(&cfg->secrets);
     free(cfg->path);
     free(cfg->metrics_listen);
+    km_webconfig_free(cfg->metrics_web);
     free(cfg->log_level);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -23,6 +23,7 @@
 #include "filter.h"
 #include "policy.h"
 #include "props.h"
+#include "webconfig.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +68,7 @@ typedef struct km_flow_settings {
     int64_t offset_flush_interval_ms;     /* how often positions are committed */
     int64_t offset_flush_records;         /* ... and after how many records at most */
     int64_t inflight_max_bytes;           /* the process's budget for records in flight (top-level key) */
+    bool provenance;                      /* replication.provenance.enabled (top-level key, provenance.h) */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
     int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
     int64_t heartbeat_interval_ms;
@@ -77,9 +79,14 @@ typedef struct km_flow_settings {
     char *heartbeats_topic;               /* "heartbeats" on the target */
     char *group_id;                       /* worker group on the target ({src}-mm2) */
     char *tasks_topic;                    /* kmirror-tasks.{source}.{group.id}.internal on the target (coord.h) */
+    /* Kafka Connect's config topic of group.id on the target (config.storage.topic, in MM2
+     * mm2-configs.{source}.internal): a Java MirrorMaker 2 worker creates it before it joins the
+     * group; kmirror never does (coord.h). */
+    char *connect_configs_topic;
 } km_flow_settings_t;
 
 typedef struct km_flow {
+    const struct km_config *cfg; /* the whole topology, for delivery paths (provenance.h) */
     char *source, *target; /* aliases, owned by the km_cluster_t entries */
     char *name;            /* "source->target" */
     bool enabled;
@@ -120,8 +127,10 @@ typedef struct km_config {
     char **here;      /* --clusters, or every alias */
     size_t nhere;
     char *metrics_listen; /* metrics.listen, NULL when off */
+    km_webconfig_t *metrics_web; /* metrics.web.config.file read and checked, NULL when not set */
     char *log_level;      /* log.level, NULL when not set */
     bool log_json;        /* log.format = json */
+    bool provenance;      /* replication.provenance.enabled */
 } km_config_t;
 
 /* Loads and resolves `path`. only/nonly: the --clusters list (NULL/0 = all clusters).

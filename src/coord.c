@@ -26,6 +26,10 @@
 #define MEMBER_KEY "member/"
 #define CHECK_INTERVAL_MS 1000   /* settings comparison: local work only */
 #define COUNT_INTERVAL_MS 10000  /* the tasks topic's partition count: a metadata request */
+/* The group check before start-up is a courtesy (joining refuses a group of another kind too,
+ * only later): a cluster with a broker down, which cannot answer it completely, delays a start
+ * by this much at most, not by admin.timeout.ms. */
+#define GROUP_CHECK_MS 10000
 
 typedef struct member {
     char *key;     /* "member/host:pid:start" */
@@ -53,6 +57,7 @@ struct km_coord {
     int64_t next_publish, next_check, next_count;
     bool fatal;
     bool assigned_once; /* the group gave this member its first assignment (possibly empty) */
+    bool watch_connect; /* Connect's config topic was absent at start: its creation is the signal */
     pthread_mutex_t lock; /* guards conflict */
     char *conflict;
 };
@@ -324,6 +329,95 @@ static int prepare_topic(km_coord_t *c, int have, char *errstr, size_t errlen) {
     return err ? -1 : want;
 }
 
+/* ---- clients of another kind ----------------------------------------------------------------- */
+
+/* Group members listed for a message: "client id 'x' on /10.0.0.1, ...". */
+static char *members_text(const struct rd_kafka_group_info *g) {
+    char *text = km_xstrdup("");
+    for (int i = 0; i < g->member_cnt && i < 5; i++) {
+        char *next = km_xasprintf("%s%sclient id '%s' on %s", text, i ? ", " : "", g->members[i].client_id ? g->members[i].client_id : "",
+                                  g->members[i].client_host ? g->members[i].client_host : "?");
+        free(text);
+        text = next;
+    }
+    if (g->member_cnt > 5) {
+        char *next = km_xasprintf("%s and %d more", text, g->member_cnt - 5);
+        free(text);
+        text = next;
+    }
+    return text;
+}
+
+/* rd_kafka_list_groups (ListGroups and DescribeGroups), re-asked in one-second slices so that a
+ * stop interrupts it (as km_admin_metadata). This legacy call, unlike DescribeConsumerGroups in
+ * librdkafka 2.0.2, describes a group of any protocol type, members' client ids and hosts
+ * included. NULL with *err when there is no answer. */
+static const struct rd_kafka_group_list *describe_group(rd_kafka_t *rk, const char *group, int timeout,
+                                                         rd_kafka_resp_err_t *err) {
+    int64_t deadline = km_now_mono_ms() + timeout;
+    for (;;) {
+        const struct rd_kafka_group_list *gl = NULL;
+        int64_t left = deadline - km_now_mono_ms();
+        *err = rd_kafka_list_groups(rk, group, &gl, left < 1000 ? (left > 0 ? (int)left : 1) : 1000);
+        if (!*err || *err == RD_KAFKA_RESP_ERR__PARTIAL) return gl;
+        if (km_admin_stopping()) *err = RD_KAFKA_RESP_ERR__DESTROY;
+        if (*err != RD_KAFKA_RESP_ERR__TIMED_OUT || km_now_mono_ms() >= deadline) return NULL;
+    }
+}
+
+int km_coord_check_group(const km_flow_t *f, rd_kafka_t *admin, char *errstr, size_t errlen) {
+    rd_kafka_resp_err_t err;
+    int timeout = f->s.admin_timeout_ms < GROUP_CHECK_MS ? (int)f->s.admin_timeout_ms : GROUP_CHECK_MS;
+    const struct rd_kafka_group_list *gl = describe_group(admin, f->s.group_id, timeout, &err);
+    if (!gl) {
+        if (err == RD_KAFKA_RESP_ERR__DESTROY) {
+            snprintf(errstr, errlen, "interrupted: kmirror is stopping");
+            return -1;
+        }
+        /* Not conclusive, not fatal: joining refuses a group held by another kind of client. */
+        km_warn("flow %s: cannot tell whether group %s on %s is used by clients of another kind (%s); going on",
+                f->name, f->s.group_id, f->target, rd_kafka_err2str(err));
+        return 0;
+    }
+    int rc = 0;
+    for (int i = 0; i < gl->group_cnt && rc == 0; i++) {
+        const struct rd_kafka_group_info *g = &gl->groups[i];
+        /* An empty group is taken by whoever joins first, whatever its protocol type. */
+        if (g->err || strcmp(g->group, f->s.group_id) != 0 || g->member_cnt == 0 || !g->protocol_type ||
+            strcmp(g->protocol_type, "consumer") == 0)
+            continue;
+        char *who = members_text(g);
+        bool proto = g->protocol && *g->protocol; /* none while the group rebalances */
+        snprintf(errstr, errlen,
+                 "group %s on %s is in use by %d client(s) of another kind (protocol type '%s'%s%s%s: %s): "
+                 "Kafka Connect or Java MirrorMaker 2 workers, with which kmirror cannot share a group. Nothing was "
+                 "created or changed on %s for this flow: stop them, or give kmirror a group of its own (%s.group.id)",
+                 g->group, f->target, g->member_cnt, g->protocol_type, proto ? ", protocol '" : "", proto ? g->protocol : "",
+                 proto ? "'" : "", who, f->target, f->target);
+        free(who);
+        rc = -1;
+    }
+    rd_kafka_group_list_destroy(gl);
+    return rc;
+}
+
+/* A Java MirrorMaker 2 (Kafka Connect) worker of this group that starts while kmirror holds the
+ * group is refused by the broker (INCONSISTENT_GROUP_PROTOCOL, its herder dies), and the broker
+ * tells the group's members nothing: no rebalance, no member to see. What it leaves is Connect's
+ * config topic, which a worker creates before joining, and which kmirror never creates. Asked
+ * through the admin client, which never auto-creates a topic it asks about (the group member's
+ * configuration is the user's): a config topic made by kmirror with broker defaults would break
+ * Connect, which needs it compacted. */
+static void watch_connect(km_coord_t *c) {
+    const km_flow_t *f = c->flow;
+    if (!c->watch_connect || topic_partitions(c->admin, f->s.connect_configs_topic, timeout_ms(c)) <= 0) return;
+    km_warn("flow %s: a Kafka Connect worker of group %s (a Java MirrorMaker 2?) started against %s: it created %s. "
+            "It cannot join group %s, which kmirror holds (the broker refuses clients of another kind, its herder stops "
+            "with InconsistentGroupProtocolException): stop it, or give one of them another group.id",
+            f->name, f->s.group_id, f->target, f->s.connect_configs_topic, f->s.group_id);
+    c->watch_connect = false;
+}
+
 /* ---- membership ---------------------------------------------------------------------------- */
 
 /* The group's task count follows the topic's partitions (another process may have grown it). */
@@ -440,6 +534,8 @@ static void identify(km_coord_t *c) {
 
 static int start(km_coord_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
+    /* Present already (a Java MirrorMaker 2 ran here before): no signal to wait for. */
+    c->watch_connect = f->s.connect_configs_topic && topic_partitions(c->admin, f->s.connect_configs_topic, timeout_ms(c)) == 0;
     int have = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c));
     if (have < 0) {
         snprintf(errstr, errlen, "cannot read the metadata of %s on %s", f->s.tasks_topic, f->target);
@@ -492,6 +588,7 @@ int km_coord_poll(km_coord_t *c) {
     }
     if (now >= c->next_count) {
         resize(c, topic_partitions(c->consumer, c->flow->s.tasks_topic, timeout_ms(c)));
+        watch_connect(c);
         c->next_count = now + COUNT_INTERVAL_MS;
     }
     return c->fatal ? -1 : 0;

@@ -25,6 +25,17 @@
  * grows the topic, or deletes and re-creates it to shrink it. While others run, a different
  * tasks.max is reported and the group's count is used.
  *
+ * Java MirrorMaker 2 on the same group.id: Kafka Connect's workers use the group protocol with
+ * protocol type "connect", kmirror "consumer", and the broker lets a client join only a group that
+ * is empty or of its own type. When the Java side holds the group, km_coord_check_group says so
+ * before kmirror touches the target. When kmirror holds it, the broker refuses the Java worker
+ * (its herder dies with InconsistentGroupProtocolException) and tells no member of the group:
+ * with any client API, kmirror cannot see the attempt itself. The best signal it has is the
+ * worker's footprint: Connect creates its config topic (config.storage.topic, in MM2
+ * mm2-configs.{source}.internal) before it joins, and kmirror never creates it, so its
+ * appearance while kmirror runs is warned about, naming the group. Where that topic exists
+ * already (a Java MirrorMaker 2 ran here before), a later attempt leaves no trace kmirror can see.
+ *
  * Everything here runs on the flow's (main) thread, except km_coord_conflict. */
 #ifndef KM_COORD_H
 #define KM_COORD_H
@@ -39,6 +50,13 @@ typedef struct km_coord km_coord_t;
 /* Called from km_coord_poll when tasks are taken away from this process: it must stop them
  * (deliver, commit) before returning. */
 typedef void (*km_coord_revoke_fn)(void *arg, const int *tasks, size_t n);
+
+/* Refuses (-1 with errstr) when group.id on the flow's target is held by clients of another
+ * kind — a Kafka Connect / Java MirrorMaker 2 cluster (protocol type "connect") — naming their
+ * protocol and client ids and hosts. Called before anything is created or changed on the target
+ * (km_coord_start would create or grow the tasks topic, then fail to join). An unanswered
+ * description is warned about and not fatal. */
+int km_coord_check_group(const km_flow_t *flow, rd_kafka_t *admin, char *errstr, size_t errlen);
 
 /* Prepares the tasks topic, publishes this process's settings and joins the group. `admin` is
  * the flow's target admin client (borrowed). NULL with errstr when that fails. */

@@ -14,6 +14,7 @@ typedef struct km_diag {
     size_t nwarnings;
     char **errors;
     size_t nerrors;
+    void *seen; /* private to diag.c: every text reported so far, to report a finding once */
 } km_diag_t;
 
 void km_diag_warn(km_diag_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -106,7 +106,7 @@ static size_t sort_unique(char **v, size_t n) {
 static char *split_entries(km_pattern_t *p, char **v, size_t n) {
     p->lits = km_xcalloc(n ? n : 1, sizeof(char *));
     p->shapes = km_xcalloc(n ? n : 1, sizeof(char *));
-    char *joined = NULL;
+    char *joined = NULL, *end = NULL;
     size_t len = 1;
     for (size_t i = 0; i < n; i++) len += strlen(v[i]) + 5;
     for (size_t i = 0; i < n; i++) {
@@ -116,10 +116,9 @@ static char *split_entries(km_pattern_t *p, char **v, size_t n) {
             if (s) p->shapes[p->nshapes++] = s;
             continue;
         }
-        if (!joined) joined = km_xcalloc(1, len);
-        strcat(joined, *joined ? "|(?:" : "(?:");
-        strcat(joined, v[i]);
-        strcat(joined, ")");
+        if (!joined) joined = end = km_xcalloc(1, len);
+        /* Appended at the end kept here: strcat would rescan the whole alternation per entry. */
+        end = stpcpy(stpcpy(stpcpy(end, end == joined ? "(?:" : "|(?:"), v[i]), ")");
     }
     p->nlits = sort_unique(p->lits, p->nlits);
     p->nshapes = sort_unique(p->shapes, p->nshapes);

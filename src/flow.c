@@ -818,6 +818,8 @@ km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, cha
     if (reach(rt, rt->src_admin, flow->source, &flow->rk_source_admin, errstr, errlen) != 0 ||
         reach(rt, rt->dst_admin, flow->target, &flow->rk_target_admin, errstr, errlen) != 0)
         goto fail;
+    /* Before the first topic is created: a group held by Java MirrorMaker 2 is refused untouched. */
+    if (km_coord_check_group(flow, rt->dst_admin, errstr, errlen) != 0) goto fail;
     if (ensure_offsets_topic(rt, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;

@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -14,12 +15,23 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCRAPE_TIMEOUT_S 30
-#define MAX_CONNECTIONS 32
+/* A client that is idle this long (not a byte of its request, or not reading the answer) is
+ * dropped: a scrape or a probe sends its request at once, so a few seconds only ever cut off a
+ * slowloris, and a slot it held is free again soon. */
+#define IDLE_TIMEOUT_S 5
+/* Connections held at once from one address, and in all. One address (a slowloris, or a
+ * runaway script) can take a quarter of the slots at most, so a scraper and a liveness probe
+ * from elsewhere are still served; the total keeps the endpoint's file descriptors bounded. */
+#define MAX_PER_ADDRESS 64
+#define MAX_CONNECTIONS 256
+/* Threads serving connections, each polling its share with epoll: a client that holds its
+ * connection open costs a slot, never a thread, and the answers are rendered in these threads. */
+#define THREADS 2
 
 struct km_http {
     struct MHD_Daemon *daemon;
     km_metrics_t *metrics;
+    km_webconfig_t *web; /* NULL: plain HTTP, no authentication */
     int port;
 };
 
@@ -88,30 +100,90 @@ static enum MHD_Result serve(km_http_t *h, struct MHD_Connection *c, const char 
     return ret;
 }
 
+/* Whether the client presented a certificate that chains to client_ca_file. GnuTLS only asks for
+ * one during the handshake (libmicrohttpd does not make it mandatory), so it is checked here. */
+static bool client_verified(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    unsigned status = 0, n = 0;
+    if (!info || !info->tls_session) return false;
+    gnutls_session_t session = (gnutls_session_t)info->tls_session;
+    return gnutls_certificate_get_peers(session, &n) && n > 0 && gnutls_certificate_verify_peers2(session, &status) == GNUTLS_E_SUCCESS &&
+           status == 0;
+}
+
+/* Basic auth per basic_auth_users. A liveness probe (kubelet, systemd, a load balancer) rarely
+ * carries credentials, so /healthz answers without them, but with its status code and "ok" or
+ * "unhealthy" only: the reason names flows and clusters and is for authenticated clients. */
+static enum MHD_Result authenticate(km_http_t *h, struct MHD_Connection *c, const char *url, bool *ok) {
+    char *password = NULL, *user = MHD_basic_auth_get_username_password(c, &password);
+    *ok = user && password && km_webconfig_check_user(h->web, user, password);
+    if (password) {
+        explicit_bzero(password, strlen(password));
+        MHD_free(password);
+    }
+    MHD_free(user);
+    if (*ok) return MHD_YES;
+    if (strcmp(url, "/healthz") == 0) {
+        km_snapshot_t *s = km_metrics_snapshot(h->metrics, km_now_wall_ms());
+        bool healthy = km_metrics_healthy(s, NULL);
+        km_snapshot_free(s);
+        return respond(c, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+                       km_xstrdup(healthy ? "ok\n" : "unhealthy\n"));
+    }
+    const char *msg = "authentication required (basic_auth_users of metrics.web.config.file)\n";
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), (void *)msg, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_basic_auth_fail_response(c, "kmirror", r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **req) {
+    km_http_t *h = cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", km_xstrdup("only GET\n"));
+    if (km_webconfig_client_ca_pem(h->web) && !client_verified(c))
+        return respond(c, MHD_HTTP_FORBIDDEN, "text/plain",
+                       km_xstrdup("a client certificate signed by client_ca_file of metrics.web.config.file is required\n"));
+    if (km_webconfig_has_users(h->web)) {
+        bool ok;
+        enum MHD_Result ret = authenticate(h, c, url, &ok);
+        if (!ok) return ret;
+    }
     if (strcmp(url, "/") == 0) return serve_page(c);
-    if (strcmp(url, "/metrics") == 0 || strcmp(url, "/status") == 0 || strcmp(url, "/healthz") == 0) return serve(cls, c, url);
+    if (strcmp(url, "/metrics") == 0 || strcmp(url, "/status") == 0 || strcmp(url, "/healthz") == 0) return serve(h, c, url);
     return respond(c, MHD_HTTP_NOT_FOUND, "text/plain", km_xstrdup("kmirror serves / (status page), /metrics, /status and /healthz\n"));
 }
 
-km_http_t *km_http_start(const char *listen, km_metrics_t *m, char *errstr, size_t errlen) {
+km_http_t *km_http_start(const char *listen, km_metrics_t *m, km_webconfig_t *web, char *errstr, size_t errlen) {
     char *host, *port;
     if (km_http_parse_listen(listen, &host, &port, errstr, errlen) != 0) return NULL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai = NULL;
     int gai = getaddrinfo(host, port, &hints, &ai);
     km_http_t *h = NULL;
+    bool tls = km_webconfig_cert_pem(web) != NULL;
     if (gai != 0) {
         snprintf(errstr, errlen, "cannot resolve %s: %s", host, gai_strerror(gai));
+    } else if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(errstr, errlen, "tls_server_config of metrics.web.config.file: this libmicrohttpd is built without TLS");
     } else {
         h = km_xcalloc(1, sizeof(*h));
         h->metrics = m;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        h->web = web;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                         (tls ? MHD_USE_TLS : 0);
+        /* Options after the first MHD_OPTION_END are not read: without TLS the list stops there. */
         h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SCRAPE_TIMEOUT_S,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_END);
+                                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)THREADS,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)MAX_PER_ADDRESS,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                                     tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, km_webconfig_cert_pem(web),
+                                     MHD_OPTION_HTTPS_MEM_KEY, km_webconfig_key_pem(web),
+                                     MHD_OPTION_HTTPS_PRIORITIES, km_webconfig_tls_priorities(web),
+                                     km_webconfig_client_ca_pem(web) ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+                                     km_webconfig_client_ca_pem(web), MHD_OPTION_END);
         if (!h->daemon) {
             snprintf(errstr, errlen, "cannot listen on %s port %s: %s", host, port, errno ? strerror(errno) : "libmicrohttpd refused");
             free(h);

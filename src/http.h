@@ -6,12 +6,14 @@
  *   GET /healthz   200 "ok" when every flow runs, 503 with the reason otherwise
  * from snapshots of a km_metrics_t (metrics.h): a scrape reads atomics and never holds a lock a
  * replication thread waits for. It is off unless `metrics.listen` / `--metrics-listen` is given
- * and binds loopback unless a host says otherwise. The client is what `kmirror status` uses: a
+ * and binds loopback unless a host says otherwise; `metrics.web.config.file` (webconfig.h) adds
+ * TLS and basic auth. The client is what `kmirror status` uses: a
  * plain HTTP/1.0 GET over a socket, enough for this one server. */
 #ifndef KM_HTTP_H
 #define KM_HTTP_H
 
 #include "metrics.h"
+#include "webconfig.h"
 
 #include <stddef.h>
 
@@ -20,9 +22,10 @@ typedef struct km_http km_http_t;
 /* Splits "HOST:PORT", "[IPV6]:PORT", ":PORT" or "PORT" (the last two bind 127.0.0.1) into
  * host and port (caller frees both). -1 with errstr when malformed. */
 int km_http_parse_listen(const char *listen, char **host, char **port, char *errstr, size_t errlen);
-/* Starts serving m on `listen` (port 0: any free port). NULL with errstr when it cannot bind.
- * m must outlive the server. */
-km_http_t *km_http_start(const char *listen, km_metrics_t *m, char *errstr, size_t errlen);
+/* Starts serving m on `listen` (port 0: any free port), over TLS and with basic auth as web says
+ * (NULL: plain HTTP, open to whoever reaches it). NULL with errstr when it cannot bind.
+ * m and web must outlive the server. */
+km_http_t *km_http_start(const char *listen, km_metrics_t *m, km_webconfig_t *web, char *errstr, size_t errlen);
 /* The port actually bound. */
 int km_http_port(const km_http_t *h);
 /* Stops the server, waiting for a scrape in progress. */

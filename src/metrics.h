@@ -86,6 +86,7 @@ typedef struct km_part_stats {
     _Atomic uint64_t records;       /* acknowledged by the target */
     _Atomic uint64_t bytes;         /* value bytes consumed (MM2's byte-count: values only, at poll) */
     _Atomic uint64_t skipped;       /* deleted on the source (retention) before they were mirrored */
+    _Atomic uint64_t path_skipped;  /* not written: the target has them or gets them along another path (provenance.h) */
     _Atomic uint64_t delivery_errors; /* records whose delivery to the target failed */
     _Atomic uint64_t resent;        /* records read and sent again after a failed delivery */
     _Atomic uint64_t offset_syncs;  /* offset-sync records emitted for this partition */
@@ -108,6 +109,7 @@ void km_part_acked(km_part_stats_t *s, int64_t ts, int64_t now_ms);
 void km_part_delivery_failed(km_part_stats_t *s);
 void km_part_resent(km_part_stats_t *s, uint64_t n);
 void km_part_skipped(km_part_stats_t *s, uint64_t n);
+void km_part_path_skipped(km_part_stats_t *s);
 void km_part_offset_sync_emitted(km_part_stats_t *s);
 /* The partition stopped at source offset `offset` because the target refused a record with
  * `err` (a librdkafka error code), or flows again (err 0). The flow is degraded meanwhile. */
@@ -189,7 +191,7 @@ typedef struct km_part_snap {
     const char *topic, *remote;
     int32_t partition;
     int task;
-    uint64_t records, bytes, skipped, delivery_errors, resent, offset_syncs;
+    uint64_t records, bytes, skipped, path_skipped, delivery_errors, resent, offset_syncs;
     int64_t lag_records; /* -1 unknown */
     int64_t lag_ms;      /* -1 unknown */
     int blocked_err;     /* 0 when the partition flows */

@@ -111,17 +111,18 @@ static void start_heartbeats(km_mirror_t *m, const km_config_t *cfg) {
 }
 
 /* The endpoint comes up before the flows so that /healthz answers "starting" while they connect. */
-static int start_http(km_mirror_t *m, const char *listen) {
+static int start_http(km_mirror_t *m, const char *listen, km_webconfig_t *web) {
     char err[512];
-    m->http = km_http_start(listen, m->metrics, err, sizeof(err));
+    m->http = km_http_start(listen, m->metrics, web, err, sizeof(err));
     if (!m->http) {
         km_error("metrics.listen=%s: %s", listen, err);
         return -1;
     }
     char *host, *port;
     km_http_parse_listen(listen, &host, &port, err, sizeof(err));
-    km_info("serving /metrics, /status and /healthz on http://%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
-            strchr(host, ':') ? "]" : "", km_http_port(m->http));
+    km_info("serving /metrics, /status and /healthz on %s://%s%s%s:%d%s", km_webconfig_cert_pem(web) ? "https" : "http",
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", km_http_port(m->http),
+            km_webconfig_has_users(web) ? " (basic auth)" : "");
     free(host);
     free(port);
     return 0;
@@ -134,7 +135,7 @@ km_mirror_t *km_mirror_start(const km_config_t *cfg) {
     km_flow_metrics_t **fms = km_xcalloc(cfg->nflows, sizeof(*fms));
     for (size_t i = 0; i < cfg->nflows; i++)
         if (cfg->flows[i].runs_here) fms[i] = km_metrics_add_flow(m->metrics, &cfg->flows[i]);
-    bool ok = !cfg->metrics_listen || start_http(m, cfg->metrics_listen) == 0;
+    bool ok = !cfg->metrics_listen || start_http(m, cfg->metrics_listen, cfg->metrics_web) == 0;
     for (size_t i = 0; ok && i < cfg->nflows; i++) {
         const km_flow_t *f = &cfg->flows[i];
         if (!f->runs_here) continue;

@@ -12,7 +12,16 @@
 
 void km_sync_writer_init(km_sync_writer_t *w, int64_t resume_end) {
     *w = (km_sync_writer_t){.resume_end = resume_end, .prev_u = -1, .prev_d = -1, .last_sync_d = -1, .synced_u = -1,
-                            .synced_next = -1};
+                            .synced_next = -1, .done = resume_end};
+}
+
+void km_sync_writer_skip(km_sync_writer_t *w, int64_t u) { w->done = u; }
+
+int64_t km_sync_writer_covered(const km_sync_writer_t *w) {
+    if (!w->started) return w->resume_end;
+    if (w->done <= w->prev_u) return w->done;
+    int64_t c = w->synced_u == w->prev_u && w->synced_next - 1 > w->prev_u ? w->synced_next - 1 : w->prev_u;
+    return c < w->done ? c : w->done;
 }
 
 static void emit(km_sync_writer_t *w, int64_t u, int64_t d, km_sync_kind_t kind, int64_t prev_end, int64_t next,
@@ -40,12 +49,14 @@ bool km_sync_writer_ack(km_sync_writer_t *w, int64_t u, int64_t d, int64_t lag_m
     }
     w->prev_u = u;
     w->prev_d = d;
+    w->done = u;
     return sent;
 }
 
 bool km_sync_writer_flush(km_sync_writer_t *w, int64_t position, km_offset_sync_t *out) {
     if (!w->started) return false;
     int64_t next = position > w->prev_u + 1 ? position : w->prev_u + 1;
+    if (w->done + 1 > next) next = w->done + 1;
     if (w->synced_u == w->prev_u && next <= w->synced_next) return false;
     emit(w, w->prev_u, w->prev_d, KM_SYNC_IN_RUN, -1, next, out);
     return true;
@@ -223,6 +234,13 @@ km_xlate_t km_sync_store_translate(const km_sync_store_t *st, const char *topic,
         return KM_XLATE_EXACT;
     }
     if (!lo) return KM_XLATE_NONE; /* older than anything we know */
+    if (lo->exact && x < lo->next && hi && hi->exact && hi->kind != KM_SYNC_IN_RUN) {
+        /* x is in lo's tail, offsets that hold no record to mirror (skipped, or transaction
+         * markers): lo's run ended there, and the first record after it starts hi's run. Needed
+         * where hi is a restart whose position lay inside the tail (prev_end >= x). */
+        *downstream = hi->d;
+        return KM_XLATE_EXACT;
+    }
     if (lo->exact && hi && hi->exact) {
         /* same run as lo; a sum past INT64_MAX means the syncs contradict each other */
         if (__builtin_add_overflow(lo->d, x - lo->u, downstream)) return KM_XLATE_NONE;

@@ -11,6 +11,11 @@
  * to the downstream offset of the first record at or after u — exactly. Syncs without the header
  * (Java MM2's) fall back to MM2's conservative rule.
  *
+ * Records a flow skips (provenance.h) end a run like a gap. A position may stop at a skipped
+ * record only once a sync of the last written record says, in its `next`, that the offsets up
+ * to it hold nothing to mirror (km_sync_writer_covered); a restart there then translates the
+ * skipped offsets to the first record written after them.
+ *
  * All of this is pure data manipulation, unit-tested directly; task.c and checkpoint.c do the
  * I/O. */
 #ifndef KM_OFFSETSYNC_H
@@ -29,14 +34,25 @@ typedef struct km_sync_writer {
     int64_t last_sync_d;  /* downstream offset of the last emitted sync */
     int64_t synced_u;     /* upstream offset of the last emitted sync */
     int64_t synced_next;  /* its `next` */
+    int64_t done;         /* last upstream offset written or skipped, in order (resume_end at start) */
 } km_sync_writer_t;
 
 void km_sync_writer_init(km_sync_writer_t *w, int64_t resume_end);
 /* A record at upstream u was acknowledged at downstream d. Returns true and fills `out`
  * (topic/partition left for the caller) when a sync must be sent now. lag_max: offset.lag.max. */
 bool km_sync_writer_ack(km_sync_writer_t *w, int64_t u, int64_t d, int64_t lag_max, km_offset_sync_t *out);
+/* The record at upstream u was skipped (provenance.h), in order with the acknowledged ones. It
+ * ends the run like a gap; no sync is due for it by itself. */
+void km_sync_writer_skip(km_sync_writer_t *w, int64_t u);
+/* The highest source position the emitted syncs account for. A position past the last written
+ * record (skipped records after it) needs a sync of that record whose `next` covers them (a
+ * flush emits it); before anything is written after a start no sync can describe what was
+ * skipped, so the position stays where it started (those records are read and skipped again
+ * after a restart). The caller commits min(this, the acknowledged position, km_syncq_bound). */
+int64_t km_sync_writer_covered(const km_sync_writer_t *w);
 /* Periodic (offset flush): the latest record's sync, if not sent yet, or a newer `next` once the
- * source position moved past offsets that hold no records (trailing transaction markers).
+ * source position moved past offsets that hold no records (trailing transaction markers) or
+ * whose records were skipped.
  * position: the source consumer's position when nothing of this partition is in flight, else -1. */
 bool km_sync_writer_flush(km_sync_writer_t *w, int64_t position, km_offset_sync_t *out);
 

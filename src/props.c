@@ -3,12 +3,18 @@
  * Parsing follows java.util.Properties.load line by line (logical lines, comment lines, key
  * terminators, escapes), so a file Java MM2 accepts reads the same here. The one deliberate
  * difference is the inline comment the ops guide uses after values; see props.h. Lookups are
- * linear: configurations have a few hundred keys at most and are read once at start-up. */
+ * linear while a list is short (most are: a flow's settings, a client's properties, thousands of
+ * them in a large mesh, where an index each would cost more memory than it saves time); a long
+ * list (a whole file) is indexed by key in a glibc search tree (tsearch), so that reading a
+ * generated file of 100,000 keys, duplicate detection included, is not quadratic. glibc's hash
+ * table (hsearch_r) is no use here: its hash reads only a key's first few bytes, and keys share
+ * long prefixes ("{alias}.", "{source}->{target}."). */
 #include "props.h"
 
 #include "util.h"
 
 #include <errno.h>
+#include <search.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,7 +275,46 @@ int km_props_parse_file(const char *path, km_props_t *out, km_diag_t *d) { retur
 
 int km_props_parse_file_java(const char *path, km_props_t *out, km_diag_t *d) { return parse_file(path, false, out, d); }
 
+/* Below this many entries a list is scanned: a few dozen strcmp cost less than a tree. */
+#define INDEX_MIN 64
+
+/* A tree node's item: the key (owned by the list's item) and where that item is. */
+typedef struct {
+    const char *key;
+    size_t pos;
+} slot_t;
+
+static int cmp_slot(const void *a, const void *b) { return strcmp(((const slot_t *)a)->key, ((const slot_t *)b)->key); }
+
+static void index_drop(km_props_t *p) {
+    tdestroy(p->index, free);
+    p->index = NULL;
+}
+
+static void index_enter(km_props_t *p, size_t i) {
+    slot_t *s = km_xmalloc(sizeof(*s));
+    *s = (slot_t){p->items[i].key, i};
+    if (!tsearch(s, &p->index, cmp_slot)) km_oom();
+}
+
+/* Keeps the index in step after items[n-1] was added, or rebuilds it after the positions
+ * changed (a removal, a sort: both rare). */
+static void index_update(km_props_t *p, bool rebuild) {
+    if (rebuild || p->n < INDEX_MIN) index_drop(p);
+    if (p->n < INDEX_MIN) return;
+    if (p->index) {
+        index_enter(p, p->n - 1);
+        return;
+    }
+    for (size_t i = 0; i < p->n; i++) index_enter(p, i);
+}
+
 const km_prop_t *km_props_find(const km_props_t *p, const char *key) {
+    if (p->index) {
+        slot_t probe = {.key = key};
+        slot_t *const *hit = tfind(&probe, &p->index, cmp_slot);
+        return hit ? &p->items[(*hit)->pos] : NULL;
+    }
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->items[i].key, key) == 0) return &p->items[i];
     return NULL;
@@ -294,6 +339,7 @@ void km_props_set(km_props_t *p, const char *key, const char *value, int line) {
         p->items = km_xrealloc(p->items, p->cap * sizeof(*p->items));
     }
     p->items[p->n++] = (km_prop_t){km_xstrdup(key), km_xstrdup(value), line};
+    index_update(p, false);
 }
 
 void km_props_set_default(km_props_t *p, const char *key, const char *value) {
@@ -308,6 +354,7 @@ int km_props_unset(km_props_t *p, const char *key) {
     size_t i = (size_t)(e - p->items);
     memmove(e, e + 1, (p->n - i - 1) * sizeof(*e));
     p->n--;
+    index_update(p, true);
     return 1;
 }
 
@@ -321,6 +368,7 @@ static int cmp_prop(const void *a, const void *b) {
 
 void km_props_sort(km_props_t *p) {
     if (p->n > 1) qsort(p->items, p->n, sizeof(*p->items), cmp_prop);
+    if (p->index) index_update(p, true);
 }
 
 void km_props_free(km_props_t *p) {
@@ -329,5 +377,6 @@ void km_props_free(km_props_t *p) {
         free(p->items[i].value);
     }
     free(p->items);
+    index_drop(p);
     *p = (km_props_t){0};
 }

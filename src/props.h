@@ -20,6 +20,9 @@ typedef struct km_prop {
 typedef struct km_props {
     km_prop_t *items;
     size_t n, cap;
+    /* key -> position once the list is long (a generated file may have 100,000 keys): private
+     * to props.c; a zero-initialised list has none. */
+    void *index;
 } km_props_t;
 
 /* Parse a whole file / a buffer. `name` is used in messages ("name:line: ..."). Duplicate keys:

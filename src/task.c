@@ -1,9 +1,10 @@
 /* task.c — see task.h.
  *
  * The loop, per iteration:
- *   apply mailbox (new partitions) → consume a batch → produce each record zero-copy →
+ *   apply mailbox (new partitions) → consume a batch → per record, read its kmirror.path and
+ *   either skip it (done in order, acks.h) or produce it zero-copy with the extended path →
  *   serve delivery reports → rewind partitions whose delivery failed → commit positions
- *   when due.
+ *   when due (never past skipped records no offset-sync describes yet: offsetsync.h).
  * Delivery reports run on this thread (rd_kafka_poll on the producer), so partition state needs
  * no locks. The structural lock only guards the topic/partition tables against observers.
  *
@@ -22,14 +23,18 @@
 #include "clientconf.h"
 #include "log.h"
 #include "offsetsync.h"
+#include "provenance.h"
 #include "rk.h"
 #include "util.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define BATCH_MAX 10000
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
@@ -62,6 +67,9 @@ typedef struct task_part {
     int64_t inflight;
     km_sync_writer_t sw;
     km_syncq_t syncs; /* offset-syncs not yet acknowledged in order (see acks.h) */
+    /* Failed syncs are sent again after 1 s, backing off to 60 s; said once until they flow. */
+    int64_t sync_retry_at, sync_backoff_ms;
+    bool sync_warned;
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -70,6 +78,7 @@ typedef struct task_part {
 typedef struct task_topic {
     char *name, *remote;
     rd_kafka_topic_t *src_rkt, *dst_rkt;
+    km_prov_route_t route; /* what the record path decides (provenance.h) */
     task_part_t **parts; /* indexed by partition; NULL where not assigned */
     int nparts;
 } task_topic_t;
@@ -89,6 +98,7 @@ struct km_task {
     char *name; /* "a->b#0" for logs */
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *queue;
+    int wake_fd; /* eventfd: librdkafka signals it when the consumer or a producer queue gets work */
     rd_kafka_topic_t *offsets_rkt;
     /* Offset-syncs go to the source cluster by default (their own producer), else through
      * `producer`; sync_rk is NULL when emit.offset-syncs.enabled=false. */
@@ -110,6 +120,7 @@ struct km_task {
     char *fail_reason;
     int64_t stop_deadline;
 
+    km_prov_buf_t path; /* the kmirror.path value of the record being produced */
     int64_t inflight_bytes, inflight_msgs;
     int64_t published_bytes; /* the part of inflight_bytes counted in process_inflight_bytes */
     int64_t commit_inflight;
@@ -197,9 +208,10 @@ static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *
     if (err) {
         rd_kafka_headers_destroy(h);
         free(c);
-        if (!p->syncs.broken)
+        if (!p->syncs.broken && !p->sync_warned)
             km_warn("flow %s: cannot queue the offset-sync of %s [%d] at upstream offset %lld: %s; it is kept and sent again, and the partition's position waits for it",
                     t->flow->name, ps->s.topic, p->partition, (long long)ps->s.upstream_offset, rd_kafka_err2str(err));
+        p->sync_warned = true;
     }
     km_syncq_sending(&p->syncs, !err);
 }
@@ -207,11 +219,13 @@ static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *
 /* Once none of the partition's syncs is in flight, every pending one goes out again in log
  * order, so readers see each run start. */
 static void resend_syncs(km_task_t *t, task_part_t *p) {
+    int64_t now = km_now_mono_ms();
+    if (p->syncs.broken && now < p->sync_retry_at) return;
     if (!km_syncq_resend_due(&p->syncs)) return;
+    p->sync_backoff_ms = p->sync_backoff_ms ? p->sync_backoff_ms * 2 : 1000;
+    if (p->sync_backoff_ms > 60000) p->sync_backoff_ms = 60000;
+    p->sync_retry_at = now + p->sync_backoff_ms;
     for (size_t i = 0; i < p->syncs.n && !p->syncs.broken; i++) produce_sync(t, p, &p->syncs.q[i]);
-    if (!p->syncs.broken && p->syncs.n)
-        km_info("flow %s: %zu offset-sync(s) of %s [%d] sent again, from upstream offset %lld", t->flow->name, p->syncs.n,
-                p->syncs.q[0].s.topic, p->partition, (long long)p->syncs.q[0].s.upstream_offset);
 }
 
 static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset_sync_t *s) {
@@ -225,9 +239,19 @@ static void send_sync(km_task_t *t, const char *topic, task_part_t *p, km_offset
 static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     commit_ctx_t *c = dr->_private;
     task_part_t *p = c->part;
-    if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop))
-        km_warn("flow %s: the offset-sync of partition %d at upstream offset %lld could not be written to %s: %s; it is kept and sent again, and the partition's position waits for it",
-                t->flow->name, p->partition, (long long)c->offset, t->flow->s.offset_syncs_topic, rd_kafka_err2str(dr->err));
+    const km_flow_t *f = t->flow;
+    if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop) && !p->sync_warned) {
+        km_warn("flow %s: the offset-sync of partition %d at upstream offset %lld could not be written to %s on %s: %s; "
+                "it is kept and sent again (backing off to every 60 s), and the partition's position waits for it",
+                f->name, p->partition, (long long)c->offset, f->s.offset_syncs_topic,
+                f->s.offset_syncs_location == KM_SYNCS_ON_TARGET ? f->target : f->source, rd_kafka_err2str(dr->err));
+        p->sync_warned = true;
+    } else if (p->sync_warned && !p->syncs.broken && p->syncs.n == 0) {
+        km_info("flow %s: the offset-syncs of partition %d are written again to %s", f->name, p->partition,
+                f->s.offset_syncs_topic);
+        p->sync_warned = false;
+        p->sync_backoff_ms = 0;
+    }
     free(c);
 }
 
@@ -239,8 +263,12 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
     while (km_recs_pop_acked(&p->recs, &r)) {
         if (r.u <= p->acked) continue;
         p->acked = r.u;
+        if (r.state == KM_REC_SKIPPED) {
+            if (t->sync_rk) km_sync_writer_skip(&p->sw, r.u);
+            continue;
+        }
         if (p->blocked_err && r.u >= p->blocked_at) {
-            km_info("flow %s: %s [%d]: the target took the record at source offset %lld; the partition flows again",
+            km_info("flow %s: %s [%d]: the record at source offset %lld is mirrored; the partition flows again",
                     t->flow->name, tt->name, p->partition, (long long)r.u);
             p->blocked_err = 0;
             p->backoff_ms = 0;
@@ -378,6 +406,7 @@ static task_topic_t *topic_get(km_task_t *t, const char *name, const char *remot
     rd_kafka_topic_conf_set_opaque(tc, tt);
     tt->src_rkt = rd_kafka_topic_new(t->consumer, name, tc);
     tt->dst_rkt = rd_kafka_topic_new(t->producer, remote, NULL);
+    km_prov_route_init(&tt->route, t->flow->cfg, t->flow, name, remote);
     pthread_mutex_lock(&t->lock);
     t->topics = km_xrealloc(t->topics, (t->ntopics + 1) * sizeof(*t->topics));
     t->topics[t->ntopics++] = tt;
@@ -514,6 +543,11 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_message_detach_headers(m, &hdrs);
     else hdrs = NULL;
+    if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
+        if (!hdrs) hdrs = rd_kafka_headers_new(1);
+        else rd_kafka_header_remove(hdrs, KM_PATH_HEADER);
+        rd_kafka_header_add(hdrs, KM_PATH_HEADER, -1, t->path.p, (ssize_t)t->path.len);
+    }
     *size = record_size(m, hdrs);
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     for (;;) {
@@ -540,13 +574,63 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64
     }
 }
 
+/* The source will not let a partition be read (no READ ACL on its topic). Only that partition
+ * waits: librdkafka keeps retrying its fetches, and the first record that arrives and is
+ * delivered unblocks it (advance_acked). Nothing was read, so there is nothing to rewind. */
+static void source_refused(km_task_t *t, rd_kafka_message_t *m) {
+    task_topic_t *tt = m->rkt ? rd_kafka_topic_opaque(m->rkt) : NULL;
+    if (!tt) {
+        fail(t, "not authorized to read %s on %s: %s", m->rkt ? rd_kafka_topic_name(m->rkt) : "-", t->flow->source,
+             rd_kafka_message_errstr(m));
+        return;
+    }
+    for (int j = 0; j < tt->nparts; j++) {
+        task_part_t *p = tt->parts[j];
+        if (!p || !p->active || (m->partition >= 0 && j != m->partition) || p->blocked_err == m->err) continue;
+        km_error("flow %s: not authorized to read %s [%d] on %s (%s): grant READ on topic %s to kmirror's principal "
+                 "there; this partition waits, every other one goes on, and it flows again by itself once it can be read",
+                 t->flow->name, tt->name, j, t->flow->source, rd_kafka_message_errstr(m), tt->name);
+        p->blocked_err = m->err;
+        p->blocked_at = p->expected >= 0 ? p->expected : 0;
+        km_part_blocked(p->stats, m->err, p->blocked_at);
+    }
+}
+
 static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "-";
-    if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
-        fail(t, "not authorized to read %s on %s: %s", topic, t->flow->source, rd_kafka_message_errstr(m));
+    if (m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+        /* librdkafka looks the consumer's group up although kmirror only assigns partitions. */
+        fail(t, "not authorized to describe group %s on %s: grant READ on group %s to kmirror's principal there (%s)",
+             t->flow->s.group_id, t->flow->source, t->flow->s.group_id, rd_kafka_message_errstr(m));
+    } else if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        source_refused(t, m);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         km_warn("flow %s: source %s: %s", t->flow->name, topic, rd_kafka_message_errstr(m));
     }
+}
+
+/* Reads the record's kmirror.path and decides (provenance.h); when it is to be written, the new
+ * value is in t->path for produce(). */
+static bool path_allows(km_task_t *t, task_topic_t *tt, rd_kafka_message_t *m) {
+    rd_kafka_headers_t *hdrs;
+    const void *v = NULL;
+    size_t len = 0;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, KM_PATH_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        v = NULL;
+    return km_prov_decide(&tt->route, v, len, &t->path) == KM_PROV_WRITE;
+}
+
+/* A record the target must not get is done as soon as the records before it are, so the
+ * position moves over it in order (and offset-syncs account for it: offsetsync.h). */
+static void skip(km_task_t *t, task_part_t *p, int64_t offset) {
+    km_part_path_skipped(p->stats);
+    if (p->recs.n > 0) {
+        km_recs_push_skipped(&p->recs, offset);
+        return;
+    }
+    p->acked = offset;
+    if (t->sync_rk) km_sync_writer_skip(&p->sw, offset);
 }
 
 static void handle(km_task_t *t, rd_kafka_message_t *m) {
@@ -569,6 +653,11 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
+    if (tt->route.enabled && !path_allows(t, tt, m)) {
+        skip(t, p, m->offset);
+        rd_kafka_message_destroy(m);
+        return;
+    }
     int64_t size = 0, offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
     if (produce(t, m, tt, &size)) {
         km_recs_push(&p->recs, offset, ts);
@@ -686,7 +775,9 @@ static void flush_syncs(km_task_t *t) {
  * again. A sync that is lost instead would let translation bridge the gap it describes and
  * call the answer exact. */
 static int64_t committable(const km_task_t *t, const task_part_t *p) {
-    return t->sync_rk ? km_syncq_bound(&p->syncs, p->acked) : p->acked;
+    if (!t->sync_rk) return p->acked;
+    int64_t pos = km_syncq_bound(&p->syncs, p->acked), covered = km_sync_writer_covered(&p->sw);
+    return covered < pos ? covered : pos;
 }
 
 /* Queues the position record of partition j of tt. False when it could not be queued. */
@@ -723,7 +814,7 @@ static bool commit_positions(km_task_t *t) {
             task_part_t *p = tt->parts[j];
             if (!p) continue;
             int64_t pos = committable(t, p);
-            held |= pos < p->acked;
+            held |= t->sync_rk && km_syncq_bound(&p->syncs, p->acked) < p->acked;
             if (pos <= p->committed || pos == p->committing) continue;
             if (!queue_position(t, tt, j, p, pos)) return held;
             p->committing = pos;
@@ -802,9 +893,10 @@ static bool queue_txn_positions(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
-            if (!p || p->acked <= p->committed) continue;
-            if (!queue_position(t, t->topics[i], j, p, p->acked)) return false;
-            p->txn_pos = p->acked;
+            int64_t pos = p ? committable(t, p) : -1;
+            if (!p || pos <= p->committed) continue;
+            if (!queue_position(t, t->topics[i], j, p, pos)) return false;
+            p->txn_pos = pos;
         }
     return true;
 }
@@ -888,6 +980,34 @@ static void drain(km_task_t *t) {
     publish_inflight(t);
 }
 
+/* librdkafka writes the eventfd when a queue that was served becomes non-empty: fetched
+ * records, delivery reports. Waiting on it instead of in rd_kafka_consume_batch_queue (which
+ * waits out its whole timeout unless the batch fills) lets a record or an acknowledgement that
+ * arrives be handled at once; the timeout only paces the timers (commits, lag, mail, stop). */
+static void enable_wakeups(km_task_t *t) {
+    static const uint64_t one = 1;
+    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->wake_fd < 0) return; /* then the loop just sleeps its timeout */
+    rd_kafka_queue_io_event_enable(t->queue, t->wake_fd, &one, sizeof(one));
+    rd_kafka_t *producers[] = {t->producer, t->sync_producer};
+    for (size_t i = 0; i < 2; i++) {
+        if (!producers[i]) continue;
+        rd_kafka_queue_t *q = rd_kafka_queue_get_main(producers[i]);
+        rd_kafka_queue_io_event_enable(q, t->wake_fd, &one, sizeof(one));
+        rd_kafka_queue_destroy(q);
+    }
+}
+
+static void wait_for_work(km_task_t *t, int timeout_ms) {
+    struct pollfd pfd = {.fd = t->wake_fd, .events = POLLIN};
+    if (t->wake_fd < 0 || poll(&pfd, 1, timeout_ms) <= 0) {
+        if (t->wake_fd < 0) rd_kafka_poll(t->producer, timeout_ms);
+        return;
+    }
+    uint64_t v;
+    if (read(t->wake_fd, &v, sizeof(v)) < 0) return; /* EAGAIN: another wake-up was already read */
+}
+
 static void *task_main(void *arg) {
     km_task_t *t = arg;
     rd_kafka_message_t **batch = km_xmalloc(BATCH_MAX * sizeof(*batch));
@@ -911,12 +1031,13 @@ static void *task_main(void *arg) {
             publish_inflight(t);
             continue;
         }
-        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 10, batch, BATCH_MAX);
+        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, BATCH_MAX);
         if (n > 0) t->consumed_at = km_now_wall_ms();
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
-        rd_kafka_poll(t->producer, 0);
+        int served = rd_kafka_poll(t->producer, 0);
         publish_inflight(t);
-        if (t->sync_producer) rd_kafka_poll(t->sync_producer, 0);
+        if (t->sync_producer) served += rd_kafka_poll(t->sync_producer, 0);
+        if (n <= 0 && served == 0) wait_for_work(t, 10);
         rewind_failed(t);
         if (km_now_mono_ms() >= t->next_commit || t->txn_failed ||
             (!t->eos && t->acked_since_commit >= t->flow->s.offset_flush_records)) {
@@ -1040,12 +1161,15 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     if (!t->consumer) return -1;
     rd_kafka_poll_set_consumer(t->consumer);
     t->queue = rd_kafka_queue_get_consumer(t->consumer);
-    return f->s.emit_offset_syncs_enabled ? create_sync_producer(t, errstr, errlen) : 0;
+    if (f->s.emit_offset_syncs_enabled && create_sync_producer(t, errstr, errlen) != 0) return -1;
+    enable_wakeups(t);
+    return 0;
 }
 
 km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n,
                          char *errstr, size_t errlen) {
     km_task_t *t = km_xcalloc(1, sizeof(*t));
+    t->wake_fd = -1;
     t->flow = flow;
     t->fm = fm;
     t->slot = km_flow_metrics_task(fm, id);
@@ -1120,6 +1244,7 @@ void km_task_free(km_task_t *t) {
             free(tt->parts[j]);
         }
         free(tt->parts);
+        km_prov_route_free(&tt->route);
         free(tt->name);
         free(tt->remote);
         free(tt);
@@ -1135,8 +1260,10 @@ void km_task_free(km_task_t *t) {
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
     }
+    if (t->wake_fd >= 0) close(t->wake_fd); /* after the clients: librdkafka writes it until destroyed */
     pthread_mutex_destroy(&t->lock);
     free(t->fail_reason);
+    free(t->path.p);
     free(t->name);
     free(t);
 }

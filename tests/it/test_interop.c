@@ -3,7 +3,10 @@
  *     offsets as `kmirror translate-offsets`;
  *   - after Apache MM2 replicated a topic and stopped, kmirror resumes from MM2's positions
  *     (nothing replicated twice) and translates a group from MM2's offset-syncs with MM2's own
- *     conservative rule (they carry no kmirror header, so their spacing proves nothing).
+ *     conservative rule (they carry no kmirror header, so their spacing proves nothing);
+ *   - on one group.id, whichever starts second is refused, and kmirror says so either way: started
+ *     after Apache MM2 it exits without creating anything on the target; started before, it warns
+ *     when Apache MM2's worker (refused by the broker) shows up.
  * Skips when the clusters, Java or the harness's MirrorMaker jars are not available. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -244,10 +247,116 @@ static void test_kmirror_takes_over_from_apache_mm2(void **state) {
     assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
 }
 
+/* One group.id, and Connect topics of the test's own, shared by kmirror and Apache MM2. */
+static const char *SAME_GROUP =
+    "%sB.group.id = %s-grp\nB.offset.storage.topic = %s-offsets\nB.config.storage.topic = %s-configs\n"
+    "B.status.storage.topic = %s-status\n";
+
+/* Whether `group` on B has members of protocol type "connect": Apache MM2's herder holds it. */
+static bool connect_holds(void *arg) {
+    const char *group = arg;
+    rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, B, NULL);
+    const struct rd_kafka_group_list *gl = NULL;
+    bool held = false;
+    if (rk && rd_kafka_list_groups(rk, group, &gl, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < gl->group_cnt; i++) {
+            const struct rd_kafka_group_info *g = &gl->groups[i];
+            held |= strcmp(g->group, group) == 0 && g->member_cnt > 0 && g->protocol_type && strcmp(g->protocol_type, "connect") == 0;
+        }
+        rd_kafka_group_list_destroy(gl);
+    }
+    if (rk) rd_kafka_destroy(rk);
+    return held;
+}
+
+typedef struct {
+    const char *path, *needle;
+} file_has_t;
+
+static bool file_has(void *arg) {
+    file_has_t *f = arg;
+    char *text = kt_read_file(f->path);
+    bool has = text && strstr(text, f->needle);
+    free(text);
+    return has;
+}
+
+/* Apache MM2 holds the group: kmirror exits with an error naming the group and the other kind,
+ * before it creates anything on B (before: it created its tasks topic there, then was refused at
+ * the join with a generic message). */
+static void test_refused_when_apache_mm2_holds_the_group(void **state) {
+    need_everything();
+    char prefix[64], topic[96], group[96], tasks[160], mlog[600], common[2048], want[256];
+    kt_unique_name("ij", prefix, sizeof prefix);
+    snprintf(topic, sizeof topic, "%s.t", prefix);
+    snprintf(group, sizeof group, "%s-grp", prefix);
+    snprintf(tasks, sizeof tasks, "kmirror-tasks.A.%s.internal", group);
+    snprintf(mlog, sizeof mlog, "%s/%s-mm2.log", kt_kmirror_dir(), prefix);
+    assert_int_equal(kt_create_topic(A, topic, 1, NULL), 0);
+    produce_from(topic, 0, 10);
+    snprintf(common, sizeof common, COMMON, A, B, prefix, "");
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, prefix, SAME_GROUP, common, prefix, prefix, prefix, prefix), 0);
+    char cp[1200];
+    snprintf(cp, sizeof cp, "%s/*", MM2_LIBS);
+    char *margv[] = {"java", "-cp", cp, "org.apache.kafka.connect.mirror.MirrorMaker", k.conf, NULL};
+    pid_t mm2 = kt_spawn(margv, mlog);
+    assert_true(mm2 > 0);
+    assert_true(kt_wait_until(connect_holds, group, 120000));
+
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    assert_int_equal(kt_kmirror_wait_exit(&k, 120000), 0);
+    if (!WIFEXITED(k.status) || WEXITSTATUS(k.status) == 0) kt_kmirror_print_log(&k);
+    assert_true(WIFEXITED(k.status) && WEXITSTATUS(k.status) != 0);
+    snprintf(want, sizeof want, "group %s on B is in use by", group);
+    if (!kt_kmirror_logged(&k, want) || !kt_kmirror_logged(&k, "protocol type 'connect'")) kt_kmirror_print_log(&k);
+    assert_true(kt_kmirror_logged(&k, want));
+    assert_true(kt_kmirror_logged(&k, "protocol type 'connect'"));
+    assert_int_equal(kt_partition_count(B, tasks), 0); /* nothing created */
+    assert_true(connect_holds(group));                /* and Apache MM2 undisturbed */
+    stop(mm2, 60000);
+}
+
+/* kmirror holds the group: the broker refuses Apache MM2's worker (its herder dies) without
+ * telling kmirror; kmirror warns, naming the group, once the worker's config topic appears, and
+ * keeps running (before: nothing in kmirror's log). */
+static void test_warns_when_apache_mm2_tries_to_join(void **state) {
+    need_everything();
+    char prefix[64], topic[96], group[96], mlog[600], common[2048], want[256];
+    kt_unique_name("ik", prefix, sizeof prefix);
+    snprintf(topic, sizeof topic, "%s.t", prefix);
+    snprintf(group, sizeof group, "%s-grp", prefix);
+    snprintf(mlog, sizeof mlog, "%s/%s-mm2.log", kt_kmirror_dir(), prefix);
+    assert_int_equal(kt_create_topic(A, topic, 1, NULL), 0);
+    produce_from(topic, 0, 10);
+    snprintf(common, sizeof common, COMMON, A, B, prefix, "");
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, prefix, SAME_GROUP, common, prefix, prefix, prefix, prefix), 0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    snprintf(want, sizeof want, "joined group %s on B", group);
+    assert_true(kt_kmirror_wait_logged(&k, want, 120000));
+
+    char cp[1200];
+    snprintf(cp, sizeof cp, "%s/*", MM2_LIBS);
+    char *margv[] = {"java", "-cp", cp, "org.apache.kafka.connect.mirror.MirrorMaker", k.conf, NULL};
+    pid_t mm2 = kt_spawn(margv, mlog);
+    assert_true(mm2 > 0);
+    file_has_t refused = {mlog, "InconsistentGroupProtocol"}; /* the scenario: the broker refused it */
+    assert_true(kt_wait_until(file_has, &refused, 120000));
+    snprintf(want, sizeof want, "a Kafka Connect worker of group %s", group);
+    if (!kt_kmirror_wait_logged(&k, want, 60000)) kt_kmirror_print_log(&k);
+    assert_true(kt_kmirror_logged(&k, want));
+    assert_true(kt_kmirror_alive(&k));
+    stop(mm2, 60000);
+    assert_int_equal(kt_kmirror_stop(&k, 60000), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_apache_client_reads_kmirror_checkpoints, teardown),
         cmocka_unit_test_teardown(test_kmirror_takes_over_from_apache_mm2, teardown),
+        cmocka_unit_test_teardown(test_refused_when_apache_mm2_holds_the_group, teardown),
+        cmocka_unit_test_teardown(test_warns_when_apache_mm2_tries_to_join, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -77,8 +77,9 @@ static void expected_names(names_t *names) {
     }
 }
 
-/* The guide's file (tests/unit/fixtures/opsguide) with real addresses and the test's pace. */
-static void write_config(kt_kmirror_t *k, const char *name, km_mock_t **m) {
+/* The guide's file (tests/unit/fixtures/opsguide) with real addresses and the test's pace;
+ * `extra` is appended. */
+static void write_config(kt_kmirror_t *k, const char *name, km_mock_t **m, const char *extra) {
     char *guide = kt_read_file("tests/unit/fixtures/opsguide/11-multi-cluster.properties");
     assert_non_null(guide);
     char text[8192];
@@ -102,8 +103,8 @@ static void write_config(kt_kmirror_t *k, const char *name, km_mock_t **m) {
                                        "replication.factor = 1\nrefresh.topics.interval.seconds = 1\n"
                                        "emit.heartbeats.interval.seconds = 1\nemit.checkpoints.enabled = false\n"
                                        "sync.topic.configs.enabled = false\nsync.topic.acls.enabled = false\n"
-                                       "offset.flush.interval.ms = 300\nadmin.timeout.ms = 3000\nshutdown.timeout.ms = 20000\n",
-                                       text),
+                                       "offset.flush.interval.ms = 300\nadmin.timeout.ms = 3000\nshutdown.timeout.ms = 20000\n%s",
+                                       text, extra),
                      0);
 }
 
@@ -163,7 +164,7 @@ static void test_guide_six_clusters_three_processes(void **state) {
     for (int p = 0; p < 3; p++) {
         char name[32];
         snprintf(name, sizeof name, "mesh-%s", dc[p][1]);
-        write_config(&k[p], name, m);
+        write_config(&k[p], name, m, "");
         assert_int_equal(kt_kmirror_start(&k[p], dc[p]), 0);
     }
 
@@ -223,9 +224,117 @@ static void test_guide_six_clusters_three_processes(void **state) {
     }
 }
 
+/* ---- the same six clusters with IdentityReplicationPolicy ------------------------------------
+ * Every cluster has one topic t, written by ordinary producers on all six and by kmirror. With
+ * the record path each record travels its origin's delivery tree: every record produced on any
+ * cluster must be in t on every cluster exactly once (checked record by record), and stay so:
+ * after the counts are reached, a marker from every cluster must arrive everywhere before the
+ * exact counts are asserted. Heartbeat topics keep MM2's remote names under this policy. */
+
+#define PER_CLUSTER 20
+
+typedef struct {
+    km_mock_t **m;
+    int64_t want;
+} all_count_t;
+
+static bool all_have(void *arg) {
+    all_count_t *x = arg;
+    for (int c = 0; c < NCL; c++) {
+        int64_t hw[1] = {0};
+        if (kt_high_watermarks(km_mock_bootstraps(x->m[c]), "t", hw, 1) != 0 || hw[0] < x->want) return false;
+    }
+    return true;
+}
+
+static void produce_values(km_mock_t *m, const char *fmt, const char *cl, int count) {
+    for (int i = 0; i < count; i++) {
+        char value[64];
+        snprintf(value, sizeof value, fmt, cl, i);
+        kt_msg_t msg = {.partition = 0, .key = cl, .value = value};
+        assert_int_equal(kt_produce(km_mock_bootstraps(m), "t", &msg, 1, NULL, NULL), 0);
+    }
+}
+
+static void test_guide_six_clusters_identity_once_everywhere(void **state) {
+    char err[256];
+    km_mock_t *m[NCL];
+    names_t names[NCL] = {0};
+    expected_names(names);
+    for (int c = 0; c < NCL; c++) {
+        m[c] = km_mock_new(1, err, sizeof err);
+        assert_non_null(m[c]);
+        assert_int_equal(km_mock_create_topic(m[c], "t", 1), 0);
+        for (int i = 0; i < names[c].n; i++) /* heartbeats are still renamed */
+            if (strstr(names[c].name[i], "heartbeats")) assert_int_equal(km_mock_create_topic(m[c], names[c].name[i], 1), 0);
+    }
+    for (int f = 0; f < NFLOWS; f++) km_mock_create_mm2_topics(m[FLOWS[f][1]], CL[FLOWS[f][0]]);
+    for (int c = 0; c < NCL; c++) produce_values(m[c], "%s-%d", CL[c], PER_CLUSTER / 2);
+    kt_kmirror_t k[3];
+    static const char *const dc[3][4] = {{"--clusters", "west-1", "west-2", NULL},
+                                         {"--clusters", "east-1", "east-2", NULL},
+                                         {"--clusters", "north-1", "north-2", NULL}};
+    for (int p = 0; p < 3; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "mesh-identity-%s", dc[p][1]);
+        write_config(&k[p], name, m, "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n");
+        assert_int_equal(kt_kmirror_start(&k[p], dc[p]), 0);
+    }
+    for (int c = 0; c < NCL; c++) produce_values(m[c], "%s-1%d", CL[c], PER_CLUSTER / 2); /* CL-10 .. CL-19 */
+    all_count_t want = {m, NCL * PER_CLUSTER};
+    bool arrived = kt_wait_until(all_have, &want, WAIT_MS);
+    for (int c = 0; c < NCL; c++) produce_values(m[c], "marker-%s-%d", CL[c], 1);
+    want.want = NCL * (PER_CLUSTER + 1);
+    arrived = arrived && kt_wait_until(all_have, &want, WAIT_MS);
+    if (!arrived)
+        for (int p = 0; p < 3; p++) kt_kmirror_print_log(&k[p]);
+    assert_true(arrived);
+
+    for (int c = 0; c < NCL; c++) {
+        kt_record_t *r;
+        size_t n;
+        assert_int_equal(kt_consume(km_mock_bootstraps(m[c]), "t", NULL, &r, &n), 0);
+        if (n != (size_t)want.want) print_message("# t on %s: %zu records\n", CL[c], n);
+        assert_int_equal(n, want.want);
+        int seen[NCL][PER_CLUSTER + 1] = {{0}};
+        for (size_t i = 0; i < n; i++) {
+            const char *v = r[i].value;
+            bool marker = strncmp(v, "marker-", 7) == 0;
+            if (marker) v += 7;
+            int o = -1;
+            for (int x = 0; x < NCL; x++)
+                if (strncmp(v, CL[x], strlen(CL[x])) == 0 && v[strlen(CL[x])] == '-') o = x;
+            assert_true(o >= 0);
+            int idx = marker ? PER_CLUSTER : atoi(v + strlen(CL[o]) + 1);
+            assert_true(idx >= 0 && idx <= PER_CLUSTER);
+            seen[o][idx]++;
+            const kt_header_t *path = kt_record_header(&r[i], "kmirror.path");
+            if (o == c) {
+                assert_null(path);
+            } else { /* the path starts at the origin and never names this cluster */
+                assert_non_null(path);
+                assert_true(strncmp(path->value, CL[o], strlen(CL[o])) == 0);
+                char *copy = strdup(path->value);
+                for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) assert_string_not_equal(tok, CL[c]);
+                free(copy);
+            }
+        }
+        for (int o = 0; o < NCL; o++)
+            for (int i = 0; i <= PER_CLUSTER; i++)
+                if (seen[o][i] != 1) fail_msg("t on %s holds record %d of %s %d times", CL[c], i, CL[o], seen[o][i]);
+        kt_records_free(r, n);
+    }
+    for (int p = 0; p < 3; p++) assert_int_equal(kt_kmirror_stop(&k[p], 30000), 0);
+    for (int c = 0; c < NCL; c++) {
+        for (int i = 0; i < names[c].n; i++) free(names[c].name[i]);
+        km_mock_free(m[c]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guide_six_clusters_three_processes),
+        cmocka_unit_test(test_guide_six_clusters_identity_once_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * numbers are checked against what was produced and what arrived (record and byte counts equal,
  * lag falls to 0, latency and age within the run's bounds), also while the target is down (lag
  * builds up, health turns 503) and after a task failed. `kmirror status` reads the same
- * endpoint. Every wait has a deadline; no assertion depends on how fast anything runs. */
+ * endpoint. Every wait has a deadline; no assertion depends on how fast anything runs. The
+ * endpoint keeps answering while clients hold half-sent requests open (slowloris). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,12 +19,18 @@
 #include "mock.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define PARTS 3
 #define WAIT_MS 60000
@@ -278,12 +285,129 @@ static void test_health_when_flow_failed(void **state) {
     env_free(e);
 }
 
+/* ---- slow clients --------------------------------------------------------------------------- */
+
+/* A TCP connection to 127.0.0.1:port from address src (any 127.x.y.z is this host). */
+static int connect_from(const char *src, int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, src, &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+    return fd;
+}
+
+/* n connections from src, each sending the start of a request and never the rest. */
+static int *open_slow(const char *src, int port, int n) {
+    static const char partial[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    int *fds = km_xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        fds[i] = connect_from(src, port);
+        assert_int_equal(send(fds[i], partial, sizeof(partial) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(partial) - 1));
+    }
+    return fds;
+}
+
+/* Whether the server has not closed fd (nothing to read yet, no end of stream). */
+static bool still_open(int fd) {
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_DONTWAIT);
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static int count_open(const int *fds, int n) {
+    int open = 0;
+    for (int i = 0; i < n; i++) open += still_open(fds[i]);
+    return open;
+}
+
+static void close_all(int *fds, int n) {
+    for (int i = 0; i < n; i++) close(fds[i]);
+    free(fds);
+}
+
+/* GET path from src with everything (connect, request, whole answer) done within timeout_ms.
+ * The HTTP status, or -1 when there was no complete answer in time. */
+static int get_within(const char *src, int port, const char *path, int timeout_ms) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
+    int fd = connect_from(src, port);
+    char req[256], *resp = km_xmalloc(1 << 20);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    int code = -1;
+    size_t len = 0;
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+        for (;;) {
+            int64_t left = deadline - km_now_mono_ms();
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (left <= 0 || poll(&p, 1, (int)left) != 1) break;
+            ssize_t r = recv(fd, resp + len, (1 << 20) - 1 - len, 0);
+            if (r <= 0) { /* the whole answer: the server closed after it */
+                resp[len] = '\0';
+                if (r == 0 && sscanf(resp, "HTTP/1.%*d %d", &code) != 1) code = -1;
+                break;
+            }
+            len += (size_t)r;
+        }
+    }
+    close(fd);
+    free(resp);
+    return code;
+}
+
+#define SLOW 40
+/* Well under the endpoint's idle timeout (5 s): an answer in time cannot be due to the server
+ * having dropped the slow clients, and still_open below checks that it has not. */
+#define PROBE_MS 3000
+
+/* 40 clients hold half-sent requests (before: 32 connections at most, held for 30 s, so nothing
+ * else was served); a probe and a scrape from the same address are still answered at once. */
+static void test_answers_beside_slow_clients(void **state) {
+    env_t *e = env_start();
+    wait_for(e, 0, 0, 200, NULL);
+    int *slow = open_slow("127.0.0.1", e->port, SLOW);
+    assert_int_equal(get_within("127.0.0.1", e->port, "/healthz", PROBE_MS), 200);
+    assert_int_equal(get_within("127.0.0.1", e->port, "/metrics", PROBE_MS), 200);
+    assert_int_equal(count_open(slow, SLOW), SLOW); /* answered while every slow one was held */
+    close_all(slow, SLOW);
+    env_free(e);
+}
+
+typedef struct refused {
+    const int *fds;
+    int n, max_open;
+} refused_t;
+
+static bool at_most_open(void *arg) {
+    refused_t *r = arg;
+    return count_open(r->fds, r->n) <= r->max_open;
+}
+
+/* One address opening 300 slow connections gets only its share (64); the rest are closed at
+ * once, and a probe from another address is answered. */
+static void test_one_address_holds_only_its_share(void **state) {
+    env_t *e = env_start();
+    enum { N = 300, PER_ADDRESS = 64 };
+    wait_for(e, 0, 0, 200, NULL);
+    int *slow = open_slow("127.0.0.1", e->port, N);
+    refused_t r = {slow, N, PER_ADDRESS};
+    assert_true(kt_wait_until(at_most_open, &r, PROBE_MS));
+    assert_int_equal(get_within("127.0.0.2", e->port, "/healthz", PROBE_MS), 200);
+    assert_int_equal(get_within("127.0.0.2", e->port, "/metrics", PROBE_MS), 200);
+    assert_int_equal(count_open(slow, N), PER_ADDRESS);
+    close_all(slow, N);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_match_replication),
         cmocka_unit_test(test_lag_and_health_when_target_down),
         cmocka_unit_test(test_health_when_flow_failed),
+        cmocka_unit_test(test_answers_beside_slow_clients),
+        cmocka_unit_test(test_one_address_holds_only_its_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
-/* test_secrets.c — secrets never printed (issue 12 item 6, in part): kmirror's output for
- * check-config, check-config --json, the store error paths and a short run at log.level = debug
- * must contain none of the known secret strings put in every secret-bearing key (misspelt ones
- * too), nor the base64 body of a private key kmirror decrypted from a JKS store.
+/* test_secrets.c — secrets never printed (issue 12 item 6): kmirror's output for check-config,
+ * check-config --json, the store error paths, a short run at log.level = debug and a running
+ * replication (its log, /status, /metrics, /healthz, the status page, `kmirror status`, and every
+ * record on both clusters) must contain none of the known secret strings put in every
+ * secret-bearing key (misspelt ones too, one resolved by a config provider), nor the base64 body
+ * of a private key kmirror decrypted from a JKS store.
  *
  * Runs $KMIRROR_BIN (tests/run.sh sets it). The JKS store is made with keytool; without keytool
  * the store part is left out and the suite says so. */
@@ -18,13 +20,18 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
+#include "kt_metrics.h"
+#include "mock.h"
+
+#include <librdkafka/rdkafka.h>
 
 static char dir[64], conf[128];
 static bool have_keytool;
 static char key_body[80]; /* a line from the middle of the decrypted key's PEM */
 
 static const char *const secrets[] = {"S3CRET-jaas", "S3CRET-trust", "S3CRET-ks", "S3CRET-key", "S3CRET-misspelt",
-                                      "S3CRET-sasl", "S3CRET-oauth", "S3CRET-top"};
+                                      "S3CRET-sasl", "S3CRET-oauth", "S3CRET-top", "S3CRET-env"};
 
 /* Runs `kmirror ARGS` with stdout and stderr into one string (caller frees). */
 static char *run(const char *args) {
@@ -182,11 +189,133 @@ static void test_debug_run(void **state) {
     free(extra);
 }
 
+/* Every record kmirror wrote or copied: no secret in a key, value or header. */
+static void assert_no_secret_in_topics(const char *bootstrap) {
+    rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, bootstrap, NULL);
+    assert_non_null(rk);
+    const rd_kafka_metadata_t *md;
+    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < md->topic_cnt; i++) {
+        kt_record_t *r;
+        size_t n;
+        kt_consume_opts_t o = {.timeout_ms = 10000};
+        kt_consume(bootstrap, md->topics[i].topic, &o, &r, &n);
+        for (size_t j = 0; j < n; j++) {
+            char what[300];
+            snprintf(what, sizeof what, "a record in %s [%d] at %lld", md->topics[i].topic, r[j].partition,
+                     (long long)r[j].offset);
+            char *text = calloc(1, r[j].key_len + r[j].value_len + 2);
+            if (r[j].key) memcpy(text, r[j].key, r[j].key_len);
+            if (r[j].value) memcpy(text + r[j].key_len + 1, r[j].value, r[j].value_len);
+            text[r[j].key_len] = ' ';
+            for (size_t k = 0; k < r[j].key_len + r[j].value_len + 1; k++)
+                if (!text[k]) text[k] = ' '; /* binary records: search them as text */
+            assert_no_secret(what, text);
+            free(text);
+            for (size_t h = 0; h < r[j].header_cnt; h++)
+                if (r[j].headers[h].value) {
+                    char hv[1024];
+                    snprintf(hv, sizeof hv, "%.*s", (int)r[j].headers[h].value_len, (const char *)r[j].headers[h].value);
+                    assert_no_secret(what, hv);
+                }
+        }
+        kt_records_free(r, n);
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+}
+
+typedef struct {
+    const char *bootstrap;
+    int64_t want;
+} count_t;
+
+static bool arrived(void *arg) {
+    count_t *c = arg;
+    int64_t hw[2] = {0};
+    return kt_high_watermarks(c->bootstrap, "a.orders", hw, 2) == 0 && hw[0] + hw[1] >= c->want;
+}
+
+/* A real replication with secrets in every kind of key (one from an environment provider):
+ * the log, /status, /metrics, /healthz, `kmirror status` and every record on both clusters. */
+static void test_running_replication(void **state) {
+    char err[256];
+    km_mock_t *a = km_mock_new(1, err, sizeof err), *b = km_mock_new(1, err, sizeof err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(km_mock_create_mm2_topics(a, "b"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(b, "a"), 0);
+    assert_int_equal(km_mock_create_topic(a, "orders", 2), 0);
+    assert_int_equal(km_mock_create_topic(b, "a.orders", 2), 0);
+    setenv("KM_TEST_SECRET", "S3CRET-env", 1);
+    kt_kmirror_t k;
+    assert_int_equal(
+        kt_kmirror_config(&k, "running",
+                          "clusters = a, b\na.bootstrap.servers = %s\nb.bootstrap.servers = %s\n"
+                          "a->b.enabled = true\na->b.topics = orders\nreplication.factor = 1\n"
+                          "offset.flush.interval.ms = 200\nmetrics.listen = 127.0.0.1:0\nlog.level = debug\n"
+                          "config.providers = env\n"
+                          "config.providers.env.class = org.apache.kafka.common.config.provider.EnvVarConfigProvider\n"
+                          "a.ssl.truststore.password = S3CRET-trust\nb.ssl.key.password = S3CRET-key\n"
+                          "b.ssl.truststore.pasword = S3CRET-misspelt\na.ssl.keystore.password = ${env:KM_TEST_SECRET}\n"
+                          "a->b.producer.ssl.truststore.password = S3CRET-top\n",
+                          km_mock_bootstraps(a), km_mock_bootstraps(b)),
+        0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    if (!kt_kmirror_wait_logged(&k, "serving /metrics", 30000)) kt_kmirror_print_log(&k);
+    char *log = kt_kmirror_log(&k);
+    const char *at = strstr(log, "serving /metrics");
+    assert_non_null(at);
+    at = strstr(at, "127.0.0.1:");
+    assert_non_null(at);
+    int port = atoi(at + strlen("127.0.0.1:"));
+    free(log);
+    assert_true(port > 0);
+
+    kt_msg_t msgs[100];
+    char vals[100][32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(vals[i], sizeof vals[i], "v%d", i);
+        msgs[i] = (kt_msg_t){.partition = i % 2, .key = vals[i], .value = vals[i]};
+    }
+    assert_int_equal(kt_produce(km_mock_bootstraps(a), "orders", msgs, 100, NULL, NULL), 0);
+    count_t c = {km_mock_bootstraps(b), 100};
+    if (!kt_wait_until(arrived, &c, 60000)) kt_kmirror_print_log(&k);
+    assert_true(kt_wait_until(arrived, &c, 1));
+
+    const char *paths[] = {"/status", "/metrics", "/healthz", "/"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        int status = 0;
+        char *body = NULL;
+        assert_int_equal(kt_http_get(port, paths[i], &status, &body), 0);
+        assert_no_secret(paths[i], body);
+        free(body);
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    char *argv[] = {(char *)kt_kmirror_bin(), "status", "--url", url, "--partitions", NULL};
+    char *out = NULL;
+    assert_int_equal(kt_run(argv, &out), 0);
+    assert_non_null(strstr(out, "a->b"));
+    assert_no_secret("kmirror status", out);
+    free(out);
+
+    assert_int_equal(kt_kmirror_stop(&k, 30000), 0);
+    log = kt_kmirror_log(&k);
+    assert_no_secret("the run's log", log);
+    free(log);
+    assert_no_secret_in_topics(km_mock_bootstraps(a));
+    assert_no_secret_in_topics(km_mock_bootstraps(b));
+    km_mock_free(a);
+    km_mock_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_config),
         cmocka_unit_test(test_store_errors),
         cmocka_unit_test(test_debug_run),
+        cmocka_unit_test(test_running_replication),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

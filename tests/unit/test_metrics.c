@@ -368,7 +368,7 @@ static void test_listen_parse(void **state) {
 static void test_http_endpoint(void **state) {
     fixture_t *x = *state;
     char err[256];
-    km_http_t *h = km_http_start("127.0.0.1:0", x->m, err, sizeof(err));
+    km_http_t *h = km_http_start("127.0.0.1:0", x->m, NULL, err, sizeof(err));
     assert_non_null(h);
     int port = km_http_port(h), code;
     assert_true(port > 0);
@@ -400,7 +400,7 @@ static void test_http_endpoint(void **state) {
     free(url);
     /* The port is taken now. */
     char *again = km_xasprintf("127.0.0.1:%d", port);
-    assert_null(km_http_start(again, x->m, err, sizeof(err)));
+    assert_null(km_http_start(again, x->m, NULL, err, sizeof(err)));
     free(again);
     km_http_stop(h);
 }
