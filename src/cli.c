@@ -6,6 +6,8 @@
  *   kmirror demo [--seconds N]
  *   kmirror translate-offsets CONFIG --group G --source A --target B [--json]
  *   kmirror topology CONFIG --cluster B [--json]
+ *   kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--dry-run]
+ *   kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--dry-run]
  *   kmirror status --url http://HOST:PORT [--partitions]
  *
  * --clusters takes aliases up to the next option, like MM2's; when CONFIG is written after
@@ -19,6 +21,7 @@
 #include "mirror.h"
 #include "mock.h"
 #include "demo.h"
+#include "failover.h"
 #include "operator.h"
 #include "status.h"
 #include "providers.h"
@@ -55,6 +58,10 @@ static void usage(FILE *out) {
             "  kmirror demo [--seconds N]               replicate between local clusters and check the result\n"
             "  kmirror translate-offsets CONFIG --group G --source A --target B [--json]\n"
             "                                           where group G should resume on B after failing over from A\n"
+            "  kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--dry-run]\n"
+            "                                           move consumer groups from A to B (planned, or unplanned when A is down)\n"
+            "  kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--dry-run]\n"
+            "                                           the same, back over flow B->A\n"
             "  kmirror topology CONFIG --cluster B [--json]\n"
             "                                           upstream clusters of B and replication hops, from heartbeats\n"
             "  kmirror status --url http://HOST:PORT [--partitions]\n"
@@ -77,7 +84,7 @@ static void push(char ***v, size_t *n, char *s) {
 }
 
 static int parse_args(int argc, char **argv, cli_args_t *a) {
-    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology", "status"};
+    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology", "status", "failover", "failback"};
     int i = 1;
     a->cmd = "run";
     for (size_t c = 0; argc > 1 && c < sizeof(cmds) / sizeof(cmds[0]); c++)
@@ -217,6 +224,8 @@ int km_cli_main(int argc, char **argv) {
         else if (strcmp(a.cmd, "mock-cluster") == 0) rc = km_mock_main((int)a.nrest, a.rest);
         else if (strcmp(a.cmd, "translate-offsets") == 0) rc = km_translate_offsets_main((int)a.nrest, a.rest);
         else if (strcmp(a.cmd, "topology") == 0) rc = km_topology_main((int)a.nrest, a.rest);
+        else if (strcmp(a.cmd, "failover") == 0 || strcmp(a.cmd, "failback") == 0)
+            rc = km_failover_main(a.cmd, (int)a.nrest, a.rest);
         else if (strcmp(a.cmd, "status") == 0) rc = km_status_main((int)a.nrest, a.rest);
         else rc = km_demo_main((int)a.nrest, a.rest);
     }
