@@ -3,7 +3,8 @@
 #
 #   scripts/kafka-test-cluster.sh start NAME PORT [SECURITY]
 #                                                   fresh cluster (storage wiped and formatted);
-#                                                   SECURITY: plaintext (default), ssl, mtls, sasl_ssl
+#                                                   SECURITY: plaintext (default), ssl, mtls, sasl_ssl,
+#                                                   open (plaintext without an authorizer)
 #   scripts/kafka-test-cluster.sh restart NAME      same data dir and port, no format (after kill9)
 #   scripts/kafka-test-cluster.sh stop NAME         TERM, KILL after a deadline; no-op if not running
 #   scripts/kafka-test-cluster.sh kill9 NAME        SIGKILL, to test recovery from a crashed broker
@@ -21,7 +22,7 @@
 # MirrorMaker 2), shared by every checkout and guarded by a lock so that two clusters starting at
 # the same time fetch only once.
 #
-# Secured clusters (SECURITY other than plaintext): the listener on PORT requires TLS — server
+# Secured clusters (SECURITY other than plaintext and open): the listener on PORT requires TLS — server
 # authenticated (ssl), with client certificates (mtls), or SASL_SSL with SCRAM-SHA-512 and PLAIN
 # (sasl_ssl) — and StandardAuthorizer refuses whoever holds no ACL (allow.everyone.if.no.acl.found
 # is false), except the super users: the broker, admin (User:admin for SASL, User:CN=admin for a
@@ -50,7 +51,7 @@ stop_timeout=${KMIRROR_KAFKA_STOP_TIMEOUT:-30}
 die() { echo "kafka-test-cluster: $*" >&2; exit 1; }
 say() { echo "kafka-test-cluster: $*" >&2; }
 usage() {
-  sed -n '4,12s/^# \{0,1\}//p' "$0" >&2
+  sed -n '4,13s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -228,7 +229,7 @@ make_certs() {
 listener_config() {
   local dir=$1 port=$2 security=$3 proto
   case $security in
-    plaintext)
+    plaintext|open)
       echo "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))"
       echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port"
       echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -258,6 +259,11 @@ listener_config() {
 
 # The authorizer lines of server.properties for SECURITY $1.
 acl_config() {
+  if [ "$1" = open ]; then
+    echo "# No authorizer: ACL requests fail with SECURITY_DISABLED, as on a cluster nobody secured."
+    return
+  fi
+  echo "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
   if [ "$1" = plaintext ]; then
     echo "# ACL tests create and describe ACLs. ANONYMOUS (every PLAINTEXT client) is a super user, so the"
     echo "# ACLs a test creates are stored and mirrored but never lock the tests out."
@@ -304,7 +310,6 @@ group.initial.rebalance.delay.ms=0
 broker.session.timeout.ms=4000
 broker.heartbeat.interval.ms=1000
 
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 $(acl_config "$security")
 
 # No time-based retention unless a topic asks for it: tests write records with timestamps years in
@@ -416,13 +421,13 @@ fail_start() {
 cmd_start() {
   local name=$1 port=$2 security=${3:-plaintext} dir="$clusters/$1" libs
   [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1024 ] && [ "$port" -le 65534 ] || die "bad PORT '$port' (1024-65534; PORT+1 is the controller)"
-  case $security in plaintext|ssl|mtls|sasl_ssl) ;; *) die "bad SECURITY '$security' (plaintext, ssl, mtls or sasl_ssl)" ;; esac
+  case $security in plaintext|open|ssl|mtls|sasl_ssl) ;; *) die "bad SECURITY '$security' (plaintext, open, ssl, mtls or sasl_ssl)" ;; esac
   check_java
   libs=$(fetch_jars broker)
   cmd_stop "$name"
   rm -rf "$dir"
   mkdir -p "$dir" || die "cannot create $dir"
-  [ "$security" = plaintext ] || make_certs "$dir" "$name"
+  case $security in plaintext|open) ;; *) make_certs "$dir" "$name" ;; esac
   write_config "$dir" "$port" "$security"
   format_storage "$dir" "$libs" "$security"
   launch "$name" "$dir" "$port" "$libs"

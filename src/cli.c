@@ -6,8 +6,8 @@
  *   kmirror demo [--seconds N]
  *   kmirror translate-offsets CONFIG --group G --source A --target B [--json]
  *   kmirror topology CONFIG --cluster B [--json]
- *   kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--dry-run]
- *   kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--dry-run]
+ *   kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]
+ *   kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]
  *   kmirror status --url http://HOST:PORT [--partitions]
  *
  * --clusters takes aliases up to the next option, like MM2's; when CONFIG is written after
@@ -58,9 +58,10 @@ static void usage(FILE *out) {
             "  kmirror demo [--seconds N]               replicate between local clusters and check the result\n"
             "  kmirror translate-offsets CONFIG --group G --source A --target B [--json]\n"
             "                                           where group G should resume on B after failing over from A\n"
-            "  kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--dry-run]\n"
-            "                                           move consumer groups from A to B (planned, or unplanned when A is down)\n"
-            "  kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--dry-run]\n"
+            "  kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]\n"
+            "                                           move consumer groups from A to B (planned, or unplanned when A is down);\n"
+            "                                           --fence first denies WRITE on A's mirrored topics, --unfence lifts that\n"
+            "  kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]\n"
             "                                           the same, back over flow B->A\n"
             "  kmirror topology CONFIG --cluster B [--json]\n"
             "                                           upstream clusters of B and replication hops, from heartbeats\n"

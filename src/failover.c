@@ -3,6 +3,10 @@
  *   planned (the source answers within a few seconds):
  *     1. the flow source->target is enabled, the source answers;
  *     2. groups: those on the source that the flow's `groups` filter and --groups accept;
+ *     2a. --fence: DENY WRITE for User:* on the source's topics the flow replicates, read back
+ *        from the authorizer; refused (nothing committed) when the source has no authorizer;
+ *     2b. --fence: wait (until the deadline) until the flow has copied every record of those
+ *        topics, so the target holds everything producers wrote before the fence;
  *     3. wait (until the deadline) until each is inactive on the source (Empty or Dead), so its
  *        committed offsets are final;
  *     4. read the offset-syncs and translate each committed offset, waiting (same deadline) until
@@ -14,7 +18,8 @@
  *     5. commit the offsets to the group on the target when the group is inactive there, only
  *        partitions where that moves the group forwards; report each partition.
  *
- * Nothing here is kept between runs: a second run recomputes everything and finds the
+ * --unfence deletes those ACLs again and moves nothing. Nothing here is kept between runs: a
+ * second run recomputes everything and finds the fence in the source's authorizer and the
  * partitions already committed, which is what makes an interrupted run safe to repeat. */
 #include "failover.h"
 
@@ -41,7 +46,7 @@
 typedef struct fo_args {
     const char *config, *from, *to, *groups;
     int64_t timeout_ms;
-    bool dry_run;
+    bool dry_run, fence, unfence;
 } fo_args_t;
 
 /* One partition to move. */
@@ -93,11 +98,17 @@ static int parse(int argc, char **argv, fo_args_t *a, const char *usage) {
             }
             a->timeout_ms = (int64_t)s * 1000;
         } else if (strcmp(argv[i], "--dry-run") == 0) a->dry_run = true;
+        else if (strcmp(argv[i], "--fence") == 0) a->fence = true;
+        else if (strcmp(argv[i], "--unfence") == 0) a->unfence = true;
         else if (argv[i][0] != '-' && !a->config) a->config = argv[i];
         else {
             fprintf(stderr, "kmirror: unexpected '%s'\nusage: %s\n", argv[i], usage);
             return -1;
         }
+    }
+    if (a->fence && a->unfence) {
+        fprintf(stderr, "kmirror: --fence and --unfence exclude each other: --unfence removes what --fence created\n");
+        return -1;
     }
     return 0;
 }
@@ -498,6 +509,398 @@ static bool move_group(fo_t *fo, const char *group, move_t *v, size_t n) {
     return ok;
 }
 
+/* ---- --fence / --unfence: the source's producers stopped by its authorizer ------------------- */
+
+/* One ACL per topic: DENY WRITE for User:* from any host, on the literal topic name. DENY beats
+ * every ALLOW in Kafka's authorizer, so only super users still write; kmirror only reads the
+ * source for this flow, so the fence does not stop the flow it waits for. IdempotentWrite is a
+ * cluster permission shared with every other topic, so it is left alone. */
+#define FENCE_PRINCIPAL "User:*"
+#define FENCE_HOST "*"
+
+/* A topic the fence covers: the flow replicates it and applications write it. Heartbeats and
+ * remote topics (named after another cluster of the file) are written into the source by
+ * kmirror's own flows, which a DENY for User:* would stop as well. */
+static bool fenceable(const km_flow_t *f, const char *topic) {
+    if (!km_topic_selected(&f->s, f->target, topic) || km_policy_is_heartbeats_topic(&f->s.policy, topic)) return false;
+    char *origin = km_policy_topic_source(&f->s.policy, topic);
+    bool remote = origin && km_config_cluster(f->cfg, origin);
+    free(origin);
+    return !remote;
+}
+
+/* With the same name in both directions (IdentityReplicationPolicy), a flow into the source
+ * writes the fenced topic too, and the DENY stops it unless its principal is a super user. */
+static void warn_written_by_flows(const fo_t *fo, const char *topic) {
+    const km_config_t *cfg = fo->f->cfg;
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const km_flow_t *g = &cfg->flows[i];
+        if (!g->enabled || g == fo->f || strcmp(g->target, fo->a.from) != 0 || !km_topic_selected(&g->s, g->target, topic))
+            continue;
+        char *remote = km_policy_format_remote_topic(&g->s.policy, g->source, topic);
+        if (strcmp(remote, topic) == 0)
+            km_warn("--fence: flow %s writes %s on %s under the same name; the DENY WRITE for %s stops it too unless "
+                    "its principal on %s is a super user", g->name, topic, fo->a.from, FENCE_PRINCIPAL, fo->a.from);
+        free(remote);
+    }
+}
+
+static void fence_error(const fo_t *fo, const char *opt, const char *what, rd_kafka_resp_err_t code, const char *err) {
+    if (code == RD_KAFKA_RESP_ERR_SECURITY_DISABLED)
+        km_error("%s: %s has no authorizer (%s: %s): no ACL can keep its producers from writing. Set "
+                 "authorizer.class.name on its brokers, or stop the producers another way and run without %s",
+                 opt, fo->a.from, what, err, opt);
+    else if (code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+        km_error("%s: kmirror's principal on %s may not %s (%s): it needs ALTER (create, delete) and DESCRIBE on "
+                 "the cluster resource kafka-cluster", opt, fo->a.from, what, err);
+    else km_error("%s: %s on %s failed: %s", opt, what, fo->a.from, err);
+}
+
+/* The answer to an ACL request, or NULL with *code and err when the request failed as a whole
+ * (no answer, no authorizer, not allowed). */
+static rd_kafka_event_t *acl_await(rd_kafka_queue_t *q, rd_kafka_resp_err_t *code, char *err, size_t len) {
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_MS + 1000);
+    if (!ev) {
+        *code = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        snprintf(err, len, "no answer within %d ms", ADMIN_MS);
+        return NULL;
+    }
+    if ((*code = rd_kafka_event_error(ev))) {
+        snprintf(err, len, "%s", rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static rd_kafka_AclBindingFilter_t *fence_filter(const char *topic) {
+    return rd_kafka_AclBindingFilter_new(RD_KAFKA_RESOURCE_TOPIC, topic, RD_KAFKA_RESOURCE_PATTERN_LITERAL, FENCE_PRINCIPAL,
+                                         FENCE_HOST, RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_PERMISSION_TYPE_DENY, NULL, 0);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The topics whose fence ACL the source's authorizer holds now (sorted names). */
+static int fenced_now(const fo_t *fo, char ***names, size_t *n, rd_kafka_resp_err_t *code, char *err, size_t len) {
+    *names = NULL;
+    *n = 0;
+    rd_kafka_AclBindingFilter_t *f = fence_filter(NULL);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(fo->src);
+    rd_kafka_AdminOptions_t *o = km_admin_options(fo->src, RD_KAFKA_ADMIN_OP_DESCRIBEACLS, ADMIN_MS);
+    rd_kafka_DescribeAcls(fo->src, f, o, q);
+    rd_kafka_AclBinding_destroy(f);
+    rd_kafka_event_t *ev = acl_await(q, code, err, len);
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_AclBinding_t **b = rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(ev), &cnt);
+        *names = km_xcalloc(cnt ? cnt : 1, sizeof(char *));
+        for (size_t i = 0; i < cnt; i++) (*names)[(*n)++] = km_xstrdup(rd_kafka_AclBinding_name(b[i]));
+        qsort(*names, *n, sizeof(char *), cmp_name);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return ev ? 0 : -1;
+}
+
+static bool listed(char **names, size_t n, const char *topic) {
+    return bsearch(&topic, names, n, sizeof(char *), cmp_name) != NULL;
+}
+
+/* How many of topics[] are (want) or are not (!want) listed as fenced, asked again for up to
+ * ADMIN_MS: the controller acknowledges a change before the broker's authorizer applies it. */
+static int count_fenced(const fo_t *fo, char **topics, size_t n, bool want, size_t *off, rd_kafka_resp_err_t *code,
+                        char *err, size_t len) {
+    int64_t until = km_now_mono_ms() + ADMIN_MS;
+    for (;;) {
+        char **have;
+        size_t nh;
+        if (fenced_now(fo, &have, &nh, code, err, len) != 0) return -1;
+        *off = 0;
+        for (size_t i = 0; i < n; i++) *off += listed(have, nh, topics[i]) != want;
+        km_strv_free(have, nh);
+        if (*off == 0 || km_now_mono_ms() >= until) return 0;
+        km_admin_pause(200);
+    }
+}
+
+/* 1 when A's brokers have an authorizer, 0 when authorizer.class.name is empty, -1 when their
+ * configuration is unreadable. A dry run needs this: it creates nothing, and librdkafka 2.0.2's
+ * DescribeAcls answers "no ACLs" where the broker said it has no authorizer. */
+static int has_authorizer(const fo_t *fo, char *err, size_t len) {
+    const struct rd_kafka_metadata *md;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(fo->src, 0, NULL, &md, ADMIN_MS);
+    if (e || md->broker_cnt == 0) {
+        snprintf(err, len, "%s", e ? rd_kafka_err2str(e) : "no broker in the metadata");
+        if (!e) rd_kafka_metadata_destroy(md);
+        return -1;
+    }
+    char id[16];
+    snprintf(id, sizeof id, "%d", md->brokers[0].id);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_ConfigResource_t *r = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, id);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(fo->src);
+    rd_kafka_AdminOptions_t *o = km_admin_options(fo->src, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, ADMIN_MS);
+    rd_kafka_DescribeConfigs(fo->src, &r, 1, o, q);
+    rd_kafka_ConfigResource_destroy(r);
+    rd_kafka_resp_err_t code;
+    rd_kafka_event_t *ev = acl_await(q, &code, err, len);
+    int rc = -1;
+    if (ev) {
+        size_t cnt, nc;
+        const rd_kafka_ConfigResource_t **res = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &cnt);
+        if (cnt == 1 && rd_kafka_ConfigResource_error(res[0]))
+            snprintf(err, len, "%s", rd_kafka_ConfigResource_error_string(res[0]));
+        else if (cnt == 1) {
+            const rd_kafka_ConfigEntry_t **c = rd_kafka_ConfigResource_configs(res[0], &nc);
+            snprintf(err, len, "authorizer.class.name is not among broker %s's configs", id);
+            for (size_t i = 0; i < nc; i++)
+                if (strcmp(rd_kafka_ConfigEntry_name(c[i]), "authorizer.class.name") == 0) {
+                    const char *v = rd_kafka_ConfigEntry_value(c[i]);
+                    rc = v && *v;
+                    snprintf(err, len, "broker %s: authorizer.class.name is empty", id);
+                }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+static int create_fence(const fo_t *fo, char **topics, size_t n, rd_kafka_resp_err_t *code, char *err, size_t len) {
+    rd_kafka_AclBinding_t **b = km_xcalloc(n, sizeof(*b));
+    for (size_t i = 0; i < n; i++)
+        b[i] = rd_kafka_AclBinding_new(RD_KAFKA_RESOURCE_TOPIC, topics[i], RD_KAFKA_RESOURCE_PATTERN_LITERAL, FENCE_PRINCIPAL,
+                                       FENCE_HOST, RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_PERMISSION_TYPE_DENY, NULL, 0);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(fo->src);
+    rd_kafka_AdminOptions_t *o = km_admin_options(fo->src, RD_KAFKA_ADMIN_OP_CREATEACLS, ADMIN_MS);
+    rd_kafka_CreateAcls(fo->src, b, n, o, q);
+    rd_kafka_AclBinding_destroy_array(b, n);
+    free(b);
+    rd_kafka_event_t *ev = acl_await(q, code, err, len);
+    int rc = ev ? 0 : -1;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_acl_result_t **r = rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &cnt);
+        for (size_t i = 0; i < cnt && rc == 0; i++) {
+            const rd_kafka_error_t *e = rd_kafka_acl_result_error(r[i]);
+            if (!e) continue;
+            *code = rd_kafka_error_code(e);
+            snprintf(err, len, "%s: %s", i < n ? topics[i] : "?", rd_kafka_error_string(e));
+            rc = -1;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+static int delete_fence(const fo_t *fo, char **topics, size_t n, rd_kafka_resp_err_t *code, char *err, size_t len) {
+    rd_kafka_AclBindingFilter_t **f = km_xcalloc(n, sizeof(*f));
+    for (size_t i = 0; i < n; i++) f[i] = fence_filter(topics[i]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(fo->src);
+    rd_kafka_AdminOptions_t *o = km_admin_options(fo->src, RD_KAFKA_ADMIN_OP_DELETEACLS, ADMIN_MS);
+    rd_kafka_DeleteAcls(fo->src, f, n, o, q);
+    rd_kafka_AclBinding_destroy_array(f, n);
+    free(f);
+    rd_kafka_event_t *ev = acl_await(q, code, err, len);
+    int rc = ev ? 0 : -1;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_DeleteAcls_result_response_t **r =
+            rd_kafka_DeleteAcls_result_responses(rd_kafka_event_DeleteAcls_result(ev), &cnt);
+        for (size_t i = 0; i < cnt && rc == 0; i++) {
+            const rd_kafka_error_t *e = rd_kafka_DeleteAcls_result_response_error(r[i]);
+            if (!e) continue;
+            *code = rd_kafka_error_code(e);
+            snprintf(err, len, "%s: %s", i < n ? topics[i] : "?", rd_kafka_error_string(e));
+            rc = -1;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+static void print_acl(const char *topic, const char *what) {
+    printf("  DENY %s WRITE on TOPIC %s (LITERAL, host %s): %s\n", FENCE_PRINCIPAL, topic, FENCE_HOST, what);
+}
+
+/* Step 2a: every topic of the source that the flow replicates and producers write carries the
+ * fence, read back from the authorizer (a dry run only asks whether it would take it). *out: the
+ * fenced topics with their partition counts, for the lag step. */
+static int fence(fo_t *fo, km_topic_meta_t **out, size_t *nout) {
+    const char *from = fo->a.from;
+    printf("step 2a: fencing the producers of %s: DENY WRITE for %s (host %s), one literal ACL per topic that %s "
+           "replicates%s\n", from, FENCE_PRINCIPAL, FENCE_HOST, fo->f->name,
+           fo->a.dry_run ? " (dry run: nothing is created)" : "");
+    km_topic_meta_t *all;
+    size_t na;
+    int brokers;
+    char err[512];
+    *out = NULL;
+    *nout = 0;
+    if (km_admin_list_topics(fo->src, ADMIN_MS, &all, &na, &brokers, err, sizeof(err)) != 0) {
+        km_error("--fence: cannot list the topics of %s: %s", from, err);
+        return -1;
+    }
+    *out = km_xcalloc(na ? na : 1, sizeof(**out));
+    char **names = km_xcalloc(na ? na : 1, sizeof(char *));
+    for (size_t i = 0; i < na; i++) {
+        if (!fenceable(fo->f, all[i].name)) {
+            if (km_topic_selected(&fo->f->s, fo->f->target, all[i].name))
+                printf("  %s: not fenced, kmirror's own flows write it on %s\n", all[i].name, from);
+            continue;
+        }
+        names[*nout] = all[i].name;
+        (*out)[(*nout)++] = (km_topic_meta_t){km_xstrdup(all[i].name), all[i].partitions};
+        warn_written_by_flows(fo, all[i].name);
+    }
+    char **have = NULL, **missing = km_xcalloc(na ? na : 1, sizeof(char *));
+    size_t nh = 0, nm = 0;
+    rd_kafka_resp_err_t code = 0;
+    int rc = -1;
+    if (*nout == 0) {
+        km_error("--fence: flow %s replicates no topic of %s that producers write: nothing to fence", fo->f->name, from);
+        goto done;
+    }
+    if (fenced_now(fo, &have, &nh, &code, err, sizeof(err)) != 0) {
+        fence_error(fo, "--fence", "listing its ACLs", code, err);
+        goto done;
+    }
+    for (size_t i = 0; i < *nout; i++)
+        if (!listed(have, nh, names[i])) missing[nm++] = names[i];
+        else print_acl(names[i], "already in place");
+    if (fo->a.dry_run) {
+        int authz = has_authorizer(fo, err, sizeof(err));
+        if (authz == 0) {
+            fence_error(fo, "--fence", "its brokers' configuration", RD_KAFKA_RESP_ERR_SECURITY_DISABLED, err);
+            goto done;
+        }
+        if (authz < 0)
+            km_warn("--fence: cannot tell whether %s has an authorizer (its brokers' configuration: %s); the real run "
+                    "finds out when it creates the ACLs", from, err);
+        for (size_t i = 0; i < nm; i++) print_acl(missing[i], "would create");
+        rc = 0;
+        goto done;
+    }
+    if (nm && create_fence(fo, missing, nm, &code, err, sizeof(err)) != 0) {
+        fence_error(fo, "--fence", "creating the DENY WRITE ACLs", code, err);
+        goto done;
+    }
+    km_strv_free(have, nh);
+    size_t absent;
+    if (count_fenced(fo, missing, nm, true, &absent, &code, err, sizeof(err)) != 0 ||
+        fenced_now(fo, &have, &nh, &code, err, sizeof(err)) != 0) {
+        fence_error(fo, "--fence", "listing its ACLs back", code, err);
+        goto done;
+    }
+    for (size_t i = 0; i < nm; i++)
+        print_acl(missing[i], listed(have, nh, missing[i]) ? "created, listed by the authorizer" : "created, but NOT listed by the authorizer");
+    if (absent) {
+        km_error("--fence: %s does not list %zu of the DENY WRITE ACLs just created (see above): its producers are "
+                 "not fenced; nothing was committed, run again", from, absent);
+        goto done;
+    }
+    printf("  verified: %s's authorizer lists the fence on all %zu topic(s); its super users are not fenced, and "
+           "kmirror only reads %s for %s, so the flow goes on\n", from, *nout, from, fo->f->name);
+    printf("  to let producers write to %s again: kmirror %s %s --from %s --to %s --unfence\n", from, fo->cmd,
+           fo->a.config, from, fo->a.to);
+    rc = 0;
+done:
+    km_strv_free(have, nh);
+    free(missing);
+    free(names);
+    km_topic_meta_free(all, na);
+    return rc;
+}
+
+/* Step 2b: with the producers fenced, the end of each fenced partition on the source stops
+ * moving; the lag is 0 once that end translates exactly, i.e. the flow has copied every record
+ * before it. 0 when every partition got there before the deadline. */
+static int wait_lag_zero(fo_t *fo, const km_topic_meta_t *t, size_t n) {
+    printf("step 2b: waiting up to %lld s until %s holds every record of the fenced topics (lag 0)\n",
+           (long long)(fo->a.timeout_ms / 1000), fo->a.to);
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) np += (size_t)t[i].partitions;
+    int64_t *end = km_xcalloc(np ? np : 1, sizeof(int64_t)), *down = km_xcalloc(np ? np : 1, sizeof(int64_t));
+    size_t behind;
+    do {
+        behind = 0;
+        for (size_t i = 0, k = 0; i < n; i++)
+            for (int32_t p = 0; p < t[i].partitions; p++, k++) {
+                int64_t lo;
+                end[k] = down[k] = -1;
+                if (km_admin_watermarks(fo->src, t[i].name, p, &lo, &end[k], ADMIN_MS) != 0) end[k] = -1;
+                else if (lo == end[k]) down[k] = 0; /* nothing to copy */
+                else if (km_sync_store_translate(fo->fwd.store, t[i].name, p, end[k], &down[k]) != KM_XLATE_EXACT) down[k] = -1;
+                behind += down[k] < 0;
+            }
+        if (behind && km_now_mono_ms() < fo->deadline) poll_syncs(fo, 500);
+    } while (behind && km_now_mono_ms() < fo->deadline);
+    printf("  %-36s %5s %12s %12s  %s\n", "TOPIC", "PART", "END", "ON TARGET", "LAG");
+    for (size_t i = 0, k = 0; i < n; i++)
+        for (int32_t p = 0; p < t[i].partitions; p++, k++) {
+            if (end[k] < 0) printf("  %-36s %5d %12s %12s  unknown: its end offset on %s is unreadable\n", t[i].name, p, "?", "-", fo->a.from);
+            else if (down[k] < 0) printf("  %-36s %5d %12lld %12s  not 0: not replicated to its end yet\n", t[i].name, p, (long long)end[k], "-");
+            else printf("  %-36s %5d %12lld %12lld  0\n", t[i].name, p, (long long)end[k], (long long)down[k]);
+        }
+    if (behind)
+        km_error("%zu partition(s) of the fenced topics are not fully on %s after %lld s (see above): nothing was "
+                 "committed; the fence stays, run again", behind, fo->a.to, (long long)(fo->a.timeout_ms / 1000));
+    free(end);
+    free(down);
+    return behind ? -1 : 0;
+}
+
+/* --unfence: deletes exactly the fence ACLs on the topics the flow replicates, including those
+ * of topics deleted since; another DENY of the operator's is not touched. */
+static int run_unfence(fo_t *fo) {
+    const char *from = fo->a.from;
+    printf("unfence: removing the DENY WRITE for %s that --fence put on the topics of %s that %s replicates%s\n",
+           FENCE_PRINCIPAL, from, fo->f->name, fo->a.dry_run ? " (dry run: nothing is deleted)" : "");
+    char **have, err[512];
+    size_t nh;
+    rd_kafka_resp_err_t code = 0;
+    if (fenced_now(fo, &have, &nh, &code, err, sizeof(err)) != 0) {
+        fence_error(fo, "--unfence", "listing its ACLs", code, err);
+        return 1;
+    }
+    char **mine = km_xcalloc(nh ? nh : 1, sizeof(char *));
+    size_t nm = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (fenceable(fo->f, have[i])) mine[nm++] = have[i];
+    int rc = 1;
+    if (nm == 0 && has_authorizer(fo, err, sizeof(err)) == 0)
+        printf("  %s has no authorizer (%s), so it carries no fence: nothing to remove\n", from, err);
+    else if (nm == 0) printf("  no fence of %s on %s: nothing to remove\n", fo->f->name, from);
+    for (size_t i = 0; i < nm; i++) print_acl(mine[i], fo->a.dry_run ? "would delete" : "deleting");
+    if (nm && !fo->a.dry_run && delete_fence(fo, mine, nm, &code, err, sizeof(err)) != 0) {
+        fence_error(fo, "--unfence", "deleting the DENY WRITE ACLs", code, err);
+        goto out;
+    }
+    if (nm && !fo->a.dry_run) {
+        size_t still;
+        if (count_fenced(fo, mine, nm, false, &still, &code, err, sizeof(err)) != 0) {
+            fence_error(fo, "--unfence", "listing its ACLs back", code, err);
+            goto out;
+        }
+        if (still) {
+            km_error("--unfence: %s still lists %zu of the DENY WRITE ACLs; run again", from, still);
+            goto out;
+        }
+        printf("  verified: %s's authorizer lists none of them any more; producers with an ALLOW WRITE write again\n", from);
+    }
+    rc = 0;
+out:
+    free(mine);
+    km_strv_free(have, nh);
+    return rc;
+}
+
 /* ---- the sequence ---------------------------------------------------------------------------- */
 
 static int run_planned(fo_t *fo) {
@@ -516,11 +919,23 @@ static int run_planned(fo_t *fo) {
     }
     const km_flow_t *f = fo->f;
     const char *where = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE ? fo->a.from : fo->a.to;
+    km_topic_meta_t *fenced = NULL;
+    size_t nf = 0;
+    if (fo->a.fence && fence(fo, &fenced, &nf) != 0) {
+        km_topic_meta_free(fenced, nf);
+        km_strv_free(groups, n);
+        return 1;
+    }
     if (fo->rev.rk && read_syncs(&fo->rev) != 0) {
         km_warn("without the offset-syncs of %s, groups are not moved back on topics that came from %s", fo->rev.f->name, fo->a.to);
         close_syncs(&fo->rev);
     }
-    if (read_syncs(&fo->fwd) != 0) {
+    int lag = 0;
+    if (read_syncs(&fo->fwd) != 0) lag = -1;
+    else if (fo->a.fence && !fo->a.dry_run) lag = wait_lag_zero(fo, fenced, nf);
+    else if (fo->a.fence) printf("step 2b: dry run: not waiting for lag 0, the producers of %s are not fenced\n", fo->a.from);
+    km_topic_meta_free(fenced, nf);
+    if (lag != 0) {
         km_strv_free(groups, n);
         return 1;
     }
@@ -619,8 +1034,9 @@ static bool known_alias(const km_config_t *cfg, const char *opt, const char *ali
 }
 
 int km_failover_main(const char *cmd, int argc, char **argv) {
-    char usage[160];
-    snprintf(usage, sizeof usage, "kmirror %s CONFIG --from A --to B [--groups REGEX] [--timeout SECONDS] [--dry-run]", cmd);
+    char usage[200];
+    snprintf(usage, sizeof usage,
+             "kmirror %s CONFIG --from A --to B [--groups REGEX] [--timeout SECONDS] [--fence | --unfence] [--dry-run]", cmd);
     fo_t fo = {.cmd = cmd};
     /* line by line: an operator who pipes the output into a log sees each step as it happens */
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -674,6 +1090,16 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
     }
     printf("kmirror %s %s -> %s%s\n", cmd, fo.a.from, fo.a.to, fo.a.dry_run ? " (dry run)" : "");
     const struct rd_kafka_metadata *md;
+    if (fo.a.unfence) { /* moves no group: the target need not answer */
+        if (rd_kafka_metadata(fo.src, 0, NULL, &md, PROBE_MS * 2) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            km_error("--unfence: %s does not answer (bootstrap.servers=%s): its fence ACLs cannot be removed now", fo.a.from,
+                     km_props_get(&fo.f->rk_source_admin, "bootstrap.servers"));
+            goto out;
+        }
+        rd_kafka_metadata_destroy(md);
+        rc = run_unfence(&fo);
+        goto out;
+    }
     if (rd_kafka_metadata(fo.dst, 0, NULL, &md, PROBE_MS * 2) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         km_error("%s (the target) does not answer (bootstrap.servers=%s): nothing can be moved there", fo.a.to,
                  km_props_get(&fo.f->rk_target_admin, "bootstrap.servers"));
@@ -687,6 +1113,11 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
            planned ? "planned" : "UNPLANNED", fo.cmd);
     if (!planned && !on_source) /* the syncs are readable, but the committed offsets are not */
         printf("  (the offset-syncs are on %s, but the groups' committed offsets on %s are not readable)\n", fo.a.to, fo.a.from);
+    if (!planned && fo.a.fence) {
+        km_error("--fence: %s does not answer, so no fence can be set on it and nothing was committed; run without "
+                 "--fence to fail over from what %s already holds", fo.a.from, fo.a.to);
+        goto out;
+    }
     rc = planned ? run_planned(&fo) : run_unplanned(&fo);
 out:
     close_syncs(&fo.fwd);

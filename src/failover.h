@@ -1,6 +1,6 @@
 /* failover.h — moving consumer groups from one cluster to the other as one command:
- *   kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--dry-run]
- *   kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--dry-run]
+ *   kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]
+ *   kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]
  * Failback is the same sequence over flow B->A. The sequence is idempotent: it never moves a
  * group backwards on the target, so running it again after an interruption continues where it
  * stopped. */

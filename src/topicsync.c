@@ -39,6 +39,9 @@ size_t km_acls_to_mirror(const km_flow_t *f, const km_acl_t *in, size_t n, km_ac
         if (!km_topic_selected(&f->s, f->target, a->name)) continue;
         bool allow = a->permission == RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW;
         if (allow && a->operation == RD_KAFKA_ACL_OPERATION_WRITE) continue;
+        /* DENY WRITE for User:* is `kmirror failover --fence`: copied, it would deny the mirror's
+         * own producer on the remote topic, and after the failover B's producers too. */
+        if (!allow && a->operation == RD_KAFKA_ACL_OPERATION_WRITE && strcmp(a->principal, "User:*") == 0) continue;
         km_acl_t *o = &(*out)[k++];
         *o = *a;
         o->name = km_policy_format_remote_topic(&f->s.policy, f->source, a->name);

@@ -37,7 +37,8 @@ size_t km_configs_to_mirror(const km_pattern_t *exclude, bool use_source_default
                             size_t n, const km_topic_config_t ***out);
 /* Source ACLs to create on the target: literal TOPIC bindings of replicated topics, renamed to
  * the remote topic; ALLOW WRITE skipped, ALLOW ALL downgraded to READ (nobody but the mirror
- * should write a remote topic). New list (km_acls_free). */
+ * should write a remote topic), DENY WRITE for User:* (a failover fence) skipped. New list
+ * (km_acls_free). */
 size_t km_acls_to_mirror(const km_flow_t *f, const km_acl_t *in, size_t n, km_acl_t **out);
 void km_acls_free(km_acl_t *a, size_t n);
 void km_topic_configs_free(km_topic_config_t *c, size_t n);

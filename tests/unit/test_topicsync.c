@@ -50,9 +50,10 @@ static void test_acls_to_mirror(void **state) {
         {"orders", "User:mallory", "*", RD_KAFKA_RESOURCE_TOPIC, RD_KAFKA_RESOURCE_PATTERN_LITERAL, RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_PERMISSION_TYPE_DENY},
         {"payments", "User:alice", "*", RD_KAFKA_RESOURCE_TOPIC, RD_KAFKA_RESOURCE_PATTERN_LITERAL, RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW},
         {"orders", "User:dave", "*", RD_KAFKA_RESOURCE_TOPIC, RD_KAFKA_RESOURCE_PATTERN_PREFIXED, RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW},
+        {"orders", "User:*", "*", RD_KAFKA_RESOURCE_TOPIC, RD_KAFKA_RESOURCE_PATTERN_LITERAL, RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_PERMISSION_TYPE_DENY},
     };
     km_acl_t *out;
-    size_t n = km_acls_to_mirror(f, in, 6, &out);
+    size_t n = km_acls_to_mirror(f, in, 7, &out); /* the fence (User:*) is not copied */
     assert_int_equal(n, 3);
     assert_string_equal(out[0].name, "A.orders");
     assert_string_equal(out[0].principal, "User:alice");
