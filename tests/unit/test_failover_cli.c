@@ -69,6 +69,7 @@ static void test_usage(void **state) {
     refused("failover CONFIG --from A", 2, "usage: kmirror failover CONFIG --from A --to B", NULL);
     refused("failback CONFIG --from B --to A --timeout soon", 2, "--timeout takes whole seconds, not 'soon'", NULL);
     refused("failover CONFIG --from A --to B --fast", 2, "unexpected '--fast'", NULL);
+    refused("failover CONFIG --from A --to B --fence --unfence", 2, "--fence and --unfence exclude each other", NULL);
 }
 
 int main(void) {
