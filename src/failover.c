@@ -792,6 +792,8 @@ static int fence(fo_t *fo, km_topic_meta_t **out, size_t *nout) {
         goto done;
     }
     km_strv_free(have, nh);
+    have = NULL;
+    nh = 0;
     size_t absent;
     if (count_fenced(fo, missing, nm, true, &absent, &code, err, sizeof(err)) != 0 ||
         fenced_now(fo, &have, &nh, &code, err, sizeof(err)) != 0) {
