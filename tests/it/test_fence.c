@@ -331,7 +331,8 @@ static bool alice_can_write(void *arg) {
 
 static void test_fence_stops_writers_and_moves_groups_exactly(void **state) {
     need_clusters();
-    char prefix[64], topic[96], remote[128], group[96];
+    static char topic[96]; /* the writer's, see below */
+    char prefix[64], remote[128], group[96];
     kt_unique_name("fence", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
     snprintf(remote, sizeof remote, "A.%s", topic);
@@ -340,8 +341,10 @@ static void test_fence_stops_writers_and_moves_groups_exactly(void **state) {
     allow_alice(topic, RD_KAFKA_ACL_OPERATION_WRITE);
     allow_alice(topic, RD_KAFKA_ACL_OPERATION_DESCRIBE);
 
-    writer_t w = {.topic = topic, .rk = alice()};
-    assert_non_null(w.rk);
+    static writer_t w; /* outlives a failed assertion, which leaves the thread writing */
+    memset(&w, 0, sizeof w);
+    w.topic = topic;
+    w.rk = alice();
     assert_int_equal(pthread_create(&w.thread, NULL, write_until_refused, &w), 0);
     assert_true(kt_wait_until(acked_at_least, &w, WAIT_MS));
     assert_false(atomic_load(&w.done)); /* alice writes with her ALLOW */
