@@ -48,6 +48,9 @@ km_coord_t *km_coord_start(const km_flow_t *flow, rd_kafka_t *admin, km_coord_re
  * settings. Returns -1 once membership is impossible (not authorized, group taken by other kinds
  * of clients); the reason was logged. */
 int km_coord_poll(km_coord_t *c);
+/* The flow's settings changed in place (a reload's new filters, reload.h): publishes the new
+ * fingerprint now, so the group's conflict report follows at once. */
+void km_coord_republish(km_coord_t *c);
 /* The group's task count. */
 int km_coord_ntasks(const km_coord_t *c);
 /* Whether task `task` is assigned to this process. */
