@@ -507,6 +507,8 @@ void km_coord_republish(km_coord_t *c) {
 
 int km_coord_ntasks(const km_coord_t *c) { return c->ntasks; }
 
+bool km_coord_assigned(const km_coord_t *c) { return c->assigned_once; }
+
 bool km_coord_owns(const km_coord_t *c, int task) { return task >= 0 && task < c->ntasks && c->owned[task]; }
 
 char *km_coord_conflict(km_coord_t *c) {

@@ -855,6 +855,8 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
 
 bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
 
+bool km_flow_rt_assigned(const km_flow_rt_t *rt) { return km_coord_assigned(rt->coord); }
+
 /* The topic sync reads the filters on its own thread: it stops first and follow_lead starts it
  * again with them. The refresher reads them under the lock; its next survey, at once, applies
  * them: partitions they add are handed to the running tasks, a task that loses some stops

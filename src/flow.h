@@ -27,6 +27,8 @@ bool km_flow_rt_tick(km_flow_rt_t *rt);
  * `next`), the topics are surveyed again at once and the group learns the new fingerprint. The
  * caller has stopped anything else that reads the filters (checkpoints). */
 void km_flow_rt_refilter(km_flow_rt_t *rt, const km_flow_t *next);
+/* The flow's group gave this process its first assignment (possibly of no task). */
+bool km_flow_rt_assigned(const km_flow_rt_t *rt);
 /* This process runs task 0 of the flow's group: it does the flow's once-per-group work. */
 bool km_flow_rt_leads(const km_flow_rt_t *rt);
 /* Stops the tasks gracefully, leaves the group and frees everything. Returns 0, or -1 when the

@@ -102,6 +102,7 @@ typedef struct flow_run {
     km_flow_rt_t *rt;                /* NULL while the worker has the flow, or after a failed start */
     km_checkpointer_t *checkpointer; /* NULL while another process leads, or when off */
     bool checkpoints_broken;         /* could not start: said once, not retried */
+    int64_t running_since;           /* when rt started */
     /* A reload's stop and/or start, on the worker thread while busy: */
     bool busy;
     pthread_t worker;
@@ -265,6 +266,7 @@ static bool finish(km_mirror_t *m, size_t i) {
     r->retiring_cfg = NULL;
     r->rt = r->started;
     r->started = NULL;
+    r->running_since = km_now_mono_ms();
     if (r->rt) {
         km_info("flow %s: running with the reloaded configuration", r->flow->name);
     } else if (km_admin_stopping()) {
@@ -370,10 +372,10 @@ static int reload(km_mirror_t *m, char *why, size_t whylen) {
     reload_process(m, next);
     reload_flows(m, ref);
     reload_heartbeats(m, next);
-    cfg_release(m->cfg);
+    cfg_release(m->cfg); /* `path` may go with it */
     m->cfg = ref;
     km_metrics_reloaded(m->metrics, NULL);
-    km_info("configuration reloaded from %s", path);
+    km_info("configuration reloaded from %s", next->path);
     return 0;
 }
 
@@ -385,12 +387,19 @@ static void serve_reloads(km_mirror_t *m) {
     uint64_t asked = m->asked;
     pthread_mutex_unlock(&m->lock);
     if (hups == m->reloads_served && asked == m->answered) return;
-    for (size_t i = 0; i < m->nruns; i++)
-        if (m->runs[i]->busy) {
-            if (!m->reload_waits) km_info("the configuration reload waits until flow %s has stopped or started", m->runs[i]->flow->name);
+    for (size_t i = 0; i < m->nruns; i++) {
+        flow_run_t *r = m->runs[i];
+        /* A flow whose group member got no assignment yet could only leave its group without
+         * LeaveGroup (coord.c): its group would then wait a session timeout for it. */
+        bool joining = r->rt && !km_flow_rt_assigned(r->rt) && km_now_mono_ms() < r->running_since + 2 * r->flow->s.session_timeout_ms;
+        if (r->busy || joining) {
+            if (!m->reload_waits)
+                km_info("the configuration reload waits until flow %s has %s", r->flow->name,
+                        r->busy ? "stopped or started" : "its first task assignment from its group");
             m->reload_waits = true;
             return;
         }
+    }
     m->reload_waits = false;
     if (hups != m->reloads_served) km_info("SIGHUP received");
     m->reloads_served = hups;
@@ -474,6 +483,7 @@ km_mirror_t *km_mirror_start(km_config_t *cfg) {
         km_info("flow %s: starting (%s -> %s)", r->flow->name, km_props_get(&r->flow->rk_consumer, "bootstrap.servers"),
                 km_props_get(&r->flow->rk_producer, "bootstrap.servers"));
         r->rt = km_flow_rt_start(r->flow, r->fm, err, sizeof(err));
+        r->running_since = km_now_mono_ms();
         if (!r->rt && km_admin_stopping()) {
             km_info("flow %s: start-up interrupted by the stop", r->flow->name);
             ok = false;
