@@ -284,6 +284,13 @@ static void test_invalid_file_changes_nothing(void **state) {
     assert_non_null(strstr(status, "\"last_reload_successful\": false"));
     assert_non_null(strstr(status, where));
     free(status);
+    char url[64], *out = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    char *argv[] = {(char *)kt_kmirror_bin(), "status", "--url", url, NULL};
+    kt_run(argv, &out);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "the last reload FAILED"));
+    free(out);
 
     produce(a, "orders", "o", 50, 50); /* replication goes on with the old configuration */
     wait_records(&k, b, "A.orders", 2, 100);
