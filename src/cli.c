@@ -67,7 +67,8 @@ static void usage(FILE *out) {
             "                           (also: metrics.listen)\n"
             "  -v, -q                   more or less logging (also: --log-level, log.level)\n"
             "\n"
-            "CONFIG is MirrorMaker 2's connect-mirror-maker.properties.\n",
+            "CONFIG is MirrorMaker 2's connect-mirror-maker.properties. SIGTERM stops kmirror cleanly;\n"
+            "SIGHUP (or POST /-/reload with metrics.lifecycle.enabled = true) reloads CONFIG.\n",
             KM_VERSION);
 }
 
