@@ -75,7 +75,8 @@ static void usage(FILE *out) {
             "                           (also: metrics.listen)\n"
             "  -v, -q                   more or less logging (also: --log-level, log.level)\n"
             "\n"
-            "CONFIG is MirrorMaker 2's connect-mirror-maker.properties.\n",
+            "CONFIG is MirrorMaker 2's connect-mirror-maker.properties. SIGTERM stops kmirror cleanly;\n"
+            "SIGHUP (or POST /-/reload with metrics.lifecycle.enabled = true) reloads CONFIG.\n",
             KM_VERSION);
 }
 
@@ -142,18 +143,12 @@ static void free_args(cli_args_t *a, int argc, char **argv) {
 }
 
 static int apply_log_level(const cli_args_t *a, const char *cfg_level) {
-    int lvl = KM_LOG_INFO;
     const char *named = a->log_level ? a->log_level : cfg_level;
-    if (named) {
-        lvl = km_log_parse_level(named);
-        if (lvl < 0) {
-            fprintf(stderr, "kmirror: unknown log level '%s' (error, warn, info, debug)\n", named);
-            return -1;
-        }
+    int lvl = km_log_level_resolve(named, a->verbosity);
+    if (lvl < 0) {
+        fprintf(stderr, "kmirror: unknown log level '%s' (error, warn, info, debug)\n", named);
+        return -1;
     }
-    lvl += a->verbosity;
-    if (lvl < KM_LOG_ERROR) lvl = KM_LOG_ERROR;
-    if (lvl > KM_LOG_DEBUG) lvl = KM_LOG_DEBUG;
     km_log_set_level((km_log_level_t)lvl);
     return 0;
 }
@@ -196,7 +191,8 @@ static int cmd_run(const cli_args_t *a) {
         cfg.metrics_listen = km_xstrdup(a->metrics_listen);
     }
     int status = 1;
-    if (rc == 0) status = km_mirror_main(&cfg);
+    km_mirror_opts_t opts = {a->clusters, a->nclusters, a->metrics_listen, a->log_level, a->verbosity};
+    if (rc == 0) status = km_mirror_main(&cfg, &opts);
     else km_error("%s: %zu configuration error(s); not starting (kmirror check-config %s shows the resolved flows)",
                   a->config, d.nerrors, a->config);
     km_config_free(&cfg);

@@ -97,7 +97,8 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
-    "clusters", "metrics.listen", "metrics.web.config.file", "log.level", "log.format", "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
+    "clusters", "metrics.listen", "metrics.web.config.file", "metrics.lifecycle.enabled", "log.level", "log.format",
+    "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
     "replication.provenance.enabled", /* KM_PROVENANCE_KEY */
 };
 
@@ -1040,6 +1041,14 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         if (km_log_parse_level(cfg->log_level) < 0)
             km_diag_error(d, "%s: log.level must be error, warn, info or debug, got '%s'", name, cfg->log_level);
     }
+    const km_prop_t *lc = km_props_find(&cfg->raw, "metrics.lifecycle.enabled");
+    if (lc) {
+        char *v = km_strtrim(lc->value);
+        cfg->metrics_lifecycle = strcasecmp(v, "true") == 0;
+        if (!cfg->metrics_lifecycle && strcasecmp(v, "false") != 0)
+            km_diag_error(d, "%s:%d: metrics.lifecycle.enabled must be true or false, got '%s'", name, lc->line, v);
+        free(v);
+    }
     const char *lf = km_props_get(&cfg->raw, "log.format");
     if (lf) {
         char *v = km_strtrim(lf);
@@ -1111,6 +1120,30 @@ static void flow_free(km_flow_t *f) {
     free(f->s.offset_syncs_topic);
     free(f->s.checkpoints_topic);
     free(f->s.heartbeats_topic);
+}
+
+static const char *const filter_keys[] = {"topics", "topics.exclude", "topics.blacklist", "groups", "groups.exclude", "groups.blacklist"};
+
+bool km_config_is_filter_key(const char *key) {
+    for (size_t i = 0; i < sizeof(filter_keys) / sizeof(filter_keys[0]); i++)
+        if (strcmp(key, filter_keys[i]) == 0) return true;
+    return false;
+}
+
+void km_config_flow_refilter(km_flow_t *f, const km_flow_t *from) {
+    for (size_t i = 0; i < sizeof(filter_keys) / sizeof(filter_keys[0]); i++) {
+        const km_prop_t *p = km_props_find(&from->config, filter_keys[i]);
+        if (p) km_props_set(&f->config, p->key, p->value, p->line);
+        else km_props_unset(&f->config, filter_keys[i]);
+    }
+    km_name_filter_free(&f->s.topics);
+    km_name_filter_free(&f->s.groups);
+    km_diag_t d = {0}; /* `from` compiled them already: they compile */
+    km_name_filter_init(&f->s.topics, km_props_get(&f->config, "topics"), "topics", km_props_get(&f->config, "topics.exclude"),
+                        "topics.exclude", &d);
+    km_name_filter_init(&f->s.groups, km_props_get(&f->config, "groups"), "groups", km_props_get(&f->config, "groups.exclude"),
+                        "groups.exclude", &d);
+    km_diag_free(&d);
 }
 
 void km_config_free(km_config_t *cfg) {

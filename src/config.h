@@ -132,6 +132,7 @@ typedef struct km_config {
     char *log_level;      /* log.level, NULL when not set */
     bool log_json;        /* log.format = json */
     bool provenance;      /* replication.provenance.enabled */
+    bool metrics_lifecycle; /* metrics.lifecycle.enabled: POST /-/reload on the metrics endpoint */
 } km_config_t;
 
 /* Loads and resolves `path`. only/nonly: the --clusters list (NULL/0 = all clusters).
@@ -145,6 +146,13 @@ void km_config_free(km_config_t *cfg);
 
 const km_cluster_t *km_config_cluster(const km_config_t *cfg, const char *alias);
 km_flow_t *km_config_flow(const km_config_t *cfg, const char *source, const char *target);
+/* The connector keys that only select names (topics, groups and their excludes): a reload that
+ * changes nothing else of a flow swaps them into the running flow (reload.h). */
+bool km_config_is_filter_key(const char *key);
+/* Gives the running flow f the name filters of `from` (the same flow in a newer file, which
+ * passed validation): its filter keys in f->config and its compiled topics/groups filters. The
+ * caller keeps every reader of those away meanwhile. */
+void km_config_flow_refilter(km_flow_t *f, const km_flow_t *from);
 /* A secret is any key containing password, secret, jaas, token or key.password: masked in output. */
 bool km_config_is_secret(const char *key);
 

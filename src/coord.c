@@ -640,7 +640,17 @@ int km_coord_poll(km_coord_t *c) {
     return c->fatal ? -1 : 0;
 }
 
+void km_coord_republish(km_coord_t *c) {
+    km_fingerprint_free(&c->fp);
+    km_fingerprint_of(c->flow, &c->fp);
+    publish(c, false);
+    c->next_check = 0;
+    km_info("flow %s: settings fingerprint now %s (published to group %s)", c->flow->name, c->fp.hex, c->flow->s.group_id);
+}
+
 int km_coord_ntasks(const km_coord_t *c) { return c->ntasks; }
+
+bool km_coord_assigned(const km_coord_t *c) { return c->assigned_once; }
 
 bool km_coord_owns(const km_coord_t *c, int task) { return task >= 0 && task < c->ntasks && c->owned[task]; }
 

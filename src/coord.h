@@ -66,8 +66,14 @@ km_coord_t *km_coord_start(const km_flow_t *flow, rd_kafka_t *admin, km_coord_re
  * settings. Returns -1 once membership is impossible (not authorized, group taken by other kinds
  * of clients); the reason was logged. */
 int km_coord_poll(km_coord_t *c);
+/* The flow's settings changed in place (a reload's new filters, reload.h): publishes the new
+ * fingerprint now, so the group's conflict report follows at once. */
+void km_coord_republish(km_coord_t *c);
 /* The group's task count. */
 int km_coord_ntasks(const km_coord_t *c);
+/* The group gave this member its first assignment (possibly empty). Until then a stop can only
+ * leave without LeaveGroup (librdkafka #4312), which holds the group up for a session timeout. */
+bool km_coord_assigned(const km_coord_t *c);
 /* Whether task `task` is assigned to this process. */
 bool km_coord_owns(const km_coord_t *c, int task);
 /* The current configuration conflict ("… offset.lag.max: 100 here, 50 there"), or NULL; a copy

@@ -76,7 +76,7 @@ typedef struct slot {
 } slot_t;
 
 struct km_flow_rt {
-    const km_flow_t *flow;
+    km_flow_t *flow; /* its filters may be replaced (km_flow_rt_refilter) */
     km_flow_metrics_t *fm;
     rd_kafka_t *src_admin, *dst_admin;
     km_coord_t *coord;
@@ -109,7 +109,8 @@ struct km_flow_rt {
     pthread_t refresher;
     bool refresher_started;
     _Atomic bool refresher_stop;
-    pthread_mutex_t lock; /* guards survey */
+    _Atomic bool refresh_now; /* the filters changed: survey again without waiting for the interval */
+    pthread_mutex_t lock; /* guards survey, and the flow's filters against a reload */
     survey_t *survey;     /* the latest, not yet applied */
 };
 
@@ -689,7 +690,9 @@ static bool survey(km_flow_rt_t *rt) {
         return true;
     }
     km_topic_plan_t *plan;
+    pthread_mutex_lock(&rt->lock);
     size_t n = km_topic_plan(&f->s, f->source, f->target, src, nsrc, dst, ndst, &plan);
+    pthread_mutex_unlock(&rt->lock);
     km_topic_meta_free(src, nsrc);
     km_topic_meta_free(dst, ndst);
     int *usable = usable_now(plan, n);
@@ -711,6 +714,7 @@ static void *refresher_main(void *arg) {
     const km_flow_settings_t *s = &rt->flow->s;
     int64_t next = 0;
     while (!atomic_load(&rt->refresher_stop)) {
+        if (atomic_exchange(&rt->refresh_now, false)) next = 0;
         if (km_now_mono_ms() < next) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
@@ -806,7 +810,7 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
     return 0;
 }
 
-km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen) {
+km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen) {
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
     rt->fm = fm;
@@ -875,6 +879,25 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
 }
 
 bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
+
+bool km_flow_rt_assigned(const km_flow_rt_t *rt) { return km_coord_assigned(rt->coord); }
+
+/* The topic sync reads the filters on its own thread: it stops first and follow_lead starts it
+ * again with them. The refresher reads them under the lock; its next survey, at once, applies
+ * them: partitions they add are handed to the running tasks, a task that loses some stops
+ * (delivering and committing) and starts again, every other task runs on untouched. */
+void km_flow_rt_refilter(km_flow_rt_t *rt, const km_flow_t *next) {
+    if (rt->topicsync) {
+        km_topicsync_stop(rt->topicsync);
+        rt->topicsync = NULL;
+    }
+    rt->topicsync_broken = false;
+    pthread_mutex_lock(&rt->lock);
+    km_config_flow_refilter(rt->flow, next);
+    pthread_mutex_unlock(&rt->lock);
+    atomic_store(&rt->refresh_now, true);
+    km_coord_republish(rt->coord);
+}
 
 int km_flow_rt_stop(km_flow_rt_t *rt) {
     atomic_store(&rt->refresher_stop, true);

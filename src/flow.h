@@ -17,11 +17,18 @@ typedef struct km_flow_rt km_flow_rt_t;
 /* Connects to both clusters, creates what is missing and joins the flow's group; tasks start
  * from km_flow_rt_tick once the group assigned them. NULL with errstr when the flow cannot start
  * (unreachable cluster, unreadable positions, no group membership possible). The flow's state
- * and its tasks' metrics go to fm, which must outlive the flow. */
-km_flow_rt_t *km_flow_rt_start(const km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen);
+ * and its tasks' metrics go to fm, which must outlive the flow; so must `flow`. */
+km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen);
 /* Periodic work (group protocol, topic refresh when due, task health, starting and stopping
  * tasks, flow state). Returns false once the flow failed. */
 bool km_flow_rt_tick(km_flow_rt_t *rt);
+/* A reload changed only the flow's name filters (topics, groups and their excludes) to those of
+ * `next`: they replace the running flow's own (rt's km_flow_t is changed in place; nothing keeps
+ * `next`), the topics are surveyed again at once and the group learns the new fingerprint. The
+ * caller has stopped anything else that reads the filters (checkpoints). */
+void km_flow_rt_refilter(km_flow_rt_t *rt, const km_flow_t *next);
+/* The flow's group gave this process its first assignment (possibly of no task). */
+bool km_flow_rt_assigned(const km_flow_rt_t *rt);
 /* This process runs task 0 of the flow's group: it does the flow's once-per-group work. */
 bool km_flow_rt_leads(const km_flow_rt_t *rt);
 /* Stops the tasks gracefully, leaves the group and frees everything. Returns 0, or -1 when the

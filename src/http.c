@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@ struct km_http {
     km_metrics_t *metrics;
     km_webconfig_t *web; /* NULL: plain HTTP, no authentication */
     int port;
+    _Atomic bool lifecycle; /* metrics.lifecycle.enabled: a reload may switch it */
+    km_http_reload_fn reload;
+    void *reload_arg;
 };
 
 int km_http_parse_listen(const char *listen, char **host, char **port, char *errstr, size_t errlen) {
@@ -138,10 +142,35 @@ static enum MHD_Result authenticate(km_http_t *h, struct MHD_Connection *c, cons
     return ret;
 }
 
+/* Prometheus's lifecycle endpoint: POST (or PUT) /-/reload answers once the reload was done,
+ * 200 or 500 with the reason. libmicrohttpd calls a request with a body once per chunk of it;
+ * the body means nothing here and is skipped, the answer goes with the last call. */
+static enum MHD_Result serve_reload(km_http_t *h, struct MHD_Connection *c, const char *method, size_t *upload_size, void **req) {
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0 && strcmp(method, MHD_HTTP_METHOD_PUT) != 0)
+        return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", km_xstrdup("only POST or PUT\n"));
+    if (!*req) {
+        *req = h; /* the headers were seen */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!atomic_load(&h->lifecycle) || !h->reload)
+        return respond(c, MHD_HTTP_FORBIDDEN, "text/plain",
+                       km_xstrdup("the lifecycle API is not enabled: set metrics.lifecycle.enabled = true (or send SIGHUP)\n"));
+    char why[2048];
+    int rc = h->reload(h->reload_arg, why, sizeof(why));
+    return rc == 0 ? respond(c, MHD_HTTP_OK, "text/plain", km_xstrdup("reloaded\n"))
+                   : respond(c, rc > 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
+                             km_xasprintf("%s\n", why));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **req) {
     km_http_t *h = cls;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    bool reload = strcmp(url, "/-/reload") == 0;
+    if (!reload && strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", km_xstrdup("only GET\n"));
     if (km_webconfig_client_ca_pem(h->web) && !client_verified(c))
         return respond(c, MHD_HTTP_FORBIDDEN, "text/plain",
@@ -152,8 +181,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!ok) return ret;
     }
     if (strcmp(url, "/") == 0) return serve_page(c);
+    /* after the certificate and password checks: a reload is no way around them */
+    if (reload) return serve_reload(h, c, method, upload_size, req);
     if (strcmp(url, "/metrics") == 0 || strcmp(url, "/status") == 0 || strcmp(url, "/healthz") == 0) return serve(h, c, url);
-    return respond(c, MHD_HTTP_NOT_FOUND, "text/plain", km_xstrdup("kmirror serves / (status page), /metrics, /status and /healthz\n"));
+    return respond(c, MHD_HTTP_NOT_FOUND, "text/plain",
+                   km_xstrdup("kmirror serves / (status page), /metrics, /status, /healthz and POST /-/reload\n"));
 }
 
 km_http_t *km_http_start(const char *listen, km_metrics_t *m, km_webconfig_t *web, char *errstr, size_t errlen) {
@@ -200,6 +232,13 @@ km_http_t *km_http_start(const char *listen, km_metrics_t *m, km_webconfig_t *we
 }
 
 int km_http_port(const km_http_t *h) { return h->port; }
+
+void km_http_on_reload(km_http_t *h, km_http_reload_fn fn, void *arg) {
+    h->reload = fn;
+    h->reload_arg = arg;
+}
+
+void km_http_set_lifecycle(km_http_t *h, bool enabled) { atomic_store(&h->lifecycle, enabled); }
 
 void km_http_stop(km_http_t *h) {
     if (!h) return;

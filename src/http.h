@@ -4,6 +4,9 @@
  *   GET /metrics   Prometheus text format 0.0.4
  *   GET /status    JSON: flows, state, tasks, partitions with lag, rate, latency
  *   GET /healthz   200 "ok" when every flow runs, 503 with the reason otherwise
+ *   POST /-/reload re-reads the configuration (reload.h) when metrics.lifecycle.enabled is true,
+ *                  as Prometheus's lifecycle API: 200, or 500 with the error; 403 when not
+ *                  enabled, 405 for another method
  * from snapshots of a km_metrics_t (metrics.h): a scrape reads atomics and never holds a lock a
  * replication thread waits for. It is off unless `metrics.listen` / `--metrics-listen` is given
  * and binds loopback unless a host says otherwise; `metrics.web.config.file` (webconfig.h) adds
@@ -15,6 +18,7 @@
 #include "metrics.h"
 #include "webconfig.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct km_http km_http_t;
@@ -28,6 +32,12 @@ int km_http_parse_listen(const char *listen, char **host, char **port, char *err
 km_http_t *km_http_start(const char *listen, km_metrics_t *m, km_webconfig_t *web, char *errstr, size_t errlen);
 /* The port actually bound. */
 int km_http_port(const km_http_t *h);
+/* Carries out a reload for POST /-/reload, on the HTTP thread, once it is done: 0, or -1 with
+ * the error in why (500), or 1 with why when it could not be done in time (503). */
+typedef int (*km_http_reload_fn)(void *arg, char *why, size_t whylen);
+/* Installs the reload (before requests may come) and switches POST /-/reload on or off. */
+void km_http_on_reload(km_http_t *h, km_http_reload_fn fn, void *arg);
+void km_http_set_lifecycle(km_http_t *h, bool enabled);
 /* Stops the server, waiting for a scrape in progress. */
 void km_http_stop(km_http_t *h);
 

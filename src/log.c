@@ -50,6 +50,13 @@ int km_log_parse_level(const char *s) {
     return -1;
 }
 
+int km_log_level_resolve(const char *named, int verbosity) {
+    int lvl = named ? km_log_parse_level(named) : KM_LOG_INFO;
+    if (lvl < 0) return -1;
+    lvl += verbosity;
+    return lvl < KM_LOG_ERROR ? KM_LOG_ERROR : lvl > KM_LOG_DEBUG ? KM_LOG_DEBUG : lvl;
+}
+
 int km_log_parse_format(const char *s) {
     if (strcasecmp(s, "text") == 0) return KM_LOG_TEXT;
     if (strcasecmp(s, "json") == 0) return KM_LOG_JSON;

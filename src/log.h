@@ -3,8 +3,8 @@
  * One line per event: "2026-11-25T12:00:00.123Z WARN  message", or with log.format = json one
  * JSON object per line for log shippers: {"ts":"2026-11-25T12:00:00.123Z","level":"warn","msg":"..."}.
  * Callers name the flow, topic and partition in the message. librdkafka's own log lines are
- * routed here too (see km_log_rdkafka). The level and the format are process-wide state set once
- * at start-up from -v/-q, log.level and log.format; they are the one piece of mutable module state
+ * routed here too (see km_log_rdkafka). The level and the format are process-wide state set
+ * at start-up (and by a configuration reload) from -v/-q, log.level and log.format; they are the one piece of mutable module state
  * besides the signal flag, because stderr itself is process-wide. */
 #ifndef KM_LOG_H
 #define KM_LOG_H
@@ -24,6 +24,9 @@ void km_log_set_level(km_log_level_t lvl);
 km_log_level_t km_log_get_level(void);
 /* Parses "error|warn|info|debug" (any case, also "warning"/"trace"); -1 when unknown. */
 int km_log_parse_level(const char *s);
+/* The level for a named one (NULL: info) moved by verbosity (-v +1, -q -1) and kept within
+ * error..debug; -1 when the name is unknown. */
+int km_log_level_resolve(const char *named, int verbosity);
 void km_log_set_format(km_log_format_t f);
 /* Parses "text|json" (any case); -1 when unknown. */
 int km_log_parse_format(const char *s);

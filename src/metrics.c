@@ -260,12 +260,20 @@ struct km_flow_metrics {
     series_table_t ckpts; /* its lock also serialises checkpoint observations */
     km_group_status_t *groups; /* under lock */
     size_t ngroups;
+    bool retired; /* the flow no longer runs here (a reload removed it): not shown; under the registry's lock */
 };
 
+/* A reload may add and remove flows while the HTTP thread takes snapshots, so the flow list and
+ * the reload outcome are read and written under `lock`. A removed flow's entry stays (a snapshot
+ * may point into it) and is taken up again if a later reload brings the flow back. */
 struct km_metrics {
+    pthread_mutex_t lock;
     km_flow_metrics_t **flows;
     size_t nflows;
     int64_t start_ms;
+    bool reload_ok;
+    int64_t reload_ok_ms; /* the last successful load, wall clock */
+    char *reload_error;   /* why the last reload failed; NULL after a success */
 };
 
 const char *km_flow_state_name(km_flow_state_t s) {
@@ -275,7 +283,10 @@ const char *km_flow_state_name(km_flow_state_t s) {
 
 km_metrics_t *km_metrics_new(void) {
     km_metrics_t *m = km_xcalloc(1, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
     m->start_ms = km_now_wall_ms();
+    m->reload_ok = true;
+    m->reload_ok_ms = m->start_ms; /* the file was read at start-up, as Prometheus counts it */
     return m;
 }
 
@@ -338,27 +349,72 @@ void km_metrics_free(km_metrics_t *m) {
         free(fm);
     }
     free(m->flows);
+    free(m->reload_error);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
+static km_flow_metrics_t *find_flow(const km_metrics_t *m, const char *source, const char *target) {
+    for (size_t i = 0; i < m->nflows; i++)
+        if (strcmp(m->flows[i]->source, source) == 0 && strcmp(m->flows[i]->target, target) == 0) return m->flows[i];
+    return NULL;
+}
+
 km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
-    km_flow_metrics_t *fm = km_xcalloc(1, sizeof(*fm));
+    int last_task = (flow->s.tasks_max > 0 ? flow->s.tasks_max : 1) - 1;
+    pthread_mutex_lock(&m->lock);
+    km_flow_metrics_t *fm = find_flow(m, flow->source, flow->target);
+    if (fm) {
+        fm->retired = false;
+        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&fm->lock);
+        fm->state = KM_FLOW_STARTING; /* a new run of the flow: even a failed one starts over */
+        free(fm->reason);
+        fm->reason = NULL;
+        pthread_mutex_unlock(&fm->lock);
+        km_flow_metrics_task(fm, last_task);
+        return fm;
+    }
+    fm = km_xcalloc(1, sizeof(*fm));
     fm->source = km_xstrdup(flow->source);
     fm->target = km_xstrdup(flow->target);
     fm->name = km_xstrdup(flow->name);
     pthread_mutex_init(&fm->lock, NULL);
     pthread_mutex_init(&fm->parts.lock, NULL);
     pthread_mutex_init(&fm->ckpts.lock, NULL);
-    km_flow_metrics_task(fm, (flow->s.tasks_max > 0 ? flow->s.tasks_max : 1) - 1);
+    km_flow_metrics_task(fm, last_task);
     m->flows = km_xrealloc(m->flows, (m->nflows + 1) * sizeof(*m->flows));
     m->flows[m->nflows++] = fm;
+    pthread_mutex_unlock(&m->lock);
     return fm;
 }
 
-km_flow_metrics_t *km_metrics_flow(const km_metrics_t *m, const char *source, const char *target) {
-    for (size_t i = 0; i < m->nflows; i++)
-        if (strcmp(m->flows[i]->source, source) == 0 && strcmp(m->flows[i]->target, target) == 0) return m->flows[i];
-    return NULL;
+void km_metrics_retire_flow(km_metrics_t *m, km_flow_metrics_t *fm) {
+    pthread_mutex_lock(&m->lock);
+    fm->retired = true;
+    pthread_mutex_unlock(&m->lock);
+}
+
+km_flow_metrics_t *km_metrics_flow(km_metrics_t *m, const char *source, const char *target) {
+    pthread_mutex_lock(&m->lock);
+    km_flow_metrics_t *fm = find_flow(m, source, target);
+    pthread_mutex_unlock(&m->lock);
+    return fm;
+}
+
+void km_metrics_reloaded(km_metrics_t *m, const char *error) {
+    char *copy = NULL;
+    if (error) { /* shown by /status: secrets from config providers stay out */
+        size_t n = km_log_redact(error, NULL, 0);
+        copy = km_xmalloc(n + 1);
+        km_log_redact(error, copy, n + 1);
+    }
+    pthread_mutex_lock(&m->lock);
+    m->reload_ok = !error;
+    if (!error) m->reload_ok_ms = km_now_wall_ms();
+    free(m->reload_error);
+    m->reload_error = copy;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const char *reason) {
@@ -601,9 +657,14 @@ km_snapshot_t *km_metrics_snapshot(km_metrics_t *m, int64_t now_ms) {
     s->start_ms = m->start_ms;
     s->cpu_seconds = cpu_seconds();
     s->rss_bytes = rss_bytes();
-    s->nflows = m->nflows;
-    s->flows = km_xcalloc(m->nflows, sizeof(*s->flows));
-    for (size_t i = 0; i < m->nflows; i++) flow_snap(m->flows[i], now_ms, &s->flows[i]);
+    pthread_mutex_lock(&m->lock);
+    s->reload_ok = m->reload_ok;
+    s->reload_ok_ms = m->reload_ok_ms;
+    s->reload_error = m->reload_error ? km_xstrdup(m->reload_error) : NULL;
+    s->flows = km_xcalloc(m->nflows ? m->nflows : 1, sizeof(*s->flows));
+    for (size_t i = 0; i < m->nflows; i++)
+        if (!m->flows[i]->retired) flow_snap(m->flows[i], now_ms, &s->flows[s->nflows++]);
+    pthread_mutex_unlock(&m->lock);
     return s;
 }
 
@@ -617,6 +678,7 @@ void km_snapshot_free(km_snapshot_t *s) {
         groups_free(s->flows[i].groups, s->flows[i].ngroups);
     }
     free(s->flows);
+    free(s->reload_error);
     free(s);
 }
 
@@ -861,6 +923,10 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_resident_memory_bytes %" PRIu64 "\n", s->rss_bytes);
     family(b, "kmirror_process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, seconds.");
     bprintf(b, "kmirror_process_start_time_seconds %.3f\n", (double)s->start_ms / 1000.0);
+    family(b, "kmirror_config_last_reload_successful", "gauge", "Whether the last configuration reload succeeded (1) or failed (0).");
+    bprintf(b, "kmirror_config_last_reload_successful %d\n", s->reload_ok ? 1 : 0);
+    family(b, "kmirror_config_last_reload_success_timestamp_seconds", "gauge", "When the configuration was last loaded successfully, seconds since the Unix epoch.");
+    bprintf(b, "kmirror_config_last_reload_success_timestamp_seconds %.3f\n", (double)s->reload_ok_ms / 1000.0);
 }
 
 static void rejected_sample(const char *topic, uint64_t count, void *arg) {
@@ -959,6 +1025,10 @@ json_t *km_metrics_status_json(const km_snapshot_t *s) {
                           "cpu_seconds", s->cpu_seconds, "rss_bytes", (json_int_t)s->rss_bytes, "flows", flows);
     json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
     free(reason);
+    json_t *cfg = json_pack("{s:b,s:f}", "last_reload_successful", s->reload_ok, "last_reload_success_timestamp_seconds",
+                            (double)s->reload_ok_ms / 1000.0);
+    json_object_set_new(cfg, "last_reload_error", s->reload_error ? json_string(s->reload_error) : json_null());
+    json_object_set_new(o, "config", cfg);
     return o;
 }
 

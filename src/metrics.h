@@ -142,9 +142,15 @@ typedef struct km_metrics km_metrics_t;
 km_metrics_t *km_metrics_new(void);
 /* Frees the registry; no task, server or snapshot may use it any more. */
 void km_metrics_free(km_metrics_t *m);
-/* Registers a flow (before the HTTP server starts: the flow list is fixed afterwards). */
+/* Registers a flow in state starting. A flow registered before (restarted or brought back by a
+ * reload) gets its old entry again: its counters go on. Thread-safe against snapshots. */
 km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow);
-km_flow_metrics_t *km_metrics_flow(const km_metrics_t *m, const char *source, const char *target);
+/* The flow stopped for good (a reload removed it): its series are no longer shown. */
+void km_metrics_retire_flow(km_metrics_t *m, km_flow_metrics_t *fm);
+km_flow_metrics_t *km_metrics_flow(km_metrics_t *m, const char *source, const char *target);
+/* The outcome of a configuration reload: error NULL for a success, else why it failed
+ * (kmirror_config_last_reload_successful, /status "config"). */
+void km_metrics_reloaded(km_metrics_t *m, const char *error);
 
 /* Flow state, set by the flow controller (main thread). reason: NULL for RUNNING/STARTING. A
  * RUNNING flow whose task cannot reach a cluster is reported degraded (see km_task_slot_t). */
@@ -237,6 +243,9 @@ typedef struct km_snapshot {
     uint64_t rss_bytes;
     km_flow_snap_t *flows;
     size_t nflows;
+    bool reload_ok;       /* the last configuration reload succeeded (or there was none) */
+    int64_t reload_ok_ms; /* when the configuration was last loaded successfully */
+    char *reload_error;   /* why the last reload failed; NULL when it did not */
 } km_snapshot_t;
 
 /* A consistent-enough copy of everything at now_ms (wall clock). Strings point into the registry:

@@ -453,6 +453,35 @@ void km_providers_redact_logs(const km_props_t *secrets) {
     if (logged.n) km_log_set_redactor(km_providers_redact_buf, &logged);
 }
 
+/* Threads may be redacting with the current list, so a longer one is installed beside it and
+ * the earlier lists are kept (reachable from here) until exit: one per reload that brought a
+ * secret not seen before. */
+typedef struct more_logged {
+    km_props_t secrets;
+    struct more_logged *prev;
+} more_logged_t;
+static more_logged_t *more;
+
+void km_providers_redact_logs_more(const km_props_t *secrets) {
+    const km_props_t *cur = more ? &more->secrets : &logged;
+    bool news = false;
+    for (size_t i = 0; i < secrets->n && !news; i++) news = !km_providers_reference(cur, secrets->items[i].value);
+    if (!news) return;
+    /* Built by hand, not with km_props_set: a rotated secret keeps its reference as key, and the
+     * old value must stay in the list beside the new one. */
+    more_logged_t *next = km_xcalloc(1, sizeof(*next));
+    next->secrets.cap = cur->n + secrets->n;
+    next->secrets.items = km_xcalloc(next->secrets.cap, sizeof(km_prop_t));
+    for (size_t i = 0; i < cur->n; i++)
+        next->secrets.items[next->secrets.n++] = (km_prop_t){km_xstrdup(cur->items[i].key), km_xstrdup(cur->items[i].value), 0};
+    for (size_t i = 0; i < secrets->n; i++)
+        if (!km_providers_reference(cur, secrets->items[i].value))
+            next->secrets.items[next->secrets.n++] = (km_prop_t){km_xstrdup(secrets->items[i].key), km_xstrdup(secrets->items[i].value), 0};
+    next->prev = more;
+    more = next;
+    km_log_set_redactor(km_providers_redact_buf, &next->secrets);
+}
+
 void km_providers_forget(km_props_t *secrets) {
     for (size_t i = 0; i < secrets->n; i++) explicit_bzero(secrets->items[i].value, strlen(secrets->items[i].value));
     km_props_free(secrets);

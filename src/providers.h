@@ -46,6 +46,10 @@ size_t km_providers_redact_buf(const void *secrets, const char *in, char *out, s
  * configuration is loaded, before other threads log. */
 void km_providers_redact_logs(const km_props_t *secrets);
 
+/* The same for a reloaded configuration, while other threads log: its secrets are redacted from
+ * now on as well, and the earlier ones still are (a line may quote an old value). */
+void km_providers_redact_logs_more(const km_props_t *secrets);
+
 /* The reference `value` was resolved from when the whole value is one resolved secret, else
  * NULL. */
 const char *km_providers_reference(const km_props_t *secrets, const char *value);

@@ -116,8 +116,14 @@ static void print_status(const char *url, json_t *doc, bool partitions) {
     double up = json_number_value(json_object_get(doc, "uptime_seconds"));
     printf("kmirror at %s: %s%s%s\n", url, json_is_true(json_object_get(doc, "healthy")) ? "healthy" : "UNHEALTHY",
            reason ? ": " : "", reason ? reason : "");
-    printf("up %dh%02dm%02ds, cpu %.1f s, rss %.1f MiB\n\n", (int)(up / 3600), (int)up % 3600 / 60, (int)up % 60,
+    printf("up %dh%02dm%02ds, cpu %.1f s, rss %.1f MiB\n", (int)(up / 3600), (int)up % 3600 / 60, (int)up % 60,
            json_number_value(json_object_get(doc, "cpu_seconds")), (double)uint_of(doc, "rss_bytes") / 1048576.0);
+    /* A failed reload leaves kmirror running on the configuration it had: worth a line. */
+    json_t *cfg = json_object_get(doc, "config");
+    const char *reload_error = json_string_value(json_object_get(cfg, "last_reload_error"));
+    if (json_is_false(json_object_get(cfg, "last_reload_successful")))
+        printf("configuration: the last reload FAILED (running on the configuration before it): %s\n", reload_error ? reload_error : "");
+    printf("\n");
     json_t *flows = json_object_get(doc, "flows"), *f;
     print_flows(flows);
     print_groups(flows, km_now_wall_ms());

@@ -39,6 +39,8 @@
 #define BATCH_MAX 10000
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
 #define INFLIGHT_MAX_MSGS 200000
+/* How long a freshly assigned partition is given before its consumer may close (km_task_free). */
+#define ASSIGN_SETTLE_MS 500
 /* A position held back by its offset-syncs in flight is tried again this soon. */
 #define HELD_RETRY_MS 100
 /* Records in flight are bounded by one budget for the whole process (inflight.max.bytes), over
@@ -129,6 +131,7 @@ struct km_task {
     int64_t next_commit;
     int64_t next_watermarks; /* when lag is measured next */
     int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
+    int64_t assigned_at;     /* monotonic clock of the last assign() of partitions */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
     bool eos;            /* transactional producer (see the top of this file) */
     bool in_txn;         /* EOS: a transaction is open */
@@ -456,6 +459,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
                  start < 0 ? "(no position) " : "offset ", (long long)start);
     }
     rd_kafka_error_t *e = tl->cnt ? rd_kafka_incremental_assign(t->consumer, tl) : NULL;
+    if (tl->cnt) t->assigned_at = km_now_mono_ms();
     if (e) {
         fail(t, "cannot assign source partitions: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
@@ -1257,6 +1261,13 @@ void km_task_free(km_task_t *t) {
     if (t->producer) rd_kafka_destroy(t->producer);
     if (t->queue) rd_kafka_queue_destroy(t->queue);
     if (t->consumer) {
+        /* librdkafka 2.0.2 leaks a partition (and its topic) that is still starting to fetch when
+         * the consumer closes (librdkafka #1983): partitions handed to a task right before it
+         * stops (a reload, a rebalance) are given that moment first. */
+        for (int64_t left; (left = t->assigned_at + ASSIGN_SETTLE_MS - km_now_mono_ms()) > 0;) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(t->consumer, (int)left);
+            if (m) rd_kafka_message_destroy(m); /* read again by whoever runs the partition next */
+        }
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
     }

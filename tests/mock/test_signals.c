@@ -1,5 +1,5 @@
 /* test_signals.c — signals to the kmirror binary at each stage of its life, on in-process mock
- * clusters (some made unreachable): SIGHUP leaves it running; SIGTERM, whatever kmirror is
+ * clusters (some made unreachable): SIGHUP reloads the configuration and leaves it running; SIGTERM, whatever kmirror is
  * waiting for, ends it with exit status 0 within shutdown.timeout.ms. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -143,14 +143,15 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* SIGHUP while running: said in the log, ignored; SIGTERM then stops cleanly. */
-static void test_sighup_is_ignored(void **state) {
+/* SIGHUP while running: the configuration is read again (test_reload.c has the rest); SIGTERM
+ * then stops cleanly. */
+static void test_sighup_reloads(void **state) {
     fixture_t *fx = *state;
     child_t c;
     start(&c, km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), NULL);
     wait_log(&c, "kmirror running");
     assert_int_equal(kt_signal(c.pid, SIGHUP), 0);
-    wait_log(&c, "SIGHUP received and ignored");
+    wait_log(&c, "configuration reloaded from");
     assert_int_equal(waitpid(c.pid, NULL, WNOHANG), 0); /* still running */
     stop_cleanly(&c);
 }
@@ -268,7 +269,7 @@ static void test_heartbeats_setup_beside_start(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sighup_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_reloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_source_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_target_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_target_broker_down, setup, teardown),

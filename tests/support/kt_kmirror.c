@@ -72,6 +72,26 @@ int kt_kmirror_config(kt_kmirror_t *k, const char *name, const char *fmt, ...) {
     return 0;
 }
 
+int kt_kmirror_rewrite(const kt_kmirror_t *k, const char *fmt, ...) {
+    /* Written beside and renamed over, so a reload never reads half a file. */
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.new", k->conf);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "kt_kmirror_rewrite: %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    if (fclose(f) != 0 || rename(tmp, k->conf) != 0) {
+        fprintf(stderr, "kt_kmirror_rewrite: writing %s: %s\n", k->conf, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int kt_kmirror_start(kt_kmirror_t *k, const char *const *extra) {
     if (k->pid) {
         fprintf(stderr, "kt_kmirror_start(%s): already running as pid %ld\n", k->conf, (long)k->pid);

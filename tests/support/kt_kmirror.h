@@ -35,6 +35,10 @@ const char *kt_kmirror_dir(void);
 int kt_kmirror_config(kt_kmirror_t *k, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes k's configuration file anew (for a reload: SIGHUP or POST /-/reload), leaving the run
+ * and its log alone. Returns 0 or -1. */
+int kt_kmirror_rewrite(const kt_kmirror_t *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Starts `kmirror CONFIG [extra...]`: extra is NULL or a NULL-terminated list of options
  * (e.g. "--clusters", "a", "b"; at most 13). Returns 0 or -1. */
 int kt_kmirror_start(kt_kmirror_t *k, const char *const *extra);

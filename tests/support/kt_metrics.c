@@ -13,20 +13,23 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-int kt_http_get(int port, const char *path, int *status, char **body) {
+int kt_http_get(int port, const char *path, int *status, char **body) { return kt_http_request(port, "GET", path, status, body); }
+
+int kt_http_request(int port, const char *method, const char *path, int *status, char **body) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {10, 0};
+    struct timeval tv = {40, 0}; /* POST /-/reload may wait 30 s for its reload */
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        fprintf(stderr, "kt_http_get: cannot connect to 127.0.0.1:%d\n", port);
+        fprintf(stderr, "kt_http_request: cannot connect to 127.0.0.1:%d\n", port);
         if (fd >= 0) close(fd);
         return -1;
     }
     char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                     method, path);
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     if (write(fd, req, (size_t)n) == n)
@@ -36,7 +39,7 @@ int kt_http_get(int port, const char *path, int *status, char **body) {
     buf[len] = '\0';
     char *sep = strstr(buf, "\r\n\r\n");
     if (!sep || sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
-        fprintf(stderr, "kt_http_get: no HTTP answer for %s from port %d\n", path, port);
+        fprintf(stderr, "kt_http_request: no HTTP answer for %s %s from port %d\n", method, path, port);
         free(buf);
         return -1;
     }

@@ -8,6 +8,8 @@
 
 /* GET http://127.0.0.1:port/path. 0 with the status code and body (caller frees), -1 otherwise. */
 int kt_http_get(int port, const char *path, int *status, char **body);
+/* The same with another method (no request body), e.g. POST /-/reload. */
+int kt_http_request(int port, const char *method, const char *path, int *status, char **body);
 
 /* Checks an exposition line by line: every line is "# HELP name text", "# TYPE name type" or a
  * sample "name{label="value",...} value"; names and label names are valid, label values use

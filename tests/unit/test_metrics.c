@@ -405,6 +405,80 @@ static void test_http_endpoint(void **state) {
     km_http_stop(h);
 }
 
+/* The reload outcome (Prometheus's metric names), a flow a reload removed (hidden, its entry
+ * kept) and brought back (its counters go on, starting again), and POST /-/reload. */
+typedef struct fake {
+    int rc, calls;
+} fake_t;
+
+static int fake_reload(void *arg, char *why, size_t whylen) {
+    fake_t *f = arg;
+    f->calls++;
+    snprintf(why, whylen, "x.properties:3: flow A->B: 'tasks.max' must be an integer");
+    return f->rc;
+}
+
+static void test_reload_outcome(void **state) {
+    fixture_t *x = *state;
+    km_snapshot_t *s = km_metrics_snapshot(x->m, T0);
+    char *text = km_metrics_prometheus(s);
+    assert_true(kt_prom_sum(text, "kmirror_config_last_reload_successful", NULL, NULL) == 1);
+    double t0 = kt_prom_sum(text, "kmirror_config_last_reload_success_timestamp_seconds", NULL, NULL);
+    assert_true(t0 > 0);
+    free(text);
+    km_snapshot_free(s);
+
+    km_metrics_reloaded(x->m, "x.properties:3: bad");
+    km_metrics_retire_flow(x->m, x->fm2);
+    s = km_metrics_snapshot(x->m, T0);
+    text = km_metrics_prometheus(s);
+    char err[256];
+    assert_true(kt_prom_check(text, err, sizeof(err)) > 0);
+    assert_true(kt_prom_sum(text, "kmirror_config_last_reload_successful", NULL, NULL) == 0);
+    assert_true(kt_prom_sum(text, "kmirror_config_last_reload_success_timestamp_seconds", NULL, NULL) == t0);
+    assert_null(strstr(text, "source=\"B\""));
+    free(text);
+    json_t *doc = km_metrics_status_json(s);
+    json_t *cfg = json_object_get(doc, "config");
+    assert_true(json_is_false(json_object_get(cfg, "last_reload_successful")));
+    assert_string_equal(json_string_value(json_object_get(cfg, "last_reload_error")), "x.properties:3: bad");
+    assert_int_equal(json_array_size(json_object_get(doc, "flows")), 1);
+    json_decref(doc);
+    km_snapshot_free(s);
+
+    assert_ptr_equal(km_metrics_add_flow(x->m, &x->f2), x->fm2); /* back: the same series */
+    km_metrics_reloaded(x->m, NULL);
+    s = km_metrics_snapshot(x->m, T0);
+    assert_int_equal(s->nflows, 2);
+    assert_true(s->reload_ok && !s->reload_error);
+    km_snapshot_free(s);
+
+    km_http_t *h = km_http_start("127.0.0.1:0", x->m, NULL, err, sizeof(err));
+    assert_non_null(h);
+    fake_t fake = {-1, 0};
+    int code, port = km_http_port(h);
+    km_http_on_reload(h, fake_reload, &fake);
+    char *body;
+    assert_int_equal(kt_http_request(port, "POST", "/-/reload", &code, &body), 0);
+    assert_int_equal(code, 403);
+    free(body);
+    km_http_set_lifecycle(h, true);
+    assert_int_equal(kt_http_request(port, "GET", "/-/reload", &code, &body), 0);
+    assert_int_equal(code, 405);
+    free(body);
+    assert_int_equal(fake.calls, 0);
+    assert_int_equal(kt_http_request(port, "POST", "/-/reload", &code, &body), 0);
+    assert_int_equal(code, 500);
+    assert_string_equal(body, "x.properties:3: flow A->B: 'tasks.max' must be an integer\n");
+    free(body);
+    fake.rc = 0;
+    assert_int_equal(kt_http_request(port, "PUT", "/-/reload", &code, &body), 0);
+    assert_int_equal(code, 200);
+    free(body);
+    assert_int_equal(fake.calls, 2);
+    km_http_stop(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window),
@@ -420,6 +494,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_connectivity_degrades, setup, teardown),
         cmocka_unit_test(test_listen_parse),
         cmocka_unit_test_setup_teardown(test_http_endpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_outcome, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

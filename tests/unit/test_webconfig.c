@@ -148,6 +148,11 @@ static void need_tools(void) {
     }
 }
 
+static int counted_reload(void *arg, char *why, size_t whylen) {
+    (*(int *)arg)++;
+    return 0;
+}
+
 static void test_tls_and_basic_auth(void **state) {
     need_tools();
     char *web = km_xasprintf("# as exporter-toolkit documents it\ntls_server_config:\n  cert_file: server.pem\n  key_file: \"%s/server.key\"\n"
@@ -170,6 +175,16 @@ static void test_tls_and_basic_auth(void **state) {
     free(body);
     assert_int_equal(curl(cred, metrics, NULL), 200); /* again: the remembered pair */
     assert_int_equal(curl(cred, status, NULL), 200);
+    /* the lifecycle API is behind the same credentials */
+    int reloads = 0;
+    km_http_on_reload(s->h, counted_reload, &reloads);
+    km_http_set_lifecycle(s->h, true);
+    char *reload = url(s, "https", "/-/reload"), *post = km_xasprintf("%s -X POST", ca), *cred_post = km_xasprintf("%s -X POST", cred);
+    assert_int_equal(curl(post, reload, NULL), 401);
+    assert_int_equal(reloads, 0);
+    assert_int_equal(curl(cred_post, reload, NULL), 200);
+    assert_int_equal(reloads, 1);
+    free(reload), free(post), free(cred_post);
     assert_int_equal(curl(ca, plain, NULL), 0); /* no plain HTTP on the TLS port */
     assert_int_equal(curl("", metrics, NULL), 0); /* a client that does not trust the CA */
 
