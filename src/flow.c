@@ -8,7 +8,9 @@
  * (the task is stopped, delivering and committing everything, and started again), so a
  * partition is never read by two tasks at once. A task (re)started here first fences its
  * previous owner (with exactly-once) and then reads the positions, so it resumes exactly where
- * the previous owner — in this or another process — committed. */
+ * the previous owner — in this or another process — committed. The positions are read on a
+ * thread of their own (pos_job_t): the task runs without partitions until a read that started
+ * after its creation is done, and the main thread goes on ticking the other flows meanwhile. */
 #include "flow.h"
 
 #include "admin.h"
@@ -25,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A set of topic names (the refresher's memory). */
 typedef struct names {
@@ -100,6 +103,14 @@ struct km_flow_rt {
     names_t warned;       /* topics already reported as not replicable */
     names_t replicated;   /* remote topics seen on the target and replicated into */
     int64_t next_start;   /* after positions could not be read: when to try again */
+    /* One positions read at a time. Each need (tasks just created, new partitions to hand)
+     * asks for a generation and is served by the first read started at that generation or
+     * later: a read that began before the need may miss what was committed just before it. */
+    struct pos_job *job;  /* the read in flight, or done and not taken yet; NULL when none */
+    uint64_t pos_asked;   /* generation of the latest need */
+    uint64_t pos_started; /* generation the latest read started at */
+    uint64_t *awaiting;   /* by task id: the task waits for a read of this generation; 0: it has its partitions */
+    uint64_t hand_gen;    /* the new partitions wait for a read of this generation; 0: none asked */
     km_topicsync_t *topicsync; /* while this process leads the group (follow_lead) */
     bool topicsync_broken;     /* could not start: said once, not retried */
     bool failed;
@@ -231,7 +242,98 @@ static int load_positions(km_flow_rt_t *rt, km_positions_t *out, char *errstr, s
     const km_flow_t *f = rt->flow;
     rd_kafka_conf_t *c = km_rk_conf(&f->rk_target_admin, errstr, errlen);
     if (!c) return -1;
-    return km_positions_load(c, f->s.offsets_topic, f->source, timeout_ms(rt), out, errstr, errlen);
+    return km_positions_load(c, f->s.offsets_topic, f->source, timeout_ms(rt), NULL, out, errstr, errlen);
+}
+
+/* One positions read, on its own detached thread. It owns copies of all it needs, so that a stop
+ * which gives up on it at its deadline can free the flow while the read runs on: whichever of the
+ * flow and the thread lets go last frees it. */
+typedef struct pos_job {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv; /* on CLOCK_MONOTONIC */
+    int refs;
+    _Atomic bool cancel;
+    bool done;
+    uint64_t gen;
+    rd_kafka_conf_t *conf;
+    char *topic, *cluster;
+    int timeout_ms;
+    int rc;
+    km_positions_t pos;
+    char err[512];
+} pos_job_t;
+
+static void job_release(pos_job_t *j) {
+    pthread_mutex_lock(&j->lock);
+    bool last = --j->refs == 0;
+    pthread_mutex_unlock(&j->lock);
+    if (!last) return;
+    if (j->conf) rd_kafka_conf_destroy(j->conf);
+    free(j->topic);
+    free(j->cluster);
+    km_positions_free(&j->pos);
+    pthread_cond_destroy(&j->done_cv);
+    pthread_mutex_destroy(&j->lock);
+    free(j);
+}
+
+static void *job_main(void *arg) {
+    pos_job_t *j = arg;
+    km_positions_t pos = {0};
+    char err[512] = "";
+    rd_kafka_conf_t *conf = j->conf;
+    j->conf = NULL; /* km_positions_load consumes it */
+    int rc = km_positions_load(conf, j->topic, j->cluster, j->timeout_ms, &j->cancel, &pos, err, sizeof(err));
+    pthread_mutex_lock(&j->lock);
+    j->rc = rc;
+    j->pos = pos;
+    memcpy(j->err, err, sizeof(err));
+    j->done = true;
+    pthread_cond_signal(&j->done_cv);
+    pthread_mutex_unlock(&j->lock);
+    job_release(j);
+    return NULL;
+}
+
+/* Starts a read at the latest generation asked for, unless one is in flight (then the next tick
+ * that takes its result starts this one). A read that cannot even start is a failed read. */
+static void read_if_asked(km_flow_rt_t *rt) {
+    if (rt->job || rt->pos_started == rt->pos_asked) return;
+    const km_flow_t *f = rt->flow;
+    pos_job_t *j = km_xcalloc(1, sizeof(*j));
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    j->refs = 1;
+    j->gen = rt->pos_asked;
+    j->topic = km_xstrdup(f->s.offsets_topic);
+    j->cluster = km_xstrdup(f->source);
+    j->timeout_ms = timeout_ms(rt);
+    j->conf = km_rk_conf(&f->rk_target_admin, j->err, sizeof(j->err));
+    rt->job = j;
+    rt->pos_started = j->gen;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    j->refs++;
+    if (!j->conf || pthread_create(&th, &attr, job_main, j) != 0) {
+        if (j->conf) snprintf(j->err, sizeof(j->err), "cannot start a thread to read them");
+        j->refs--;
+        j->rc = -1;
+        j->done = true;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* A need for positions; its generation. */
+static uint64_t ask_positions(km_flow_rt_t *rt) {
+    rt->pos_asked++;
+    read_if_asked(rt);
+    return rt->pos_asked;
 }
 
 /* ---- division ------------------------------------------------------------------------------ */
@@ -356,6 +458,7 @@ static void stop_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     for (size_t i = 0; i < n; i++) {
         stopping[i] = rt->tasks[ids[i]];
         rt->tasks[ids[i]] = NULL;
+        rt->awaiting[ids[i]] = 0;
     }
     for (size_t i = 0; i < n; i++)
         if (stopping[i]) km_task_request_stop(stopping[i]);
@@ -386,13 +489,12 @@ static void on_revoke(void *arg, const int *ids, size_t n) {
 }
 
 /* Creates the tasks first — with exactly-once that fences their previous owners and settles
- * their transactions — then reads the positions they resume from. */
+ * their transactions — then asks for the positions they resume from (give_tasks). */
 static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
-    km_task_t **created = km_xcalloc(n, sizeof(*created));
     char err[512];
     for (size_t i = 0; i < n && !rt->failed; i++) {
-        created[i] = km_task_start(rt->flow, rt->fm, ids[i], NULL, 0, err, sizeof(err));
-        if (!created[i]) {
+        rt->tasks[ids[i]] = km_task_start(rt->flow, rt->fm, ids[i], NULL, 0, err, sizeof(err));
+        if (!rt->tasks[ids[i]]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
             char *why = km_xasprintf("task %d cannot start: %s", ids[i], err);
             km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);
@@ -400,28 +502,36 @@ static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
             rt->failed = true;
         }
     }
-    km_positions_t pos = {0};
-    if (!rt->failed && load_positions(rt, &pos, err, sizeof(err)) != 0) {
-        km_warn("flow %s: cannot read positions from %s on %s (%s); starting task(s) again in a second", rt->flow->name,
-                rt->flow->s.offsets_topic, rt->flow->target, err);
-        rt->next_start = km_now_mono_ms() + 1000;
-    } else if (!rt->failed) {
-        skipped_t sk = {0};
-        for (size_t i = 0; i < n; i++) {
-            size_t count;
-            km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &pos, &count, &sk);
-            km_task_add(created[i], items, count);
-            free(items);
-            rt->tasks[ids[i]] = created[i];
-            created[i] = NULL;
-        }
-        size_t running = 0;
-        for (int t = 0; t < rt->ntasks; t++) running += rt->tasks[t] != NULL;
-        report_skipped(rt, &sk, running == n);
+    if (rt->failed) {
+        stop_tasks(rt, ids, n);
+        return;
     }
-    for (size_t i = 0; i < n; i++) km_task_free(created[i]); /* those that did not get to run */
-    km_positions_free(&pos);
-    free(created);
+    uint64_t gen = ask_positions(rt);
+    for (size_t i = 0; i < n; i++) rt->awaiting[ids[i]] = gen;
+}
+
+/* The read asked for by start_tasks is done: the tasks get their partitions, or stop and start
+ * again in a second. */
+static void give_tasks(km_flow_rt_t *rt, const int *ids, size_t n, const pos_job_t *j) {
+    if (j->rc != 0) {
+        km_warn("flow %s: cannot read positions from %s on %s (%s); starting task(s) again in a second", rt->flow->name,
+                rt->flow->s.offsets_topic, rt->flow->target, j->err);
+        stop_tasks(rt, ids, n);
+        rt->next_start = km_now_mono_ms() + 1000;
+        log_running(rt);
+        return;
+    }
+    skipped_t sk = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t count;
+        km_assign_item_t *items = items_for(rt->slots, rt->nslots, ids[i], NULL, 0, &j->pos, &count, &sk);
+        km_task_add(rt->tasks[ids[i]], items, count);
+        free(items);
+        rt->awaiting[ids[i]] = 0;
+    }
+    size_t running = 0;
+    for (int t = 0; t < rt->ntasks; t++) running += rt->tasks[t] && !rt->awaiting[t];
+    report_skipped(rt, &sk, running == n);
 }
 
 /* Runs exactly the tasks the group assigned here that have partitions. */
@@ -466,9 +576,11 @@ static void resize(km_flow_rt_t *rt, int ntasks) {
     stop_all(rt);
     rt->tasks = km_xrealloc(rt->tasks, (size_t)ntasks * sizeof(*rt->tasks));
     rt->fenced = km_xrealloc(rt->fenced, (size_t)ntasks * sizeof(*rt->fenced));
+    rt->awaiting = km_xrealloc(rt->awaiting, (size_t)ntasks * sizeof(*rt->awaiting));
     for (int t = 0; t < ntasks; t++) {
         rt->tasks[t] = NULL;
         rt->fenced[t] = false;
+        rt->awaiting[t] = 0;
     }
     rt->ntasks = ntasks;
     divide(rt->slots, rt->nslots, ntasks);
@@ -485,11 +597,11 @@ static bool loses(const km_flow_rt_t *rt, const slot_t *s, size_t n, int t) {
 #define HAND_BACKOFF_MAX_MS 60000
 
 /* New partitions (those of s outside base) go to the running tasks they belong to, with any
- * stored positions. False when the positions cannot be read: nothing is handed then. */
-static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const slot_t *base, size_t nbase) {
-    km_positions_t pos = {0};
-    char err[512];
-    if (load_positions(rt, &pos, err, sizeof(err)) != 0) {
+ * stored positions from j. False when the positions could not be read: nothing is handed then.
+ * Tasks still waiting for positions are left out: give_tasks hands them all of theirs. One that
+ * give_tasks served with an earlier read has them already; it ignores a partition it has. */
+static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const slot_t *base, size_t nbase, const pos_job_t *j) {
+    if (j->rc != 0) {
         size_t waiting = 0;
         const slot_t *first = NULL;
         for (size_t i = 0; i < n; i++)
@@ -500,27 +612,25 @@ static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const sl
             }
         free(rt->hand_problem);
         rt->hand_problem = first ? km_xasprintf("%zu new partition(s) not replicated yet, e.g. %s [%d]: cannot read positions: %s",
-                                                waiting, first->topic, first->partition, err)
+                                                waiting, first->topic, first->partition, j->err)
                                  : NULL;
         if (first)
             km_warn("flow %s: cannot read positions (%s); %zu new partition(s), e.g. %s [%d], are not replicated until they can be read (retrying)",
-                    rt->flow->name, err, waiting, first->topic, first->partition);
+                    rt->flow->name, j->err, waiting, first->topic, first->partition);
         report(rt);
-        km_positions_free(&pos);
         return false;
     }
     skipped_t sk = {0};
     for (int t = 0; t < rt->ntasks; t++) {
-        if (!rt->tasks[t]) continue;
+        if (!rt->tasks[t] || rt->awaiting[t]) continue;
         size_t count;
-        km_assign_item_t *items = items_for(s, n, t, base, nbase, &pos, &count, &sk);
+        km_assign_item_t *items = items_for(s, n, t, base, nbase, &j->pos, &count, &sk);
         if (count) km_task_add(rt->tasks[t], items, count);
         free(items);
     }
     report_skipped(rt, &sk, false);
-    km_positions_free(&pos);
-    for (size_t i = 0; rt->hand_problem && i < n; i++)
-        if (!find_slot(base, nbase, s[i].topic, s[i].partition))
+    for (size_t i = 0; i < n; i++)
+        if (!find_slot(base, nbase, s[i].topic, s[i].partition) && (rt->hand_problem || rt->tasks[s[i].task]))
             km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), false);
     if (rt->hand_problem) km_info("flow %s: positions read; the new partitions are replicated now", rt->flow->name);
     free(rt->hand_problem);
@@ -529,41 +639,75 @@ static bool hand_additions(km_flow_rt_t *rt, const slot_t *s, size_t n, const sl
     return true;
 }
 
-/* Hands s's new partitions; when that fails, remembers what was handed and retries with backoff. */
-static void hand_or_defer(km_flow_rt_t *rt, const slot_t *s, size_t n) {
-    const slot_t *base = rt->unhanded ? rt->handed : rt->slots;
-    size_t nbase = rt->unhanded ? rt->nhanded : rt->nslots;
-    if (hand_additions(rt, s, n, base, nbase)) {
-        if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
+/* s (the division about to replace rt->slots) has new partitions: they wait for a fresh read
+ * (those of the tasks here are reported as such meanwhile), handed to their tasks by
+ * hand_or_defer. What was handed stays the base until then. */
+static void ask_hand(km_flow_rt_t *rt, const slot_t *s, size_t n) {
+    if (!rt->unhanded) {
+        rt->handed = slots_copy(rt->slots, rt->nslots);
+        rt->nhanded = rt->nslots;
+        rt->unhanded = true;
+        rt->hand_backoff_ms = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rt->tasks[s[i].task] && !find_slot(rt->handed, rt->nhanded, s[i].topic, s[i].partition))
+            km_part_positions_unread(km_flow_metrics_part(rt->fm, s[i].topic, s[i].remote, s[i].partition), true);
+    rt->hand_gen = ask_positions(rt);
+}
+
+/* The read ask_hand asked for is done: hands the new partitions; when it failed, retries with
+ * backoff. */
+static void hand_or_defer(km_flow_rt_t *rt, const pos_job_t *j) {
+    if (hand_additions(rt, rt->slots, rt->nslots, rt->handed, rt->nhanded, j)) {
+        slots_free(rt->handed, rt->nhanded);
         rt->handed = NULL;
         rt->nhanded = 0;
         rt->unhanded = false;
         return;
     }
-    if (!rt->unhanded) {
-        rt->handed = slots_copy(rt->slots, rt->nslots);
-        rt->nhanded = rt->nslots;
-        rt->unhanded = true;
-        rt->hand_backoff_ms = HAND_BACKOFF_MIN_MS;
-    } else if ((rt->hand_backoff_ms *= 2) > HAND_BACKOFF_MAX_MS) {
-        rt->hand_backoff_ms = HAND_BACKOFF_MAX_MS;
-    }
+    rt->hand_backoff_ms = !rt->hand_backoff_ms ? HAND_BACKOFF_MIN_MS
+                          : rt->hand_backoff_ms * 2 > HAND_BACKOFF_MAX_MS ? HAND_BACKOFF_MAX_MS
+                                                                           : rt->hand_backoff_ms * 2;
     rt->hand_retry_at = km_now_mono_ms() + rt->hand_backoff_ms;
+}
+
+/* Takes a finished read: the new partitions first (to the tasks that have theirs), then the
+ * tasks waiting for it. Starts the next read if a need came after this one began. */
+static void take_positions(km_flow_rt_t *rt) {
+    pos_job_t *j = rt->job;
+    if (!j) return;
+    pthread_mutex_lock(&j->lock);
+    bool done = j->done;
+    pthread_mutex_unlock(&j->lock);
+    if (!done) return;
+    rt->job = NULL;
+    if (rt->hand_gen && rt->hand_gen <= j->gen) {
+        rt->hand_gen = 0;
+        hand_or_defer(rt, j);
+    }
+    int *ids = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*ids));
+    size_t n = 0;
+    for (int t = 0; t < rt->ntasks; t++)
+        if (rt->tasks[t] && rt->awaiting[t] && rt->awaiting[t] <= j->gen) ids[n++] = t;
+    if (n) give_tasks(rt, ids, n, j);
+    free(ids);
+    job_release(j);
+    read_if_asked(rt);
 }
 
 static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
     divide(s, n, rt->ntasks);
     int *restart = km_xcalloc((size_t)(rt->ntasks ? rt->ntasks : 1), sizeof(*restart));
     size_t nrestart = 0;
-    for (int t = 0; t < rt->ntasks; t++)
-        if (rt->tasks[t] && loses(rt, s, n, t)) restart[nrestart++] = t;
+    for (int t = 0; t < rt->ntasks; t++) /* one waiting for positions has none yet: give_tasks hands it s's */
+        if (rt->tasks[t] && !rt->awaiting[t] && loses(rt, s, n, t)) restart[nrestart++] = t;
     if (nrestart) {
         km_info("flow %s: %zu task(s) lose partitions; restarting them", rt->flow->name, nrestart);
         stop_tasks(rt, restart, nrestart); /* reconcile starts them again */
     }
     bool gained = false;
     for (size_t i = 0; i < n && !gained; i++) gained = !find_slot(rt->slots, rt->nslots, s[i].topic, s[i].partition);
-    if (gained && rt->divided) hand_or_defer(rt, s, n); /* else waiting ones are retried by the tick, backing off */
+    if (gained && rt->divided) ask_hand(rt, s, n);
     if (n != rt->nslots || !rt->divided)
         km_info("flow %s: replicating %zu partition(s), divided into the group's %d task(s)", rt->flow->name, n, rt->ntasks);
     free(restart);
@@ -872,7 +1016,8 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
     if (rt->failed) return false;
     if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
     take_survey(rt);
-    if (rt->unhanded && km_now_mono_ms() >= rt->hand_retry_at) hand_or_defer(rt, rt->slots, rt->nslots);
+    if (rt->unhanded && !rt->hand_gen && km_now_mono_ms() >= rt->hand_retry_at) rt->hand_gen = ask_positions(rt);
+    take_positions(rt);
     reconcile(rt);
     follow_lead(rt);
     return !rt->failed;
@@ -899,7 +1044,33 @@ void km_flow_rt_refilter(km_flow_rt_t *rt, const km_flow_t *next) {
     km_coord_republish(rt->coord);
 }
 
+/* A read still running at the deadline is let go: it frees itself when it ends. */
+static void let_go(km_flow_rt_t *rt, pos_job_t *j, int64_t deadline) {
+    pthread_mutex_lock(&j->lock);
+    while (!j->done) {
+        int64_t left = deadline - km_now_mono_ms();
+        if (left <= 0) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->done_cv, &j->lock, &ts);
+    }
+    bool done = j->done;
+    pthread_mutex_unlock(&j->lock);
+    if (!done)
+        km_warn("flow %s: stopped without waiting any longer for the positions read from %s on %s (shutdown.timeout.ms=%lld)",
+                rt->flow->name, rt->flow->s.offsets_topic, rt->flow->target, (long long)rt->flow->s.shutdown_timeout_ms);
+    job_release(j);
+}
+
 int km_flow_rt_stop(km_flow_rt_t *rt) {
+    int64_t deadline = km_now_mono_ms() + rt->flow->s.shutdown_timeout_ms;
+    if (rt->job) atomic_store(&rt->job->cancel, true);
     atomic_store(&rt->refresher_stop, true);
     if (rt->refresher_started) pthread_join(rt->refresher, NULL);
     survey_free(rt->survey);
@@ -915,8 +1086,10 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     free(rt->hand_problem);
     km_strv_free(rt->warned.v, rt->warned.n);
     km_strv_free(rt->replicated.v, rt->replicated.n);
+    if (rt->job) let_go(rt, rt->job, deadline);
     free(rt->tasks);
     free(rt->fenced);
+    free(rt->awaiting);
     free(rt->running);
     free(rt->topics_problem);
     free(rt->positions_problem);

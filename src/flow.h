@@ -3,7 +3,8 @@
  * remote topics exist, divides the partitions among the group's tasks (division.h) and runs the
  * tasks that the flow's group (coord.h) assigns to this process, restarting a task whose
  * partitions change. It runs on the main thread, which never waits on a cluster for it: topic
- * listing, creation and growth run on its refresher thread; the tasks do the copying. */
+ * listing, creation and growth run on its refresher thread, the positions that tasks and new
+ * partitions start from are read on threads of their own; the tasks do the copying. */
 #ifndef KM_FLOW_H
 #define KM_FLOW_H
 
@@ -31,8 +32,9 @@ void km_flow_rt_refilter(km_flow_rt_t *rt, const km_flow_t *next);
 bool km_flow_rt_assigned(const km_flow_rt_t *rt);
 /* This process runs task 0 of the flow's group: it does the flow's once-per-group work. */
 bool km_flow_rt_leads(const km_flow_rt_t *rt);
-/* Stops the tasks gracefully, leaves the group and frees everything. Returns 0, or -1 when the
- * flow had failed. */
+/* Stops the tasks gracefully, leaves the group and frees everything; a positions read still in
+ * flight at shutdown.timeout.ms is left to end on its own (it frees itself). Returns 0, or -1
+ * when the flow had failed. */
 int km_flow_rt_stop(km_flow_rt_t *rt);
 
 #endif

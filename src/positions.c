@@ -8,6 +8,7 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +180,17 @@ static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_po
     free(t);
 }
 
+static bool cancelled(const _Atomic bool *cancel, char *errstr, size_t errlen) {
+    if (!cancel || !atomic_load(cancel)) return false;
+    snprintf(errstr, errlen, "interrupted: the read was called off");
+    return true;
+}
+
 /* Assigns every partition of `topic` from the beginning and records the high watermarks
  * to read up to, as `marks` (a read_uncommitted client) sees them: past open transactions.
  * Returns the partition count, 0 when the topic does not exist, -1 on error. */
-static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int timeout_ms, int64_t **ends, char *errstr,
-                      size_t errlen) {
+static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int timeout_ms, const _Atomic bool *cancel,
+                      int64_t **ends, char *errstr, size_t errlen) {
     const rd_kafka_metadata_t *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
@@ -201,6 +208,10 @@ static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int 
     int64_t deadline = km_now_mono_ms() + timeout_ms;
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
+        if (cancelled(cancel, errstr, errlen)) {
+            rd_kafka_topic_partition_list_destroy(tl);
+            return -1;
+        }
         int64_t left = deadline - km_now_mono_ms(); /* one deadline for all partitions */
         err = km_admin_watermarks(marks, topic, p, &lo, &hi, left > 1000 ? (int)left : 1000);
         if (err) {
@@ -221,7 +232,7 @@ static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int 
 }
 
 static int read_to_end(rd_kafka_t *rk, const char *cluster, int n, const int64_t *ends, int timeout_ms,
-                       km_positions_t *out, char *errstr, size_t errlen) {
+                       const _Atomic bool *cancel, km_positions_t *out, char *errstr, size_t errlen) {
     int64_t deadline = km_now_mono_ms() + timeout_ms;
     int64_t *next = km_xcalloc((size_t)n, sizeof(*next));
     int remaining = 0;
@@ -232,6 +243,10 @@ static int read_to_end(rd_kafka_t *rk, const char *cluster, int n, const int64_t
     while (remaining > 0) {
         if (km_now_mono_ms() > deadline) {
             snprintf(errstr, errlen, "timed out reading positions (%d partition(s) unread)", remaining);
+            rc = -1;
+            break;
+        }
+        if (cancelled(cancel, errstr, errlen)) {
             rc = -1;
             break;
         }
@@ -274,15 +289,15 @@ static void close_reader(rd_kafka_t *rk) {
 }
 
 int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster, int timeout_ms,
-                      km_positions_t *out, char *errstr, size_t errlen) {
+                      const _Atomic bool *cancel, km_positions_t *out, char *errstr, size_t errlen) {
     rd_kafka_t *marks = reader(rd_kafka_conf_dup(conf), "read_uncommitted", errstr, errlen);
     rd_kafka_t *rk = reader(conf, "read_committed", errstr, errlen);
     int rc = -1;
     if (rk && marks) {
         int64_t *ends = NULL;
-        int n = assign_all(rk, marks, topic, timeout_ms, &ends, errstr, errlen);
+        int n = assign_all(rk, marks, topic, timeout_ms, cancel, &ends, errstr, errlen);
         rc = n < 0 ? -1 : 0;
-        if (n > 0) rc = read_to_end(rk, cluster, n, ends, timeout_ms, out, errstr, errlen);
+        if (n > 0) rc = read_to_end(rk, cluster, n, ends, timeout_ms, cancel, out, errstr, errlen);
         free(ends);
     }
     close_reader(marks);

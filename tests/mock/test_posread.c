@@ -1,0 +1,233 @@
+/* test_posread.c — a flow whose positions cannot be read holds back only itself: two flows in one
+ * process (A->B and C->D, on in-process mock clusters), and while flow A->B waits for the
+ * positions of a new partition from a broker that is down, flow C->D takes up a new partition
+ * of its own and replicates it. The main thread ticks both flows; it must not wait on A->B's
+ * read. A stop does not wait for such a read past shutdown.timeout.ms either. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "kt.h"
+#include "kt_metrics.h"
+#include "log.h"
+#include "mirror.h"
+#include "mock.h"
+#include "util.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct env {
+    km_mock_t *a, *b, *c, *d;
+    km_config_t cfg;
+    km_diag_t d_;
+    km_mirror_t *m;
+} env_t;
+
+/* B's broker 2 leads only A->B's offsets topic, so taking it down stalls A->B's positions reads
+ * and nothing else: the flow's group, its tasks topic and its remote topics stay on broker 1. */
+static void lead(km_mock_t *m, const char *topic, int partitions, int broker) {
+    for (int p = 0; p < partitions; p++)
+        assert_int_equal(rd_kafka_mock_partition_set_leader(km_mock_cluster(m), topic, p, broker), 0);
+}
+
+static env_t *env_new(void) {
+    env_t *e = km_xcalloc(1, sizeof(*e));
+    char err[256];
+    e->a = km_mock_new(1, err, sizeof(err));
+    e->b = km_mock_new(2, err, sizeof(err));
+    e->c = km_mock_new(1, err, sizeof(err));
+    e->d = km_mock_new(1, err, sizeof(err));
+    assert_true(e->a && e->b && e->c && e->d);
+    assert_int_equal(km_mock_create_topic(e->a, "one", 1), 0);
+    assert_int_equal(km_mock_create_topic(e->c, "one", 1), 0);
+    assert_int_equal(km_mock_create_topic(e->d, "C.one", 1), 0);
+    /* the mock has no CreateTopics: remote topics exist beforehand */
+    const char *on_b[] = {"A.one", "A.second"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(km_mock_create_topic(e->b, on_b[i], 1), 0);
+        lead(e->b, on_b[i], 1, 1);
+    }
+    assert_int_equal(km_mock_create_topic(e->d, "C.second", 1), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->b, "A"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->a, "B"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->d, "C"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->c, "D"), 0);
+    lead(e->b, "mm2-offsets.A.internal", 25, 2);
+    const char *single[] = {"A.checkpoints.internal", "mm2-offset-syncs.A.internal", "heartbeats", "A.heartbeats",
+                            "mm2-kmirror-tasks.A.A-mm2.internal"};
+    for (int i = 0; i < 5; i++) lead(e->b, single[i], 1, 1);
+    assert_int_equal(rd_kafka_mock_coordinator_set(km_mock_cluster(e->b), "group", "A-mm2", 1), 0);
+    assert_int_equal(rd_kafka_mock_coordinator_set(km_mock_cluster(e->b), "group", "kmirror-positions-reader", 1), 0);
+    return e;
+}
+
+/* shutdown_ms: shutdown.timeout.ms. */
+static void env_start(env_t *e, int shutdown_ms) {
+    /* admin.timeout.ms far beyond the test: A->B's read stays in flight, it neither fails nor ends */
+    char *text = km_xasprintf("clusters = A, B, C, D\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                              "C.bootstrap.servers = %s\nD.bootstrap.servers = %s\n"
+                              "A->B.enabled = true\nC->D.enabled = true\nreplication.factor = 1\n"
+                              "admin.timeout.ms = 120000\nshutdown.timeout.ms = %d\n"
+                              "refresh.topics.interval.seconds = 1\nemit.heartbeats.enabled = false\n"
+                              "emit.checkpoints.enabled = false\nsync.topic.configs.enabled = false\n"
+                              "sync.topic.acls.enabled = false\nmetrics.listen = 127.0.0.1:0\n",
+                              km_mock_bootstraps(e->a), km_mock_bootstraps(e->b), km_mock_bootstraps(e->c),
+                              km_mock_bootstraps(e->d), shutdown_ms);
+    assert_int_equal(km_config_load_buf(&e->cfg, text, strlen(text), "mock.properties", NULL, 0, &e->d_), 0);
+    free(text);
+    e->m = km_mirror_start(&e->cfg);
+    assert_non_null(e->m);
+}
+
+static void env_free(env_t *e) {
+    if (e->m) km_mirror_stop(e->m);
+    km_config_free(&e->cfg);
+    km_diag_free(&e->d_);
+    km_mock_free(e->a);
+    km_mock_free(e->b);
+    km_mock_free(e->c);
+    km_mock_free(e->d);
+    free(e);
+}
+
+static void produce(km_mock_t *m, const char *topic, int n) {
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = 0, .key = "k", .value = "v"};
+    assert_int_equal(kt_produce(km_mock_bootstraps(m), topic, msgs, (size_t)n, NULL, NULL), 0);
+    free(msgs);
+}
+
+typedef struct arrived {
+    env_t *e;
+    km_mock_t *target;
+    const char *topic;
+    int64_t want;
+    bool a_read_pending; /* ... and A->B has not given up on its read: it is still in flight */
+} arrived_t;
+
+/* Ticks the mirror, as the main loop does, and looks at the target topic's one partition. */
+static bool arrived(void *arg) {
+    arrived_t *w = arg;
+    km_mirror_tick(w->e->m);
+    int64_t hw = 0;
+    if (kt_high_watermarks(km_mock_bootstraps(w->target), w->topic, &hw, 1) != 0 || hw < w->want) return false;
+    if (!w->a_read_pending) return true;
+    int status;
+    char *body;
+    if (kt_http_get(km_mirror_http_port(w->e->m), "/status", &status, &body) != 0) return false;
+    bool failed = strstr(body, "not replicated yet") != NULL;
+    free(body);
+    return status == 200 && !failed;
+}
+
+typedef struct waiting {
+    env_t *e;
+    const char *remote;
+} waiting_t;
+
+/* The flow reports the new partition as waiting for its positions. */
+static bool waits(void *arg) {
+    waiting_t *w = arg;
+    km_mirror_tick(w->e->m);
+    int status;
+    char *body;
+    if (kt_http_get(km_mirror_http_port(w->e->m), "/metrics", &status, &body) != 0) return false;
+    char *label = km_xasprintf("topic=%s", w->remote);
+    const char *const labels[] = {label, NULL};
+    bool ok = status == 200 && kt_prom_sum(body, "kmirror_partition_not_replicated", labels, NULL) >= 1;
+    free(label);
+    free(body);
+    return ok;
+}
+
+static void test_stalled_positions_read_holds_back_only_its_flow(void **state) {
+    env_t *e = env_new();
+    env_start(e, 10000);
+    produce(e->a, "one", 10);
+    produce(e->c, "one", 10);
+    arrived_t a1 = {e, e->b, "A.one", 10, false}, c1 = {e, e->d, "C.one", 10, false};
+    assert_true(kt_wait_until(arrived, &a1, 30000));
+    assert_true(kt_wait_until(arrived, &c1, 30000));
+
+    /* A->B finds a new partition while its offsets topic's broker is down: its positions read
+     * hangs (for admin.timeout.ms, far longer than this test). */
+    rd_kafka_mock_broker_set_down(km_mock_cluster(e->b), 2);
+    assert_int_equal(km_mock_create_topic(e->a, "second", 1), 0);
+    produce(e->a, "second", 20);
+    waiting_t w = {e, "A.second"};
+    assert_true(kt_wait_until(waits, &w, 30000));
+
+    /* Only now does C->D get a new partition: taking it up needs the main thread (and C->D's own
+     * positions read, from D), while A->B's read is still in flight. */
+    assert_int_equal(km_mock_create_topic(e->c, "second", 1), 0);
+    produce(e->c, "second", 30);
+    arrived_t c2 = {e, e->d, "C.second", 30, true};
+    assert_true(kt_wait_until(arrived, &c2, 60000));
+
+    /* The broker is back: A->B's read ends and the new partition is replicated. */
+    rd_kafka_mock_broker_set_up(km_mock_cluster(e->b), 2);
+    arrived_t a2 = {e, e->b, "A.second", 20, false};
+    assert_true(kt_wait_until(arrived, &a2, 60000));
+    assert_int_equal(km_mirror_stop(e->m), 0);
+    e->m = NULL;
+    env_free(e);
+}
+
+typedef struct stopper {
+    env_t *e;
+    int rc;
+    atomic_bool done;
+} stopper_t;
+
+static void *stop_thread(void *arg) {
+    stopper_t *s = arg;
+    s->rc = km_mirror_stop(s->e->m);
+    atomic_store(&s->done, true);
+    return NULL;
+}
+
+static bool stopped(void *arg) { return atomic_load(&((stopper_t *)arg)->done); }
+
+/* A stop while A->B's positions read hangs (admin.timeout.ms = 120 s) does not wait for it past
+ * shutdown.timeout.ms (3 s); the deadline below is far from both. The read, let go, frees what it
+ * holds once it ends. */
+static void test_stop_during_stalled_read(void **state) {
+    env_t *e = env_new();
+    env_start(e, 3000);
+    produce(e->a, "one", 10);
+    arrived_t a1 = {e, e->b, "A.one", 10, false};
+    assert_true(kt_wait_until(arrived, &a1, 30000));
+    rd_kafka_mock_broker_set_down(km_mock_cluster(e->b), 2);
+    assert_int_equal(km_mock_create_topic(e->a, "second", 1), 0);
+    waiting_t w = {e, "A.second"};
+    assert_true(kt_wait_until(waits, &w, 30000));
+    stopper_t s = {.e = e};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_thread, &s), 0);
+    if (!kt_wait_until(stopped, &s, 60000)) {
+        fprintf(stderr, "the stop did not end within 60 s (shutdown.timeout.ms = 3000)\n");
+        _exit(1); /* the stopping thread waits on the read: nothing left to clean up */
+    }
+    pthread_join(th, NULL);
+    e->m = NULL;
+    assert_int_equal(s.rc, 0);
+    env_free(e);
+}
+
+int main(void) {
+    km_log_set_level(KM_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stalled_positions_read_holds_back_only_its_flow),
+        cmocka_unit_test(test_stop_during_stalled_read),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
