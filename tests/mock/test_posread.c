@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct env {
@@ -30,7 +31,35 @@ typedef struct env {
     km_config_t cfg;
     km_diag_t d_;
     km_mirror_t *m;
+    _Atomic int64_t tick_since; /* when the tick in progress began; 0 between ticks */
+    pthread_t watchdog;
+    atomic_bool watching;
 } env_t;
+
+/* A tick stuck on one flow's read holds every flow: say so and end the test, instead of waiting
+ * there for as long as librdkafka does (beyond admin.timeout.ms when the leader is down). */
+#define STUCK_TICK_MS 90000
+
+static void tick(env_t *e) {
+    atomic_store(&e->tick_since, km_now_mono_ms());
+    km_mirror_tick(e->m);
+    atomic_store(&e->tick_since, 0);
+}
+
+static void *watchdog_main(void *arg) {
+    env_t *e = arg;
+    while (atomic_load(&e->watching)) {
+        int64_t since = atomic_load(&e->tick_since);
+        if (since && km_now_mono_ms() - since > STUCK_TICK_MS) {
+            fprintf(stderr, "the main thread has been in one tick for %d s: a flow's positions read holds every flow\n",
+                    STUCK_TICK_MS / 1000);
+            _exit(1); /* the test thread is stuck in librdkafka: nothing left to clean up */
+        }
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
 
 /* B's broker 2 leads only A->B's offsets topic, so taking it down stalls A->B's positions reads
  * and nothing else: the flow's group, its tasks topic and its remote topics stay on broker 1. */
@@ -86,9 +115,13 @@ static void env_start(env_t *e, int shutdown_ms) {
     free(text);
     e->m = km_mirror_start(&e->cfg);
     assert_non_null(e->m);
+    atomic_store(&e->watching, true);
+    assert_int_equal(pthread_create(&e->watchdog, NULL, watchdog_main, e), 0);
 }
 
 static void env_free(env_t *e) {
+    atomic_store(&e->watching, false);
+    pthread_join(e->watchdog, NULL);
     if (e->m) km_mirror_stop(e->m);
     km_config_free(&e->cfg);
     km_diag_free(&e->d_);
@@ -117,7 +150,7 @@ typedef struct arrived {
 /* Ticks the mirror, as the main loop does, and looks at the target topic's one partition. */
 static bool arrived(void *arg) {
     arrived_t *w = arg;
-    km_mirror_tick(w->e->m);
+    tick(w->e);
     int64_t hw = 0;
     if (kt_high_watermarks(km_mock_bootstraps(w->target), w->topic, &hw, 1) != 0 || hw < w->want) return false;
     if (!w->a_read_pending) return true;
@@ -137,7 +170,7 @@ typedef struct waiting {
 /* The flow reports the new partition as waiting for its positions. */
 static bool waits(void *arg) {
     waiting_t *w = arg;
-    km_mirror_tick(w->e->m);
+    tick(w->e);
     int status;
     char *body;
     if (kt_http_get(km_mirror_http_port(w->e->m), "/metrics", &status, &body) != 0) return false;
