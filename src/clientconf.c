@@ -365,6 +365,23 @@ int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const
     return x.errors;
 }
 
+/* librdkafka 2.0.2's idempotent producer busy-polls while a partition has its 5 requests in flight
+ * and a queued record is older than linger.ms (its broker thread asks to be woken at the linger
+ * deadline, already past, before it finds it may not send). The offset-syncs producer writes one
+ * partition on the source cluster: across a 100 ms round trip its broker thread spun for most of
+ * every round trip, and kmirror's CPU per record went from 2.4 to 6.8-7.8 µs (1 KB records, 16
+ * partitions, bench/results/2026-12-03.md). A non-idempotent producer with one request in flight
+ * never reaches that state (a second request waits in the output queue, which stops the partition
+ * being served): 2.5 µs/record. Order is kept (one request in flight); a retried batch may write
+ * an offset-sync twice, which readers take as the same sync. */
+void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out) {
+    if (km_props_find(java, "enable.idempotence") || km_props_find(java, "max.in.flight.requests.per.connection") ||
+        km_props_find(java, "max.in.flight"))
+        return;
+    km_props_set(out, "enable.idempotence", "false", 0);
+    km_props_set(out, "max.in.flight.requests.per.connection", "1", 0);
+}
+
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     for (size_t i = 0; i < rk->n; i++) {

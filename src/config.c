@@ -881,6 +881,7 @@ static void validate_flow(km_config_t *cfg, km_flow_t *f, load_t *ld) {
     km_clientconf_translate(&f->source_admin, KM_CLIENT_ADMIN, name, &f->rk_source_admin, d);
     km_clientconf_translate(&f->target_admin, KM_CLIENT_ADMIN, name, &f->rk_target_admin, d);
     km_clientconf_translate(&f->source_producer, KM_CLIENT_PRODUCER, name, &f->rk_source_producer, d);
+    km_clientconf_offset_syncs_defaults(&f->source_producer, &f->rk_source_producer);
     km_clientconf_translate(&f->target_consumer, KM_CLIENT_CONSUMER, name, &f->rk_target_consumer, d);
 }
 
