@@ -23,8 +23,13 @@
 #   mpfb fmb fwm buf tuned  consumer max.partition.fetch.bytes=8 MiB, fetch.max.bytes=64 MiB,
 #                           fetch.max.wait.ms=100, receive/send.buffer.bytes=4 MiB, all four
 #   gzip lz4 zstd snappy    producer compression.type
-#   env-arena2 env-jemalloc kmirror with MALLOC_ARENA_MAX=2, with LD_PRELOAD of libjemalloc.so.2
+#   mpfb1m                  max.partition.fetch.bytes=1 MiB (librdkafka's default; kmirror's is 8 MiB)
+#   idemsyncs               idempotent offset-syncs producer (kmirror's default before 2026-12-03)
+#   old                     both: kmirror's consumer and offset-syncs defaults before 2026-12-03
+#   env-arena2 env-arena8   kmirror with MALLOC_ARENA_MAX=2 / 8
+#   env-jemalloc            kmirror with LD_PRELOAD of libjemalloc.so.2 (BENCH_JEMALLOC)
 #   env-arena0              kmirror with MALLOC_ARENA_MAX unset in its environment
+# The last six are kmirror's only (no rawpipe or MM2 runs).
 # BENCH_WAN=1: Shopify's toxiproxy (BENCH_TOXIPROXY_VERSION, default v2.5.0, `go install`ed into
 # $BUILD/toxiproxy/ once) sits between every mirror and the source cluster, whose broker gets a
 # second listener advertised at the proxy (KMIRROR_KAFKA_EXTRA_LISTENER of
@@ -333,6 +338,9 @@ variant() {
       v_rawpipe=(consumer.max.partition.fetch.bytes=8388608 consumer.fetch.max.bytes=67108864 consumer.fetch.wait.max.ms=100
                  consumer.socket.receive.buffer.bytes=4194304 consumer.socket.send.buffer.bytes=4194304) ;;
     gzip|lz4|zstd|snappy) v_conf="b.producer.compression.type = $1"; v_rawpipe=(producer.compression.type=$1) ;;
+    mpfb1m) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576" ;;
+    idemsyncs) v_conf="@SRC@.producer.enable.idempotence = true" ;;
+    old) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576"$'\n'"@SRC@.producer.enable.idempotence = true" ;;
     env-arena2) v_env=(MALLOC_ARENA_MAX=2) ;;
     env-arena8) v_env=(MALLOC_ARENA_MAX=8) ;;
     env-arena0) v_env=(-u MALLOC_ARENA_MAX) ;;
@@ -340,6 +348,8 @@ variant() {
     *) log "unknown variant '$1'"; exit 2 ;;
   esac
 }
+
+kmirror_only() { case $1 in env-*|mpfb1m|idemsyncs|old) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
@@ -423,14 +433,14 @@ variant_runs() {
         if [ $(((r + k) % 2)) = 1 ]; then order=$vcont; else order=$(echo "$vcont" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}'); fi
         k=$((k + 1))
         for c in $order; do
-          [ "$c" = kmirror ] || [[ $v != env-* ]] || continue # env variants are kmirror's only
+          [ "$c" = kmirror ] || ! kmirror_only "$v" || continue
           vpeak "$c" "$(letter "$c")${k}x$r" "$rtt" "$v" "$s" "$p" "$n"
         done
       done
     done
     if [ $mm2 = 1 ]; then
       for v in $variants; do
-        [[ $v == env-* ]] && continue
+        kmirror_only "$v" && continue
         variant "$v"; k=$((k + 1)); vpeak mm2 "m${k}x1" "$rtt" "$v" "$s" "$p" "$n"
       done
     fi

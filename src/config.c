@@ -1024,7 +1024,10 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         else budget = r;
         free(v);
     }
-    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        cfg->flows[i].s.inflight_max_bytes = budget;
+        if (cfg->flows[i].enabled) km_clientconf_replication_consumer_defaults(&cfg->flows[i].consumer, &cfg->flows[i].rk_consumer, budget);
+    }
     cfg->provenance = true;
     const km_prop_t *pv = km_props_find(&cfg->raw, KM_PROVENANCE_KEY);
     if (pv) {

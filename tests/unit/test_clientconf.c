@@ -227,13 +227,43 @@ static void test_offset_syncs_defaults(void **state) {
     }
 }
 
+static void test_replication_consumer_defaults(void **state) {
+    xl_t x = {0};
+    run(&x, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&x.in, &x.out, 256LL << 20);
+    assert_string_equal(km_props_get(&x.out, "max.partition.fetch.bytes"), "8388608");
+    done(&x);
+    xl_t y = {0}; /* a small budget: an eighth of it */
+    run(&y, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&y.in, &y.out, 16LL << 20);
+    assert_string_equal(km_props_get(&y.out, "max.partition.fetch.bytes"), "2097152");
+    done(&y);
+    xl_t z = {0}; /* the user's fetch.max.bytes caps it; their max.partition.fetch.bytes wins */
+    km_props_set(&z.in, "fetch.max.bytes", "3000000", 1);
+    run(&z, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&z.in, &z.out, 256LL << 20);
+    assert_string_equal(km_props_get(&z.out, "max.partition.fetch.bytes"), "3000000");
+    done(&z);
+    xl_t w = {0};
+    km_props_set(&w.in, "max.partition.fetch.bytes", "65536", 1);
+    run(&w, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&w.in, &w.out, 256LL << 20);
+    assert_string_equal(km_props_get(&w.out, "max.partition.fetch.bytes"), "65536");
+    done(&w);
+    xl_t v = {0}; /* never below librdkafka's 1 MiB default */
+    run(&v, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&v.in, &v.out, 2LL << 20);
+    assert_null(km_props_get(&v.out, "max.partition.fetch.bytes"));
+    done(&v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pass_through_and_invalid), cmocka_unit_test(test_unit_conversions),
         cmocka_unit_test(test_consumer_renames),         cmocka_unit_test(test_producer_defaults),
         cmocka_unit_test(test_jaas),                     cmocka_unit_test(test_stores),
         cmocka_unit_test(test_conf_new),                 cmocka_unit_test(test_socket_buffers_reach_librdkafka),
-        cmocka_unit_test(test_offset_syncs_defaults),
+        cmocka_unit_test(test_offset_syncs_defaults),    cmocka_unit_test(test_replication_consumer_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
