@@ -24,12 +24,13 @@
 #                           fetch.max.wait.ms=100, receive/send.buffer.bytes=4 MiB, all four
 #   gzip lz4 zstd snappy    producer compression.type
 #   mpfb1m                  max.partition.fetch.bytes=1 MiB (librdkafka's default; kmirror's is 8 MiB)
+#   fmb32m                  fetch.max.bytes=32 MiB (glibc's largest mmap threshold)
 #   idemsyncs               idempotent offset-syncs producer (kmirror's default before 2026-12-03)
 #   old                     both: kmirror's consumer and offset-syncs defaults before 2026-12-03
 #   env-arena2 env-arena8   kmirror with MALLOC_ARENA_MAX=2 / 8
 #   env-jemalloc            kmirror with LD_PRELOAD of libjemalloc.so.2 (BENCH_JEMALLOC)
 #   env-arena0              kmirror with MALLOC_ARENA_MAX unset in its environment
-# The last six are kmirror's only (no rawpipe or MM2 runs).
+# The last seven are kmirror's only (no rawpipe or MM2 runs).
 # BENCH_WAN=1: Shopify's toxiproxy (BENCH_TOXIPROXY_VERSION, default v2.5.0, `go install`ed into
 # $BUILD/toxiproxy/ once) sits between every mirror and the source cluster, whose broker gets a
 # second listener advertised at the proxy (KMIRROR_KAFKA_EXTRA_LISTENER of
@@ -339,6 +340,7 @@ variant() {
                  consumer.socket.receive.buffer.bytes=4194304 consumer.socket.send.buffer.bytes=4194304) ;;
     gzip|lz4|zstd|snappy) v_conf="b.producer.compression.type = $1"; v_rawpipe=(producer.compression.type=$1) ;;
     mpfb1m) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576" ;;
+    fmb32m) v_conf="@SRC@.consumer.fetch.max.bytes = 33554432" ;;
     idemsyncs) v_conf="@SRC@.producer.enable.idempotence = true" ;;
     old) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576"$'\n'"@SRC@.producer.enable.idempotence = true" ;;
     env-arena2) v_env=(MALLOC_ARENA_MAX=2) ;;
@@ -349,7 +351,7 @@ variant() {
   esac
 }
 
-kmirror_only() { case $1 in env-*|mpfb1m|idemsyncs|old) return 0 ;; esac; return 1; }
+kmirror_only() { case $1 in env-*|mpfb1m|fmb32m|idemsyncs|old) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
