@@ -71,8 +71,8 @@ $(BUILD)/libkmirror.a: $(LIB_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
-# jemalloc instead of glibc's malloc: at 16 partitions -35% to -45% CPU per record and +50% to
-# +80% records/s, +5% to +15% peak RSS (bench/results/2026-12-03.md). Opt-in: it is one more
+# jemalloc instead of glibc's malloc: at 16 partitions -20% to -40% CPU per record, +45% to
+# +70% records/s, +5% to +33% peak RSS (bench/results/2026-12-03.md). Opt-in: it is one more
 # build and run-time dependency; LD_PRELOAD=libjemalloc.so.2 gives the same without rebuilding.
 KMIRROR_LIBS := $(if $(filter 1,$(JEMALLOC)),-ljemalloc)
 

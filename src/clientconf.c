@@ -385,8 +385,9 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 /* librdkafka keeps one Fetch request in flight per broker, so a consumer reads at most
  * max.partition.fetch.bytes per partition (and fetch.max.bytes in all) per round trip to the
  * source: with librdkafka's 1 MiB that is 10 MB/s per partition across a 100 ms round trip. With
- * 8 MiB kmirror mirrored 1 KB records at 100 ms RTT ×1.45 faster than with 1 MiB (16 partitions,
- * bench/results/2026-12-03.md) and at the same rate on a LAN. It does not raise the memory bound:
+ * 8 MiB kmirror mirrored 1 KB records across a 100 ms round trip ×1.64 faster than with 1 MiB,
+ * and 100 B records on a LAN ×1.6 faster; 1 KB on a LAN was mixed (16 partitions, medians of 3
+ * noisy rounds, bench/results/2026-12-03.md). It does not raise the memory bound:
  * a response stays within fetch.max.bytes (50 MiB) and each partition's prefetch within
  * queued.max.messages.kbytes; it is kept to an eighth of inflight.max.bytes so that a small
  * budget is not filled by one partition's fetch. */
