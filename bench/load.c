@@ -8,7 +8,10 @@
  *
  * Every value starts with the wall-clock time of its produce() call in microseconds (8 bytes,
  * little endian), so a reader on the target can compute latency without trusting anything the
- * mirror did to the record's timestamp. Records have no key: SIZE is the record size.
+ * mirror did to the record's timestamp. Records have no key: SIZE is the record size. The rest of
+ * a value is 'x' repeated, unless LOAD_VALUE=text (fill only): then each value is a different
+ * window of 1 MiB of generated JSON-like log lines (fixed seed), which gzip shrinks about 3 to 4
+ * times instead of about 100 times, for compression benchmarks.
  * Prints one line: "load records=N seconds=S rate=R". Uses librdkafka only, never kmirror's code. */
 #include <librdkafka/rdkafka.h>
 
@@ -158,6 +161,23 @@ static int finish(rd_kafka_t *rk, int64_t records, int64_t t0) {
     return failed ? 1 : 0;
 }
 
+/* LOAD_VALUE=text: 1 MiB of log-like lines, the same on every run. */
+#define TEXT_POOL (1024 * 1024)
+static char *text_pool(void) {
+    static const char *const words[] = {"GET", "POST", "/api/v1/orders", "/api/v1/users", "/health", "ok", "error",
+                                        "timeout", "us-east-1", "eu-west-1", "checkout", "payment", "cart", "session",
+                                        "INFO", "WARN", "user_id", "order_id", "latency_ms", "status"};
+    char *pool = malloc(TEXT_POOL + 64);
+    uint64_t x = 88172645463325252ULL;
+    size_t n = 0;
+    while (n < TEXT_POOL) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        n += (size_t)snprintf(pool + n, 64, "{\"%s\":\"%s\",\"n\":%llu} ", words[x % 20], words[(x >> 8) % 20],
+                              (unsigned long long)((x >> 16) % 1000000));
+    }
+    return pool;
+}
+
 static int cmd_fill(const char *brokers, const char *topic, long long count, size_t size) {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     /* Bulk loading is not measured: big batches and acks=1 make it quick. */
@@ -169,12 +189,16 @@ static int cmd_fill(const char *brokers, const char *topic, long long count, siz
     int parts = partition_count(rk, topic);
     char *buf = calloc(1, size ? size : 1);
     memset(buf, 'x', size);
+    const char *lv = getenv("LOAD_VALUE");
+    char *pool = lv && strcmp(lv, "text") == 0 && size < TEXT_POOL ? text_pool() : NULL;
     int64_t t0 = now_us(CLOCK_MONOTONIC);
     for (long long i = 0; i < count; i++) {
+        if (pool) memcpy(buf, pool + (size_t)(i * 7919) % (TEXT_POOL - size), size);
         produce(rk, topic, (int32_t)(i % parts), buf, size);
         if ((i & 1023) == 0) rd_kafka_poll(rk, 0);
     }
     free(buf);
+    free(pool);
     return finish(rk, count, t0);
 }
 

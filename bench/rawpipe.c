@@ -1,7 +1,9 @@
 /* rawpipe.c — the benchmark's ceiling: the least a librdkafka program must do to mirror a topic.
  *
- *   rawpipe SRC_BROKERS DST_BROKERS SRC_TOPIC DST_TOPIC COUNT
+ *   rawpipe SRC_BROKERS DST_BROKERS SRC_TOPIC DST_TOPIC COUNT [consumer.KEY=VALUE|producer.KEY=VALUE]...
  *
+ * The optional arguments set librdkafka keys on top of the settings below (bench/run.sh's WAN
+ * runs give the pipe the same fetch settings as kmirror).
  * Reads every partition of SRC_TOPIC from the beginning and produces each record to the same
  * partition of DST_TOPIC (which must exist), keeping key, value, headers and timestamp, with the
  * client settings a default kmirror flow uses (what `kmirror check-config` prints: consumer
@@ -52,6 +54,21 @@ static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
     if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, "rawpipe: %s\n", err);
         exit(1);
+    }
+}
+
+/* The optional PREFIXKEY=VALUE arguments after COUNT. */
+static void extra(rd_kafka_conf_t *c, const char *prefix, int argc, char **argv) {
+    for (int i = 6; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || (strncmp(argv[i], "consumer.", 9) != 0 && strncmp(argv[i], "producer.", 9) != 0)) {
+            fprintf(stderr, "rawpipe: bad argument '%s' (consumer.KEY=VALUE or producer.KEY=VALUE)\n", argv[i]);
+            exit(2);
+        }
+        if (strncmp(argv[i], prefix, strlen(prefix)) != 0) continue;
+        char key[256];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i] - strlen(prefix)), argv[i] + strlen(prefix));
+        set(c, key, eq + 1);
     }
 }
 
@@ -111,8 +128,8 @@ static void assign_all(rd_kafka_t *consumer, const char *topic) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6 || (target_count = atoll(argv[5])) <= 0) {
-        fprintf(stderr, "usage: rawpipe SRC_BROKERS DST_BROKERS SRC_TOPIC DST_TOPIC COUNT\n");
+    if (argc < 6 || (target_count = atoll(argv[5])) <= 0) {
+        fprintf(stderr, "usage: rawpipe SRC_BROKERS DST_BROKERS SRC_TOPIC DST_TOPIC COUNT [consumer.KEY=VALUE|producer.KEY=VALUE]...\n");
         return 2;
     }
     char err[512];
@@ -129,6 +146,7 @@ int main(int argc, char **argv) {
     set(cc, "enable.partition.eof", "false");
     set(cc, "queued.min.messages", "1000000");
     set(cc, "queued.max.messages.kbytes", "65536");
+    extra(cc, "consumer.", argc, argv);
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err));
     if (!consumer) {
         fprintf(stderr, "rawpipe: %s\n", err);
@@ -142,6 +160,7 @@ int main(int argc, char **argv) {
     set(pc, "enable.idempotence", "true");
     set(pc, "acks", "all");
     set(pc, "allow.auto.create.topics", "false");
+    extra(pc, "producer.", argc, argv);
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
     rd_kafka_t *producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
     if (!producer) {

@@ -14,6 +14,32 @@
 # BENCH_SIZES, BENCH_PARTITIONS, BENCH_LAT_SECONDS, BENCH_RESULTS (the report file; default
 # bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md).
 #
+# Variant runs (BENCH_WAN=1 or BENCH_VARIANTS set; default clusters only): peak throughput only,
+# one record size and partition count (BENCH_SIZES / BENCH_PARTITIONS, default 1024 and 16),
+# BENCH_VARIANT_RECORDS records (default 500000), each contender under each variant of
+# BENCH_VARIANTS, interleaved: per round every variant, contenders alternating; MM2 once per
+# variant (not for env-* variants, which only set kmirror's environment). Variants (see variant()):
+#   default                 nothing changed
+#   mpfb fmb fwm buf tuned  consumer max.partition.fetch.bytes=8 MiB, fetch.max.bytes=64 MiB,
+#                           fetch.max.wait.ms=100, receive/send.buffer.bytes=4 MiB, all four
+#   gzip lz4 zstd snappy    producer compression.type
+#   mpfb1m                  max.partition.fetch.bytes=1 MiB (librdkafka's default; kmirror's is 8 MiB)
+#   fmb32m                  fetch.max.bytes=32 MiB (glibc's largest mmap threshold)
+#   idemsyncs               idempotent offset-syncs producer (kmirror's default before 2026-12-03)
+#   old                     both: kmirror's consumer and offset-syncs defaults before 2026-12-03
+#   env-arena2 env-arena8   kmirror with MALLOC_ARENA_MAX=2 / 8
+#   env-jemalloc            kmirror with LD_PRELOAD of libjemalloc.so.2 (BENCH_JEMALLOC)
+#   env-arena0              kmirror with MALLOC_ARENA_MAX unset in its environment
+# The last seven are kmirror's only (no rawpipe or MM2 runs).
+# BENCH_WAN=1: Shopify's toxiproxy (BENCH_TOXIPROXY_VERSION, default v2.5.0, `go install`ed into
+# $BUILD/toxiproxy/ once) sits between every mirror and the source cluster, whose broker gets a
+# second listener advertised at the proxy (KMIRROR_KAFKA_EXTRA_LISTENER of
+# scripts/kafka-test-cluster.sh); loaders and probes use the direct listener. Every variant runs at
+# each round trip of BENCH_WAN_RTTS (ms, default "0 50 100 200"): latency toxics of RTT/2 on the
+# upstream and the downstream stream. Ports: source listener BENCH_PORT_A+2, proxy +3, toxiproxy's
+# API +4. The proxy ends TCP on both sides in user space: it adds delay, never a bandwidth-delay
+# product, so TCP windows and socket buffer sizes have no effect through it (see bench/results).
+#
 # Method, per record size S and partition count P:
 #  * peak throughput: N records are loaded into a source topic first; then each contender mirrors
 #    all of them into a fresh target topic, rawpipe and kmirror alternating for BENCH_ROUNDS rounds,
@@ -75,8 +101,10 @@ log() { echo "bench: $*" >&2; }
 
 mock_pids=()
 kafka_started=()
+toxi_pid=
 cleanup() {
   for p in "${pids_running[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  [ -n "$toxi_pid" ] && kill -TERM "$toxi_pid" 2>/dev/null
   for p in "${mock_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for n in "${kafka_started[@]}"; do scripts/kafka-test-cluster.sh stop "$n" >/dev/null 2>&1; done
 }
@@ -145,13 +173,17 @@ case $mode in
     log "starting two Kafka clusters (ports ${BENCH_PORT_A:-45392}, ${BENCH_PORT_B:-45492})"
     for spec in "bench-a ${BENCH_PORT_A:-45392}" "bench-b ${BENCH_PORT_B:-45492}"; do
       set -- $spec
-      line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
+      extra=
+      [ "$1" = bench-a ] && [ "${BENCH_WAN:-0}" = 1 ] && extra="$(($2 + 2)):$(($2 + 3))"
+      line=$(KMIRROR_KAFKA_EXTRA_LISTENER=$extra scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
       [ -n "$line" ] || { log "could not start Kafka cluster $1"; exit 1; }
       kafka_started+=("$1")
       if [ "$1" = bench-a ]; then A=${line#bootstrap.servers=}; else B=${line#bootstrap.servers=}; fi
     done ;;
 esac
 real=1; [ $mode = mock ] && real=0
+AM=$A # the source as the mirrors see it (the proxy in WAN runs)
+v_conf= v_env=() v_rawpipe=() # the current variant's kmirror/MM2 lines, kmirror environment, rawpipe arguments
 if [ $mm2 = 1 ]; then
   mm_libs=$(scripts/kafka-test-cluster.sh jars mirror-maker) || { log "no MirrorMaker 2 jars; running without MM2"; mm2=0; }
 fi
@@ -167,7 +199,7 @@ rm_topics() { [ $real = 1 ] && "$bin/load" delete "$@" >/dev/null 2>&1; return 0
 mm2_config() {
   cat >"$3" <<EOF
 clusters = $1, b
-$1.bootstrap.servers = $A
+$1.bootstrap.servers = $AM
 b.bootstrap.servers = $B
 $1->b.enabled = true
 $1->b.topics = $2
@@ -186,17 +218,19 @@ EOF
 start_mirror() {
   local c=$1 alias=$2 src=$3 dst=$4 count=$5 out=$6
   case $c in
-    rawpipe) "$bin/rawpipe" "$A" "$B" "$src" "$dst" "$count" >"$out" 2>&1 & ;;
+    rawpipe) "$bin/rawpipe" "$AM" "$B" "$src" "$dst" "$count" "${v_rawpipe[@]}" >"$out" 2>&1 & ;;
     kmirror)
       mm2_config "$alias" "$src" "$out.properties"
-      [ -n "${BENCH_KMIRROR_CONF:-}" ] && printf '%s\n' "$BENCH_KMIRROR_CONF" >>"$out.properties"
-      "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
+      [ -n "${BENCH_KMIRROR_CONF:-}" ] && printf '%s\n' "${BENCH_KMIRROR_CONF//@SRC@/$alias}" >>"$out.properties"
+      [ -n "$v_conf" ] && printf '%s\n' "${v_conf//@SRC@/$alias}" >>"$out.properties"
+      env "${v_env[@]}" "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
     eos)
       mm2_config "$alias" "$src" "$out.properties"
       echo "exactly.once.support = required" >>"$out.properties"
       "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
     mm2)
       mm2_config "$alias" "$src" "$out.properties"
+      [ -n "$v_conf" ] && printf '%s\n' "${v_conf//@SRC@/$alias}" >>"$out.properties"
       # The heap and GC options connect-mirror-maker.sh and kafka-run-class.sh use by default.
       java -Xms256M -Xmx2G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
         -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true -cp "$mm_libs/*" \
@@ -271,6 +305,208 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print ""; else if (NR % 2
 # med KIND C S P COLUMN: median of a column of matching result lines.
 med() { awk -v k="$1" -v c="$2" -v s="$3" -v p="$4" -v col="$5" '$1==k && $2==c && $3==s && $4==p {print $col}' "$results" | median; }
 
+# ---- shared by the report and the variant runs ---------------------------------------------
+
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "") print "–"; else printf f, v}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
+name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; eos) echo "kmirror EOS" ;; mm2) echo "Apache MM2" ;; esac; }
+
+machine() {
+  echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) memory, kernel $(uname -r)"
+  echo "- librdkafka $(pkg-config --modversion rdkafka 2>/dev/null), kmirror $(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo '+changes')"
+  echo "- clusters: $mode ($A, $B)$([ $mode = kafka ] && echo ", Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' tests/kafka/pom.xml) single-node KRaft each, on this machine")"
+  [ $mm2 = 1 ] && echo "- Apache MirrorMaker 2 $(sed -n 's:.*<mirror.version>\(.*\)</mirror.version>.*:\1:p' tests/kafka/pom.xml), -Xms256M -Xmx2G G1 (connect-mirror-maker.sh's defaults)"
+  echo "- run: $start_time to $(date -u +%FT%TZ), $rounds round(s) rawpipe/kmirror alternating$([ $mm2 = 1 ] && echo ', MM2 once'), moderate load for ${lat_secs} s$([ "$quick" = 1 ] && echo ', BENCH_QUICK=1')"
+  echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# ---- variant runs (BENCH_WAN / BENCH_VARIANTS) --------------------------------------------------
+
+# variant NAME: sets v_conf (lines for kmirror's and MM2's file; @SRC@ is the source alias),
+# v_env (kmirror's environment) and v_rawpipe (rawpipe's extra arguments).
+variant() {
+  v_conf= v_env=() v_rawpipe=()
+  local mpfb="@SRC@.consumer.max.partition.fetch.bytes = 8388608" fmb="@SRC@.consumer.fetch.max.bytes = 67108864"
+  local fwm="@SRC@.consumer.fetch.max.wait.ms = 100"
+  local buf="@SRC@.consumer.receive.buffer.bytes = 4194304"$'\n'"@SRC@.consumer.send.buffer.bytes = 4194304"
+  case $1 in
+    default) ;;
+    mpfb) v_conf=$mpfb; v_rawpipe=(consumer.max.partition.fetch.bytes=8388608) ;;
+    fmb) v_conf=$fmb; v_rawpipe=(consumer.fetch.max.bytes=67108864) ;;
+    fwm) v_conf=$fwm; v_rawpipe=(consumer.fetch.wait.max.ms=100) ;;
+    buf) v_conf=$buf; v_rawpipe=(consumer.socket.receive.buffer.bytes=4194304 consumer.socket.send.buffer.bytes=4194304) ;;
+    tuned) v_conf="$mpfb"$'\n'"$fmb"$'\n'"$fwm"$'\n'"$buf"
+      v_rawpipe=(consumer.max.partition.fetch.bytes=8388608 consumer.fetch.max.bytes=67108864 consumer.fetch.wait.max.ms=100
+                 consumer.socket.receive.buffer.bytes=4194304 consumer.socket.send.buffer.bytes=4194304) ;;
+    gzip|lz4|zstd|snappy) v_conf="b.producer.compression.type = $1"; v_rawpipe=(producer.compression.type=$1) ;;
+    mpfb1m) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576" ;;
+    fmb32m) v_conf="@SRC@.consumer.fetch.max.bytes = 33554432" ;;
+    idemsyncs) v_conf="@SRC@.producer.enable.idempotence = true" ;;
+    old) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576"$'\n'"@SRC@.producer.enable.idempotence = true" ;;
+    env-arena2) v_env=(MALLOC_ARENA_MAX=2) ;;
+    env-arena8) v_env=(MALLOC_ARENA_MAX=8) ;;
+    env-arena0) v_env=(-u MALLOC_ARENA_MAX) ;;
+    env-jemalloc) v_env=(LD_PRELOAD=${BENCH_JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}) ;;
+    *) log "unknown variant '$1'"; exit 2 ;;
+  esac
+}
+
+kmirror_only() { case $1 in env-*|mpfb1m|fmb32m|idemsyncs|old) return 0 ;; esac; return 1; }
+
+toxi_api=
+# set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
+set_rtt() {
+  local half=$(($1 / 2)) t
+  for t in up down; do curl -sf -X DELETE "$toxi_api/proxies/source/toxics/lat_$t" >/dev/null; done
+  [ "$1" = 0 ] && return 0
+  for t in up down; do
+    curl -sf -X POST "$toxi_api/proxies/source/toxics" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"lat_$t\",\"type\":\"latency\",\"stream\":\"${t}stream\",\"toxicity\":1,\"attributes\":{\"latency\":$half,\"jitter\":0}}" >/dev/null \
+      || { log "toxiproxy refused the latency toxic"; exit 1; }
+  done
+}
+
+start_toxiproxy() {
+  local pa=${BENCH_PORT_A:-45392} tdir=$root/$BUILD/toxiproxy ver=${BENCH_TOXIPROXY_VERSION:-v2.5.0}
+  if [ ! -x "$tdir/$ver/server" ]; then
+    log "building toxiproxy $ver (go install github.com/Shopify/toxiproxy/v2/cmd/server@$ver)"
+    GOBIN=$tdir/$ver go install "github.com/Shopify/toxiproxy/v2/cmd/server@$ver" >&2 || { log "could not build toxiproxy"; exit 1; }
+  fi
+  toxi_api=http://127.0.0.1:$((pa + 4))
+  "$tdir/$ver/server" -host 127.0.0.1 -port $((pa + 4)) >"$work/toxiproxy.log" 2>&1 &
+  toxi_pid=$!
+  for _ in $(seq 100); do curl -sf "$toxi_api/version" >/dev/null && break; sleep 0.1; done
+  curl -sf -X POST "$toxi_api/proxies" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"source\",\"listen\":\"127.0.0.1:$((pa + 3))\",\"upstream\":\"127.0.0.1:$((pa + 2))\",\"enabled\":true}" >/dev/null \
+    || { log "toxiproxy did not start (log: $work/toxiproxy.log)"; exit 1; }
+  AM=127.0.0.1:$((pa + 3))
+  log "toxiproxy $ver: $AM -> 127.0.0.1:$((pa + 2)) (the source's proxied listener)"
+}
+
+# rtt_probe: median of 5 metadata round trips through the proxy (librdkafka's own figure would do,
+# this needs nothing but the probe): time of `probe watch` for 0 records is dominated by connects,
+# so a bash /dev/tcp ApiVersions request is timed instead.
+rtt_probe() {
+  local i t0 t1 out=()
+  for i in 1 2 3 4 5; do
+    exec 3<>"/dev/tcp/${AM%:*}/${AM#*:}" || return
+    t0=${EPOCHREALTIME/./}
+    # ApiVersions v0: size 4+... = length 10: api_key 18, version 0, correlation 1, client id "" (-1).
+    printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x01\xff\xff' >&3
+    head -c 4 <&3 >/dev/null
+    t1=${EPOCHREALTIME/./}
+    exec 3<&-
+    out+=($((t1 - t0)))
+  done
+  printf '%s\n' "${out[@]}" | median | awk '{printf "%.1f", $1 / 1000}'
+}
+
+# vpeak CONTENDER ALIAS RTT VARIANT S P N: one throughput run; appends
+# "var c rtt variant rate cpu hwm" to $results.
+vpeak() {
+  local c=$1 alias=$2 rtt=$3 v=$4 s=$5 p=$6 n=$7 src dst out line
+  src=$(src_topic "$s" "$p"); dst=$alias.$src
+  out=$work/var-$c-$alias.log
+  [ "$c" = rawpipe ] && mk_topic "$B" "$dst" "$p"
+  start_mirror "$c" "$alias" "$src" "$dst" "$n" "$out"
+  line=$("$bin/probe" watch "$B" "$dst" "$n" "$mirror_pid" 300)
+  stop_mirror
+  rm_topics "$B" "$dst"
+  if [ -z "$line" ]; then log "$c rtt=$rtt $v: no result (log: $out)"; return; fi
+  log "$c rtt=$rtt $v: $line"
+  echo "var $c $rtt $v $(field rate "$line") $(field cpu_us_per_rec "$line") $(field hwm_kb "$line")" >>"$results"
+  echo "raw var $c rtt=$rtt variant=$v alias=$alias $line" >>"$results"
+}
+
+variant_runs() {
+  local s=${BENCH_SIZES:-1024} p=${BENCH_PARTITIONS:-16} n=${BENCH_VARIANT_RECORDS:-500000}
+  local variants=${BENCH_VARIANTS:-default tuned} rtts=0 rtt v r c k=0 order src measured
+  local vcont="rawpipe kmirror"; [ "${BENCH_RAWPIPE:-1}" = 0 ] && vcont=kmirror
+  [ "$wan" = 1 ] && { start_toxiproxy; rtts=${BENCH_WAN_RTTS:-0 50 100 200}; }
+  src=$(src_topic "$s" "$p")
+  log "S=$s P=$p: loading $n records"
+  mk_topic "$A" "$src" "$p"
+  log "  $("$bin/load" fill "$A" "$src" "$n" "$s")"
+  for rtt in $rtts; do
+    if [ "$wan" = 1 ]; then set_rtt "$rtt"; measured=$(rtt_probe); log "RTT $rtt ms: measured $measured ms"; echo "rtt $rtt $measured" >>"$results"; fi
+    for r in $(seq "$rounds"); do
+      for v in $variants; do
+        variant "$v"
+        if [ $(((r + k) % 2)) = 1 ]; then order=$vcont; else order=$(echo "$vcont" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}'); fi
+        k=$((k + 1))
+        for c in $order; do
+          [ "$c" = kmirror ] || ! kmirror_only "$v" || continue
+          vpeak "$c" "$(letter "$c")${k}x$r" "$rtt" "$v" "$s" "$p" "$n"
+        done
+      done
+    done
+    if [ $mm2 = 1 ]; then
+      for v in $variants; do
+        kmirror_only "$v" && continue
+        variant "$v"; k=$((k + 1)); vpeak mm2 "m${k}x1" "$rtt" "$v" "$s" "$p" "$n"
+      done
+    fi
+  done
+  v_conf= v_env=() v_rawpipe=()
+  rm_topics "$A" "$src"
+  vsize=$s vparts=$p vrecords=$n vrtts=$rtts vvariants=$variants
+}
+
+# vmed C RTT VARIANT COLUMN
+vmed() { awk -v c="$1" -v t="$2" -v v="$3" -v col="$4" '$1=="var" && $2==c && $3==t && $4==v {print $col}' "$results" | median; }
+
+variant_table() {
+  local rtt v c rate cpu rss n
+  local lan_k lan_r
+  echo "| RTT ms (measured) | variant | contender | records/s | MB/s | CPU µs/record | peak RSS MB | runs | ÷ rawpipe | ÷ MM2 | ÷ own RTT-0 rate |"
+  echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for rtt in $vrtts; do
+    local meas; meas=$(awk -v t="$rtt" '$1=="rtt" && $2==t {print $3}' "$results")
+    for v in $vvariants; do
+      local rp mm
+      rp=$(vmed rawpipe "$rtt" "$v" 5); mm=$(vmed mm2 "$rtt" "$v" 5)
+      for c in rawpipe kmirror mm2; do
+        rate=$(vmed "$c" "$rtt" "$v" 5); [ -n "$rate" ] || continue
+        cpu=$(vmed "$c" "$rtt" "$v" 6); rss=$(vmed "$c" "$rtt" "$v" 7)
+        n=$(awk -v c="$c" -v t="$rtt" -v v="$v" '$1=="var" && $2==c && $3==t && $4==v' "$results" | wc -l)
+        local base; base=$(vmed "$c" "$(echo $vrtts | cut -d' ' -f1)" "$v" 5)
+        echo "| $rtt${meas:+ ($meas)} | $v | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$(awk -v r="$rate" -v s="$vsize" 'BEGIN {print r * s / 1e6}')" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$(awk -v k="$rss" 'BEGIN {if (k != "") print k / 1024}')" %.0f) | $n | $([ "$c" = rawpipe ] && echo – || ratio "$rate" "$rp") | $([ "$c" = mm2 ] && echo – || ratio "$rate" "$mm") | $(ratio "$rate" "$base") |"
+      done
+    done
+  done
+}
+
+wan=${BENCH_WAN:-0}
+if [ "$wan" = 1 ] || [ -n "${BENCH_VARIANTS:-}" ]; then
+  [ $mode = kafka ] || { log "variant and WAN runs need the default clusters (no BENCH_CLUSTERS=mock, no KMIRROR_BENCH_A/_B)"; exit 2; }
+  [ -n "${BENCH_ROUNDS:-}" ] || rounds=3
+  start_time=$(date -u +%FT%TZ)
+  variant_runs
+  report=${BENCH_RESULTS:-$work/../results-variants.md}
+  {
+    echo "# kmirror variant benchmark$([ "$wan" = 1 ] && echo ' across a WAN (toxiproxy)'), $(date +%F)"
+    echo
+    machine
+    echo "- $vsize B records × $vrecords, $vparts partitions; variants: $vvariants$([ "$wan" = 1 ] && echo "; RTTs (ms): $vrtts, latency toxics of RTT/2 each way, measured = median of 5 ApiVersions round trips through the proxy")"
+    echo
+    variant_table
+    echo
+    echo "Peak rates over the 10%–90% window of a preloaded backlog; CPU µs/record is user+sys of the"
+    echo "mirror process over that window; peak RSS its VmHWM; medians over rounds (runs = rounds"
+    echo "measured). See bench/run.sh."
+    echo
+    echo "<details><summary>raw figures</summary>"
+    echo
+    echo '```'
+    grep '^raw \|^rtt ' "$results" | sed 's/^raw //'
+    echo '```'
+    echo "</details>"
+  } >"$report"
+  variant_table
+  log "report written to $report"
+  exit 0
+fi
+
 # ---- the runs ---------------------------------------------------------------------------------
 
 contenders="rawpipe kmirror"; [ "$eos" = 1 ] && contenders="$contenders eos"; [ $mm2 = 1 ] && contenders="$contenders mm2"
@@ -302,9 +538,6 @@ done; done
 
 # ---- the table --------------------------------------------------------------------------------
 
-fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "") print "–"; else printf f, v}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
-name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; eos) echo "kmirror EOS" ;; mm2) echo "Apache MM2" ;; esac; }
 
 # The first of BENCH_LAT_PERCENT goes into the main table, the others into one table each.
 lat_main=${lat_pcts%% *}
@@ -350,14 +583,6 @@ other_tables() {
   done
 }
 
-machine() {
-  echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) memory, kernel $(uname -r)"
-  echo "- librdkafka $(pkg-config --modversion rdkafka 2>/dev/null), kmirror $(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo '+changes')"
-  echo "- clusters: $mode ($A, $B)$([ $mode = kafka ] && echo ", Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' tests/kafka/pom.xml) single-node KRaft each, on this machine")"
-  [ $mm2 = 1 ] && echo "- Apache MirrorMaker 2 $(sed -n 's:.*<mirror.version>\(.*\)</mirror.version>.*:\1:p' tests/kafka/pom.xml), -Xms256M -Xmx2G G1 (connect-mirror-maker.sh's defaults)"
-  echo "- run: $start_time to $(date -u +%FT%TZ), $rounds round(s) rawpipe/kmirror alternating$([ $mm2 = 1 ] && echo ', MM2 once'), moderate load for ${lat_secs} s$([ "$quick" = 1 ] && echo ', BENCH_QUICK=1')"
-  echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-}
 
 report=${BENCH_RESULTS:-}
 if [ -z "$report" ]; then

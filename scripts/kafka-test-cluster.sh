@@ -39,7 +39,11 @@
 # alice/alice-secret (no ACLs), broker/broker-secret (inter-broker).
 #
 # Tunables (environment): KMIRROR_KAFKA_CACHE, KMIRROR_KAFKA_HEAP (default 512m),
-# KMIRROR_KAFKA_START_TIMEOUT / KMIRROR_KAFKA_STOP_TIMEOUT (seconds, default 120 / 30).
+# KMIRROR_KAFKA_START_TIMEOUT / KMIRROR_KAFKA_STOP_TIMEOUT (seconds, default 120 / 30),
+# KMIRROR_KAFKA_EXTRA_LISTENER=PORT2:ADVERTISED_PORT (plaintext only, read by start): a second
+# plaintext listener "WAN" on 127.0.0.1:PORT2 that advertises 127.0.0.1:ADVERTISED_PORT, for a proxy
+# (bench/run.sh's BENCH_WAN puts toxiproxy there) in front of some clients while others use PORT.
+# Unset (the default), the broker has the one listener on PORT.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -230,6 +234,14 @@ listener_config() {
   local dir=$1 port=$2 security=$3 proto
   case $security in
     plaintext|open)
+      if [ -n "${KMIRROR_KAFKA_EXTRA_LISTENER:-}" ]; then
+        local p2=${KMIRROR_KAFKA_EXTRA_LISTENER%%:*} adv=${KMIRROR_KAFKA_EXTRA_LISTENER#*:}
+        echo "listeners=PLAINTEXT://127.0.0.1:$port,WAN://127.0.0.1:$p2,CONTROLLER://127.0.0.1:$((port + 1))"
+        echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port,WAN://127.0.0.1:$adv"
+        echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,WAN:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        echo "inter.broker.listener.name=PLAINTEXT"
+        return
+      fi
       echo "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))"
       echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port"
       echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -428,6 +440,11 @@ cmd_start() {
   rm -rf "$dir"
   mkdir -p "$dir" || die "cannot create $dir"
   case $security in plaintext|open) ;; *) make_certs "$dir" "$name" ;; esac
+  if [ -n "${KMIRROR_KAFKA_EXTRA_LISTENER:-}" ]; then
+    case $security in plaintext|open) ;; *) die "KMIRROR_KAFKA_EXTRA_LISTENER is for plaintext clusters only" ;; esac
+    [[ $KMIRROR_KAFKA_EXTRA_LISTENER =~ ^[0-9]+:[0-9]+$ ]] || die "bad KMIRROR_KAFKA_EXTRA_LISTENER '$KMIRROR_KAFKA_EXTRA_LISTENER' (PORT2:ADVERTISED_PORT)"
+    ! port_open "${KMIRROR_KAFKA_EXTRA_LISTENER%%:*}" || die "port ${KMIRROR_KAFKA_EXTRA_LISTENER%%:*} (KMIRROR_KAFKA_EXTRA_LISTENER) is already in use"
+  fi
   write_config "$dir" "$port" "$security"
   format_storage "$dir" "$libs" "$security"
   launch "$name" "$dir" "$port" "$libs"

@@ -365,6 +365,45 @@ int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const
     return x.errors;
 }
 
+/* librdkafka 2.0.2's idempotent producer busy-polls while a partition has its 5 requests in flight
+ * and a queued record is older than linger.ms (its broker thread asks to be woken at the linger
+ * deadline, already past, before it finds it may not send). The offset-syncs producer writes one
+ * partition on the source cluster: across a 100 ms round trip its broker thread spun for most of
+ * every round trip, and kmirror's CPU per record went from 2.4 to 6.8-7.8 µs (1 KB records, 16
+ * partitions, bench/results/2026-12-03.md). A non-idempotent producer with one request in flight
+ * never reaches that state (a second request waits in the output queue, which stops the partition
+ * being served): 2.5 µs/record. Order is kept (one request in flight); a retried batch may write
+ * an offset-sync twice, which readers take as the same sync. */
+void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out) {
+    if (km_props_find(java, "enable.idempotence") || km_props_find(java, "max.in.flight.requests.per.connection") ||
+        km_props_find(java, "max.in.flight"))
+        return;
+    km_props_set(out, "enable.idempotence", "false", 0);
+    km_props_set(out, "max.in.flight.requests.per.connection", "1", 0);
+}
+
+/* librdkafka keeps one Fetch request in flight per broker, so a consumer reads at most
+ * max.partition.fetch.bytes per partition (and fetch.max.bytes in all) per round trip to the
+ * source: with librdkafka's 1 MiB that is 10 MB/s per partition across a 100 ms round trip. With
+ * 8 MiB kmirror mirrored 1 KB records across a 100 ms round trip ×1.64 faster than with 1 MiB,
+ * and 100 B records on a LAN ×1.6 faster; 1 KB on a LAN was mixed (16 partitions, medians of 3
+ * noisy rounds, bench/results/2026-12-03.md). It does not raise the memory bound:
+ * a response stays within fetch.max.bytes (50 MiB) and each partition's prefetch within
+ * queued.max.messages.kbytes; it is kept to an eighth of inflight.max.bytes so that a small
+ * budget is not filled by one partition's fetch. */
+#define REPLICATION_MAX_PARTITION_FETCH (8LL * 1024 * 1024)
+void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes) {
+    if (km_props_find(java, "max.partition.fetch.bytes")) return;
+    long long v = REPLICATION_MAX_PARTITION_FETCH;
+    if (inflight_max_bytes / 8 < v) v = inflight_max_bytes / 8;
+    const char *fmb = km_props_get(out, "fetch.max.bytes");
+    if (fmb && strtoll(fmb, NULL, 10) < v) v = strtoll(fmb, NULL, 10);
+    if (v < 1048576) return; /* librdkafka's default */
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", v);
+    km_props_set(out, "max.partition.fetch.bytes", buf, 0);
+}
+
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     for (size_t i = 0; i < rk->n; i++) {

@@ -21,6 +21,16 @@ typedef enum { KM_CLIENT_CONSUMER, KM_CLIENT_PRODUCER, KM_CLIENT_ADMIN } km_clie
 int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const char *file,
                             km_props_t *out, km_diag_t *d);
 
+/* Defaults of the offset-syncs producer (it writes to the source cluster, often across a WAN), on
+ * top of km_clientconf_translate's producer defaults: not idempotent, one request in flight, unless
+ * the user set enable.idempotence or max.in.flight(.requests.per.connection). See clientconf.c. */
+void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out);
+
+/* Defaults of the replication consumer once the process's in-flight budget is known:
+ * max.partition.fetch.bytes = 8 MiB, at most budget / 8 and fetch.max.bytes, at least 1 MiB,
+ * unless the user set it. See clientconf.c. */
+void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes);
+
 /* A librdkafka configuration holding every entry of `rk`; NULL with errstr on failure. */
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen);
 

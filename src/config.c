@@ -882,6 +882,7 @@ static void validate_flow(km_config_t *cfg, km_flow_t *f, load_t *ld) {
     km_clientconf_translate(&f->source_admin, KM_CLIENT_ADMIN, name, &f->rk_source_admin, d);
     km_clientconf_translate(&f->target_admin, KM_CLIENT_ADMIN, name, &f->rk_target_admin, d);
     km_clientconf_translate(&f->source_producer, KM_CLIENT_PRODUCER, name, &f->rk_source_producer, d);
+    km_clientconf_offset_syncs_defaults(&f->source_producer, &f->rk_source_producer);
     km_clientconf_translate(&f->target_consumer, KM_CLIENT_CONSUMER, name, &f->rk_target_consumer, d);
 }
 
@@ -1024,7 +1025,10 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         else budget = r;
         free(v);
     }
-    for (size_t i = 0; i < cfg->nflows; i++) cfg->flows[i].s.inflight_max_bytes = budget;
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        cfg->flows[i].s.inflight_max_bytes = budget;
+        if (cfg->flows[i].enabled) km_clientconf_replication_consumer_defaults(&cfg->flows[i].consumer, &cfg->flows[i].rk_consumer, budget);
+    }
     cfg->provenance = true;
     const km_prop_t *pv = km_props_find(&cfg->raw, KM_PROVENANCE_KEY);
     if (pv) {

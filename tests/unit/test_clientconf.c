@@ -179,12 +179,91 @@ static void test_conf_new(void **state) {
     km_props_free(&p);
 }
 
+/* The ops guide's buffers for a high-latency link, in both spellings, end up in the librdkafka
+ * configuration the consumer is created from (not only in the translated properties). */
+static void test_socket_buffers_reach_librdkafka(void **state) {
+    const char *names[][2] = {{"receive.buffer.bytes", "send.buffer.bytes"},
+                              {"socket.receive.buffer.bytes", "socket.send.buffer.bytes"}};
+    for (int i = 0; i < 2; i++) {
+        xl_t x = {0};
+        km_props_set(&x.in, names[i][0], "4194304", 1);
+        km_props_set(&x.in, names[i][1], "2097152", 2);
+        run(&x, KM_CLIENT_CONSUMER);
+        assert_int_equal(x.errors, 0);
+        char err[256], v[64];
+        size_t n = sizeof(v);
+        rd_kafka_conf_t *c = km_clientconf_new(&x.out, err, sizeof(err));
+        assert_non_null(c);
+        assert_int_equal(rd_kafka_conf_get(c, "socket.receive.buffer.bytes", v, &n), RD_KAFKA_CONF_OK);
+        assert_string_equal(v, "4194304");
+        n = sizeof(v);
+        assert_int_equal(rd_kafka_conf_get(c, "socket.send.buffer.bytes", v, &n), RD_KAFKA_CONF_OK);
+        assert_string_equal(v, "2097152");
+        rd_kafka_conf_destroy(c);
+        done(&x);
+    }
+}
+
+static void test_offset_syncs_defaults(void **state) {
+    xl_t x = {0};
+    run(&x, KM_CLIENT_PRODUCER);
+    km_clientconf_offset_syncs_defaults(&x.in, &x.out);
+    assert_string_equal(km_props_get(&x.out, "enable.idempotence"), "false");
+    assert_string_equal(km_props_get(&x.out, "max.in.flight.requests.per.connection"), "1");
+    assert_string_equal(km_props_get(&x.out, "acks"), "all");
+    done(&x);
+    /* the user's choice wins */
+    const char *keys[] = {"enable.idempotence", "max.in.flight.requests.per.connection", "max.in.flight"};
+    const char *vals[] = {"true", "5", "3"};
+    for (int i = 0; i < 3; i++) {
+        xl_t y = {0};
+        km_props_set(&y.in, keys[i], vals[i], 1);
+        run(&y, KM_CLIENT_PRODUCER);
+        km_clientconf_offset_syncs_defaults(&y.in, &y.out);
+        assert_string_equal(km_props_get(&y.out, "enable.idempotence"), "true");
+        if (i > 0) assert_string_equal(km_props_get(&y.out, keys[i]), vals[i]);
+        else assert_null(km_props_get(&y.out, "max.in.flight.requests.per.connection"));
+        done(&y);
+    }
+}
+
+static void test_replication_consumer_defaults(void **state) {
+    xl_t x = {0};
+    run(&x, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&x.in, &x.out, 256LL << 20);
+    assert_string_equal(km_props_get(&x.out, "max.partition.fetch.bytes"), "8388608");
+    done(&x);
+    xl_t y = {0}; /* a small budget: an eighth of it */
+    run(&y, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&y.in, &y.out, 16LL << 20);
+    assert_string_equal(km_props_get(&y.out, "max.partition.fetch.bytes"), "2097152");
+    done(&y);
+    xl_t z = {0}; /* the user's fetch.max.bytes caps it; their max.partition.fetch.bytes wins */
+    km_props_set(&z.in, "fetch.max.bytes", "3000000", 1);
+    run(&z, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&z.in, &z.out, 256LL << 20);
+    assert_string_equal(km_props_get(&z.out, "max.partition.fetch.bytes"), "3000000");
+    done(&z);
+    xl_t w = {0};
+    km_props_set(&w.in, "max.partition.fetch.bytes", "65536", 1);
+    run(&w, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&w.in, &w.out, 256LL << 20);
+    assert_string_equal(km_props_get(&w.out, "max.partition.fetch.bytes"), "65536");
+    done(&w);
+    xl_t v = {0}; /* never below librdkafka's 1 MiB default */
+    run(&v, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&v.in, &v.out, 2LL << 20);
+    assert_null(km_props_get(&v.out, "max.partition.fetch.bytes"));
+    done(&v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pass_through_and_invalid), cmocka_unit_test(test_unit_conversions),
         cmocka_unit_test(test_consumer_renames),         cmocka_unit_test(test_producer_defaults),
         cmocka_unit_test(test_jaas),                     cmocka_unit_test(test_stores),
-        cmocka_unit_test(test_conf_new),
+        cmocka_unit_test(test_conf_new),                 cmocka_unit_test(test_socket_buffers_reach_librdkafka),
+        cmocka_unit_test(test_offset_syncs_defaults),    cmocka_unit_test(test_replication_consumer_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
