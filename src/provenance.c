@@ -8,6 +8,7 @@
 #include "topics.h"
 #include "util.h"
 
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,8 +189,10 @@ typedef struct {
 
 typedef struct {
     const km_config_t *cfg;
-    seen_t *seen;
-    size_t nseen, cap;
+    size_t **out; /* per cluster: its enabled outgoing flows (a mesh has tens of thousands) */
+    size_t *nout;
+    void *seen;   /* tsearch tree of seen_t: (cluster, name) states already explored */
+    size_t nseen;
     size_t *stack;
     char **names;
     size_t depth, limit;
@@ -198,12 +201,30 @@ typedef struct {
 
 #define GROW_MAX_STATES 20000
 
+static int cmp_seen(const void *a, const void *b) {
+    const seen_t *x = a, *y = b;
+    if (x->cluster != y->cluster) return x->cluster < y->cluster ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
 static bool seen_before(grow_t *g, size_t cluster, const char *name) {
-    for (size_t i = 0; i < g->nseen; i++)
-        if (g->seen[i].cluster == cluster && strcmp(g->seen[i].name, name) == 0) return true;
-    if (g->nseen == g->cap) g->seen = km_xrealloc(g->seen, (g->cap = g->cap ? g->cap * 2 : 64) * sizeof(*g->seen));
-    g->seen[g->nseen++] = (seen_t){cluster, km_xstrdup(name)};
-    return false;
+    seen_t *s = km_xmalloc(sizeof(*s));
+    *s = (seen_t){cluster, km_xstrdup(name)};
+    seen_t **at = tsearch(s, &g->seen, cmp_seen);
+    if (!at) km_oom();
+    if (*at == s) {
+        g->nseen++;
+        return false;
+    }
+    free(s->name);
+    free(s);
+    return true;
+}
+
+static void free_seen(void *p) {
+    seen_t *s = p;
+    free(s->name);
+    free(s);
 }
 
 static void report_growth(grow_t *g, const char *name, km_diag_t *d) {
@@ -234,9 +255,9 @@ static void report_growth(grow_t *g, const char *name, km_diag_t *d) {
 
 static void grow(grow_t *g, size_t v, const char *topic, const char *name, km_diag_t *d) {
     if (g->found || g->nseen >= GROW_MAX_STATES || seen_before(g, v, topic)) return;
-    for (size_t i = 0; i < g->cfg->nflows && !g->found; i++) {
+    for (size_t k = 0; k < g->nout[v] && !g->found; k++) {
+        size_t i = g->out[v][k];
         const km_flow_t *f = &g->cfg->flows[i];
-        if (!f->enabled || strcmp(f->source, g->cfg->clusters[v].alias) != 0) continue;
         if (km_policy_is_internal_topic(&f->s.policy, topic) || km_policy_is_cycle(&f->s.policy, f->target, topic)) continue;
         char *remote = km_policy_format_remote_topic(&f->s.policy, f->source, topic);
         g->stack[g->depth] = i;
@@ -245,6 +266,23 @@ static void grow(grow_t *g, size_t v, const char *topic, const char *name, km_di
         else grow(g, cluster_index(g->cfg, f->target), remote, name, d);
         free(g->names[--g->depth]);
     }
+}
+
+/* One DefaultReplicationPolicy on every enabled flow, with a separator no alias contains: each
+ * hop prefixes an alias that isCycle then recognises, so a name passes a cluster at most once
+ * and cannot grow forever. The search below would otherwise walk the chains of a large mesh
+ * (a 200-cluster full mesh: a minute of check-config) to find nothing. */
+static bool names_cannot_grow(const km_config_t *cfg) {
+    const char *sep = NULL;
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const km_policy_t *p = &cfg->flows[i].s.policy;
+        if (!cfg->flows[i].enabled) continue;
+        if (p->kind != KM_POLICY_DEFAULT || !*p->separator || (sep && strcmp(sep, p->separator) != 0)) return false;
+        sep = p->separator;
+    }
+    for (size_t v = 0; sep && v < cfg->nclusters; v++)
+        if (strstr(cfg->clusters[v].alias, sep)) return false;
+    return true;
 }
 
 void km_prov_check(const km_config_t *cfg, const char *name, km_diag_t *d) {
@@ -258,13 +296,24 @@ void km_prov_check(const km_config_t *cfg, const char *name, km_diag_t *d) {
         free(s.color);
         free(s.stack);
     }
+    if (names_cannot_grow(cfg)) return;
     /* Distinct clusters in a name's prefixes, plus hops that keep the name: at most n·(n+1). */
     grow_t g = {.cfg = cfg, .limit = n * (n + 1) + 1};
     g.stack = km_xcalloc(g.limit + 1, sizeof(size_t));
     g.names = km_xcalloc(g.limit + 1, sizeof(char *));
+    g.out = km_xcalloc(n ? n : 1, sizeof(*g.out));
+    g.nout = km_xcalloc(n ? n : 1, sizeof(*g.nout));
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        if (!cfg->flows[i].enabled) continue;
+        size_t u = cluster_index(cfg, cfg->flows[i].source);
+        g.out[u] = km_xrealloc(g.out[u], (g.nout[u] + 1) * sizeof(**g.out));
+        g.out[u][g.nout[u]++] = i;
+    }
     for (size_t v = 0; v < n && !g.found; v++) grow(&g, v, SAMPLE_TOPIC, name, d);
-    for (size_t i = 0; i < g.nseen; i++) free(g.seen[i].name);
-    free(g.seen);
+    tdestroy(g.seen, free_seen);
+    for (size_t v = 0; v < n; v++) free(g.out[v]);
+    free(g.out);
+    free(g.nout);
     free(g.stack);
     free(g.names);
 }
