@@ -383,6 +383,7 @@ static char *why_no_offsets(km_checkpointer_t *c, const char *group) {
         km_group_offsets_free(all, n);
         return why;
     }
+    km_group_offsets_free(all, n); /* an answer with no offsets still comes in an array */
     return km_xasprintf("it has no committed offsets on %s for the %d partition(s) this flow replicates", f->source,
                         c->replicated ? c->replicated->cnt : 0);
 }
