@@ -236,13 +236,21 @@ static void assert_replicated(const char *topic) {
     kt_records_free(dst, nd);
 }
 
+typedef struct {
+    kt_kmirror_t *k;
+    const char *remote;
+} remote_wait_t;
+
+static bool remote_exists(void *arg) {
+    remote_wait_t *w = arg;
+    return kt_partition_count(B, w->remote) > 0 || !kt_kmirror_alive(w->k);
+}
+
 static void wait_remote_topic(kt_kmirror_t *k, const char *topic) {
     char remote[300];
     snprintf(remote, sizeof(remote), "a.%s", topic);
-    for (int i = 0; i < WAIT_MS / 250 && kt_partition_count(B, remote) <= 0; i++) {
-        if (!kt_kmirror_alive(k)) break;
-        usleep(250 * 1000);
-    }
+    remote_wait_t w = {k, remote};
+    kt_wait_until(remote_exists, &w, WAIT_MS);
     if (kt_partition_count(B, remote) <= 0) kt_kmirror_print_log(k);
     assert_true(kt_partition_count(B, remote) > 0);
 }
