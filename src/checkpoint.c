@@ -552,17 +552,58 @@ static void poll_syncs(km_checkpointer_t *c, int timeout) {
     if (m) rd_kafka_message_destroy(m);
 }
 
-static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen);
+static int make_clients(km_checkpointer_t *c, char *errstr, size_t errlen);
+static int load(km_checkpointer_t *c, char *errstr, size_t errlen);
+
+/* Sleeps ms, or less when asked to stop. */
+static void nap(km_checkpointer_t *c, int64_t ms) {
+    int64_t until = km_now_mono_ms() + ms;
+    while (!atomic_load(&c->stop) && !km_admin_stopping() && km_now_mono_ms() < until) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Sets (NULL: clears) why checkpoints are not written, for /status and /healthz. */
+static void set_problem(km_checkpointer_t *c, const char *why) {
+    km_flow_metrics_t *fm = km_metrics_flow(c->metrics, c->flow->source, c->flow->target);
+    if (fm) km_flow_metrics_checkpoints(fm, why);
+}
+
+/* Clients are made once (a failure is a configuration error: said, not retried); the checkpoints
+ * topic and the reload of checkpoints and offset-syncs are tried again, backing off from 10 s to
+ * 60 s, until they succeed: the flow is degraded meanwhile, with the reason. */
+static bool start_up(km_checkpointer_t *c) {
+    char err[1024];
+    const char *name = c->flow->name;
+    if (make_clients(c, err, sizeof(err)) != 0) {
+        km_error("flow %s: checkpoints and group offset sync are not running: %s", name, err);
+        char *why = km_xasprintf("checkpoints and group offset sync are not running: %s", err);
+        set_problem(c, why);
+        free(why);
+        return false;
+    }
+    int64_t backoff = 10000;
+    bool said = false;
+    while (load(c, err, sizeof(err)) != 0) {
+        if (atomic_load(&c->stop) || km_admin_stopping()) return false;
+        char *why = km_xasprintf("checkpoints and group offset sync are not running yet: %s; retrying", err);
+        if (!said) km_error("flow %s: %s (every %lld s at most)", name, why, 60LL);
+        said = true;
+        set_problem(c, why);
+        free(why);
+        nap(c, backoff);
+        backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
+    }
+    if (said) km_info("flow %s: checkpoints and group offset sync are running now", name);
+    set_problem(c, NULL);
+    return true;
+}
 
 static void *checkpointer_main(void *arg) {
     km_checkpointer_t *c = arg;
     const km_flow_settings_t *s = &c->flow->s;
-    char err[1024];
-    if (prepare(c, err, sizeof(err)) != 0) {
-        if (!atomic_load(&c->stop) && !km_admin_stopping())
-            km_error("flow %s: checkpoints and group offset sync are not running: %s", c->flow->name, err);
-        return NULL;
-    }
+    if (!start_up(c)) return NULL;
     while (!atomic_load(&c->stop)) {
         poll_syncs(c, 100);
         rd_kafka_poll(c->producer, 0);
@@ -607,7 +648,7 @@ static bool is_mock(rd_kafka_t *rk, int timeout) {
     return mock;
 }
 
-static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
+static int make_clients(km_checkpointer_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
     c->sync_consumer = consumer_for(on_source ? &f->rk_consumer : &f->rk_target_consumer, f, errstr, errlen);
@@ -620,6 +661,16 @@ static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
     if (c->src_mock)
         km_info("flow %s: %s is a librdkafka mock cluster, which cannot list consumer groups: checkpointing the literal names in 'groups'",
                 f->name, f->source);
+    return 0;
+}
+
+/* The checkpoints topic, then what earlier runs wrote: a failed attempt leaves nothing behind. */
+static int load(km_checkpointer_t *c, char *errstr, size_t errlen) {
+    const km_flow_t *f = c->flow;
+    last_free(&c->last);
+    c->last = (lastmap_t){0};
+    km_sync_store_free(c->store);
+    c->store = km_sync_store_new(SYNCS_PER_PARTITION);
     bool created;
     char err[512];
     if (km_admin_ensure_topic(c->dst_admin, f->s.checkpoints_topic, 1, f->s.internal_replication_factor[1], true,
@@ -627,7 +678,7 @@ static int prepare(km_checkpointer_t *c, char *errstr, size_t errlen) {
         snprintf(errstr, errlen, "cannot create %s on %s: %s", f->s.checkpoints_topic, f->target, err);
         return -1;
     }
-    c->ck_rkt = rd_kafka_topic_new(c->producer, f->s.checkpoints_topic, NULL);
+    if (!c->ck_rkt) c->ck_rkt = rd_kafka_topic_new(c->producer, f->s.checkpoints_topic, NULL);
     rd_kafka_t *reader = consumer_for(&f->rk_target_consumer, f, errstr, errlen);
     if (!reader) return -1;
     int rc = read_to_end(c, reader, f->s.checkpoints_topic, on_checkpoint, err, sizeof(err));
@@ -666,6 +717,7 @@ void km_checkpointer_stop(km_checkpointer_t *c) {
     if (!c) return;
     atomic_store(&c->stop, true);
     if (c->started) pthread_join(c->thread, NULL);
+    set_problem(c, NULL); /* not running here any more: nothing to report */
     if (c->ck_rkt) rd_kafka_topic_destroy(c->ck_rkt);
     if (c->producer) rd_kafka_destroy(c->producer);
     if (c->src_admin) rd_kafka_destroy(c->src_admin);

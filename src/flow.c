@@ -100,6 +100,13 @@ struct km_flow_rt {
     bool unhanded;
     int64_t hand_retry_at, hand_backoff_ms;
     char *hand_problem; /* the reason, for /status and /healthz; NULL when none */
+    /* The offset-syncs topic is made sure of by the refresher, beside replication: until it
+     * exists the tasks keep their syncs (and positions) back. */
+    _Atomic bool syncs_ready;
+    char *syncs_failure;  /* refresher -> main thread, under lock: why it could not be created */
+    bool syncs_said;      /* refresher: the failure was logged; said again once it is fixed */
+    bool syncs_told;      /* main: the tasks know the topic is there */
+    char *syncs_problem;  /* main: the reason shown while it is missing; NULL when none */
     names_t warned;       /* topics already reported as not replicable */
     names_t replicated;   /* remote topics seen on the target and replicated into */
     int64_t next_start;   /* after positions could not be read: when to try again */
@@ -494,6 +501,7 @@ static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     char err[512];
     for (size_t i = 0; i < n && !rt->failed; i++) {
         rt->tasks[ids[i]] = km_task_start(rt->flow, rt->fm, ids[i], NULL, 0, err, sizeof(err));
+        if (rt->tasks[ids[i]] && rt->syncs_told) km_task_syncs_ready(rt->tasks[ids[i]]);
         if (!rt->tasks[ids[i]]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
             char *why = km_xasprintf("task %d cannot start: %s", ids[i], err);
@@ -722,14 +730,20 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
 /* Running, or degraded while a selected topic cannot be (fully) replicated or the processes of
  * the group run the flow with different settings. */
 static void report(km_flow_rt_t *rt) {
-    if (!rt->topics_problem && !rt->conflict && !rt->positions_problem && !rt->hand_problem) {
+    char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
+    const char *parts[] = {rt->topics_problem, rt->positions_problem, rt->hand_problem, rt->syncs_problem, conflict};
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++) len += parts[i] ? strlen(parts[i]) + 2 : 0;
+    if (!len) {
         km_flow_metrics_state(rt->fm, KM_FLOW_RUNNING, NULL);
         return;
     }
-    char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
-    const char *tp = rt->topics_problem, *pp = rt->positions_problem, *hp = rt->hand_problem;
-    char *why = km_xasprintf("%s%s%s%s%s%s%s", tp ? tp : "", tp && pp ? "; " : "", pp ? pp : "", (tp || pp) && hp ? "; " : "",
-                             hp ? hp : "", (tp || pp || hp) && conflict ? "; " : "", conflict ? conflict : "");
+    char *why = km_xcalloc(1, len + 1);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++)
+        if (parts[i]) {
+            if (*why) strcat(why, "; ");
+            strcat(why, parts[i]);
+        }
     km_flow_metrics_state(rt->fm, KM_FLOW_DEGRADED, why);
     free(why);
     free(conflict);
@@ -853,6 +867,54 @@ static bool survey(km_flow_rt_t *rt) {
     return short_of;
 }
 
+/* The offset-syncs topic: one partition, compacted, on the cluster offset-syncs.topic.location
+ * names; on the refresher thread, tried at every survey until it exists. Replication goes on
+ * without it, but no position passes a sync that is not written (task.c), so say so. */
+static bool ensure_syncs_topic(km_flow_rt_t *rt) {
+    const km_flow_t *f = rt->flow;
+    if (atomic_load(&rt->syncs_ready)) return true;
+    bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
+    const char *where = on_source ? f->source : f->target;
+    char err[512];
+    bool created;
+    char *failure = NULL;
+    if (km_admin_ensure_topic(on_source ? rt->src_admin : rt->dst_admin, f->s.offset_syncs_topic, 1,
+                              f->s.internal_replication_factor[2], true, timeout_ms(rt), &created, err, sizeof(err)) != 0) {
+        failure = km_xasprintf("cannot create %s on %s (%s): no offset-sync is written and no position is committed until it exists; retrying",
+                               f->s.offset_syncs_topic, where, err);
+        if (!rt->syncs_said && !km_admin_stopping()) km_error("flow %s: %s", f->name, failure);
+        rt->syncs_said = true;
+    } else {
+        if (created) km_info("flow %s: created %s on %s", f->name, f->s.offset_syncs_topic, where);
+        else if (rt->syncs_said) km_info("flow %s: %s exists on %s now: offset-syncs and positions are written again", f->name, f->s.offset_syncs_topic, where);
+        atomic_store(&rt->syncs_ready, true);
+    }
+    pthread_mutex_lock(&rt->lock);
+    free(rt->syncs_failure);
+    rt->syncs_failure = failure;
+    pthread_mutex_unlock(&rt->lock);
+    return failure == NULL;
+}
+
+/* Main thread: the tasks learn that the offset-syncs topic is there; /status learns why not. */
+static void take_syncs_state(km_flow_rt_t *rt) {
+    if (!rt->syncs_told && atomic_load(&rt->syncs_ready)) {
+        for (int i = 0; i < rt->ntasks; i++)
+            if (rt->tasks[i]) km_task_syncs_ready(rt->tasks[i]);
+        rt->syncs_told = true;
+    }
+    pthread_mutex_lock(&rt->lock);
+    char *why = rt->syncs_failure ? km_xstrdup(rt->syncs_failure) : NULL;
+    pthread_mutex_unlock(&rt->lock);
+    if ((!why && !rt->syncs_problem) || (why && rt->syncs_problem && strcmp(why, rt->syncs_problem) == 0)) {
+        free(why);
+        return;
+    }
+    free(rt->syncs_problem);
+    rt->syncs_problem = why;
+    report(rt);
+}
+
 static void *refresher_main(void *arg) {
     km_flow_rt_t *rt = arg;
     const km_flow_settings_t *s = &rt->flow->s;
@@ -865,6 +927,7 @@ static void *refresher_main(void *arg) {
             continue;
         }
         bool retry = survey(rt);
+        retry |= !ensure_syncs_topic(rt);
         int64_t interval = s->refresh_topics_enabled ? s->refresh_topics_interval_ms : INT64_MAX / 4;
         next = km_now_mono_ms() + (retry && RETRY_MS < interval ? RETRY_MS : interval);
     }
@@ -913,21 +976,6 @@ static int ensure_offsets_topic(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     return 0;
 }
 
-/* The offset-syncs topic: one partition, compacted, on the cluster offset-syncs.topic.location
- * names. Without it replication goes on; translation is what suffers, so say so. */
-static void ensure_syncs_topic(km_flow_rt_t *rt) {
-    const km_flow_t *f = rt->flow;
-    if (!f->s.emit_offset_syncs_enabled) return;
-    bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
-    char err[512];
-    bool created;
-    if (km_admin_ensure_topic(on_source ? rt->src_admin : rt->dst_admin, f->s.offset_syncs_topic, 1,
-                              f->s.internal_replication_factor[2], true, timeout_ms(rt), &created, err, sizeof(err)) != 0)
-        km_error("flow %s: cannot create %s on %s (%s): offset-syncs cannot be written, so consumer offsets cannot be translated",
-                 f->name, f->s.offset_syncs_topic, on_source ? f->source : f->target, err);
-    else if (created)
-        km_info("flow %s: created %s on %s", f->name, f->s.offset_syncs_topic, on_source ? f->source : f->target);
-}
 
 /* Unreadable positions at start-up are an error with the cluster's name, not a silent retry. */
 static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
@@ -972,7 +1020,7 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, char *err
         snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
-    ensure_syncs_topic(rt);
+    if (!flow->s.emit_offset_syncs_enabled) atomic_store(&rt->syncs_ready, true);
     if (check_positions(rt, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
@@ -1016,6 +1064,7 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
     if (rt->failed) return false;
     if (km_coord_ntasks(rt->coord) != rt->ntasks) resize(rt, km_coord_ntasks(rt->coord));
     take_survey(rt);
+    take_syncs_state(rt);
     if (rt->unhanded && !rt->hand_gen && km_now_mono_ms() >= rt->hand_retry_at) rt->hand_gen = ask_positions(rt);
     take_positions(rt);
     reconcile(rt);
@@ -1093,6 +1142,8 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     free(rt->running);
     free(rt->topics_problem);
     free(rt->positions_problem);
+    free(rt->syncs_failure);
+    free(rt->syncs_problem);
     free(rt->conflict);
     free(rt);
     return rc;

@@ -252,6 +252,7 @@ struct km_flow_metrics {
     pthread_mutex_t lock; /* state and reason: the flow controller writes them, readers copy */
     km_flow_state_t state;
     char *reason;
+    char *ckpt_problem; /* why checkpoints are not written (the checkpointer sets it); under lock */
     /* By task id. The group's task count (coord.h) may exceed tasks.max, so slots are added on
      * first use, under lock; each is allocated on its own so task threads keep their pointers. */
     km_task_slot_t **tasks;
@@ -343,6 +344,7 @@ void km_metrics_free(km_metrics_t *m) {
         for (int t = 0; t < fm->ntasks; t++) free(fm->tasks[t]);
         free(fm->tasks);
         free(fm->reason);
+        free(fm->ckpt_problem);
         free(fm->source);
         free(fm->target);
         free(fm->name);
@@ -371,6 +373,8 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
         fm->state = KM_FLOW_STARTING; /* a new run of the flow: even a failed one starts over */
         free(fm->reason);
         fm->reason = NULL;
+        free(fm->ckpt_problem);
+        fm->ckpt_problem = NULL;
         pthread_mutex_unlock(&fm->lock);
         km_flow_metrics_task(fm, last_task);
         return fm;
@@ -429,6 +433,14 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
             km_log_redact(reason, fm->reason, n + 1);
         }
     }
+    pthread_mutex_unlock(&fm->lock);
+}
+
+void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why) {
+    char *copy = why ? km_xstrdup(why) : NULL;
+    pthread_mutex_lock(&fm->lock);
+    free(fm->ckpt_problem);
+    fm->ckpt_problem = copy;
     pthread_mutex_unlock(&fm->lock);
 }
 
@@ -610,6 +622,14 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     pthread_mutex_lock(&fm->lock);
     o->state = fm->state;
     o->reason = fm->reason ? km_xstrdup(fm->reason) : NULL;
+    if (fm->ckpt_problem && o->state == KM_FLOW_RUNNING) {
+        o->state = KM_FLOW_DEGRADED;
+        o->reason = km_xstrdup(fm->ckpt_problem);
+    } else if (fm->ckpt_problem && o->state == KM_FLOW_DEGRADED) {
+        char *both = km_xasprintf("%s; %s", o->reason ? o->reason : "", fm->ckpt_problem);
+        free(o->reason);
+        o->reason = both;
+    }
     o->groups = groups_copy(fm->groups, fm->ngroups);
     o->ngroups = fm->ngroups;
     pthread_mutex_unlock(&fm->lock);

@@ -155,6 +155,9 @@ void km_metrics_reloaded(km_metrics_t *m, const char *error);
 /* Flow state, set by the flow controller (main thread). reason: NULL for RUNNING/STARTING. A
  * RUNNING flow whose task cannot reach a cluster is reported degraded (see km_task_slot_t). */
 void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const char *reason);
+/* Why the flow's checkpoints and group offset sync are not running (NULL: they are); a running
+ * flow with such a reason is reported degraded. Thread-safe (the checkpointer's thread). */
+void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why);
 /* The series of a source partition, created on first use; stable for the registry's lifetime.
  * Thread-safe; called when a partition is assigned, not per record. */
 km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, const char *remote, int32_t partition);

@@ -106,6 +106,9 @@ struct km_task {
      * `producer`; sync_rk is NULL when emit.offset-syncs.enabled=false. */
     rd_kafka_t *sync_rk, *sync_producer;
     rd_kafka_topic_t *sync_rkt;
+    /* The flow made sure the offset-syncs topic exists (km_task_syncs_ready); until then syncs
+     * wait in their queues, unsent, and hold the positions back. */
+    _Atomic bool syncs_ready;
     pthread_t thread;
     bool started;
 
@@ -196,6 +199,10 @@ static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
 /* ---- offset-syncs (see acks.h) -------------------------------------------------------------- */
 
 static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *ps) {
+    if (!atomic_load_explicit(&t->syncs_ready, memory_order_acquire)) {
+        km_syncq_sending(&p->syncs, false); /* kept; resend_syncs sends it once the topic is there */
+        return;
+    }
     char key[KM_STRING_MAX + 8], val[16], hdr[KM_SYNC_HEADER_SIZE];
     int kn = km_offset_sync_encode_key(&ps->s, key, sizeof(key));
     km_offset_sync_encode_value(&ps->s, val, sizeof(val));
@@ -222,6 +229,7 @@ static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *
 /* Once none of the partition's syncs is in flight, every pending one goes out again in log
  * order, so readers see each run start. */
 static void resend_syncs(km_task_t *t, task_part_t *p) {
+    if (!atomic_load_explicit(&t->syncs_ready, memory_order_acquire)) return;
     int64_t now = km_now_mono_ms();
     if (p->syncs.broken && now < p->sync_retry_at) return;
     if (!km_syncq_resend_due(&p->syncs)) return;
@@ -249,9 +257,10 @@ static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
                 f->name, p->partition, (long long)c->offset, f->s.offset_syncs_topic,
                 f->s.offset_syncs_location == KM_SYNCS_ON_TARGET ? f->target : f->source, rd_kafka_err2str(dr->err));
         p->sync_warned = true;
-    } else if (p->sync_warned && !p->syncs.broken && p->syncs.n == 0) {
-        km_info("flow %s: the offset-syncs of partition %d are written again to %s", f->name, p->partition,
-                f->s.offset_syncs_topic);
+    } else if (!p->syncs.broken && p->syncs.n == 0) {
+        if (p->sync_warned)
+            km_info("flow %s: the offset-syncs of partition %d are written again to %s", f->name, p->partition,
+                    f->s.offset_syncs_topic);
         p->sync_warned = false;
         p->sync_backoff_ms = 0;
     }
@@ -1211,6 +1220,8 @@ void km_task_request_stop(km_task_t *t) {
     if (!t->stop_deadline) t->stop_deadline = km_now_mono_ms() + t->flow->s.shutdown_timeout_ms;
     atomic_store(&t->stop, true);
 }
+
+void km_task_syncs_ready(km_task_t *t) { atomic_store_explicit(&t->syncs_ready, true, memory_order_release); }
 
 bool km_task_failed(const km_task_t *t) { return atomic_load(&t->failed); }
 

@@ -37,6 +37,9 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
                          char *errstr, size_t errlen);
 /* Hands more partitions to a running task (copied; applied by the task thread). */
 void km_task_add(km_task_t *t, const km_assign_item_t *items, size_t n);
+/* The offset-syncs topic exists: the task may write its offset-syncs (before this they are
+ * kept, and the positions wait for them). */
+void km_task_syncs_ready(km_task_t *t);
 /* Asks the task to stop: stop fetching, deliver what is in flight, commit positions. */
 void km_task_request_stop(km_task_t *t);
 /* Waits for the thread (its positions are committed by then). Returns 0, or -1 when the task

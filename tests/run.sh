@@ -26,14 +26,14 @@ fi
 
 passed=0; failed=0; failed_names=()
 run_suite() {
-  local bin=$1 out rc ok nok skipped
+  local bin=$1 out rc ok nok skipped t0=$SECONDS
   echo "== ${bin#$BUILD/tests/}"
   out=$(timeout "${KMIRROR_TEST_TIMEOUT:-900}" "$bin" 2>&1); rc=$?
   printf '%s\n' "$out" | grep -Ev '^(1\.\.[0-9]+|ok [0-9]+)' | sed 's/^/   /'
   ok=$(printf '%s\n' "$out" | grep -E '^ok [0-9]+' | grep -cv '# SKIP') || true
   nok=$(printf '%s\n' "$out" | grep -E '^not ok [0-9]+' | grep -cv '# SKIP') || true
   skipped=$(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+ # SKIP') || true
-  printf '   %d ok, %d not ok, %d skipped\n' "$ok" "$nok" "$skipped"
+  printf '   %d ok, %d not ok, %d skipped (%d s)\n' "$ok" "$nok" "$skipped" $((SECONDS - t0))
   passed=$((passed + ok)); failed=$((failed + nok))
   [ "$nok" -gt 0 ] && failed_names+=("${bin#$BUILD/tests/}")
   if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then

@@ -56,6 +56,10 @@ static env_t *env_start(void) {
     assert_int_equal(km_mock_create_topic(e->b, "A.orders", PARTS), 0);
     assert_int_equal(km_mock_create_topic(e->b, "mm2-offsets.A.internal", 25), 0);
     assert_int_equal(km_mock_create_topic(e->b, "mm2-kmirror-tasks.A.A-mm2.internal", 1), 0); /* the flow's one task */
+    /* The mock cannot create topics, and the flow holds its positions back until its offset-syncs
+     * topic exists; checkpoints need theirs. No heartbeats topic on A: its partition would count. */
+    assert_int_equal(km_mock_create_topic(e->a, "mm2-offset-syncs.B.internal", 1), 0);
+    assert_int_equal(km_mock_create_topic(e->b, "A.checkpoints.internal", 1), 0);
     char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
                               "A->B.enabled = true\nreplication.factor = 1\noffset.flush.interval.ms = 200\n"
                               "admin.timeout.ms = 10000\nshutdown.timeout.ms = 20000\nmetrics.listen = 127.0.0.1:0\n",

@@ -1,7 +1,10 @@
-/* test_topic_wait.c — a remote topic that cannot be created holds back only itself: on mock
- * clusters (which never answer CreateTopics) with a long admin.timeout.ms, the topics whose remote
- * topic exists are replicated while the creation of the other one still waits, and /status says
- * why the flow is degraded. */
+/* test_topic_wait.c — a topic that cannot be created holds back only what needs it, on mock
+ * clusters (which never answer CreateTopics):
+ *   - a missing remote topic: the topics whose remote topic exists are replicated while the
+ *     creation of the other one still waits, and /status says why the flow is degraded;
+ *   - missing internal topics (offset-syncs, checkpoints): records flow, no position is
+ *     committed past an offset-sync that could not be written, the flow is degraded with the
+ *     reasons, and all of it recovers by itself once the topics exist. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +13,8 @@
 
 #include "http.h"
 #include "kt.h"
+#include "kt_kmirror.h"
+#include "kt_metrics.h"
 #include "mock.h"
 #include "util.h"
 
@@ -114,6 +119,117 @@ static void test_missing_remote_topic_holds_back_only_itself(void **state) {
     km_mock_free(e.b);
 }
 
+/* ---- internal topics ------------------------------------------------------------------------ */
+
+typedef struct ienv {
+    km_mock_t *a, *b;
+    kt_kmirror_t k;
+    int port;
+    const char *want[2]; /* wanted in the flow's reason; want[0] NULL: wanted healthy */
+} ienv_t;
+
+static bool ilog_port(void *arg) {
+    ienv_t *e = arg;
+    static const char *const said = "serving /metrics, /status and /healthz on http://127.0.0.1:";
+    char *text = kt_kmirror_log(&e->k);
+    const char *p = text ? strstr(text, said) : NULL;
+    if (p) e->port = atoi(p + strlen(said));
+    free(text);
+    return e->port > 0;
+}
+
+static bool reason_is(void *arg) {
+    ienv_t *e = arg;
+    int code;
+    char *body = NULL;
+    if (kt_http_get(e->port, "/status", &code, &body) != 0 || code != 200) {
+        free(body);
+        return false;
+    }
+    json_t *doc = json_loads(body, 0, NULL);
+    free(body);
+    json_t *f = json_array_get(json_object_get(doc, "flows"), 0);
+    const char *state = json_string_value(json_object_get(f, "state")), *reason = json_string_value(json_object_get(f, "reason"));
+    bool hit;
+    if (!e->want[0]) hit = state && strcmp(state, "running") == 0 && json_is_true(json_object_get(doc, "healthy"));
+    else hit = state && strcmp(state, "degraded") == 0 && reason && strstr(reason, e->want[0]) && (!e->want[1] || strstr(reason, e->want[1]));
+    json_decref(doc);
+    return hit;
+}
+
+static int64_t records_in(const char *bootstrap, const char *topic, int partitions) {
+    int64_t hw[32], sum = 0;
+    if (kt_high_watermarks(bootstrap, topic, hw, partitions) != 0) return -1;
+    for (int i = 0; i < partitions; i++) sum += hw[i];
+    return sum;
+}
+
+static bool positions_written(void *arg) {
+    ienv_t *e = arg;
+    return records_in(km_mock_bootstraps(e->b), "mm2-offsets.A.internal", 25) > 0 &&
+           records_in(km_mock_bootstraps(e->a), "mm2-offset-syncs.B.internal", 1) > 0; /* syncs go to partition 0 */
+}
+
+static void test_missing_internal_topics_hold_back_positions_and_recover(void **state) {
+    char err[256];
+    ienv_t e = {0};
+    e.a = km_mock_new(1, err, sizeof(err));
+    e.b = km_mock_new(1, err, sizeof(err));
+    assert_non_null(e.a);
+    assert_non_null(e.b);
+    assert_int_equal(km_mock_create_topic(e.a, "orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(e.b, "A.orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(e.b, "mm2-offsets.A.internal", 25), 0);
+    assert_int_equal(km_mock_create_topic(e.b, "mm2-kmirror-tasks.A.A-mm2.internal", 1), 0);
+    /* mm2-offset-syncs.B.internal on A and A.checkpoints.internal on B are missing */
+    kt_msg_t msgs[5];
+    for (int i = 0; i < 5; i++) msgs[i] = (kt_msg_t){.partition = 0, .key = "k", .value = "v"};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e.a), "orders", msgs, 5, NULL, NULL), 0);
+    assert_int_equal(kt_kmirror_config(&e.k, "internal",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = orders\nA->B.groups = g\nreplication.factor = 1\n"
+                                       "offset.flush.interval.ms = 200\nadmin.timeout.ms = 2000\nshutdown.timeout.ms = 5000\n"
+                                       "refresh.topics.interval.seconds = 1\nemit.heartbeats.enabled = false\n"
+                                       "sync.topic.configs.enabled = false\nsync.topic.acls.enabled = false\n"
+                                       "metrics.listen = 127.0.0.1:0\n",
+                                       km_mock_bootstraps(e.a), km_mock_bootstraps(e.b)),
+                     0);
+    assert_int_equal(kt_kmirror_start(&e.k, NULL), 0);
+    assert_true(kt_wait_until(ilog_port, &e, WAIT_MS));
+
+    kt_record_t *r;
+    size_t n;
+    kt_consume_opts_t o = {.expected = 5, .timeout_ms = WAIT_MS};
+    assert_int_equal(kt_consume(km_mock_bootstraps(e.b), "A.orders", &o, &r, &n), 0);
+    kt_records_free(r, n);
+    assert_int_equal(n, 5);
+    e.want[0] = "mm2-offset-syncs.B.internal";
+    e.want[1] = "checkpoints and group offset sync are not running yet";
+    if (!kt_wait_until(reason_is, &e, WAIT_MS)) {
+        kt_kmirror_print_log(&e.k);
+        fail();
+    }
+    /* Records are on B, positions are flushed every 200 ms: none may pass the unwritten syncs. */
+    assert_int_equal(records_in(km_mock_bootstraps(e.b), "mm2-offsets.A.internal", 25), 0);
+    assert_true(kt_kmirror_logged(&e.k, "no position is committed until it exists"));
+
+    /* A metadata request of some client may have had the mock auto-create it meanwhile (with 4
+     * partitions, which kmirror's refresher then finds); either way it exists now. */
+    assert_true(km_mock_create_topic(e.a, "mm2-offset-syncs.B.internal", 1) == 0 ||
+                kt_partition_count(km_mock_bootstraps(e.a), "mm2-offset-syncs.B.internal") > 0);
+    assert_int_equal(km_mock_create_topic(e.b, "A.checkpoints.internal", 1), 0);
+    e.want[0] = NULL;
+    if (!kt_wait_until(reason_is, &e, WAIT_MS)) {
+        kt_kmirror_print_log(&e.k);
+        fail();
+    }
+    assert_true(kt_wait_until(positions_written, &e, WAIT_MS));
+    assert_true(kt_kmirror_logged(&e.k, "checkpoints and group offset sync are running now"));
+    assert_int_equal(kt_kmirror_stop(&e.k, 10000), 0);
+    km_mock_free(e.a);
+    km_mock_free(e.b);
+}
+
 static int kill_children(void **state) {
     kt_kill_children();
     return 0;
@@ -122,6 +238,7 @@ static int kill_children(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_missing_remote_topic_holds_back_only_itself, kill_children),
+        cmocka_unit_test_teardown(test_missing_internal_topics_hold_back_positions_and_recover, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
