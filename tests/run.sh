@@ -8,7 +8,8 @@
 #                scripts/kafka-test-cluster.sh, or external ones from KMIRROR_IT_A/KMIRROR_IT_B.
 #                Only the clusters started here are named to the suites (KMIRROR_IT_A_NAME,
 #                KMIRROR_IT_B_NAME), so only those are ever killed by a broker-crash test.
-# Each binary is a cmocka suite with TAP output; every "ok"/"not ok" line counts once, except
+# The in-process suites run three at a time (KMIRROR_TEST_JOBS), the tests/it suites one at a
+# time. Each binary is a cmocka suite with TAP output; every "ok"/"not ok" line counts once, except
 # skips ("# SKIP", which cmocka 1.1 writes as "not ok N # SKIP"): those are reported, not counted.
 # A binary that crashes or exits non-zero without reporting a failure counts as one failure.
 set -uo pipefail
@@ -24,31 +25,56 @@ if [ "${SANITIZE:-}" = 1 ]; then
   export ASAN_OPTIONS="fast_unwind_on_malloc=0:detect_leaks=1"
 fi
 
+export BUILD
 passed=0; failed=0; failed_names=()
-run_suite() {
-  local bin=$1 out rc ok nok skipped t0=$SECONDS
+outdir=$(mktemp -d "${TMPDIR:-/tmp}/kmirror-tests-XXXXXX")
+
+# Runs suite bin as number n: its output into $outdir/n.out, "status seconds" into $outdir/n.rc.
+exec_suite() {
+  local bin=$1 n=$2 t0=$SECONDS rc
+  timeout "${KMIRROR_TEST_TIMEOUT:-900}" "$bin" >"$outdir/$n.out" 2>&1; rc=$?
+  echo "$rc $((SECONDS - t0))" >"$outdir/$n.rc"
+}
+
+# Prints what suite bin (run as number n) reported, and counts it.
+report_suite() {
+  local bin=$1 n=$2 out rc secs ok nok skipped
+  read -r rc secs <"$outdir/$n.rc"
+  out=$(cat "$outdir/$n.out")
   echo "== ${bin#$BUILD/tests/}"
-  out=$(timeout "${KMIRROR_TEST_TIMEOUT:-900}" "$bin" 2>&1); rc=$?
   printf '%s\n' "$out" | grep -Ev '^(1\.\.[0-9]+|ok [0-9]+)' | sed 's/^/   /'
   ok=$(printf '%s\n' "$out" | grep -E '^ok [0-9]+' | grep -cv '# SKIP') || true
   nok=$(printf '%s\n' "$out" | grep -E '^not ok [0-9]+' | grep -cv '# SKIP') || true
   skipped=$(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+ # SKIP') || true
-  printf '   %d ok, %d not ok, %d skipped (%d s)\n' "$ok" "$nok" "$skipped" $((SECONDS - t0))
+  printf '   %d ok, %d not ok, %d skipped (%d s)\n' "$ok" "$nok" "$skipped" "$secs"
   passed=$((passed + ok)); failed=$((failed + nok))
   [ "$nok" -gt 0 ] && failed_names+=("${bin#$BUILD/tests/}")
-  if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then
+  if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
     echo "   suite exited with status $rc without reporting a failure: counted as one failure"
     failed=$((failed + 1)); failed_names+=("${bin#$BUILD/tests/} (exit $rc)")
   fi
 }
 
-if [ $it_only -eq 0 ]; then
-  for b in "$BUILD"/tests/unit/test_* "$BUILD"/tests/mock/test_*; do [ -x "$b" ] && run_suite "$b"; done
-  # tests/fuzz: each fuzz target run once over its corpus (make fuzz fuzzes them with libFuzzer).
-  for b in "$BUILD"/tests/fuzz/fuzz_*; do [ -x "$b" ] && run_suite "$b"; done
-  # tests/dist: the installable files (unit, man page, alert rules, make install); TAP scripts.
-  for b in tests/dist/test_*.sh; do [ -x "$b" ] && BUILD=$BUILD run_suite "$b"; done
-fi
+n=0
+# The in-process suites mostly wait on timers and loopback sockets and share nothing (each mock
+# suite has its own clusters on ephemeral ports and its own log directory), so they run
+# KMIRROR_TEST_JOBS at a time, reported in order, while the Kafka clusters start beside them.
+run_parallel() {
+  local jobs=${KMIRROR_TEST_JOBS:-3} first=$((n + 1)) bins=("$@") pids=() i live p
+  for i in "${!bins[@]}"; do
+    for (( ; ; )); do
+      live=0
+      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && live=$((live + 1)); done
+      [ "$live" -lt "$jobs" ] && break
+      sleep 0.2
+    done
+    exec_suite "${bins[$i]}" $((first + i)) &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  for i in "${!bins[@]}"; do report_suite "${bins[$i]}" $((first + i)); done
+  n=$((n + ${#bins[@]}))
+}
 
 # A broker port and its controller port (PORT+1), both free now, picked at random so that two
 # checkouts can run the suite side by side. Ports already bound by the first cluster are not free.
@@ -62,25 +88,60 @@ free_port_pair() {
   return 1
 }
 
-started=()
-stop_clusters() { for n in "${started[@]}"; do scripts/kafka-test-cluster.sh stop "$n" >/dev/null 2>&1; done; }
+# Starts Kafka test clusters it-a and it-b; each one's bootstrap.servers line, or its failure,
+# goes to $outdir/cluster-<name>. Runs in the background.
+start_clusters() {
+  local name port line
+  for name in it-a it-b; do
+    if ! port=$(free_port_pair); then echo "no free port pair" >"$outdir/cluster-$name"; continue; fi
+    line=$(scripts/kafka-test-cluster.sh start "$name" "$port" 2>"$outdir/cluster-$name.err" | grep '^bootstrap.servers=' | tail -1)
+    echo "${line:-could not start}" >"$outdir/cluster-$name"
+  done
+}
+
+stop_clusters() {
+  local name
+  for name in it-a it-b; do
+    grep -q '^bootstrap.servers=' "$outdir/cluster-$name" 2>/dev/null && scripts/kafka-test-cluster.sh stop "$name" >/dev/null 2>&1
+  done
+  rm -rf "$outdir"
+}
 trap stop_clusters EXIT
-if compgen -G "$BUILD/tests/it/test_*" >/dev/null; then
-  if [ -z "${KMIRROR_IT_A:-}" ] || [ -z "${KMIRROR_IT_B:-}" ]; then
-    for name in it-a it-b; do
-      port=$(free_port_pair) || { echo "no free port pair for Kafka test cluster $name"; failed=$((failed + 1)); failed_names+=("kafka cluster $name"); continue; }
-      set -- "$name" "$port"
-      line=$(scripts/kafka-test-cluster.sh start "$1" "$2" | grep '^bootstrap.servers=' | tail -1)
-      if [ -z "$line" ]; then echo "could not start Kafka test cluster $1"; failed=$((failed + 1)); failed_names+=("kafka cluster $1"); continue; fi
-      started+=("$1")
-      # The names tell the suites these clusters are theirs to crash and restart (kill9/restart).
-      if [ "$1" = it-a ]; then export KMIRROR_IT_A=${line#bootstrap.servers=} KMIRROR_IT_A_NAME=$1
-      else export KMIRROR_IT_B=${line#bootstrap.servers=} KMIRROR_IT_B_NAME=$1; fi
-    done
-  fi
-  if [ -n "${KMIRROR_IT_A:-}" ] && [ -n "${KMIRROR_IT_B:-}" ]; then
-    for b in "$BUILD"/tests/it/test_*; do [ -x "$b" ] && run_suite "$b"; done
-  fi
+
+want_clusters=0
+if compgen -G "$BUILD/tests/it/test_*" >/dev/null && { [ -z "${KMIRROR_IT_A:-}" ] || [ -z "${KMIRROR_IT_B:-}" ]; }; then
+  want_clusters=1
+  start_clusters &
+  clusters_pid=$!
+fi
+
+if [ $it_only -eq 0 ]; then
+  # tests/fuzz: each fuzz target once over its corpus (make fuzz fuzzes them with libFuzzer).
+  # tests/dist: the installable files (unit, man page, alert rules, make install); TAP scripts.
+  suites=()
+  for b in "$BUILD"/tests/unit/test_* "$BUILD"/tests/mock/test_* "$BUILD"/tests/fuzz/fuzz_* tests/dist/test_*.sh; do
+    [ -x "$b" ] && suites+=("$b")
+  done
+  run_parallel "${suites[@]}"
+fi
+
+if [ $want_clusters -eq 1 ]; then
+  wait "$clusters_pid"
+  for name in it-a it-b; do
+    line=$(cat "$outdir/cluster-$name" 2>/dev/null)
+    case $line in
+      bootstrap.servers=*)
+        # The names tell the suites these clusters are theirs to crash and restart (kill9/restart).
+        if [ $name = it-a ]; then export KMIRROR_IT_A=${line#bootstrap.servers=} KMIRROR_IT_A_NAME=$name
+        else export KMIRROR_IT_B=${line#bootstrap.servers=} KMIRROR_IT_B_NAME=$name; fi ;;
+      *)
+        echo "could not start Kafka test cluster $name: $line"; sed 's/^/   /' "$outdir/cluster-$name.err" 2>/dev/null | tail -20
+        failed=$((failed + 1)); failed_names+=("kafka cluster $name") ;;
+    esac
+  done
+fi
+if compgen -G "$BUILD/tests/it/test_*" >/dev/null && [ -n "${KMIRROR_IT_A:-}" ] && [ -n "${KMIRROR_IT_B:-}" ]; then
+  for b in "$BUILD"/tests/it/test_*; do [ -x "$b" ] && { n=$((n + 1)); exec_suite "$b" $n; report_suite "$b" $n; }; done
 fi
 
 [ ${#failed_names[@]} -gt 0 ] && printf 'failed: %s\n' "${failed_names[*]}"
