@@ -128,16 +128,6 @@ typedef struct ienv {
     const char *want[2]; /* wanted in the flow's reason; want[0] NULL: wanted healthy */
 } ienv_t;
 
-static bool ilog_port(void *arg) {
-    ienv_t *e = arg;
-    static const char *const said = "serving /metrics, /status and /healthz on http://127.0.0.1:";
-    char *text = kt_kmirror_log(&e->k);
-    const char *p = text ? strstr(text, said) : NULL;
-    if (p) e->port = atoi(p + strlen(said));
-    free(text);
-    return e->port > 0;
-}
-
 static bool reason_is(void *arg) {
     ienv_t *e = arg;
     int code;
@@ -195,7 +185,8 @@ static void test_missing_internal_topics_hold_back_positions_and_recover(void **
                                        km_mock_bootstraps(e.a), km_mock_bootstraps(e.b)),
                      0);
     assert_int_equal(kt_kmirror_start(&e.k, NULL), 0);
-    assert_true(kt_wait_until(ilog_port, &e, WAIT_MS));
+    e.port = kt_kmirror_http_port(&e.k, WAIT_MS);
+    assert_true(e.port > 0);
 
     kt_record_t *r;
     size_t n;

@@ -202,6 +202,29 @@ bool kt_kmirror_wait_logged(const kt_kmirror_t *k, const char *needle, int timeo
     return kt_wait_until(logged_cond, &a, timeout_ms);
 }
 
+typedef struct port_arg {
+    const kt_kmirror_t *k;
+    int port;
+} port_arg_t;
+
+static bool port_logged(void *arg) {
+    port_arg_t *a = arg;
+    static const char said[] = "/healthz on http://127.0.0.1:";
+    char *text = kt_kmirror_log(a->k);
+    const char *at = text ? strstr(text, said) : NULL;
+    if (at) a->port = atoi(at + strlen(said));
+    free(text);
+    return a->port > 0;
+}
+
+int kt_kmirror_http_port(const kt_kmirror_t *k, int timeout_ms) {
+    port_arg_t a = {k, 0};
+    if (kt_wait_until(port_logged, &a, timeout_ms)) return a.port;
+    fprintf(stderr, "kt_kmirror_http_port(%s): no metrics endpoint logged within %d ms\n", k->log, timeout_ms);
+    kt_kmirror_print_log(k);
+    return 0;
+}
+
 void kt_kmirror_print_log(const kt_kmirror_t *k) {
     char *text = kt_kmirror_log(k);
     fprintf(stderr, "# ---- %s ----\n", k->log);

@@ -62,6 +62,9 @@ char *kt_kmirror_log(const kt_kmirror_t *k);
 bool kt_kmirror_logged(const kt_kmirror_t *k, const char *needle);
 /* Waits up to timeout_ms until the latest run logged needle. */
 bool kt_kmirror_wait_logged(const kt_kmirror_t *k, const char *needle, int timeout_ms);
+/* The port of the latest run's metrics endpoint (metrics.listen = 127.0.0.1:0), once it logged
+ * it, waiting up to timeout_ms; 0 (after printing the log) when it did not. */
+int kt_kmirror_http_port(const kt_kmirror_t *k, int timeout_ms);
 /* Prints the latest run's log as cmocka-visible lines (a failing test shows why). */
 void kt_kmirror_print_log(const kt_kmirror_t *k);
 
