@@ -103,7 +103,7 @@ typedef struct flow_run {
     km_checkpointer_t *checkpointer; /* NULL while another process leads, or when off */
     bool checkpoints_broken;         /* could not start: said once, not retried */
     int64_t running_since;           /* when rt started */
-    /* A reload's stop and/or start, on the worker thread while busy: */
+    /* The first start, or a reload's stop and/or start, on the worker thread while busy: */
     bool busy;
     pthread_t worker;
     _Atomic bool done;
@@ -457,6 +457,26 @@ static int start_http(km_mirror_t *m, const km_config_t *cfg) {
     return 0;
 }
 
+/* Every flow of the process starts on its own thread (worker_main), all at once: a cluster that
+ * is slow to answer holds back only its own flows' start, not the others'. The process runs
+ * once all have started; a flow that cannot start stops it (km_mirror_start returns NULL). */
+static void start_flows(km_mirror_t *m) {
+    for (size_t i = 0; i < m->nruns; i++) {
+        flow_run_t *r = m->runs[i];
+        r->start = true;
+        r->busy = pthread_create(&r->worker, NULL, worker_main, r) == 0;
+        if (!r->busy) worker_main(r);
+    }
+    for (size_t i = 0; i < m->nruns; i++) {
+        flow_run_t *r = m->runs[i];
+        if (r->busy) pthread_join(r->worker, NULL);
+        r->busy = false;
+        r->rt = r->started;
+        r->started = NULL;
+        r->running_since = km_now_mono_ms();
+    }
+}
+
 km_mirror_t *km_mirror_start(km_config_t *cfg) {
     km_mirror_t *m = km_xcalloc(1, sizeof(*m));
     m->cfg = cfg_ref_new(cfg, false);
@@ -478,19 +498,17 @@ km_mirror_t *km_mirror_start(km_config_t *cfg) {
         m->runs[m->nruns++] = r;
     }
     bool ok = !cfg->metrics_listen || start_http(m, cfg) == 0;
-    for (size_t i = 0; ok && i < m->nruns; i++) {
-        flow_run_t *r = m->runs[i];
-        char err[1024];
-        km_info("flow %s: starting (%s -> %s)", r->flow->name, km_props_get(&r->flow->rk_consumer, "bootstrap.servers"),
-                km_props_get(&r->flow->rk_producer, "bootstrap.servers"));
-        r->rt = km_flow_rt_start(r->flow, r->fm, err, sizeof(err));
-        r->running_since = km_now_mono_ms();
-        if (!r->rt && km_admin_stopping()) {
-            km_info("flow %s: start-up interrupted by the stop", r->flow->name);
-            ok = false;
-        } else if (!r->rt) {
-            km_error("flow %s: cannot start: %s", r->flow->name, err);
-            km_flow_metrics_state(r->fm, KM_FLOW_FAILED, err);
+    if (ok) {
+        start_flows(m);
+        for (size_t i = 0; i < m->nruns; i++) {
+            flow_run_t *r = m->runs[i];
+            if (r->rt) continue;
+            if (km_admin_stopping()) {
+                km_info("flow %s: start-up interrupted by the stop", r->flow->name);
+            } else {
+                km_error("flow %s: cannot start: %s", r->flow->name, r->err);
+                km_flow_metrics_state(r->fm, KM_FLOW_FAILED, r->err);
+            }
             ok = false;
         }
     }

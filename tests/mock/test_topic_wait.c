@@ -4,7 +4,9 @@
  *     creation of the other one still waits, and /status says why the flow is degraded;
  *   - missing internal topics (offset-syncs, checkpoints): records flow, no position is
  *     committed past an offset-sync that could not be written, the flow is degraded with the
- *     reasons, and all of it recovers by itself once the topics exist. */
+ *     reasons, and all of it recovers by itself once the topics exist;
+ *   - a slow cluster: the flows of one process start side by side, so a flow whose cluster
+ *     answers slowly does not hold back the start of another. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,8 @@
 #include "kt_kmirror.h"
 #include "kt_metrics.h"
 #include "mock.h"
+
+#include <librdkafka/rdkafka_mock.h>
 #include "util.h"
 
 #include <jansson.h>
@@ -221,6 +225,58 @@ static void test_missing_internal_topics_hold_back_positions_and_recover(void **
     km_mock_free(e.b);
 }
 
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+/* Where needle first appears in the latest run's log; -1 when it does not. */
+static long first_at(const kt_kmirror_t *k, const char *needle) {
+    char *text = kt_kmirror_log(k);
+    const char *at = text ? strstr(text, needle) : NULL;
+    long pos = at ? (long)(at - text) : -1;
+    free(text);
+    return pos;
+}
+
+static void test_slow_cluster_holds_back_only_its_flow_start(void **state) {
+    char err[256];
+    km_mock_t *m[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = km_mock_new(1, err, sizeof(err));
+        assert_non_null(m[i]);
+    }
+    km_mock_t *a = m[0], *b = m[1], *c = m[2];
+    assert_int_equal(km_mock_create_topic(a, "orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(c, "orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(b, "A.orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(b, "C.orders", 1), 0);
+    assert_int_equal(km_mock_create_mm2_topics(b, "A"), 0);
+    assert_int_equal(km_mock_create_topic(b, "mm2-offsets.C.internal", 25), 0);
+    assert_int_equal(km_mock_create_topic(b, "mm2-kmirror-tasks.C.C-mm2.internal", 1), 0);
+    assert_int_equal(km_mock_create_topic(a, "mm2-offset-syncs.B.internal", 1), 0);
+    assert_int_equal(km_mock_create_topic(c, "mm2-offset-syncs.B.internal", 1), 0);
+    /* Every request to A takes 0.5 s: A->B needs several before it joins its group. */
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(km_mock_cluster(a), 1, 500), 0);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "slow",
+                                       "clusters = A, B, C\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "C.bootstrap.servers = %s\nA->B.enabled = true\nC->B.enabled = true\n"
+                                       "topics = orders\nreplication.factor = 1\nadmin.timeout.ms = 60000\n"
+                                       "shutdown.timeout.ms = 20000\nemit.heartbeats.enabled = false\n"
+                                       "emit.checkpoints.enabled = false\nsync.topic.configs.enabled = false\n"
+                                       "sync.topic.acls.enabled = false\n",
+                                       km_mock_bootstraps(a), km_mock_bootstraps(b), km_mock_bootstraps(c)),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    if (!kt_kmirror_wait_logged(&k, "kmirror running", WAIT_MS)) kt_kmirror_print_log(&k);
+    assert_true(kt_kmirror_logged(&k, "kmirror running"));
+    long a_joined = first_at(&k, "flow A->B: joined group"), c_joined = first_at(&k, "flow C->B: joined group");
+    long a_starting = first_at(&k, "flow A->B: starting"), c_starting = first_at(&k, "flow C->B: starting");
+    if (!(a_starting >= 0 && a_starting < c_starting && c_joined >= 0 && c_joined < a_joined)) kt_kmirror_print_log(&k);
+    assert_true(a_starting >= 0 && a_starting < c_starting); /* the slow flow is the first one */
+    assert_true(c_joined >= 0 && c_joined < a_joined);       /* and did not hold the other back */
+    assert_int_equal(kt_kmirror_stop(&k, 30000), 0);
+    for (int i = 0; i < 3; i++) km_mock_free(m[i]);
+}
+
 static int kill_children(void **state) {
     kt_kill_children();
     return 0;
@@ -230,6 +286,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_missing_remote_topic_holds_back_only_itself, kill_children),
         cmocka_unit_test_teardown(test_missing_internal_topics_hold_back_positions_and_recover, kill_children),
+        cmocka_unit_test_teardown(test_slow_cluster_holds_back_only_its_flow_start, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
