@@ -123,7 +123,8 @@ struct km_checkpointer {
     bool started;
     _Atomic bool stop;
     _Atomic uint64_t emitted;
-    rd_kafka_t *sync_consumer, *producer, *src_admin, *dst_admin;
+    rd_kafka_t *sync_consumer, *producer;
+    rd_kafka_t *src_admin, *dst_admin; /* the flow's, borrowed */
     rd_kafka_topic_t *ck_rkt;
     km_sync_store_t *store;
     lastmap_t last;
@@ -629,14 +630,13 @@ static void *checkpointer_main(void *arg) {
     return NULL;
 }
 
-static rd_kafka_t *producer_for(const km_props_t *props, km_checkpointer_t *ck, bool with_dr, char *errstr, size_t errlen) {
+/* The checkpoints producer: its delivery reports tell which checkpoints are on the target. */
+static rd_kafka_t *producer_for(const km_props_t *props, km_checkpointer_t *ck, char *errstr, size_t errlen) {
     rd_kafka_conf_t *c = km_rk_conf(props, errstr, errlen);
     if (!c) return NULL;
     rd_kafka_conf_set(c, "allow.auto.create.topics", "false", NULL, 0);
-    if (with_dr) {
-        rd_kafka_conf_set_dr_msg_cb(c, ck_dr);
-        rd_kafka_conf_set_opaque(c, ck);
-    }
+    rd_kafka_conf_set_dr_msg_cb(c, ck_dr);
+    rd_kafka_conf_set_opaque(c, ck);
     return km_rk_new(RD_KAFKA_PRODUCER, c, errstr, errlen);
 }
 
@@ -652,10 +652,8 @@ static int make_clients(km_checkpointer_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
     c->sync_consumer = consumer_for(on_source ? &f->rk_consumer : &f->rk_target_consumer, f, errstr, errlen);
-    c->producer = c->sync_consumer ? producer_for(&f->rk_producer, c, true, errstr, errlen) : NULL;
-    c->src_admin = c->producer ? producer_for(&f->rk_source_admin, c, false, errstr, errlen) : NULL;
-    c->dst_admin = c->src_admin ? producer_for(&f->rk_target_admin, c, false, errstr, errlen) : NULL;
-    if (!c->dst_admin) return -1;
+    c->producer = c->sync_consumer ? producer_for(&f->rk_producer, c, errstr, errlen) : NULL;
+    if (!c->producer) return -1;
     c->src_mock = is_mock(c->src_admin, timeout_ms(c));
     c->dst_mock = is_mock(c->dst_admin, timeout_ms(c));
     if (c->src_mock)
@@ -697,10 +695,13 @@ static int load(km_checkpointer_t *c, char *errstr, size_t errlen) {
     return 0;
 }
 
-km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, char *errstr, size_t errlen) {
+km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, rd_kafka_t *src_admin,
+                                         rd_kafka_t *dst_admin, char *errstr, size_t errlen) {
     km_checkpointer_t *c = km_xcalloc(1, sizeof(*c));
     c->flow = flow;
     c->metrics = metrics;
+    c->src_admin = src_admin;
+    c->dst_admin = dst_admin;
     c->store = km_sync_store_new(SYNCS_PER_PARTITION);
     if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
         snprintf(errstr, errlen, "cannot start the checkpointer thread");
@@ -720,8 +721,6 @@ void km_checkpointer_stop(km_checkpointer_t *c) {
     set_problem(c, NULL); /* not running here any more: nothing to report */
     if (c->ck_rkt) rd_kafka_topic_destroy(c->ck_rkt);
     if (c->producer) rd_kafka_destroy(c->producer);
-    if (c->src_admin) rd_kafka_destroy(c->src_admin);
-    if (c->dst_admin) rd_kafka_destroy(c->dst_admin);
     if (c->sync_consumer) {
         rd_kafka_consumer_close(c->sync_consumer);
         rd_kafka_destroy(c->sync_consumer);

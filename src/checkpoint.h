@@ -24,10 +24,12 @@
 
 typedef struct km_checkpointer km_checkpointer_t;
 
-/* `metrics` receives checkpoint-latency-ms and the group table (may be NULL). Returns at once;
- * a set-up that fails is logged by the thread, which then does nothing. NULL with errstr only
- * when the thread cannot be started. */
-km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, char *errstr, size_t errlen);
+/* `metrics` receives checkpoint-latency-ms and the group table (may be NULL). src_admin and
+ * dst_admin are the flow's admin clients, borrowed: they must outlive the checkpointer. Returns
+ * at once; the thread sets itself up (retrying, see checkpoint.c). NULL with errstr only when
+ * the thread cannot be started. */
+km_checkpointer_t *km_checkpointer_start(const km_flow_t *flow, km_metrics_t *metrics, rd_kafka_t *src_admin,
+                                         rd_kafka_t *dst_admin, char *errstr, size_t errlen);
 void km_checkpointer_stop(km_checkpointer_t *c);
 /* Checkpoints acknowledged by the target so far. */
 uint64_t km_checkpointer_emitted(const km_checkpointer_t *c);

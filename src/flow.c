@@ -1074,6 +1074,11 @@ bool km_flow_rt_tick(km_flow_rt_t *rt) {
 
 bool km_flow_rt_leads(const km_flow_rt_t *rt) { return km_coord_owns(rt->coord, 0); }
 
+void km_flow_rt_admins(const km_flow_rt_t *rt, rd_kafka_t **src, rd_kafka_t **dst) {
+    *src = rt->src_admin;
+    *dst = rt->dst_admin;
+}
+
 bool km_flow_rt_assigned(const km_flow_rt_t *rt) { return km_coord_assigned(rt->coord); }
 
 /* The topic sync reads the filters on its own thread: it stops first and follow_lead starts it

@@ -11,6 +11,8 @@
 #include "config.h"
 #include "metrics.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <stdbool.h>
 
 typedef struct km_flow_rt km_flow_rt_t;
@@ -32,6 +34,9 @@ void km_flow_rt_refilter(km_flow_rt_t *rt, const km_flow_t *next);
 bool km_flow_rt_assigned(const km_flow_rt_t *rt);
 /* This process runs task 0 of the flow's group: it does the flow's once-per-group work. */
 bool km_flow_rt_leads(const km_flow_rt_t *rt);
+/* The flow's admin clients for its source and target, for the checkpointer to borrow: they live
+ * until km_flow_rt_stop. */
+void km_flow_rt_admins(const km_flow_rt_t *rt, rd_kafka_t **src, rd_kafka_t **dst);
 /* Stops the tasks gracefully, leaves the group and frees everything; a positions read still in
  * flight at shutdown.timeout.ms is left to end on its own (it frees itself). Returns 0, or -1
  * when the flow had failed. */

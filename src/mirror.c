@@ -148,7 +148,9 @@ static void follow_lead(km_mirror_t *m, flow_run_t *r) {
     bool lead = checkpoints_wanted(r->flow) && !r->checkpoints_broken && km_flow_rt_leads(r->rt);
     if (lead && !r->checkpointer) {
         char err[1024];
-        r->checkpointer = km_checkpointer_start(r->flow, m->metrics, err, sizeof(err));
+        rd_kafka_t *src, *dst;
+        km_flow_rt_admins(r->rt, &src, &dst);
+        r->checkpointer = km_checkpointer_start(r->flow, m->metrics, src, dst, err, sizeof(err));
         if (!r->checkpointer && !km_admin_stopping()) {
             km_error("flow %s: checkpoints and group offset sync are not running: %s", r->flow->name, err);
             r->checkpoints_broken = true;
