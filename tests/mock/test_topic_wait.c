@@ -208,8 +208,9 @@ static void test_missing_internal_topics_hold_back_positions_and_recover(void **
     assert_int_equal(records_in(km_mock_bootstraps(e.b), "mm2-offsets.A.internal", 25), 0);
     assert_true(kt_kmirror_logged(&e.k, "no position is committed until it exists"));
 
-    /* A metadata request of some client may have had the mock auto-create it meanwhile (with 4
-     * partitions, which kmirror's refresher then finds); either way it exists now. */
+    /* librdkafka 2.0.2's mock creates any topic a client asks metadata of (it takes Metadata
+     * v0-v2, which cannot say "don't"): the task's offset-syncs producer may have had it made
+     * meanwhile, with 4 partitions, which the refresher then finds. Either way it exists now. */
     assert_true(km_mock_create_topic(e.a, "mm2-offset-syncs.B.internal", 1) == 0 ||
                 kt_partition_count(km_mock_bootstraps(e.a), "mm2-offset-syncs.B.internal") > 0);
     assert_int_equal(km_mock_create_topic(e.b, "A.checkpoints.internal", 1), 0);
