@@ -104,7 +104,7 @@ struct km_flow_rt {
      * exists the tasks keep their syncs (and positions) back. */
     _Atomic bool syncs_ready;
     char *syncs_failure;  /* refresher -> main thread, under lock: why it could not be created */
-    bool syncs_said;      /* refresher: the failure was logged; said again once it is fixed */
+    bool syncs_said;      /* refresher: the failure was logged (once; an INFO line follows the fix) */
     bool syncs_told;      /* main: the tasks know the topic is there */
     char *syncs_problem;  /* main: the reason shown while it is missing; NULL when none */
     names_t warned;       /* topics already reported as not replicable */
@@ -975,7 +975,6 @@ static int ensure_offsets_topic(km_flow_rt_t *rt, char *errstr, size_t errlen) {
     if (created) km_info("flow %s: created %s on %s", f->name, f->s.offsets_topic, f->target);
     return 0;
 }
-
 
 /* Unreadable positions at start-up are an error with the cluster's name, not a silent retry. */
 static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
