@@ -41,6 +41,10 @@
 #define INFLIGHT_MAX_MSGS 200000
 /* How long a freshly assigned partition is given before its consumer may close (km_task_free). */
 #define ASSIGN_SETTLE_MS 500
+/* Offset-syncs kept per partition while they cannot be written: past this many, reading that
+ * partition pauses until half of them are out (memory stays bounded; no position passes them
+ * anyway, so a restart would repeat everything read meanwhile). */
+#define SYNCS_KEPT_MAX 4096
 /* A position held back by its offset-syncs in flight is tried again this soon. */
 #define HELD_RETRY_MS 100
 /* Records in flight are bounded by one budget for the whole process (inflight.max.bytes), over
@@ -72,6 +76,7 @@ typedef struct task_part {
     /* Failed syncs are sent again after 1 s, backing off to 60 s; said once until they flow. */
     int64_t sync_retry_at, sync_backoff_ms;
     bool sync_warned;
+    bool syncs_paused; /* SYNCS_KEPT_MAX reached: reading paused */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -704,7 +709,7 @@ static void rewind_failed(km_task_t *t) {
                 p->paused = false;
                 p->backoff_ms = p->backoff_ms * 2 < BLOCKED_BACKOFF_MAX_MS ? p->backoff_ms * 2 : BLOCKED_BACKOFF_MAX_MS;
                 if (!resume) resume = rd_kafka_topic_partition_list_new(4);
-                rd_kafka_topic_partition_list_add(resume, t->topics[i]->name, j);
+                if (!p->syncs_paused) rd_kafka_topic_partition_list_add(resume, t->topics[i]->name, j);
             }
             rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j)->offset = p->rewind_to;
             if (p->expected > p->rewind_to) km_part_resent(p->stats, (uint64_t)(p->expected - p->rewind_to));
@@ -751,19 +756,62 @@ static void measure_lag(km_task_t *t) {
 
 /* ---- positions ----------------------------------------------------------------------------- */
 
+/* Pauses a partition whose unwritten offset-syncs reach SYNCS_KEPT_MAX; once half are out it
+ * reads on from where it stopped (a partition paused for a refused record is resumed by
+ * rewind_failed instead). */
+static void bound_syncs(km_task_t *t, const task_topic_t *tt, int32_t j, task_part_t *p, rd_kafka_topic_partition_list_t **pause,
+                        rd_kafka_topic_partition_list_t **resume) {
+    if (!p->syncs_paused && p->syncs.n >= SYNCS_KEPT_MAX) {
+        p->syncs_paused = true;
+        km_warn("flow %s: %s [%d]: %zu offset-syncs wait to be written; reading this partition pauses until half of them are",
+                t->flow->name, tt->name, j, p->syncs.n);
+        if (!*pause) *pause = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(*pause, tt->name, j);
+    } else if (p->syncs_paused && p->syncs.n <= SYNCS_KEPT_MAX / 2) {
+        p->syncs_paused = false;
+        km_info("flow %s: %s [%d]: offset-syncs are written again; reading this partition resumes", t->flow->name, tt->name, j);
+        if (p->paused || p->rewind_to >= 0) return;
+        if (!*resume) *resume = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(*resume, tt->name, j)->offset = p->expected;
+    }
+}
+
+/* Applies bound_syncs' decisions: a resumed partition is first sought to the next offset it
+ * expects, so that nothing is skipped or read twice whatever the fetcher kept. */
+static void pause_resume(km_task_t *t, rd_kafka_topic_partition_list_t *pause, rd_kafka_topic_partition_list_t *resume) {
+    if (pause) {
+        rd_kafka_pause_partitions(t->consumer, pause);
+        rd_kafka_topic_partition_list_destroy(pause);
+    }
+    if (!resume) return;
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(resume->cnt);
+    for (int i = 0; i < resume->cnt; i++)
+        if (resume->elems[i].offset >= 0) rd_kafka_topic_partition_list_add(seek, resume->elems[i].topic, resume->elems[i].partition)->offset = resume->elems[i].offset;
+    rd_kafka_error_t *e = seek->cnt ? rd_kafka_seek_partitions(t->consumer, seek, 5000) : NULL;
+    if (e) {
+        fail(t, "cannot seek the source consumer to resume reading: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_resume_partitions(t->consumer, resume);
+    rd_kafka_topic_partition_list_destroy(seek);
+    rd_kafka_topic_partition_list_destroy(resume);
+}
+
 /* Sends the delayed offset-syncs (MM2 does this on every offset commit, KAFKA-15906). Where
  * nothing of a partition is in flight, the consumer's position tells how far the source log is
  * accounted for: offsets between the last record and it (transaction markers, aborted or
  * compacted records) hold nothing to mirror. */
 static void flush_syncs(km_task_t *t) {
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(16), *pause = NULL, *resume = NULL;
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
             if (p) resend_syncs(t, p);
+            if (p) bound_syncs(t, t->topics[i], j, p, &pause, &resume);
             if (p && p->active && p->sw.started && p->inflight == 0 && p->rewind_to < 0)
                 rd_kafka_topic_partition_list_add(tl, t->topics[i]->name, j);
         }
+    pause_resume(t, pause, resume);
     if (tl->cnt) rd_kafka_position(t->consumer, tl);
     /* tl lists partitions in this same order: a cursor finds each one's position without a
      * search (rd_kafka_topic_partition_list_find is linear: O(P²) per commit) */

@@ -278,6 +278,66 @@ static void test_slow_cluster_holds_back_only_its_flow_start(void **state) {
     for (int i = 0; i < 3; i++) km_mock_free(m[i]);
 }
 
+/* Offset-syncs that cannot be written are kept, and hold the positions back; past 4096 of them
+ * on a partition its reading pauses, so memory stays bounded, and resumes where it stopped once
+ * they go out: every record arrives once. Every other record on A came from B (its kmirror.path
+ * says so), so A->B skips it and each record it writes starts a run, which needs its own sync
+ * (offset.lag.max syncs are coalesced). Only kmirror's offset-syncs producer writes to A, so the
+ * Produce errors pushed on A fail exactly its requests (3: out again after ~7 s). */
+static void test_unwritten_syncs_pause_their_partition(void **state) {
+    char err[256];
+    km_mock_t *a = km_mock_new(1, err, sizeof(err)), *b = km_mock_new(1, err, sizeof(err));
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(km_mock_create_topic(a, "orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(a, "mm2-offset-syncs.B.internal", 1), 0);
+    assert_int_equal(km_mock_create_topic(b, "orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(b, "mm2-offsets.A.internal", 25), 0);
+    assert_int_equal(km_mock_create_topic(b, "mm2-kmirror-tasks.A.A-mm2.internal", 1), 0);
+    enum { N = 20000 };
+    static const kt_header_t from_b = {"kmirror.path", "B", 1};
+    kt_msg_t *msgs = calloc(N, sizeof(*msgs));
+    char (*vals)[16] = calloc(N, 16);
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], 16, "v%05d", i);
+        msgs[i] = (kt_msg_t){.partition = 0, .key = "k", .value = vals[i], .headers = i % 2 ? &from_b : NULL, .header_cnt = i % 2};
+    }
+    assert_int_equal(kt_produce(km_mock_bootstraps(a), "orders", msgs, N, NULL, NULL), 0);
+    free(msgs);
+    rd_kafka_mock_push_request_errors(km_mock_cluster(a), 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "syncs-bound",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = orders\nreplication.factor = 1\n"
+                                       "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n"
+                                       "offset.flush.interval.ms = 200\nshutdown.timeout.ms = 10000\n"
+                                       "emit.heartbeats.enabled = false\nemit.checkpoints.enabled = false\n"
+                                       "sync.topic.configs.enabled = false\nsync.topic.acls.enabled = false\n",
+                                       km_mock_bootstraps(a), km_mock_bootstraps(b)),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    bool paused = kt_kmirror_wait_logged(&k, "offset-syncs wait to be written; reading this partition pauses", WAIT_MS);
+    bool resumed = paused && kt_kmirror_wait_logged(&k, "reading this partition resumes", WAIT_MS);
+    if (!resumed) kt_kmirror_print_log(&k);
+    assert_true(paused);
+    assert_true(resumed);
+    kt_record_t *r;
+    size_t n;
+    kt_consume_opts_t o = {.expected = N / 2, .timeout_ms = WAIT_MS};
+    assert_int_equal(kt_consume(km_mock_bootstraps(b), "orders", &o, &r, &n), 0);
+    assert_int_equal(n, N / 2);
+    for (size_t i = 0; i < n; i++) assert_string_equal(r[i].value, vals[2 * i]); /* A's own, in order, once each */
+    kt_records_free(r, n);
+    free(vals);
+    assert_int_equal(kt_kmirror_stop(&k, 20000), 0);
+    int64_t hw[1];
+    assert_int_equal(kt_high_watermarks(km_mock_bootstraps(b), "orders", hw, 1), 0);
+    assert_int_equal(hw[0], N / 2); /* nothing written twice */
+    km_mock_free(a);
+    km_mock_free(b);
+}
+
 static int kill_children(void **state) {
     kt_kill_children();
     return 0;
@@ -288,6 +348,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_missing_remote_topic_holds_back_only_itself, kill_children),
         cmocka_unit_test_teardown(test_missing_internal_topics_hold_back_positions_and_recover, kill_children),
         cmocka_unit_test_teardown(test_slow_cluster_holds_back_only_its_flow_start, kill_children),
+        cmocka_unit_test_teardown(test_unwritten_syncs_pause_their_partition, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
