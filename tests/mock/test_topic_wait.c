@@ -269,11 +269,12 @@ static void test_slow_cluster_holds_back_only_its_flow_start(void **state) {
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
     if (!kt_kmirror_wait_logged(&k, "kmirror running", WAIT_MS)) kt_kmirror_print_log(&k);
     assert_true(kt_kmirror_logged(&k, "kmirror running"));
+    /* A->B comes first in the configuration (clusters A, B, C), so a start one flow after the
+     * other would have C->B join only after A->B; the "starting" lines come from the flows'
+     * threads in any order. */
     long a_joined = first_at(&k, "flow A->B: joined group"), c_joined = first_at(&k, "flow C->B: joined group");
-    long a_starting = first_at(&k, "flow A->B: starting"), c_starting = first_at(&k, "flow C->B: starting");
-    if (!(a_starting >= 0 && a_starting < c_starting && c_joined >= 0 && c_joined < a_joined)) kt_kmirror_print_log(&k);
-    assert_true(a_starting >= 0 && a_starting < c_starting); /* the slow flow is the first one */
-    assert_true(c_joined >= 0 && c_joined < a_joined);       /* and did not hold the other back */
+    if (!(c_joined >= 0 && c_joined < a_joined)) kt_kmirror_print_log(&k);
+    assert_true(c_joined >= 0 && c_joined < a_joined);
     assert_int_equal(kt_kmirror_stop(&k, 30000), 0);
     for (int i = 0; i < 3; i++) km_mock_free(m[i]);
 }
