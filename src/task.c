@@ -546,9 +546,9 @@ static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
     return false;
 }
 
-/* Produces one consumed record. Returns false when the message was not handed over (the
- * caller still owns it). */
-static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64_t *size) {
+/* Produces one consumed record; hdrs are its headers as the message holds them (NULL: none).
+ * Returns false when the message was not handed over (the caller still owns it). */
+static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_kafka_headers_t *hdrs, int64_t *size) {
     if (t->eos && !t->in_txn) {
         rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
         if (e) {
@@ -558,9 +558,7 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, int64
         }
         t->in_txn = true;
     }
-    rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_message_detach_headers(m, &hdrs);
-    else hdrs = NULL;
+    if (hdrs) rd_kafka_message_detach_headers(m, &hdrs);
     if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
         if (!hdrs) hdrs = rd_kafka_headers_new(1);
         else rd_kafka_header_remove(hdrs, KM_PATH_HEADER);
@@ -629,13 +627,10 @@ static void consumer_error(km_task_t *t, rd_kafka_message_t *m) {
 
 /* Reads the record's kmirror.path and decides (provenance.h); when it is to be written, the new
  * value is in t->path for produce(). */
-static bool path_allows(km_task_t *t, task_topic_t *tt, rd_kafka_message_t *m) {
-    rd_kafka_headers_t *hdrs;
+static bool path_allows(km_task_t *t, task_topic_t *tt, rd_kafka_headers_t *hdrs) {
     const void *v = NULL;
     size_t len = 0;
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(hdrs, KM_PATH_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        v = NULL;
+    if (!hdrs || rd_kafka_header_get_last(hdrs, KM_PATH_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR) v = NULL;
     return km_prov_decide(&tt->route, v, len, &t->path) == KM_PROV_WRITE;
 }
 
@@ -671,13 +666,17 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
     km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
-    if (tt->route.enabled && !path_allows(t, tt, m)) {
+    /* librdkafka parses a consumed record's headers anew (allocating) on every call, even when
+     * there are none: once per record. */
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = NULL;
+    if (tt->route.enabled && !path_allows(t, tt, hdrs)) {
         skip(t, p, m->offset);
         rd_kafka_message_destroy(m);
         return;
     }
     int64_t size = 0, offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
-    if (produce(t, m, tt, &size)) {
+    if (produce(t, m, tt, hdrs, &size)) {
         km_recs_push(&p->recs, offset, ts);
         p->inflight++;
         t->inflight_msgs++;
