@@ -1025,6 +1025,7 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         else budget = r;
         free(v);
     }
+    cfg->inflight_max_bytes = budget;
     for (size_t i = 0; i < cfg->nflows; i++) {
         cfg->flows[i].s.inflight_max_bytes = budget;
         if (cfg->flows[i].enabled) km_clientconf_replication_consumer_defaults(&cfg->flows[i].consumer, &cfg->flows[i].rk_consumer, budget);

@@ -132,6 +132,7 @@ typedef struct km_config {
     char *log_level;      /* log.level, NULL when not set */
     bool log_json;        /* log.format = json */
     bool provenance;      /* replication.provenance.enabled */
+    int64_t inflight_max_bytes; /* inflight.max.bytes: the process's budget for records in flight */
     bool metrics_lifecycle; /* metrics.lifecycle.enabled: POST /-/reload on the metrics endpoint */
 } km_config_t;
 

@@ -262,6 +262,7 @@ struct km_flow_metrics {
     km_group_status_t *groups; /* under lock */
     size_t ngroups;
     bool retired; /* the flow no longer runs here (a reload removed it): not shown; under the registry's lock */
+    km_metrics_t *registry; /* the process's, for its in-flight budget */
 };
 
 /* A reload may add and remove flows while the HTTP thread takes snapshots, so the flow list and
@@ -275,6 +276,9 @@ struct km_metrics {
     bool reload_ok;
     int64_t reload_ok_ms; /* the last successful load, wall clock */
     char *reload_error;   /* why the last reload failed; NULL after a success */
+    /* The process's records in flight (read, not yet acknowledged by a target) against
+     * inflight.max.bytes: tasks add their share after each batch and poll, and hold back over it. */
+    _Atomic int64_t inflight_bytes, inflight_max_bytes;
 };
 
 const char *km_flow_state_name(km_flow_state_t s) {
@@ -383,6 +387,7 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
     fm->source = km_xstrdup(flow->source);
     fm->target = km_xstrdup(flow->target);
     fm->name = km_xstrdup(flow->name);
+    fm->registry = m;
     pthread_mutex_init(&fm->lock, NULL);
     pthread_mutex_init(&fm->parts.lock, NULL);
     pthread_mutex_init(&fm->ckpts.lock, NULL);
@@ -404,6 +409,15 @@ km_flow_metrics_t *km_metrics_flow(km_metrics_t *m, const char *source, const ch
     km_flow_metrics_t *fm = find_flow(m, source, target);
     pthread_mutex_unlock(&m->lock);
     return fm;
+}
+
+void km_metrics_set_inflight_max(km_metrics_t *m, int64_t bytes) { atomic_store(&m->inflight_max_bytes, bytes); }
+
+void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta) { atomic_fetch_add(&fm->registry->inflight_bytes, delta); }
+
+bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm) {
+    int64_t max = atomic_load(&fm->registry->inflight_max_bytes);
+    return max > 0 && atomic_load(&fm->registry->inflight_bytes) > max;
 }
 
 void km_metrics_reloaded(km_metrics_t *m, const char *error) {
@@ -677,6 +691,8 @@ km_snapshot_t *km_metrics_snapshot(km_metrics_t *m, int64_t now_ms) {
     s->start_ms = m->start_ms;
     s->cpu_seconds = cpu_seconds();
     s->rss_bytes = rss_bytes();
+    s->inflight_bytes = atomic_load(&m->inflight_bytes);
+    s->inflight_max_bytes = atomic_load(&m->inflight_max_bytes);
     pthread_mutex_lock(&m->lock);
     s->reload_ok = m->reload_ok;
     s->reload_ok_ms = m->reload_ok_ms;
@@ -941,6 +957,10 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_cpu_seconds_total %.6f\n", s->cpu_seconds);
     family(b, "kmirror_process_resident_memory_bytes", "gauge", "Resident memory of the process, bytes.");
     bprintf(b, "kmirror_process_resident_memory_bytes %" PRIu64 "\n", s->rss_bytes);
+    family(b, "kmirror_inflight_bytes", "gauge", "Records read and not yet acknowledged by their target, all flows of the process, bytes (key, value, headers and librdkafka's per-record bookkeeping).");
+    bprintf(b, "kmirror_inflight_bytes %" PRId64 "\n", s->inflight_bytes);
+    family(b, "kmirror_inflight_max_bytes", "gauge", "The process's budget for records in flight (inflight.max.bytes): over it, reading pauses.");
+    bprintf(b, "kmirror_inflight_max_bytes %" PRId64 "\n", s->inflight_max_bytes);
     family(b, "kmirror_process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, seconds.");
     bprintf(b, "kmirror_process_start_time_seconds %.3f\n", (double)s->start_ms / 1000.0);
     family(b, "kmirror_config_last_reload_successful", "gauge", "Whether the last configuration reload succeeded (1) or failed (0).");
@@ -1041,8 +1061,10 @@ json_t *km_metrics_status_json(const km_snapshot_t *s) {
     for (size_t i = 0; i < s->nflows; i++) json_array_append_new(flows, flow_json(&s->flows[i]));
     char *reason = NULL;
     bool healthy = km_metrics_healthy(s, &reason);
-    json_t *o = json_pack("{s:b,s:f,s:f,s:I,s:o}", "healthy", healthy, "uptime_seconds", (double)(s->now_ms - s->start_ms) / 1000.0,
-                          "cpu_seconds", s->cpu_seconds, "rss_bytes", (json_int_t)s->rss_bytes, "flows", flows);
+    json_t *o = json_pack("{s:b,s:f,s:f,s:I,s:I,s:I,s:o}", "healthy", healthy, "uptime_seconds",
+                          (double)(s->now_ms - s->start_ms) / 1000.0, "cpu_seconds", s->cpu_seconds, "rss_bytes",
+                          (json_int_t)s->rss_bytes, "inflight_bytes", (json_int_t)s->inflight_bytes, "inflight_max_bytes",
+                          (json_int_t)s->inflight_max_bytes, "flows", flows);
     json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
     free(reason);
     json_t *cfg = json_pack("{s:b,s:f}", "last_reload_successful", s->reload_ok, "last_reload_success_timestamp_seconds",

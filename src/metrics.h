@@ -151,6 +151,8 @@ km_flow_metrics_t *km_metrics_flow(km_metrics_t *m, const char *source, const ch
 /* The outcome of a configuration reload: error NULL for a success, else why it failed
  * (kmirror_config_last_reload_successful, /status "config"). */
 void km_metrics_reloaded(km_metrics_t *m, const char *error);
+/* inflight.max.bytes: the budget every task of the process holds its records in flight to. */
+void km_metrics_set_inflight_max(km_metrics_t *m, int64_t bytes);
 
 /* Flow state, set by the flow controller (main thread). reason: NULL for RUNNING/STARTING. A
  * RUNNING flow whose task cannot reach a cluster is reported degraded (see km_task_slot_t). */
@@ -158,6 +160,10 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
 /* Why the flow's checkpoints and group offset sync are not running (NULL: they are); a running
  * flow with such a reason is reported degraded. Thread-safe (the checkpointer's thread). */
 void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why);
+/* The process's records in flight, which every flow's tasks share: a task adds its change
+ * (bytes, negative when acknowledged), and holds back while the total is over the budget. */
+void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta);
+bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm);
 /* The series of a source partition, created on first use; stable for the registry's lifetime.
  * Thread-safe; called when a partition is assigned, not per record. */
 km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, const char *remote, int32_t partition);
@@ -244,6 +250,7 @@ typedef struct km_snapshot {
     int64_t now_ms, start_ms;
     double cpu_seconds;
     uint64_t rss_bytes;
+    int64_t inflight_bytes, inflight_max_bytes; /* the process's records in flight and its budget */
     km_flow_snap_t *flows;
     size_t nflows;
     bool reload_ok;       /* the last configuration reload succeeded (or there was none) */

@@ -51,9 +51,9 @@
  * their real size: key, value, headers and librdkafka's own per-message bookkeeping (each also
  * pins the consumer fetch buffer it lives in). Tasks publish their share after each batch and
  * each poll, not per record. The producer's queue.buffering.max.* limits apply on top, per
- * task: a full queue is backpressure (produce()). */
+ * task: a full queue is backpressure (produce()). The total is kept by the metrics registry,
+ * which shows it (kmirror_inflight_bytes, /status). */
 #define RECORD_OVERHEAD 256
-static _Atomic int64_t process_inflight_bytes;
 
 typedef struct task_part {
     int32_t partition;
@@ -132,7 +132,7 @@ struct km_task {
 
     km_prov_buf_t path; /* the kmirror.path value of the record being produced */
     int64_t inflight_bytes, inflight_msgs;
-    int64_t published_bytes; /* the part of inflight_bytes counted in process_inflight_bytes */
+    int64_t published_bytes; /* the part of inflight_bytes counted in the process's total */
     int64_t commit_inflight;
     int64_t acked_since_commit; /* records acknowledged since positions were last queued */
     int rewinds;
@@ -358,7 +358,7 @@ static int64_t record_size(const rd_kafka_message_t *m, rd_kafka_headers_t *h) {
 static void publish_inflight(km_task_t *t) {
     int64_t delta = t->inflight_bytes - t->published_bytes;
     if (!delta) return;
-    atomic_fetch_add(&process_inflight_bytes, delta);
+    km_flow_metrics_inflight_add(t->fm, delta);
     t->published_bytes = t->inflight_bytes;
 }
 
@@ -1085,7 +1085,7 @@ static void *task_main(void *arg) {
         }
         /* Over budget: wait for acknowledgements (a task with nothing in flight may still go on,
          * so one task cannot starve the others). */
-        if ((t->inflight_bytes > 0 && atomic_load(&process_inflight_bytes) > t->flow->s.inflight_max_bytes) ||
+        if ((t->inflight_bytes > 0 && km_flow_metrics_inflight_over(t->fm)) ||
             t->inflight_msgs > INFLIGHT_MAX_MSGS) {
             rd_kafka_poll(t->producer, 5);
             publish_inflight(t);
