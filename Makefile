@@ -4,7 +4,7 @@
 #   make demo       install deps, build, run the embedded demo
 #   make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port   end-to-end suite on external clusters
 #   make SANITIZE=1 ...   build with AddressSanitizer + UBSan (into build-san/)
-#   make JEMALLOC=1       link kmirror with jemalloc (Debian: libjemalloc-dev); see README, Performance
+#   make JEMALLOC=0       link kmirror without jemalloc (glibc's malloc); see README, Performance
 #   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, systemd unit, dashboards, alerts
 
 PKGS    := rdkafka libpcre2-8 libmicrohttpd jansson libcrypto gnutls libxcrypt
@@ -51,7 +51,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 check-pkgs:
-	@pkg-config --exists $(PKGS) || { echo "missing build dependencies: run scripts/install-deps.sh (or make test / make demo)" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) $(KMIRROR_PKGS) || { echo "missing build dependencies: run scripts/install-deps.sh (or make test / make demo)" >&2; exit 1; }
 
 deps:
 	@scripts/install-deps.sh
@@ -71,10 +71,14 @@ $(BUILD)/libkmirror.a: $(LIB_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
-# jemalloc instead of glibc's malloc: at 16 partitions -20% to -40% CPU per record, +45% to
-# +70% records/s, +5% to +33% peak RSS (bench/results/2026-12-03.md). Opt-in: it is one more
-# build and run-time dependency; LD_PRELOAD=libjemalloc.so.2 gives the same without rebuilding.
-KMIRROR_LIBS := $(if $(filter 1,$(JEMALLOC)),-ljemalloc)
+# kmirror links jemalloc instead of using glibc's malloc (JEMALLOC=0 builds without): every
+# record costs librdkafka several small allocations freed in other threads, and glibc's arenas
+# spend that in lock hand-offs and heap growth. At 16 partitions, 100 B records, jemalloc took
+# 35% off CPU per record and raised records/s 1.3-1.6x (bench/results/2026-12-03.md, section 4). Sanitizer
+# and fuzzing builds keep glibc's malloc, which ASan replaces.
+JEMALLOC ?= $(if $(filter 1,$(SANITIZE) $(FUZZ)),0,1)
+KMIRROR_PKGS := $(if $(filter 1,$(JEMALLOC)),jemalloc)
+KMIRROR_LIBS = $(if $(KMIRROR_PKGS),$(shell pkg-config --libs $(KMIRROR_PKGS) 2>/dev/null))
 
 $(BUILD)/kmirror: $(BUILD)/obj/main.o $(BUILD)/libkmirror.a
 	@echo "LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(KMIRROR_LIBS) $(LDLIBS)

@@ -4,6 +4,7 @@
 # Loads as many records as the mock keeps (4 MB per partition), mirrors them once under
 # `perf record`, and prints the top functions by self time and the top call chains from
 # kmirror's own code. perf.data and the full report stay in build/bench/profile/.
+# PROFILE_CONF: lines appended to kmirror's configuration (e.g. "replication.provenance.enabled = false").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -38,6 +39,7 @@ if [ "$who" = rawpipe ]; then
 else
   printf 'clusters = a, b\na.bootstrap.servers = %s\nb.bootstrap.servers = %s\na->b.enabled = true\na->b.topics = src\nb->a.enabled = false\n' \
     "$A" "$B" >"$out/kmirror.properties"
+  [ -n "${PROFILE_CONF:-}" ] && printf '%s\n' "$PROFILE_CONF" >>"$out/kmirror.properties"
   perf record -F 999 $PERF_CALLGRAPH -o "$out/perf.data" "$BUILD/kmirror" "$out/kmirror.properties" 2>"$out/kmirror.log" &
   target=a.src
 fi

@@ -23,6 +23,11 @@
 #   mpfb fmb fwm buf tuned  consumer max.partition.fetch.bytes=8 MiB, fetch.max.bytes=64 MiB,
 #                           fetch.max.wait.ms=100, receive/send.buffer.bytes=4 MiB, all four
 #   gzip lz4 zstd snappy    producer compression.type
+#   qmin100k qmin250k       consumer queued.min.messages=100000 / 250000 (default 1000000)
+#   infl32m infl64m         inflight.max.bytes = 32 / 64 MiB (kmirror's; default 256 MiB)
+#   lean32 lean64           both: queued.min.messages=250000 and inflight.max.bytes 32 / 64 MiB
+#   lean                    max.partition.fetch.bytes 1 MiB, queued.min.messages 250000, queued.max.messages.kbytes 16384
+#   qmax16m                 consumer queued.max.messages.kbytes=16384 (default 65536)
 #   mpfb1m                  max.partition.fetch.bytes=1 MiB (librdkafka's default; kmirror's is 8 MiB)
 #   fmb32m                  fetch.max.bytes=32 MiB (glibc's largest mmap threshold)
 #   idemsyncs               idempotent offset-syncs producer (kmirror's default before 2026-12-03)
@@ -30,7 +35,12 @@
 #   env-arena2 env-arena8   kmirror with MALLOC_ARENA_MAX=2 / 8
 #   env-jemalloc            kmirror with LD_PRELOAD of libjemalloc.so.2 (BENCH_JEMALLOC)
 #   env-arena0              kmirror with MALLOC_ARENA_MAX unset in its environment
-# The last seven are kmirror's only (no rawpipe or MM2 runs).
+#   env-tun                 kmirror with glibc malloc tunables: mmap_threshold 32 MiB, trim_threshold
+#                           256 MiB, top_pad 16 MiB (no heap shrinking and growing back)
+#   env-tcache              kmirror with glibc's per-thread cache at 65535 chunks per size (default 7)
+#   noprov                  replication.provenance.enabled = false (no kmirror.path header)
+#   bin-NAME                the kmirror binary at $BENCH_KMIRROR_NAME (A/B of two builds in one run)
+# mpfb1m and the ones after it are kmirror's only (no rawpipe or MM2 runs).
 # BENCH_WAN=1: Shopify's toxiproxy (BENCH_TOXIPROXY_VERSION, default v2.5.0, `go install`ed into
 # $BUILD/toxiproxy/ once) sits between every mirror and the source cluster, whose broker gets a
 # second listener advertised at the proxy (KMIRROR_KAFKA_EXTRA_LISTENER of
@@ -183,7 +193,7 @@ case $mode in
 esac
 real=1; [ $mode = mock ] && real=0
 AM=$A # the source as the mirrors see it (the proxy in WAN runs)
-v_conf= v_env=() v_rawpipe=() # the current variant's kmirror/MM2 lines, kmirror environment, rawpipe arguments
+v_conf= v_env=() v_rawpipe=() v_bin= # the current variant's kmirror/MM2 lines, kmirror environment, rawpipe arguments
 if [ $mm2 = 1 ]; then
   mm_libs=$(scripts/kafka-test-cluster.sh jars mirror-maker) || { log "no MirrorMaker 2 jars; running without MM2"; mm2=0; }
 fi
@@ -223,7 +233,7 @@ start_mirror() {
       mm2_config "$alias" "$src" "$out.properties"
       [ -n "${BENCH_KMIRROR_CONF:-}" ] && printf '%s\n' "${BENCH_KMIRROR_CONF//@SRC@/$alias}" >>"$out.properties"
       [ -n "$v_conf" ] && printf '%s\n' "${v_conf//@SRC@/$alias}" >>"$out.properties"
-      env "${v_env[@]}" "$kmirror" "$out.properties" >"$out" 2>&1 & ;;
+      env "${v_env[@]}" "${v_bin:-$kmirror}" "$out.properties" >"$out" 2>&1 & ;;
     eos)
       mm2_config "$alias" "$src" "$out.properties"
       echo "exactly.once.support = required" >>"$out.properties"
@@ -325,7 +335,7 @@ machine() {
 # variant NAME: sets v_conf (lines for kmirror's and MM2's file; @SRC@ is the source alias),
 # v_env (kmirror's environment) and v_rawpipe (rawpipe's extra arguments).
 variant() {
-  v_conf= v_env=() v_rawpipe=()
+  v_conf= v_env=() v_rawpipe=() v_bin=
   local mpfb="@SRC@.consumer.max.partition.fetch.bytes = 8388608" fmb="@SRC@.consumer.fetch.max.bytes = 67108864"
   local fwm="@SRC@.consumer.fetch.max.wait.ms = 100"
   local buf="@SRC@.consumer.receive.buffer.bytes = 4194304"$'\n'"@SRC@.consumer.send.buffer.bytes = 4194304"
@@ -339,6 +349,14 @@ variant() {
       v_rawpipe=(consumer.max.partition.fetch.bytes=8388608 consumer.fetch.max.bytes=67108864 consumer.fetch.wait.max.ms=100
                  consumer.socket.receive.buffer.bytes=4194304 consumer.socket.send.buffer.bytes=4194304) ;;
     gzip|lz4|zstd|snappy) v_conf="b.producer.compression.type = $1"; v_rawpipe=(producer.compression.type=$1) ;;
+    qmin100k|qmin250k) local q=${1#qmin}; q=${q%k}000
+      v_conf="@SRC@.consumer.queued.min.messages = $q"; v_rawpipe=(consumer.queued.min.messages=$q) ;;
+    infl32m|infl64m) local m=${1#infl}; v_conf="inflight.max.bytes = $((${m%m} * 1048576))" ;;
+    lean32|lean64) v_conf="inflight.max.bytes = $((${1#lean} * 1048576))"$'\n'"@SRC@.consumer.queued.min.messages = 250000"
+      v_rawpipe=(consumer.queued.min.messages=250000) ;;
+    lean) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576"$'\n'"@SRC@.consumer.queued.min.messages = 250000"$'\n'"@SRC@.consumer.queued.max.messages.kbytes = 16384"
+      v_rawpipe=(consumer.queued.min.messages=250000 consumer.queued.max.messages.kbytes=16384) ;;
+    qmax16m) v_conf="@SRC@.consumer.queued.max.messages.kbytes = 16384"; v_rawpipe=(consumer.queued.max.messages.kbytes=16384) ;;
     mpfb1m) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576" ;;
     fmb32m) v_conf="@SRC@.consumer.fetch.max.bytes = 33554432" ;;
     idemsyncs) v_conf="@SRC@.producer.enable.idempotence = true" ;;
@@ -347,11 +365,16 @@ variant() {
     env-arena8) v_env=(MALLOC_ARENA_MAX=8) ;;
     env-arena0) v_env=(-u MALLOC_ARENA_MAX) ;;
     env-jemalloc) v_env=(LD_PRELOAD=${BENCH_JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}) ;;
+    env-tun) v_env=(GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216) ;;
+    noprov) v_conf="replication.provenance.enabled = false" ;;
+    env-tcache) v_env=(GLIBC_TUNABLES=glibc.malloc.tcache_count=65535) ;;
+    bin-*) local var=BENCH_KMIRROR_${1#bin-}; v_bin=${!var:-}
+      [ -x "$v_bin" ] || { log "variant $1: set $var to a kmirror binary"; exit 2; } ;;
     *) log "unknown variant '$1'"; exit 2 ;;
   esac
 }
 
-kmirror_only() { case $1 in env-*|mpfb1m|fmb32m|idemsyncs|old) return 0 ;; esac; return 1; }
+kmirror_only() { case $1 in env-*|bin-*|infl*|mpfb1m|fmb32m|idemsyncs|old|noprov) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
@@ -447,7 +470,7 @@ variant_runs() {
       done
     fi
   done
-  v_conf= v_env=() v_rawpipe=()
+  v_conf= v_env=() v_rawpipe=() v_bin=
   rm_topics "$A" "$src"
   vsize=$s vparts=$p vrecords=$n vrtts=$rtts vvariants=$variants
 }

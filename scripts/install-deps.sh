@@ -6,6 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config
       librdkafka-dev libpcre2-dev libmicrohttpd-dev libjansson-dev libcmocka-dev libssl-dev
+      # the allocator kmirror links (Makefile, JEMALLOC)
+      libjemalloc-dev
       # the metrics endpoint's client certificates (GnuTLS, as libmicrohttpd) and bcrypt (libxcrypt)
       libgnutls28-dev libcrypt-dev
       default-jdk-headless maven
