@@ -6,8 +6,9 @@
  *     the topic to appear first) and samples user+sys CPU of process PID from /proc/PID/stat when
  *     10% and 90% of EXPECTED have arrived (interpolated between polls). Steady state is that 10%..90% window: it leaves out
  *     start-up (a JVM's above all) and the tail. Prints
- *       watch records=N seconds=S rate=R cpu_us_per_rec=C hwm_kb=H
- *     seconds and rate over the window, H = VmHWM of PID at the end. Gives up (exit 1) when the
+ *       watch records=N seconds=S rate=R cpu_us_per_rec=C hwm_kb=H first_s=F
+ *     seconds and rate over the window, H = VmHWM of PID at the end, F = seconds from the start of
+ *     PID until the probe first saw a record on the target (start-up; within one poll, 50 ms). Gives up (exit 1) when the
  *     watermarks do not move for IDLE_S seconds (default 120).
  *
  *   probe latency BROKERS TOPIC EXPECTED [IDLE_S]
@@ -96,6 +97,23 @@ static int64_t cpu_us(int pid) {
     return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
+/* Seconds from the start of process PID until now (its start time, field 22 of /proc/PID/stat,
+ * counts clock ticks since boot); -1 when it is gone. */
+static double age_s(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long long start;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+        return -1;
+    return (double)now_us(CLOCK_BOOTTIME) / 1e6 - (double)start / (double)sysconf(_SC_CLK_TCK);
+}
+
 static long hwm_kb(int pid) {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
@@ -144,6 +162,7 @@ static int cmd_watch(const char *brokers, const char *topic, int64_t expected, i
     int nparts = 0;
     sample_t prev = {now_us(CLOCK_MONOTONIC), 0, cpu_us(pid)}, s10 = {0, 0, -1}, s90 = {0, 0, -1};
     long hwm = -1;
+    double first_s = -1;
     for (;;) {
         if (!nparts) nparts = partitions(rk, topic);
         int64_t n = nparts ? sum_watermarks(rk, topic, nparts) : -1;
@@ -151,6 +170,7 @@ static int cmd_watch(const char *brokers, const char *topic, int64_t expected, i
         long h = hwm_kb(pid);
         if (h > 0) hwm = h;
         if (cur.n > prev.n) last_move = cur.t;
+        if (first_s < 0 && cur.n > 0) first_s = age_s(pid);
         /* CPU is only known while the process lives; a rawpipe that exits right after its last
          * record leaves the previous sample's figure. */
         if (cur.cpu < 0) cur.cpu = prev.cpu;
@@ -173,8 +193,8 @@ static int cmd_watch(const char *brokers, const char *topic, int64_t expected, i
     rd_kafka_destroy(rk);
     double secs = (double)(s90.t - s10.t) / 1e6;
     int64_t n = s90.n - s10.n;
-    printf("watch records=%lld seconds=%.3f rate=%.0f cpu_us_per_rec=%.2f hwm_kb=%ld\n", (long long)n, secs,
-           secs > 0 ? (double)n / secs : 0, n > 0 && s10.cpu >= 0 ? (double)(s90.cpu - s10.cpu) / (double)n : 0, hwm);
+    printf("watch records=%lld seconds=%.3f rate=%.0f cpu_us_per_rec=%.2f hwm_kb=%ld first_s=%.2f\n", (long long)n, secs,
+           secs > 0 ? (double)n / secs : 0, n > 0 && s10.cpu >= 0 ? (double)(s90.cpu - s10.cpu) / (double)n : 0, hwm, first_s);
     return 0;
 }
 

@@ -28,7 +28,7 @@
 #   lean32 lean64           both: queued.min.messages=250000 and inflight.max.bytes 32 / 64 MiB
 #   lean                    max.partition.fetch.bytes 1 MiB, queued.min.messages 250000, queued.max.messages.kbytes 16384
 #   qmax16m                 consumer queued.max.messages.kbytes=16384 (default 65536)
-#   mpfb1m                  max.partition.fetch.bytes=1 MiB (librdkafka's default; kmirror's is 8 MiB)
+#   mpfb1m mpfb2m mpfb4m    max.partition.fetch.bytes=1 / 2 / 4 MiB (librdkafka's default is 1 MiB)
 #   fmb32m                  fetch.max.bytes=32 MiB (glibc's largest mmap threshold)
 #   idemsyncs               idempotent offset-syncs producer (kmirror's default before 2026-12-03)
 #   old                     both: kmirror's consumer and offset-syncs defaults before 2026-12-03
@@ -37,6 +37,8 @@
 #   env-arena0              kmirror with MALLOC_ARENA_MAX unset in its environment
 #   env-tun                 kmirror with glibc malloc tunables: mmap_threshold 32 MiB, trim_threshold
 #                           256 MiB, top_pad 16 MiB (no heap shrinking and growing back)
+#   env-jeconf              kmirror with MALLOC_CONF=$BENCH_MALLOC_CONF (jemalloc's options; default
+#                           oversize_threshold:0, which keeps freed fetch buffers for reuse)
 #   env-tcache              kmirror with glibc's per-thread cache at 65535 chunks per size (default 7)
 #   noprov                  replication.provenance.enabled = false (no kmirror.path header)
 #   bin-NAME                the kmirror binary at $BENCH_KMIRROR_NAME (A/B of two builds in one run)
@@ -275,7 +277,7 @@ peak() {
   rm_topics "$B" "$dst"
   if [ -z "$line" ]; then log "$c S=$s P=$p round $r: no result (log: $out)"; return; fi
   log "$c S=$s P=$p round $r: $line"
-  echo "peak $c $s $p $(field rate "$line") $(field cpu_us_per_rec "$line") $(field hwm_kb "$line")" >>"$results"
+  echo "peak $c $s $p $(field rate "$line") $(field cpu_us_per_rec "$line") $(field hwm_kb "$line") $(field first_s "$line")" >>"$results"
   # rawpipe's own view (its latency is DR time minus source timestamp, during a backlog drain).
   [ "$c" = rawpipe ] && line="$line | $(grep '^rawpipe' "$out")"
   echo "raw peak $c S=$s P=$p round=$r $line" >>"$results"
@@ -357,7 +359,7 @@ variant() {
     lean) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576"$'\n'"@SRC@.consumer.queued.min.messages = 250000"$'\n'"@SRC@.consumer.queued.max.messages.kbytes = 16384"
       v_rawpipe=(consumer.queued.min.messages=250000 consumer.queued.max.messages.kbytes=16384) ;;
     qmax16m) v_conf="@SRC@.consumer.queued.max.messages.kbytes = 16384"; v_rawpipe=(consumer.queued.max.messages.kbytes=16384) ;;
-    mpfb1m) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576" ;;
+    mpfb1m|mpfb2m|mpfb4m) local mb=${1#mpfb}; v_conf="@SRC@.consumer.max.partition.fetch.bytes = $((${mb%m} * 1048576))" ;;
     fmb32m) v_conf="@SRC@.consumer.fetch.max.bytes = 33554432" ;;
     idemsyncs) v_conf="@SRC@.producer.enable.idempotence = true" ;;
     old) v_conf="@SRC@.consumer.max.partition.fetch.bytes = 1048576"$'\n'"@SRC@.producer.enable.idempotence = true" ;;
@@ -367,6 +369,7 @@ variant() {
     env-jemalloc) v_env=(LD_PRELOAD=${BENCH_JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}) ;;
     env-tun) v_env=(GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216) ;;
     noprov) v_conf="replication.provenance.enabled = false" ;;
+    env-jeconf) v_env=(MALLOC_CONF=${BENCH_MALLOC_CONF:-oversize_threshold:0}) ;;
     env-tcache) v_env=(GLIBC_TUNABLES=glibc.malloc.tcache_count=65535) ;;
     bin-*) local var=BENCH_KMIRROR_${1#bin-}; v_bin=${!var:-}
       [ -x "$v_bin" ] || { log "variant $1: set $var to a kmirror binary"; exit 2; } ;;
@@ -374,7 +377,7 @@ variant() {
   esac
 }
 
-kmirror_only() { case $1 in env-*|bin-*|infl*|mpfb1m|fmb32m|idemsyncs|old|noprov) return 0 ;; esac; return 1; }
+kmirror_only() { case $1 in env-*|bin-*|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
@@ -566,23 +569,23 @@ done; done
 lat_main=${lat_pcts%% *}
 
 table() {
-  echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | moderate load records/s | latency p50 ms | latency p99 ms |"
-  echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | start-up s | moderate load records/s | latency p50 ms | latency p99 ms |"
+  echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for s in $sizes; do for p in $parts_list; do
-    local rp_rate rp_cpu rp_rss rp_p50 rp_p99 km_rate km_cpu
+    local rp_rate rp_cpu rp_rss rp_p50 rp_p99 rp_up km_rate km_cpu
     for c in $contenders; do
-      rate=$(med peak "$c" "$s" "$p" 5); cpu=$(med peak "$c" "$s" "$p" 6); rss=$(med peak "$c" "$s" "$p" 7)
+      rate=$(med peak "$c" "$s" "$p" 5); cpu=$(med peak "$c" "$s" "$p" 6); rss=$(med peak "$c" "$s" "$p" 7); up=$(med peak "$c" "$s" "$p" 8)
       p50=$(med "lat$lat_main" "$c" "$s" "$p" 5); p99=$(med "lat$lat_main" "$c" "$s" "$p" 6); lrate=$(med "lat$lat_main" "$c" "$s" "$p" 7)
       mbs=$(awk -v r="$rate" -v s="$s" 'BEGIN {if (r != "") print r * s / 1e6}')
       rssmb=$(awk -v k="$rss" 'BEGIN {if (k != "") print k / 1024}')
-      echo "| $s B | $p | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$mbs" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$rssmb" %.0f) | $(fmt "$lrate" %.0f) | $(fmt "$p50" %.1f) | $(fmt "$p99" %.1f) |"
-      if [ "$c" = rawpipe ]; then rp_rate=$rate; rp_cpu=$cpu; rp_rss=$rssmb; rp_p50=$p50; rp_p99=$p99; fi
+      echo "| $s B | $p | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$mbs" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$rssmb" %.0f) | $(fmt "$up" %.2f) | $(fmt "$lrate" %.0f) | $(fmt "$p50" %.1f) | $(fmt "$p99" %.1f) |"
+      if [ "$c" = rawpipe ]; then rp_rate=$rate; rp_cpu=$cpu; rp_rss=$rssmb; rp_p50=$p50; rp_p99=$p99; rp_up=$up; fi
       if [ "$c" = kmirror ]; then
-        echo "| | | *kmirror ÷ rawpipe* | *$(ratio "$rate" "$rp_rate")* | | *$(ratio "$cpu" "$rp_cpu")* | *$(ratio "$rssmb" "$rp_rss")* | | *$(ratio "$p50" "$rp_p50")* | *$(ratio "$p99" "$rp_p99")* |"
+        echo "| | | *kmirror ÷ rawpipe* | *$(ratio "$rate" "$rp_rate")* | | *$(ratio "$cpu" "$rp_cpu")* | *$(ratio "$rssmb" "$rp_rss")* | *$(awk -v a="$up" -v b="$rp_up" 'BEGIN {if (a == "" || b == "") print "–"; else printf "%+.2f s", a - b}')* | | *$(ratio "$p50" "$rp_p50")* | *$(ratio "$p99" "$rp_p99")* |"
         km_rate=$rate; km_cpu=$cpu
       fi
       if [ "$c" = eos ]; then
-        echo "| | | *EOS ÷ kmirror* | *$(ratio "$rate" "$km_rate")* | | *$(ratio "$cpu" "$km_cpu")* | | | | |"
+        echo "| | | *EOS ÷ kmirror* | *$(ratio "$rate" "$km_rate")* | | *$(ratio "$cpu" "$km_cpu")* | | | | | |"
       fi
     done
   done; done
@@ -622,7 +625,7 @@ mkdir -p "$(dirname "$report")"
   echo
   echo "Records/s and MB/s (record values) are peak rates over the 10%–90% window of a preloaded"
   echo "backlog; CPU µs/record is user+sys of the mirror process over that window; peak RSS is its"
-  echo "VmHWM. Latency is measured separately, at the moderate load shown ($lat_main% of rawpipe's peak):"
+  echo "VmHWM; start-up is from the mirror process's start to the first record on the target. Latency is measured separately, at the moderate load shown ($lat_main% of rawpipe's peak):"
   if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value."
   else echo "receive time of a live consumer on the target minus the send time written into each value."; fi
   echo "Medians over rounds. See bench/run.sh for the method."

@@ -384,14 +384,16 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 
 /* librdkafka keeps one Fetch request in flight per broker, so a consumer reads at most
  * max.partition.fetch.bytes per partition (and fetch.max.bytes in all) per round trip to the
- * source: with librdkafka's 1 MiB that is 10 MB/s per partition across a 100 ms round trip. With
- * 8 MiB kmirror mirrored 1 KB records across a 100 ms round trip ×1.64 faster than with 1 MiB,
- * and 100 B records on a LAN ×1.6 faster; 1 KB on a LAN was mixed (16 partitions, medians of 3
- * noisy rounds, bench/results/2026-12-03.md). It does not raise the memory bound:
+ * source: with librdkafka's 1 MiB that is 10 MB/s per partition across a 100 ms round trip.
+ * 4 MiB: across 100 ms, 1 KB records, 225k-233k records/s against 194k-206k with 8 MiB and
+ * 121k-129k with 1 MiB; on a LAN (jemalloc) 1 KB 334k-433k against 182k-221k with 8 MiB, 100 B
+ * 1.17M-1.28M against 0.75M-1.22M: bigger responses (8 MiB x 16 partitions fills the 50 MiB
+ * fetch.max.bytes) cost page faults and hold more records pinned (16 partitions, 2 rounds,
+ * bench/results/2026-12-03.md section 4). It does not raise the memory bound:
  * a response stays within fetch.max.bytes (50 MiB) and each partition's prefetch within
  * queued.max.messages.kbytes; it is kept to an eighth of inflight.max.bytes so that a small
  * budget is not filled by one partition's fetch. */
-#define REPLICATION_MAX_PARTITION_FETCH (8LL * 1024 * 1024)
+#define REPLICATION_MAX_PARTITION_FETCH (4LL * 1024 * 1024)
 void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes) {
     if (km_props_find(java, "max.partition.fetch.bytes")) return;
     long long v = REPLICATION_MAX_PARTITION_FETCH;

@@ -27,7 +27,7 @@ int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const
 void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out);
 
 /* Defaults of the replication consumer once the process's in-flight budget is known:
- * max.partition.fetch.bytes = 8 MiB, at most budget / 8 and fetch.max.bytes, at least 1 MiB,
+ * max.partition.fetch.bytes = 4 MiB, at most budget / 8 and fetch.max.bytes, at least 1 MiB,
  * unless the user set it. See clientconf.c. */
 void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes);
 

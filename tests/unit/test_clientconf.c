@@ -231,7 +231,7 @@ static void test_replication_consumer_defaults(void **state) {
     xl_t x = {0};
     run(&x, KM_CLIENT_CONSUMER);
     km_clientconf_replication_consumer_defaults(&x.in, &x.out, 256LL << 20);
-    assert_string_equal(km_props_get(&x.out, "max.partition.fetch.bytes"), "8388608");
+    assert_string_equal(km_props_get(&x.out, "max.partition.fetch.bytes"), "4194304");
     done(&x);
     xl_t y = {0}; /* a small budget: an eighth of it */
     run(&y, KM_CLIENT_CONSUMER);
