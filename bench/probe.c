@@ -80,36 +80,36 @@ static int partitions(rd_kafka_t *rk, const char *topic) {
 
 /* ---- watch --------------------------------------------------------------------------------- */
 
-/* user+sys CPU time of pid in microseconds, -1 when it is gone. */
-static int64_t cpu_us(int pid) {
-    char path[64], buf[1024];
+/* The fields of /proc/PID/stat after the command name (which may hold spaces: cut at the last
+ * ')'), into buf; NULL when the process is gone. */
+static const char *stat_fields(int pid, char *buf, size_t len) {
+    char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    if (!fp) return NULL;
+    size_t n = fread(buf, 1, len - 1, fp);
     fclose(fp);
     buf[n] = '\0';
-    /* Fields 14 and 15 (utime, stime) follow the command name, which may hold spaces: count
-     * from the last ')'. */
     char *p = strrchr(buf, ')');
-    unsigned long long ut, st;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return p && p[1] ? p + 2 : NULL;
+}
+
+/* user+sys CPU time of pid in microseconds, -1 when it is gone. */
+static int64_t cpu_us(int pid) {
+    char buf[1024];
+    const char *f = stat_fields(pid, buf, sizeof(buf));
+    unsigned long long ut, st; /* fields 14 and 15 */
+    if (!f || sscanf(f, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
     return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 /* Seconds from the start of process PID until now (its start time, field 22 of /proc/PID/stat,
  * counts clock ticks since boot); -1 when it is gone. */
 static double age_s(int pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp) return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    const char *f = stat_fields(pid, buf, sizeof(buf));
     unsigned long long start;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+    if (!f || sscanf(f, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
         return -1;
     return (double)now_us(CLOCK_BOOTTIME) / 1e6 - (double)start / (double)sysconf(_SC_CLK_TCK);
 }
