@@ -12,7 +12,9 @@
 # BENCH_EOS=1 (kmirror with exactly.once.support=required as another contender),
 # BENCH_KMIRROR_CONF (lines appended to kmirror's configuration, e.g. "offset.flush.records = 0"),
 # BENCH_SIZES, BENCH_PARTITIONS, BENCH_LAT_SECONDS, BENCH_RESULTS (the report file; default
-# bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md).
+# bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md),
+# BENCH_LAT_LOADS (the paced loads of the latency runs: N = N% of rawpipe's median peak rate,
+# Nrps = N records/s; the first goes into the main table; default "5000rps 10", quick "5000rps").
 #
 # Variant runs (BENCH_WAN=1 or BENCH_VARIANTS set; default clusters only): peak throughput only,
 # one record size and partition count (BENCH_SIZES / BENCH_PARTITIONS, default 1024 and 16),
@@ -42,6 +44,7 @@
 #   env-tcache              kmirror with glibc's per-thread cache at 65535 chunks per size (default 7)
 #   noprov                  replication.provenance.enabled = false (no kmirror.path header)
 #   bin-NAME                the kmirror binary at $BENCH_KMIRROR_NAME (A/B of two builds in one run)
+#   tasks2                  tasks.max = 2 (two tasks, each with its consumer and producer)
 # mpfb1m and the ones after it are kmirror's only (no rawpipe or MM2 runs).
 # BENCH_WAN=1: Shopify's toxiproxy (BENCH_TOXIPROXY_VERSION, default v2.5.0, `go install`ed into
 # $BUILD/toxiproxy/ once) sits between every mirror and the source cluster, whose broker gets a
@@ -81,10 +84,10 @@ else mode=kafka; fi
 
 if [ "$quick" = 1 ]; then
   sizes=${BENCH_SIZES:-"100 10240"}; parts_list=${BENCH_PARTITIONS:-"8 256"}; rounds=${BENCH_ROUNDS:-1}; lat_secs=${BENCH_LAT_SECONDS:-5}
-  lat_pcts=${BENCH_LAT_PERCENT:-50}
+  lat_pcts=${BENCH_LAT_LOADS:-5000rps}
 else
   sizes=${BENCH_SIZES:-"100 1024 10240"}; parts_list=${BENCH_PARTITIONS:-"8 256"}; rounds=${BENCH_ROUNDS:-3}; lat_secs=${BENCH_LAT_SECONDS:-15}
-  lat_pcts=${BENCH_LAT_PERCENT:-"50 10"}
+  lat_pcts=${BENCH_LAT_LOADS:-"5000rps 10"}
 fi
 mm2=${BENCH_MM2:-1}; [ $mode = mock ] && mm2=0
 eos=${BENCH_EOS:-0}
@@ -313,6 +316,9 @@ latency() {
   echo "raw lat$pct $c S=$s P=$p rate=$rate $line" >>"$results"
 }
 
+# load_rate LOAD RAWPIPE_RATE: records/s of a latency load (N% of rawpipe's peak, or Nrps).
+load_rate() { case $1 in *rps) echo "${1%rps}" ;; *) awk -v r="$2" -v f="$1" 'BEGIN {printf "%d", r * f / 100}' ;; esac; }
+load_desc() { case $1 in *rps) echo "${1%rps} records/s" ;; *) echo "$1% of rawpipe's peak" ;; esac; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print ""; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 # med KIND C S P COLUMN: median of a column of matching result lines.
 med() { awk -v k="$1" -v c="$2" -v s="$3" -v p="$4" -v col="$5" '$1==k && $2==c && $3==s && $4==p {print $col}' "$results" | median; }
@@ -369,6 +375,7 @@ variant() {
     env-jemalloc) v_env=(LD_PRELOAD=${BENCH_JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}) ;;
     env-tun) v_env=(GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216) ;;
     noprov) v_conf="replication.provenance.enabled = false" ;;
+    tasks2) v_conf="tasks.max = 2" ;;
     env-jeconf) v_env=(MALLOC_CONF=${BENCH_MALLOC_CONF:-oversize_threshold:0}) ;;
     env-tcache) v_env=(GLIBC_TUNABLES=glibc.malloc.tcache_count=65535) ;;
     bin-*) local var=BENCH_KMIRROR_${1#bin-}; v_bin=${!var:-}
@@ -377,7 +384,7 @@ variant() {
   esac
 }
 
-kmirror_only() { case $1 in env-*|bin-*|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov) return 0 ;; esac; return 1; }
+kmirror_only() { case $1 in env-*|bin-*|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov|tasks2) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
@@ -556,7 +563,7 @@ for s in $sizes; do for p in $parts_list; do
   rp_rate=$(med peak rawpipe "$s" "$p" 5)
   if [ -n "$rp_rate" ]; then
     for pct in $lat_pcts; do
-      rate=$(awk -v r="$rp_rate" -v f="$pct" 'BEGIN {printf "%d", r * f / 100}')
+      rate=$(load_rate "$pct" "$rp_rate")
       for c in $contenders; do latency "$c" "$i" "$s" "$p" "$rate" "$pct"; done
     done
   fi
@@ -603,7 +610,7 @@ lat_table() {
 other_tables() {
   for pct in ${lat_pcts#$lat_main}; do
     echo
-    echo "Latency at a light load, $pct% of rawpipe's peak:"
+    echo "Latency at another paced load, $(load_desc "$pct"):"
     echo
     lat_table "$pct"
   done
@@ -625,7 +632,7 @@ mkdir -p "$(dirname "$report")"
   echo
   echo "Records/s and MB/s (record values) are peak rates over the 10%–90% window of a preloaded"
   echo "backlog; CPU µs/record is user+sys of the mirror process over that window; peak RSS is its"
-  echo "VmHWM; start-up is from the mirror process's start to the first record on the target. Latency is measured separately, at the moderate load shown ($lat_main% of rawpipe's peak):"
+  echo "VmHWM; start-up is from the mirror process's start to the first record on the target. Latency is measured separately, at the paced load shown ($(load_desc "$lat_main")):"
   if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value."
   else echo "receive time of a live consumer on the target minus the send time written into each value."; fi
   echo "Medians over rounds. See bench/run.sh for the method."
