@@ -30,6 +30,7 @@
  * only later): a cluster with a broker down, which cannot answer it completely, delays a start
  * by this much at most, not by admin.timeout.ms. */
 #define GROUP_CHECK_MS 10000
+#define END_QUERY_MS 2000 /* the registry's end offset at start-up; without it, the end-of-partition event */
 
 typedef struct member {
     char *key;     /* "member/host:pid:start" */
@@ -53,6 +54,7 @@ struct km_coord {
     member_t *members; /* other processes, as last read */
     size_t nmembers;
     bool caught_up; /* the reader reached the end of the registry once */
+    int64_t end;    /* the registry's end offset when catching up began (-1: unknown) */
     bool publish_failed;
     int64_t next_publish, next_check, next_count;
     bool fatal;
@@ -182,14 +184,26 @@ static void follow(km_coord_t *c, int wait_ms) {
     rd_kafka_message_t *m;
     while ((m = rd_kafka_consumer_poll(c->reader, wait_ms))) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) c->caught_up = true;
-        else if (!m->err) learn(c, m);
+        else if (!m->err) {
+            learn(c, m);
+            if (c->end >= 0 && m->offset + 1 >= c->end) c->caught_up = true;
+        }
         rd_kafka_message_destroy(m);
         wait_ms = 0;
     }
 }
 
+/* The end offset, asked first, says when the last record is in: waiting for the end-of-partition
+ * event instead costs a fetch the broker holds for fetch.wait.max.ms (500 ms), on every start and
+ * most of all on a new, empty registry. The event still ends the wait when the query failed. */
 static void catch_up(km_coord_t *c) {
-    int64_t deadline = km_now_mono_ms() + timeout_ms(c);
+    int64_t deadline = km_now_mono_ms() + timeout_ms(c), lo = -1, hi = -1;
+    c->end = -1;
+    int ask_ms = timeout_ms(c) < END_QUERY_MS ? timeout_ms(c) : END_QUERY_MS; /* not interruptible by a stop */
+    if (rd_kafka_query_watermark_offsets(c->reader, c->flow->s.tasks_topic, 0, &lo, &hi, ask_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        c->end = hi;
+        if (hi <= lo) c->caught_up = true;
+    }
     while (!c->caught_up && km_now_mono_ms() < deadline && !km_admin_stopping()) follow(c, 100);
 }
 
