@@ -67,13 +67,14 @@ struct km_coord {
 static int timeout_ms(const km_coord_t *c) { return (int)c->flow->s.admin_timeout_ms; }
 static int64_t publish_interval_ms(const km_coord_t *c) { return c->flow->s.session_timeout_ms; }
 
-/* librdkafka 2.0.2 can abort (an assertion in the cooperative-sticky assignor, librdkafka #4312,
- * exit 134) when a group consumer is closed before it got its first assignment: a stop that
- * comes while the process still waits for its tasks. So the stop first waits this long for the
- * assignment, and a member that still has none is destroyed without closing: it does not send
- * LeaveGroup, and the group rebalances once its session (session.timeout.ms) expires, which
- * delays the other processes of the flow but loses nothing (a member without an assignment ran
- * no task). */
+/* librdkafka 2.0.2 aborts (an assertion in the cooperative-sticky assignor, librdkafka #4312,
+ * exit 134) when a group consumer is destroyed after the group answered its JoinGroup but before
+ * its first SyncGroup brought an assignment: the assignor is chosen, its state not yet made. So a
+ * stop waits for the first assignment: this long while the member has not joined yet (it is then
+ * destroyed without closing, which is safe: it does not send LeaveGroup, and the group rebalances
+ * once its session expires, which loses nothing, a member without an assignment ran no task), and
+ * up to the stop's deadline once it has joined (the SyncGroup normally follows within a round
+ * trip; a leader that died holds it up to a session timeout). */
 #define FIRST_ASSIGNMENT_WAIT_MS 2000
 /* A close (LeaveGroup, rebalance callbacks) that takes longer than this is given up. */
 #define CLOSE_WAIT_MS 3000
@@ -624,7 +625,7 @@ km_coord_t *km_coord_start(const km_flow_t *flow, rd_kafka_t *admin, km_coord_re
     if (start(c, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot join the flow's group %s on %s (%s): %s", flow->s.group_id, flow->target,
                  flow->s.tasks_topic, err);
-        km_coord_stop(c);
+        km_coord_stop(c, km_now_mono_ms());
         return NULL;
     }
     km_info("flow %s: joined group %s on %s, which runs %d task(s) (settings fingerprint %s, %zu other process(es) seen)",
@@ -675,22 +676,42 @@ char *km_coord_conflict(km_coord_t *c) {
     return s;
 }
 
-void km_coord_stop(km_coord_t *c) {
-    if (!c) return;
-    if (c->consumer) {
-        int64_t deadline = km_now_mono_ms() + FIRST_ASSIGNMENT_WAIT_MS;
-        while (!c->assigned_once && km_now_mono_ms() < deadline) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 100);
-            if (m) rd_kafka_message_destroy(m);
-        }
-        if (c->assigned_once) {
-            close_consumer(c->consumer, c, CLOSE_WAIT_MS);
-        } else {
-            km_info("flow %s: leaving group %s without LeaveGroup (no assignment yet); it rebalances after session.timeout.ms",
-                    c->flow->name, c->flow->s.group_id);
-            rd_kafka_destroy_flags(c->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-        }
+/* Whether the group answered a JoinGroup of this member: librdkafka then knows the rebalance
+ * protocol (NONE before; NULL when it cannot say, taken as joined). */
+static bool joined_group(rd_kafka_t *rk) {
+    const char *p = rd_kafka_rebalance_protocol(rk);
+    return !p || strcmp(p, "NONE") != 0;
+}
+
+/* Leaves the group by the only way librdkafka 2.0.2 survives (see FIRST_ASSIGNMENT_WAIT_MS). */
+static void leave_group(km_coord_t *c, int64_t deadline) {
+    int64_t brief = km_now_mono_ms() + FIRST_ASSIGNMENT_WAIT_MS, end = deadline > brief ? deadline : brief;
+    while (!c->assigned_once) {
+        int64_t now = km_now_mono_ms();
+        if (now >= end || (now >= brief && !joined_group(c->consumer))) break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->consumer, 100);
+        if (m) rd_kafka_message_destroy(m);
     }
+    if (c->assigned_once) {
+        close_consumer(c->consumer, c, CLOSE_WAIT_MS);
+    } else if (!joined_group(c->consumer)) {
+        km_info("flow %s: leaving group %s without LeaveGroup (no assignment yet); it rebalances after session.timeout.ms",
+                c->flow->name, c->flow->s.group_id);
+        rd_kafka_destroy_flags(c->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else {
+        /* Destroying it would abort the process. Unpolled, librdkafka takes it out of the group
+         * after max.poll.interval.ms; the process exit ends it sooner. */
+        km_error("flow %s: group %s on %s joined this member but sent no assignment before the stop's deadline "
+                 "(shutdown.timeout.ms); its consumer is left running unpolled (librdkafka 2.0.2 aborts when one is "
+                 "destroyed in this state, #4312) and leaves the group after max.poll.interval.ms or at exit",
+                 c->flow->name, c->flow->s.group_id, c->flow->target);
+    }
+    c->consumer = NULL;
+}
+
+void km_coord_stop(km_coord_t *c, int64_t deadline) {
+    if (!c) return;
+    if (c->consumer) leave_group(c, deadline);
     if (c->producer) {
         publish(c, true);
         rd_kafka_flush(c->producer, 2000);

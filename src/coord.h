@@ -72,14 +72,16 @@ void km_coord_republish(km_coord_t *c);
 /* The group's task count. */
 int km_coord_ntasks(const km_coord_t *c);
 /* The group gave this member its first assignment (possibly empty). Until then a stop can only
- * leave without LeaveGroup (librdkafka #4312), which holds the group up for a session timeout. */
+ * leave without LeaveGroup (librdkafka #4312, coord.c), which holds the group up for a session
+ * timeout. */
 bool km_coord_assigned(const km_coord_t *c);
 /* Whether task `task` is assigned to this process. */
 bool km_coord_owns(const km_coord_t *c, int task);
 /* The current configuration conflict ("… offset.lag.max: 100 here, 50 there"), or NULL; a copy
  * owned by the caller. Callable from any thread. */
 char *km_coord_conflict(km_coord_t *c);
-/* Leaves the group (the flow's tasks are stopped by then) and frees c. */
-void km_coord_stop(km_coord_t *c);
+/* Leaves the group (the flow's tasks are stopped by then) and frees c. A member the group
+ * joined but has not assigned yet is waited for until deadline (km_now_mono_ms clock). */
+void km_coord_stop(km_coord_t *c, int64_t deadline);
 
 #endif

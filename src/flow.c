@@ -1129,7 +1129,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     survey_free(rt->survey);
     pthread_mutex_destroy(&rt->lock);
     stop_all(rt);
-    km_coord_stop(rt->coord); /* leaves the group once the tasks are committed */
+    km_coord_stop(rt->coord, deadline); /* leaves the group once the tasks are committed */
     int rc = rt->failed ? -1 : 0;
     km_topicsync_stop(rt->topicsync);
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);

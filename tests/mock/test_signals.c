@@ -85,8 +85,9 @@ static void wait_log(const child_t *c, const char *what) {
     assert_true(hit);
 }
 
-/* SIGTERM, then exit status 0 within shutdown.timeout.ms (and a little for the process to end). */
-static void stop_cleanly(child_t *c) {
+/* SIGTERM, then exit status 0 within shutdown.timeout.ms (and a little for the process to end),
+ * with `said` in the log unless NULL. */
+static void stop_cleanly_saying(child_t *c, const char *said) {
     int64_t t0 = km_now_mono_ms();
     assert_int_equal(kt_signal(c->pid, SIGTERM), 0);
     int status = 0;
@@ -101,9 +102,16 @@ static void stop_cleanly(child_t *c) {
     assert_int_equal(rc, 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+    if (said) {
+        seen_t s = {c->log, said};
+        if (!log_has(&s)) print_message("# the log never said \"%s\"\n", said);
+        assert_true(log_has(&s));
+    }
     unlink(c->cfg);
     unlink(c->log);
 }
+
+static void stop_cleanly(child_t *c) { stop_cleanly_saying(c, NULL); }
 
 typedef struct fixture {
     km_mock_t *a, *b;
@@ -241,6 +249,40 @@ static void test_sigterm_waiting_for_assignment(void **state) {
     sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "joined group", NULL);
 }
 
+/* librdkafka's debug line for the group's JoinGroup answer to the coordination member (its
+ * client.id names kmirror-tasks). */
+#define CGRP_DEBUG "log.level = debug\nB.consumer.debug = cgrp\n"
+#define JOIN_ANSWERED ": (no error)"
+
+/* SyncGroup (API key 14) answers from B held back by rtt_ms, n times: the group has answered
+ * the member's JoinGroup but not yet sent its assignment. */
+static void hold_sync(fixture_t *fx, int n, int rtt_ms) {
+    for (int i = 0; i < n; i++)
+        assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(km_mock_cluster(fx->b), 1, 14, 1,
+                                                                      RD_KAFKA_RESP_ERR_NO_ERROR, rtt_ms),
+                         0);
+}
+
+/* Between JoinGroup and the first SyncGroup answer, the state in which librdkafka 2.0.2 aborts
+ * when the consumer is destroyed (#4312): the stop waits for the assignment, which comes before
+ * shutdown.timeout.ms. */
+static void test_sigterm_waiting_for_sync(void **state) {
+    fixture_t *fx = *state;
+    hold_sync(fx, 1, 3000);
+    sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), JOIN_ANSWERED, CGRP_DEBUG);
+}
+
+/* The same with an assignment that comes only after shutdown.timeout.ms: the stop still ends in
+ * time, says why the member was left behind, and does not abort. */
+static void test_sigterm_sync_past_deadline(void **state) {
+    fixture_t *fx = *state;
+    hold_sync(fx, 3, 20000);
+    child_t c;
+    start(&c, km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), CGRP_DEBUG);
+    wait_log(&c, JOIN_ANSWERED);
+    stop_cleanly_saying(&c, "sent no assignment before the stop's deadline");
+}
+
 /* Setting up checkpoints: the checkpoints topic cannot be created. */
 static void test_sigterm_creating_checkpoints_topic(void **state) {
     static const char *const omit[] = {"A.checkpoints.internal", NULL};
@@ -278,6 +320,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_sigterm_creating_remote_topic, teardown),
         cmocka_unit_test_teardown(test_sigterm_creating_heartbeats_topic, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_waiting_for_assignment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_waiting_for_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_sync_past_deadline, setup, teardown),
         cmocka_unit_test_teardown(test_sigterm_creating_checkpoints_topic, teardown),
         cmocka_unit_test_teardown(test_heartbeats_setup_beside_start, teardown),
     };
