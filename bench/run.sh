@@ -45,6 +45,8 @@
 #   noprov                  replication.provenance.enabled = false (no kmirror.path header)
 #   bin-NAME                the kmirror binary at $BENCH_KMIRROR_NAME (A/B of two builds in one run)
 #   tasks2                  tasks.max = 2 (two tasks, each with its consumer and producer)
+#   conf-NAME               the lines of $BENCH_CONF_NAME added to kmirror's file (@SRC@: the source
+#                           alias), e.g. BENCH_CONF_LEAN="inflight.max.bytes = 33554432"
 # mpfb1m and the ones after it are kmirror's only (no rawpipe or MM2 runs).
 # BENCH_WAN=1: Shopify's toxiproxy (BENCH_TOXIPROXY_VERSION, default v2.5.0, `go install`ed into
 # $BUILD/toxiproxy/ once) sits between every mirror and the source cluster, whose broker gets a
@@ -378,13 +380,15 @@ variant() {
     tasks2) v_conf="tasks.max = 2" ;;
     env-jeconf) v_env=(MALLOC_CONF=${BENCH_MALLOC_CONF:-oversize_threshold:0}) ;;
     env-tcache) v_env=(GLIBC_TUNABLES=glibc.malloc.tcache_count=65535) ;;
+    conf-*) local cvar=BENCH_CONF_${1#conf-}; v_conf=${!cvar:-}
+      [ -n "$v_conf" ] || { log "variant $1: set $cvar to configuration lines"; exit 2; } ;;
     bin-*) local var=BENCH_KMIRROR_${1#bin-}; v_bin=${!var:-}
       [ -x "$v_bin" ] || { log "variant $1: set $var to a kmirror binary"; exit 2; } ;;
     *) log "unknown variant '$1'"; exit 2 ;;
   esac
 }
 
-kmirror_only() { case $1 in env-*|bin-*|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov|tasks2) return 0 ;; esac; return 1; }
+kmirror_only() { case $1 in env-*|bin-*|conf-*|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov|tasks2) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).

@@ -389,21 +389,43 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
  * 121k-129k with 1 MiB; on a LAN (jemalloc) 1 KB 334k-433k against 182k-221k with 8 MiB, 100 B
  * 1.17M-1.28M against 0.75M-1.22M: bigger responses (8 MiB x 16 partitions fills the 50 MiB
  * fetch.max.bytes) cost page faults and hold more records pinned (16 partitions, 2 rounds,
- * bench/results/2026-12-03.md section 4). It does not raise the memory bound:
- * a response stays within fetch.max.bytes (50 MiB) and each partition's prefetch within
- * queued.max.messages.kbytes; it is kept to an eighth of inflight.max.bytes so that a small
- * budget is not filled by one partition's fetch. */
+ * bench/results/2026-12-03.md section 4). It is kept to an eighth of inflight.max.bytes so that
+ * a small budget is not filled by one partition's fetch. */
 #define REPLICATION_MAX_PARTITION_FETCH (4LL * 1024 * 1024)
-void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes) {
+/* What librdkafka keeps per prefetched record beyond its bytes (the op and message around it),
+ * which queued.max.messages.kbytes does not count: ~300 B measured (2026-12-03.md section 4). */
+#define PREFETCH_RECORD_OVERHEAD 320
+/* librdkafka's default for queued.min.messages (100,000) starves a replicator, and a smaller
+ * count lowers the rate of small records (100 B, 16 partitions: 0.6x at 209k queued records
+ * against 419k; bench/results/2026-12-04.md section 4), but every queued record costs memory. */
+#define PREFETCH_RECORDS_MIN 10000
+#define PREFETCH_RECORDS_MAX 1000000
+/* librdkafka's default: more only costs memory (10 KB records, 16 partitions: 128 MiB gave no
+ * more records/s than 64 MiB; bench/results/2026-12-04.md section 4). */
+#define PREFETCH_KBYTES_MAX 65536
+
+static void set_default_ll(const km_props_t *java, km_props_t *out, const char *key, long long v) {
+    if (km_props_find(java, key)) return;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", v);
+    km_props_set(out, key, buf, 0);
+}
+
+void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes,
+                                                  int64_t prefetch_bytes) {
+    /* Half of the task's share for the records' bytes, half for librdkafka's bookkeeping of
+     * them: small records reach the count first, big ones the bytes. */
+    long long kbytes = prefetch_bytes / 2 / 1024, records = prefetch_bytes / 2 / PREFETCH_RECORD_OVERHEAD;
+    set_default_ll(java, out, "queued.max.messages.kbytes", kbytes < 1024 ? 1024 : kbytes > PREFETCH_KBYTES_MAX ? PREFETCH_KBYTES_MAX : kbytes);
+    set_default_ll(java, out, "queued.min.messages",
+                   records < PREFETCH_RECORDS_MIN ? PREFETCH_RECORDS_MIN : records > PREFETCH_RECORDS_MAX ? PREFETCH_RECORDS_MAX : records);
     if (km_props_find(java, "max.partition.fetch.bytes")) return;
     long long v = REPLICATION_MAX_PARTITION_FETCH;
     if (inflight_max_bytes / 8 < v) v = inflight_max_bytes / 8;
     const char *fmb = km_props_get(out, "fetch.max.bytes");
     if (fmb && strtoll(fmb, NULL, 10) < v) v = strtoll(fmb, NULL, 10);
     if (v < 1048576) return; /* librdkafka's default */
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld", v);
-    km_props_set(out, "max.partition.fetch.bytes", buf, 0);
+    set_default_ll(java, out, "max.partition.fetch.bytes", v);
 }
 
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen) {

@@ -26,10 +26,12 @@ int km_clientconf_translate(const km_props_t *java, km_client_role_t role, const
  * the user set enable.idempotence or max.in.flight(.requests.per.connection). See clientconf.c. */
 void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out);
 
-/* Defaults of the replication consumer once the process's in-flight budget is known:
- * max.partition.fetch.bytes = 4 MiB, at most budget / 8 and fetch.max.bytes, at least 1 MiB,
- * unless the user set it. See clientconf.c. */
-void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes);
+/* Defaults of the replication consumer once the process's memory budget is shared out (config.c),
+ * each unless the user set it: max.partition.fetch.bytes = 4 MiB, at most inflight_max_bytes / 8
+ * and fetch.max.bytes, at least 1 MiB; queued.max.messages.kbytes and queued.min.messages from
+ * prefetch_bytes, this consumer's share of the budget. See clientconf.c. */
+void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes,
+                                                  int64_t prefetch_bytes);
 
 /* A librdkafka configuration holding every entry of `rk`; NULL with errstr on failure. */
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen);

@@ -98,7 +98,7 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
 /* Keys read at the top level only (driver and kmirror process settings). */
 static const char *const global_keys[] = {
     "clusters", "metrics.listen", "metrics.web.config.file", "metrics.lifecycle.enabled", "log.level", "log.format",
-    "dedicated.mode.enable.internal.rest", "inflight.max.bytes",
+    "dedicated.mode.enable.internal.rest", "inflight.max.bytes", "memory.max.bytes",
     "replication.provenance.enabled", /* KM_PROVENANCE_KEY */
 };
 
@@ -945,6 +945,48 @@ static void check_something_runs(const km_config_t *cfg, const char *name, km_di
         km_diag_error(d, "%s: no enabled flow has its target in --clusters, so this process has nothing to replicate", name);
 }
 
+/* A top-level byte count of at least min; def when the key is absent, -1 (an error in d) when
+ * it is not such a number. */
+static int64_t bytes_key(const km_config_t *cfg, const char *key, int64_t min, int64_t def, const char *name, km_diag_t *d) {
+    const km_prop_t *p = km_props_find(&cfg->raw, key);
+    if (!p) return def;
+    char *v = km_strtrim(p->value), *end;
+    errno = 0;
+    long long r = strtoll(v, &end, 10);
+    bool ok = !errno && end != v && !*end && r >= min;
+    if (!ok) km_diag_error(d, "%s:%d: %s must be an integer >= %lld, got '%s'", name, p->line, key, (long long)min, v);
+    free(v);
+    return ok ? r : -1;
+}
+
+/* memory.max.bytes is the process's one memory budget: inflight.max.bytes of it (half unless
+ * set) for the records handed to the producers and not yet acknowledged, the rest for the
+ * consumers' prefetch, shared out evenly over the tasks the process can run (every enabled
+ * flow's tasks.max) and turned into librdkafka's prefetch limits (clientconf.c). */
+static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
+    int64_t mem = bytes_key(cfg, "memory.max.bytes", KM_MEMORY_MIN_BYTES, KM_MEMORY_MAX_BYTES_DEFAULT, name, d);
+    int64_t inflight = bytes_key(cfg, "inflight.max.bytes", 1048576, mem > 0 ? mem / 2 : -1, name, d);
+    if (mem < 0 || inflight < 0) return;
+    if (inflight > mem - KM_MEMORY_MIN_BYTES / 2) {
+        km_diag_error(d, "%s: inflight.max.bytes (%lld) leaves too little of memory.max.bytes (%lld) for the consumers' prefetch: "
+                         "keep it at most memory.max.bytes - %lld, or raise memory.max.bytes",
+                      name, (long long)inflight, (long long)mem, (long long)(KM_MEMORY_MIN_BYTES / 2));
+        return;
+    }
+    int64_t tasks = 0;
+    for (size_t i = 0; i < cfg->nflows; i++)
+        if (cfg->flows[i].enabled) tasks += cfg->flows[i].s.tasks_max > 0 ? cfg->flows[i].s.tasks_max : 1;
+    cfg->memory_max_bytes = mem;
+    cfg->inflight_max_bytes = inflight;
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        km_flow_t *f = &cfg->flows[i];
+        f->s.memory_max_bytes = mem;
+        f->s.inflight_max_bytes = inflight;
+        if (f->enabled)
+            km_clientconf_replication_consumer_defaults(&f->consumer, &f->rk_consumer, inflight, (mem - inflight) / (tasks ? tasks : 1));
+    }
+}
+
 static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *name,
                     char **only, size_t nonly, km_diag_t *d) {
     memset(cfg, 0, sizeof(*cfg));
@@ -1015,21 +1057,7 @@ static int load_buf(km_config_t *cfg, const char *buf, size_t len, const char *n
         free(file);
         free(where);
     }
-    int64_t budget = KM_INFLIGHT_MAX_BYTES_DEFAULT;
-    const char *ib = km_props_get(&cfg->raw, "inflight.max.bytes");
-    if (ib) {
-        char *v = km_strtrim(ib), *end;
-        errno = 0;
-        long long r = strtoll(v, &end, 10);
-        if (errno || end == v || *end || r < 1048576) km_diag_error(d, "%s: inflight.max.bytes must be an integer >= 1048576, got '%s'", name, v);
-        else budget = r;
-        free(v);
-    }
-    cfg->inflight_max_bytes = budget;
-    for (size_t i = 0; i < cfg->nflows; i++) {
-        cfg->flows[i].s.inflight_max_bytes = budget;
-        if (cfg->flows[i].enabled) km_clientconf_replication_consumer_defaults(&cfg->flows[i].consumer, &cfg->flows[i].rk_consumer, budget);
-    }
+    memory_budget(cfg, name, d);
     cfg->provenance = true;
     const km_prop_t *pv = km_props_find(&cfg->raw, KM_PROVENANCE_KEY);
     if (pv) {

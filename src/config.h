@@ -67,7 +67,8 @@ typedef struct km_flow_settings {
     int64_t admin_timeout_ms;
     int64_t offset_flush_interval_ms;     /* how often positions are committed */
     int64_t offset_flush_records;         /* ... and after how many records at most */
-    int64_t inflight_max_bytes;           /* the process's budget for records in flight (top-level key) */
+    int64_t memory_max_bytes;             /* the process's memory budget (top-level key) */
+    int64_t inflight_max_bytes;           /* the part of it for records in flight (top-level key) */
     bool provenance;                      /* replication.provenance.enabled (top-level key, provenance.h) */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
     int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
@@ -114,8 +115,11 @@ typedef struct km_flow {
     km_flow_settings_t s;  /* typed view; valid only when the flow is enabled and error-free */
 } km_flow_t;
 
-/* inflight.max.bytes: records read and not yet acknowledged, all flows and tasks together. */
-#define KM_INFLIGHT_MAX_BYTES_DEFAULT (256LL * 1024 * 1024)
+/* memory.max.bytes: the process's memory budget, all flows and tasks together; by default half
+ * of it is inflight.max.bytes (records read and not yet acknowledged), the rest the consumers'
+ * prefetch. */
+#define KM_MEMORY_MAX_BYTES_DEFAULT (512LL * 1024 * 1024)
+#define KM_MEMORY_MIN_BYTES (16LL * 1024 * 1024)
 
 typedef struct km_config {
     char *path;
@@ -132,7 +136,8 @@ typedef struct km_config {
     char *log_level;      /* log.level, NULL when not set */
     bool log_json;        /* log.format = json */
     bool provenance;      /* replication.provenance.enabled */
-    int64_t inflight_max_bytes; /* inflight.max.bytes: the process's budget for records in flight */
+    int64_t memory_max_bytes;   /* memory.max.bytes: the process's memory budget */
+    int64_t inflight_max_bytes; /* inflight.max.bytes: the part of it for records in flight */
     bool metrics_lifecycle; /* metrics.lifecycle.enabled: POST /-/reload on the metrics endpoint */
 } km_config_t;
 

@@ -278,7 +278,7 @@ struct km_metrics {
     char *reload_error;   /* why the last reload failed; NULL after a success */
     /* The process's records in flight (read, not yet acknowledged by a target) against
      * inflight.max.bytes: tasks add their share after each batch and poll, and hold back over it. */
-    _Atomic int64_t inflight_bytes, inflight_max_bytes;
+    _Atomic int64_t inflight_bytes, inflight_max_bytes, memory_max_bytes;
 };
 
 const char *km_flow_state_name(km_flow_state_t s) {
@@ -411,7 +411,10 @@ km_flow_metrics_t *km_metrics_flow(km_metrics_t *m, const char *source, const ch
     return fm;
 }
 
-void km_metrics_set_inflight_max(km_metrics_t *m, int64_t bytes) { atomic_store(&m->inflight_max_bytes, bytes); }
+void km_metrics_set_budget(km_metrics_t *m, int64_t memory_max_bytes, int64_t inflight_max_bytes) {
+    atomic_store(&m->memory_max_bytes, memory_max_bytes);
+    atomic_store(&m->inflight_max_bytes, inflight_max_bytes);
+}
 
 void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta) { atomic_fetch_add(&fm->registry->inflight_bytes, delta); }
 
@@ -693,6 +696,7 @@ km_snapshot_t *km_metrics_snapshot(km_metrics_t *m, int64_t now_ms) {
     s->rss_bytes = rss_bytes();
     s->inflight_bytes = atomic_load(&m->inflight_bytes);
     s->inflight_max_bytes = atomic_load(&m->inflight_max_bytes);
+    s->memory_max_bytes = atomic_load(&m->memory_max_bytes);
     pthread_mutex_lock(&m->lock);
     s->reload_ok = m->reload_ok;
     s->reload_ok_ms = m->reload_ok_ms;
@@ -961,6 +965,8 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_inflight_bytes %" PRId64 "\n", s->inflight_bytes);
     family(b, "kmirror_inflight_max_bytes", "gauge", "The process's budget for records in flight (inflight.max.bytes): over it, reading pauses.");
     bprintf(b, "kmirror_inflight_max_bytes %" PRId64 "\n", s->inflight_max_bytes);
+    family(b, "kmirror_memory_max_bytes", "gauge", "The process's memory budget (memory.max.bytes): records in flight and the consumers' prefetch.");
+    bprintf(b, "kmirror_memory_max_bytes %" PRId64 "\n", s->memory_max_bytes);
     family(b, "kmirror_process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, seconds.");
     bprintf(b, "kmirror_process_start_time_seconds %.3f\n", (double)s->start_ms / 1000.0);
     family(b, "kmirror_config_last_reload_successful", "gauge", "Whether the last configuration reload succeeded (1) or failed (0).");
@@ -1061,10 +1067,10 @@ json_t *km_metrics_status_json(const km_snapshot_t *s) {
     for (size_t i = 0; i < s->nflows; i++) json_array_append_new(flows, flow_json(&s->flows[i]));
     char *reason = NULL;
     bool healthy = km_metrics_healthy(s, &reason);
-    json_t *o = json_pack("{s:b,s:f,s:f,s:I,s:I,s:I,s:o}", "healthy", healthy, "uptime_seconds",
+    json_t *o = json_pack("{s:b,s:f,s:f,s:I,s:I,s:I,s:I,s:o}", "healthy", healthy, "uptime_seconds",
                           (double)(s->now_ms - s->start_ms) / 1000.0, "cpu_seconds", s->cpu_seconds, "rss_bytes",
-                          (json_int_t)s->rss_bytes, "inflight_bytes", (json_int_t)s->inflight_bytes, "inflight_max_bytes",
-                          (json_int_t)s->inflight_max_bytes, "flows", flows);
+                          (json_int_t)s->rss_bytes, "memory_max_bytes", (json_int_t)s->memory_max_bytes, "inflight_bytes",
+                          (json_int_t)s->inflight_bytes, "inflight_max_bytes", (json_int_t)s->inflight_max_bytes, "flows", flows);
     json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
     free(reason);
     json_t *cfg = json_pack("{s:b,s:f}", "last_reload_successful", s->reload_ok, "last_reload_success_timestamp_seconds",

@@ -151,8 +151,9 @@ km_flow_metrics_t *km_metrics_flow(km_metrics_t *m, const char *source, const ch
 /* The outcome of a configuration reload: error NULL for a success, else why it failed
  * (kmirror_config_last_reload_successful, /status "config"). */
 void km_metrics_reloaded(km_metrics_t *m, const char *error);
-/* inflight.max.bytes: the budget every task of the process holds its records in flight to. */
-void km_metrics_set_inflight_max(km_metrics_t *m, int64_t bytes);
+/* memory.max.bytes, the process's memory budget, and inflight.max.bytes, the part of it every
+ * task of the process holds its records in flight to (config.c shares it out). */
+void km_metrics_set_budget(km_metrics_t *m, int64_t memory_max_bytes, int64_t inflight_max_bytes);
 
 /* Flow state, set by the flow controller (main thread). reason: NULL for RUNNING/STARTING. A
  * RUNNING flow whose task cannot reach a cluster is reported degraded (see km_task_slot_t). */
@@ -250,7 +251,8 @@ typedef struct km_snapshot {
     int64_t now_ms, start_ms;
     double cpu_seconds;
     uint64_t rss_bytes;
-    int64_t inflight_bytes, inflight_max_bytes; /* the process's records in flight and its budget */
+    int64_t inflight_bytes, inflight_max_bytes; /* the process's records in flight and their budget */
+    int64_t memory_max_bytes;                   /* memory.max.bytes */
     km_flow_snap_t *flows;
     size_t nflows;
     bool reload_ok;       /* the last configuration reload succeeded (or there was none) */

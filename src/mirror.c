@@ -372,7 +372,7 @@ static int reload(km_mirror_t *m, char *why, size_t whylen) {
     km_diag_free(&d);
     cfg_ref_t *ref = cfg_ref_new(next, true);
     reload_process(m, next);
-    km_metrics_set_inflight_max(m->metrics, next->inflight_max_bytes);
+    km_metrics_set_budget(m->metrics, next->memory_max_bytes, next->inflight_max_bytes);
     reload_flows(m, ref);
     reload_heartbeats(m, next);
     cfg_release(m->cfg); /* `path` may go with it */
@@ -484,7 +484,7 @@ km_mirror_t *km_mirror_start(km_config_t *cfg) {
     km_mirror_t *m = km_xcalloc(1, sizeof(*m));
     m->cfg = cfg_ref_new(cfg, false);
     m->metrics = km_metrics_new();
-    km_metrics_set_inflight_max(m->metrics, cfg->inflight_max_bytes);
+    km_metrics_set_budget(m->metrics, cfg->memory_max_bytes, cfg->inflight_max_bytes);
     m->reloads_served = reload_signals;
     pthread_mutex_init(&m->lock, NULL);
     pthread_condattr_t ca;

@@ -21,11 +21,24 @@ static void describe(char **why, const char *what, const char *key, const char *
     else append(why, km_xasprintf("%s%s%s: %s -> %s", what, sp, key, was ? was : "(unset)", now ? now : "(unset)"));
 }
 
-/* Notes each key whose value differs between a and b under `what`; *filters counts the name
- * filter keys among them, *others the rest. */
-static void diff(const km_props_t *a, const km_props_t *b, const char *what, bool filter_keys_count, char **why, int *filters,
-                 int *others) {
+/* The replication consumer's limits that config.c derives from the process's memory budget and
+ * its task count: a reload that only enables or disables another flow changes them, and
+ * restarting every flow for that would stop replication; a running flow keeps its limits until
+ * it restarts (the budget keys themselves and the user's own values are compared as such). */
+static const char *const budget_derived[] = {"queued.min.messages", "queued.max.messages.kbytes", "max.partition.fetch.bytes", NULL};
+
+static bool listed(const char *const *list, const char *key) {
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcmp(list[i], key) == 0) return true;
+    return false;
+}
+
+/* Notes each key whose value differs between a and b under `what`, except the keys of skip;
+ * *filters counts the name filter keys among them, *others the rest. */
+static void diff(const km_props_t *a, const km_props_t *b, const char *what, bool filter_keys_count, const char *const *skip,
+                 char **why, int *filters, int *others) {
     for (size_t i = 0; i < a->n; i++) {
+        if (listed(skip, a->items[i].key)) continue;
         const char *v = km_props_get(b, a->items[i].key);
         if (v && strcmp(v, a->items[i].value) == 0) continue;
         describe(why, what, a->items[i].key, a->items[i].value, v);
@@ -33,7 +46,7 @@ static void diff(const km_props_t *a, const km_props_t *b, const char *what, boo
         else (*others)++;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (km_props_find(a, b->items[i].key)) continue;
+        if (km_props_find(a, b->items[i].key) || listed(skip, b->items[i].key)) continue;
         describe(why, what, b->items[i].key, NULL, b->items[i].value);
         if (filter_keys_count && km_config_is_filter_key(b->items[i].key)) (*filters)++;
         else (*others)++;
@@ -43,7 +56,7 @@ static void diff(const km_props_t *a, const km_props_t *b, const char *what, boo
 km_reload_change_t km_reload_compare(const km_flow_t *running, const km_flow_t *next, char **why) {
     *why = NULL;
     int filters = 0, others = 0;
-    diff(&running->config, &next->config, "", true, why, &filters, &others);
+    diff(&running->config, &next->config, "", true, NULL, why, &filters, &others);
     static const struct { size_t off; const char *what; } clients[] = {
         {offsetof(km_flow_t, consumer), "consumer"},         {offsetof(km_flow_t, producer), "producer"},
         {offsetof(km_flow_t, source_admin), "source admin"}, {offsetof(km_flow_t, target_admin), "target admin"},
@@ -51,7 +64,7 @@ km_reload_change_t km_reload_compare(const km_flow_t *running, const km_flow_t *
     };
     for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++)
         diff((const km_props_t *)((const char *)running + clients[i].off), (const km_props_t *)((const char *)next + clients[i].off),
-             clients[i].what, false, why, &filters, &others);
+             clients[i].what, false, NULL, why, &filters, &others);
     /* The librdkafka forms follow from the above, except what kmirror derives from files (key
      * and trust stores): said once, without the values. */
     static const size_t rk[] = {offsetof(km_flow_t, rk_consumer),     offsetof(km_flow_t, rk_producer),
@@ -61,13 +74,18 @@ km_reload_change_t km_reload_compare(const km_flow_t *running, const km_flow_t *
     int rk_changes = 0;
     for (size_t i = 0; i < sizeof(rk) / sizeof(rk[0]); i++)
         diff((const km_props_t *)((const char *)running + rk[i]), (const km_props_t *)((const char *)next + rk[i]), "", false,
-             &rk_why, &filters, &rk_changes);
+             budget_derived, &rk_why, &filters, &rk_changes);
     free(rk_why);
     if (rk_changes && !others) append(why, km_xstrdup("client properties derived from key or trust stores"));
     others += rk_changes;
     if (running->s.inflight_max_bytes != next->s.inflight_max_bytes) {
         append(why, km_xasprintf("inflight.max.bytes: %lld -> %lld", (long long)running->s.inflight_max_bytes,
                                  (long long)next->s.inflight_max_bytes));
+        others++;
+    }
+    if (running->s.memory_max_bytes != next->s.memory_max_bytes) {
+        append(why, km_xasprintf("memory.max.bytes: %lld -> %lld", (long long)running->s.memory_max_bytes,
+                                 (long long)next->s.memory_max_bytes));
         others++;
     }
     return others ? KM_RELOAD_RESTART : filters ? KM_RELOAD_FILTERS : KM_RELOAD_SAME;

@@ -116,8 +116,9 @@ static void print_status(const char *url, json_t *doc, bool partitions) {
     double up = json_number_value(json_object_get(doc, "uptime_seconds"));
     printf("kmirror at %s: %s%s%s\n", url, json_is_true(json_object_get(doc, "healthy")) ? "healthy" : "UNHEALTHY",
            reason ? ": " : "", reason ? reason : "");
-    printf("up %dh%02dm%02ds, cpu %.1f s, rss %.1f MiB, in flight %.1f of %.1f MiB\n", (int)(up / 3600), (int)up % 3600 / 60,
-           (int)up % 60, json_number_value(json_object_get(doc, "cpu_seconds")), (double)uint_of(doc, "rss_bytes") / 1048576.0,
+    printf("up %dh%02dm%02ds, cpu %.1f s, rss %.1f MiB (budget %.1f MiB), in flight %.1f of %.1f MiB\n", (int)(up / 3600),
+           (int)up % 3600 / 60, (int)up % 60, json_number_value(json_object_get(doc, "cpu_seconds")),
+           (double)uint_of(doc, "rss_bytes") / 1048576.0, (double)uint_of(doc, "memory_max_bytes") / 1048576.0,
            (double)uint_of(doc, "inflight_bytes") / 1048576.0, (double)uint_of(doc, "inflight_max_bytes") / 1048576.0);
     /* A failed reload leaves kmirror running on the configuration it had: worth a line. */
     json_t *cfg = json_object_get(doc, "config");

@@ -47,12 +47,12 @@
 #define SYNCS_KEPT_MAX 4096
 /* A position held back by its offset-syncs in flight is tried again this soon. */
 #define HELD_RETRY_MS 100
-/* Records in flight are bounded by one budget for the whole process (inflight.max.bytes), over
- * their real size: key, value, headers and librdkafka's own per-message bookkeeping (each also
- * pins the consumer fetch buffer it lives in). Tasks publish their share after each batch and
- * each poll, not per record. The producer's queue.buffering.max.* limits apply on top, per
- * task: a full queue is backpressure (produce()). The total is kept by the metrics registry,
- * which shows it (kmirror_inflight_bytes, /status). */
+/* Records in flight are bounded by one budget for the whole process (inflight.max.bytes, a part
+ * of memory.max.bytes: config.c), over their real size: key, value, headers and librdkafka's own
+ * per-message bookkeeping (each also pins the consumer fetch buffer it lives in). Tasks publish
+ * their share after each batch and each poll, not per record. The producer's
+ * queue.buffering.max.* limits apply on top, per task: a full queue is backpressure (produce()).
+ * The total is kept by the metrics registry, which shows it (kmirror_inflight_bytes, /status). */
 #define RECORD_OVERHEAD 256
 
 typedef struct task_part {

@@ -230,30 +230,38 @@ static void test_offset_syncs_defaults(void **state) {
 static void test_replication_consumer_defaults(void **state) {
     xl_t x = {0};
     run(&x, KM_CLIENT_CONSUMER);
-    km_clientconf_replication_consumer_defaults(&x.in, &x.out, 256LL << 20);
+    km_clientconf_replication_consumer_defaults(&x.in, &x.out, 256LL << 20, 256LL << 20);
     assert_string_equal(km_props_get(&x.out, "max.partition.fetch.bytes"), "4194304");
+    /* the prefetch share: half of it (at most 64 MiB) for the bytes, half for 320 B of
+     * bookkeeping per record */
+    assert_string_equal(km_props_get(&x.out, "queued.max.messages.kbytes"), "65536");
+    assert_string_equal(km_props_get(&x.out, "queued.min.messages"), "419430");
     done(&x);
     xl_t y = {0}; /* a small budget: an eighth of it */
     run(&y, KM_CLIENT_CONSUMER);
-    km_clientconf_replication_consumer_defaults(&y.in, &y.out, 16LL << 20);
+    km_clientconf_replication_consumer_defaults(&y.in, &y.out, 16LL << 20, 1LL << 20);
     assert_string_equal(km_props_get(&y.out, "max.partition.fetch.bytes"), "2097152");
+    /* a small share: floors of 1 MiB and 10,000 records */
+    assert_string_equal(km_props_get(&y.out, "queued.max.messages.kbytes"), "1024");
+    assert_string_equal(km_props_get(&y.out, "queued.min.messages"), "10000");
     done(&y);
     xl_t z = {0}; /* the user's fetch.max.bytes caps it; their max.partition.fetch.bytes wins */
     km_props_set(&z.in, "fetch.max.bytes", "3000000", 1);
     run(&z, KM_CLIENT_CONSUMER);
-    km_clientconf_replication_consumer_defaults(&z.in, &z.out, 256LL << 20);
+    km_clientconf_replication_consumer_defaults(&z.in, &z.out, 256LL << 20, 256LL << 20);
     assert_string_equal(km_props_get(&z.out, "max.partition.fetch.bytes"), "3000000");
     done(&z);
     xl_t w = {0};
     km_props_set(&w.in, "max.partition.fetch.bytes", "65536", 1);
     run(&w, KM_CLIENT_CONSUMER);
-    km_clientconf_replication_consumer_defaults(&w.in, &w.out, 256LL << 20);
+    km_clientconf_replication_consumer_defaults(&w.in, &w.out, 256LL << 20, 256LL << 20);
     assert_string_equal(km_props_get(&w.out, "max.partition.fetch.bytes"), "65536");
     done(&w);
     xl_t v = {0}; /* never below librdkafka's 1 MiB default */
     run(&v, KM_CLIENT_CONSUMER);
-    km_clientconf_replication_consumer_defaults(&v.in, &v.out, 2LL << 20);
+    km_clientconf_replication_consumer_defaults(&v.in, &v.out, 2LL << 20, 8LL << 30);
     assert_null(km_props_get(&v.out, "max.partition.fetch.bytes"));
+    assert_string_equal(km_props_get(&v.out, "queued.min.messages"), "1000000"); /* a huge share: 1 M records at most */
     done(&v);
 }
 

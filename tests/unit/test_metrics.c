@@ -422,7 +422,7 @@ static int fake_reload(void *arg, char *why, size_t whylen) {
  * back once over inflight.max.bytes, and the total and the budget are shown. */
 static void test_inflight_budget_shared_and_shown(void **state) {
     fixture_t *x = *state;
-    km_metrics_set_inflight_max(x->m, 1000);
+    km_metrics_set_budget(x->m, 4000, 1000);
     km_flow_metrics_inflight_add(x->fm1, 600);
     assert_false(km_flow_metrics_inflight_over(x->fm2));
     km_flow_metrics_inflight_add(x->fm2, 500);
@@ -431,11 +431,13 @@ static void test_inflight_budget_shared_and_shown(void **state) {
     char *t = render(x);
     assert_true(kt_prom_sum(t, "kmirror_inflight_bytes", NULL, NULL) == 1100);
     assert_true(kt_prom_sum(t, "kmirror_inflight_max_bytes", NULL, NULL) == 1000);
+    assert_true(kt_prom_sum(t, "kmirror_memory_max_bytes", NULL, NULL) == 4000);
     free(t);
     km_snapshot_t *s = km_metrics_snapshot(x->m, T0);
     json_t *doc = km_metrics_status_json(s);
     assert_int_equal(json_integer_value(json_object_get(doc, "inflight_bytes")), 1100);
     assert_int_equal(json_integer_value(json_object_get(doc, "inflight_max_bytes")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(doc, "memory_max_bytes")), 4000);
     json_decref(doc);
     km_snapshot_free(s);
     km_flow_metrics_inflight_add(x->fm1, -600); /* acknowledged */

@@ -29,35 +29,71 @@ static void test_acks_warning(void **state) {
     km_diag_free(&d);
 }
 
-static void test_inflight_budget_key(void **state) {
+/* Loads base + extra into cfg; returns km_config_load_buf's result (diagnostics in d). */
+static int load(km_config_t *cfg, km_diag_t *d, const char *base, const char *extra) {
+    char *text = km_xasprintf("%s%s", base, extra);
+    memset(cfg, 0, sizeof(*cfg));
+    int rc = km_config_load_buf(cfg, text, strlen(text), "b.properties", NULL, 0, d);
+    free(text);
+    return rc;
+}
+
+static void unload(km_config_t *cfg, km_diag_t *d) {
+    km_config_free(cfg);
+    km_diag_free(d);
+}
+
+/* memory.max.bytes: half of it in flight unless inflight.max.bytes says otherwise, the rest the
+ * prefetch of the process's tasks (here two flows of one task each), as librdkafka's limits. */
+static void test_memory_budget_keys(void **state) {
     const char *base = "clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n"
                        "B->A.enabled = true\n";
-    km_config_t cfg = {0};
+    km_config_t cfg;
     km_diag_t d = {0};
-    assert_int_equal(km_config_load_buf(&cfg, base, strlen(base), "b.properties", NULL, 0, &d), 0);
-    for (size_t i = 0; i < cfg.nflows; i++) assert_int_equal(cfg.flows[i].s.inflight_max_bytes, KM_INFLIGHT_MAX_BYTES_DEFAULT);
-    km_config_free(&cfg);
-    km_diag_free(&d);
-    char *text = km_xasprintf("%sinflight.max.bytes = 8388608\n", base);
-    memset(&cfg, 0, sizeof(cfg));
-    assert_int_equal(km_config_load_buf(&cfg, text, strlen(text), "b.properties", NULL, 0, &d), 0);
-    for (size_t i = 0; i < cfg.nflows; i++) assert_int_equal(cfg.flows[i].s.inflight_max_bytes, 8388608);
+    assert_int_equal(load(&cfg, &d, base, ""), 0);
+    assert_int_equal(cfg.memory_max_bytes, KM_MEMORY_MAX_BYTES_DEFAULT);
+    for (size_t i = 0; i < cfg.nflows; i++) {
+        assert_int_equal(cfg.flows[i].s.inflight_max_bytes, KM_MEMORY_MAX_BYTES_DEFAULT / 2);
+        /* (512 MiB - 256 MiB) / 2 tasks = 128 MiB each: 64 MiB of bytes, 64 MiB / 320 B records */
+        assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.max.messages.kbytes"), "65536");
+        assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.min.messages"), "209715");
+    }
+    unload(&cfg, &d);
+
+    assert_int_equal(load(&cfg, &d, base, "memory.max.bytes = 134217728\nA.consumer.queued.min.messages = 5000\n"), 0);
     assert_int_equal(d.nwarnings, 0); /* a known top-level key */
-    km_config_free(&cfg);
-    km_diag_free(&d);
-    free(text);
-    text = km_xasprintf("%sinflight.max.bytes = 10\n", base);
-    memset(&cfg, 0, sizeof(cfg));
-    assert_int_equal(km_config_load_buf(&cfg, text, strlen(text), "b.properties", NULL, 0, &d), -1);
-    km_config_free(&cfg);
-    km_diag_free(&d);
-    free(text);
+    for (size_t i = 0; i < cfg.nflows; i++) {
+        km_flow_t *f = &cfg.flows[i];
+        assert_int_equal(f->s.memory_max_bytes, 134217728);
+        assert_int_equal(f->s.inflight_max_bytes, 67108864);
+        assert_string_equal(km_props_get(&f->rk_consumer, "queued.max.messages.kbytes"), "16384");
+        /* the user's value wins on the flow that reads from A */
+        assert_string_equal(km_props_get(&f->rk_consumer, "queued.min.messages"), strcmp(f->source, "A") == 0 ? "5000" : "52428");
+    }
+    unload(&cfg, &d);
+
+    assert_int_equal(load(&cfg, &d, base, "inflight.max.bytes = 8388608\n"), 0);
+    for (size_t i = 0; i < cfg.nflows; i++) assert_int_equal(cfg.flows[i].s.inflight_max_bytes, 8388608);
+    unload(&cfg, &d);
+
+    static const char *const bad[] = {"inflight.max.bytes = 10\n", "memory.max.bytes = 1048576\n", "memory.max.bytes = lots\n",
+                                      "memory.max.bytes = 33554432\ninflight.max.bytes = 33554432\n"};
+    static const char *const said[] = {"inflight.max.bytes must be an integer >= 1048576", "memory.max.bytes must be an integer >= 16777216",
+                                       "memory.max.bytes must be an integer", "leaves too little of memory.max.bytes"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(load(&cfg, &d, base, bad[i]), -1);
+        bool found = false;
+        for (size_t k = 0; k < d.nerrors; k++) found |= strstr(d.errors[k], said[i]) != NULL;
+        if (!found) print_message("# no error saying '%s' for %s", said[i], bad[i]);
+        assert_true(found);
+        unload(&cfg, &d);
+    }
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acks_warning),
-        cmocka_unit_test(test_inflight_budget_key),
+        cmocka_unit_test(test_memory_budget_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,9 @@ static void test_other_changes_restart(void **state) {
     assert_int_equal(change(BASE, BASE "inflight.max.bytes = 1048576\n", &why), KM_RELOAD_RESTART);
     assert_non_null(strstr(why, "inflight.max.bytes"));
     free(why);
+    assert_int_equal(change(BASE, BASE "memory.max.bytes = 1073741824\n", &why), KM_RELOAD_RESTART);
+    assert_non_null(strstr(why, "memory.max.bytes: 536870912 -> 1073741824"));
+    free(why);
 }
 
 static void test_secrets_are_not_quoted(void **state) {
