@@ -45,6 +45,8 @@
 #   noprov                  replication.provenance.enabled = false (no kmirror.path header)
 #   bin-NAME                the kmirror binary at $BENCH_KMIRROR_NAME (A/B of two builds in one run)
 #   tasks2                  tasks.max = 2 (two tasks, each with its consumer and producer)
+#   precreate               the target topic exists before kmirror starts (as rawpipe's always does):
+#                           start-up without creating it
 #   conf-NAME               the lines of $BENCH_CONF_NAME added to kmirror's file (@SRC@: the source
 #                           alias), e.g. BENCH_CONF_LEAN="inflight.max.bytes = 33554432"
 # mpfb1m and the ones after it are kmirror's only (no rawpipe or MM2 runs).
@@ -378,6 +380,7 @@ variant() {
     env-tun) v_env=(GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216) ;;
     noprov) v_conf="replication.provenance.enabled = false" ;;
     tasks2) v_conf="tasks.max = 2" ;;
+    precreate) ;;
     env-jeconf) v_env=(MALLOC_CONF=${BENCH_MALLOC_CONF:-oversize_threshold:0}) ;;
     env-tcache) v_env=(GLIBC_TUNABLES=glibc.malloc.tcache_count=65535) ;;
     conf-*) local cvar=BENCH_CONF_${1#conf-}; v_conf=${!cvar:-}
@@ -388,7 +391,7 @@ variant() {
   esac
 }
 
-kmirror_only() { case $1 in env-*|bin-*|conf-*|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov|tasks2) return 0 ;; esac; return 1; }
+kmirror_only() { case $1 in env-*|bin-*|conf-*|precreate|infl*|mpfb1m|mpfb2m|mpfb4m|fmb32m|idemsyncs|old|noprov|tasks2) return 0 ;; esac; return 1; }
 
 toxi_api=
 # set_rtt MS: latency toxics of MS/2 each way on the proxy (none for 0).
@@ -444,7 +447,7 @@ vpeak() {
   local c=$1 alias=$2 rtt=$3 v=$4 s=$5 p=$6 n=$7 src dst out line
   src=$(src_topic "$s" "$p"); dst=$alias.$src
   out=$work/var-$c-$alias.log
-  [ "$c" = rawpipe ] && mk_topic "$B" "$dst" "$p"
+  { [ "$c" = rawpipe ] || [ "$v" = precreate ]; } && mk_topic "$B" "$dst" "$p"
   start_mirror "$c" "$alias" "$src" "$dst" "$n" "$out"
   line=$("$bin/probe" watch "$B" "$dst" "$n" "$mirror_pid" 300)
   stop_mirror
