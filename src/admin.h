@@ -86,6 +86,12 @@ int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_k
 int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,
                                  int timeout_ms, char *errstr, size_t errlen);
 
+/* Low and high watermarks of partitions 0..n-1 of topic (lo[n], hi[n]): one ListOffsets request
+ * per leader for each end instead of two per partition, retried like km_admin_watermarks. On
+ * error *failed is the partition it names, or -1 for the whole request. */
+rd_kafka_resp_err_t km_admin_watermarks_all(rd_kafka_t *rk, const char *topic, int n, int64_t *lo, int64_t *hi, int timeout_ms,
+                                            int *failed);
+
 /* rd_kafka_query_watermark_offsets, retried while the partition's leader is still being
  * established (a topic created a moment ago) until timeout_ms. */
 rd_kafka_resp_err_t km_admin_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,

@@ -203,25 +203,25 @@ static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int 
     if (md->topic_cnt == 1 && !md->topics[0].err) n = md->topics[0].partition_cnt;
     rd_kafka_metadata_destroy(md);
     if (n == 0) return 0;
+    if (cancelled(cancel, errstr, errlen)) return -1;
+    int64_t *lo = km_xcalloc((size_t)n, sizeof(*lo)), *hi = km_xcalloc((size_t)n, sizeof(*hi));
+    int failed;
+    err = km_admin_watermarks_all(marks, topic, n, lo, hi, timeout_ms > 1000 ? timeout_ms : 1000, &failed);
+    if (err) {
+        if (failed >= 0) snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, failed, rd_kafka_err2str(err));
+        else snprintf(errstr, errlen, "watermarks of %s: %s", topic, rd_kafka_err2str(err));
+        free(lo);
+        free(hi);
+        return -1;
+    }
     *ends = km_xcalloc((size_t)n, sizeof(**ends));
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
-    int64_t deadline = km_now_mono_ms() + timeout_ms;
     for (int p = 0; p < n; p++) {
-        int64_t lo, hi;
-        if (cancelled(cancel, errstr, errlen)) {
-            rd_kafka_topic_partition_list_destroy(tl);
-            return -1;
-        }
-        int64_t left = deadline - km_now_mono_ms(); /* one deadline for all partitions */
-        err = km_admin_watermarks(marks, topic, p, &lo, &hi, left > 1000 ? (int)left : 1000);
-        if (err) {
-            snprintf(errstr, errlen, "watermarks of %s-%d: %s", topic, p, rd_kafka_err2str(err));
-            rd_kafka_topic_partition_list_destroy(tl);
-            return -1;
-        }
-        (*ends)[p] = hi > lo ? hi : 0; /* nothing to read: not waited for */
-        if (hi > lo) rd_kafka_topic_partition_list_add(tl, topic, p)->offset = lo;
+        (*ends)[p] = hi[p] > lo[p] ? hi[p] : 0; /* nothing to read: not waited for */
+        if (hi[p] > lo[p]) rd_kafka_topic_partition_list_add(tl, topic, p)->offset = lo[p];
     }
+    free(lo);
+    free(hi);
     err = rd_kafka_assign(rk, tl);
     rd_kafka_topic_partition_list_destroy(tl);
     if (err) {

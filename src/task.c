@@ -446,6 +446,30 @@ static task_part_t *part_add(km_task_t *t, task_topic_t *tt, int32_t partition) 
     return tt->parts[partition];
 }
 
+/* librdkafka 2.0.2 looks up the start offset of an assigned partition without a position
+ * (auto.offset.reset) only once it knows the partition's leader, and when it does not at the
+ * assignment it retries after a fixed 500 ms, however soon the metadata arrives (rdkafka_partition.c,
+ * rd_kafka_toppar_offset_request). A first start paid those 500 ms before the first record; one
+ * metadata request first (one topic, or all topics for several) costs a round trip instead. A
+ * failure only leaves it to librdkafka as before. */
+#define LEADERS_WAIT_MS 5000
+static void learn_leaders(km_task_t *t, const rd_kafka_topic_partition_list_t *tl) {
+    const char *one = NULL;
+    bool several = false, needed = false;
+    for (int i = 0; i < tl->cnt; i++) {
+        needed |= tl->elems[i].offset < 0;
+        if (!one) one = tl->elems[i].topic;
+        else several |= strcmp(one, tl->elems[i].topic) != 0;
+    }
+    if (!needed) return;
+    rd_kafka_topic_t *rkt = several ? NULL : rd_kafka_topic_new(t->consumer, one, NULL);
+    const rd_kafka_metadata_t *md;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(t->consumer, several, rkt, &md, LEADERS_WAIT_MS);
+    if (!err) rd_kafka_metadata_destroy(md);
+    else km_debug("flow %s task %d: source metadata before the assignment: %s", t->flow->name, t->id, rd_kafka_err2str(err));
+    if (rkt) rd_kafka_topic_destroy(rkt);
+}
+
 static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
@@ -472,6 +496,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         km_debug("flow %s task %d: %s [%d] starts at %s%lld", t->flow->name, t->id, items[i].topic, items[i].partition,
                  start < 0 ? "(no position) " : "offset ", (long long)start);
     }
+    if (tl->cnt) learn_leaders(t, tl);
     rd_kafka_error_t *e = tl->cnt ? rd_kafka_incremental_assign(t->consumer, tl) : NULL;
     if (tl->cnt) t->assigned_at = km_now_mono_ms();
     if (e) {
