@@ -125,5 +125,11 @@ static int64_t clock_ms(clockid_t id) {
 }
 
 int64_t km_now_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+
+int64_t km_now_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 int64_t km_now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
 int64_t km_now_wall_coarse_ms(void) { return clock_ms(CLOCK_REALTIME_COARSE); }

@@ -32,6 +32,8 @@ void km_strv_free(char **v, size_t n);
 /* Milliseconds: monotonic for intervals, wall clock for Kafka timestamps. */
 int64_t km_now_mono_ms(void);
 int64_t km_now_wall_ms(void);
+/* Microseconds, monotonic: for timing a step that takes less than a millisecond. */
+int64_t km_now_mono_us(void);
 /* The wall clock at the kernel tick (a few ms): for per-record latency, where reading the clock
  * source on every delivery report showed up in profiles (bench/results/2026-11-25.md). */
 int64_t km_now_wall_coarse_ms(void);
