@@ -72,8 +72,13 @@ static void test_memory_budget_keys(void **state) {
     }
     unload(&cfg, &d);
 
+    /* a file from before memory.max.bytes: twice its in-flight budget (at least 16 MiB) */
     assert_int_equal(load(&cfg, &d, base, "inflight.max.bytes = 8388608\n"), 0);
+    assert_int_equal(cfg.memory_max_bytes, 16777216);
     for (size_t i = 0; i < cfg.nflows; i++) assert_int_equal(cfg.flows[i].s.inflight_max_bytes, 8388608);
+    unload(&cfg, &d);
+    assert_int_equal(load(&cfg, &d, base, "inflight.max.bytes = 536870912\n"), 0);
+    assert_int_equal(cfg.memory_max_bytes, 1073741824);
     unload(&cfg, &d);
 
     static const char *const bad[] = {"inflight.max.bytes = 10\n", "memory.max.bytes = 1048576\n", "memory.max.bytes = lots\n",
