@@ -450,9 +450,10 @@ static task_part_t *part_add(km_task_t *t, task_topic_t *tt, int32_t partition) 
  * (auto.offset.reset) only once it knows the partition's leader, and when it does not at the
  * assignment it retries after a fixed 500 ms, however soon the metadata arrives (rdkafka_partition.c,
  * rd_kafka_toppar_offset_request). A first start paid those 500 ms before the first record; one
- * metadata request first (one topic, or all topics for several) costs a round trip instead. A
- * failure only leaves it to librdkafka as before. */
-#define LEADERS_WAIT_MS 5000
+ * metadata request first (one topic, or all topics for several) costs a round trip instead. It
+ * is waited for no longer than the retry it saves (the task thread does nothing else
+ * meanwhile); a failure or a slower answer only leaves it to librdkafka as before. */
+#define LEADERS_WAIT_MS 500
 static void learn_leaders(km_task_t *t, const rd_kafka_topic_partition_list_t *tl) {
     const char *one = NULL;
     bool several = false, needed = false;
