@@ -961,8 +961,8 @@ static int64_t bytes_key(const km_config_t *cfg, const char *key, int64_t min, i
 
 /* memory.max.bytes is the process's one memory budget: inflight.max.bytes of it (half unless
  * set) for the records handed to the producers and not yet acknowledged, the rest for the
- * consumers' prefetch, shared out evenly over the tasks the process can run (every enabled
- * flow's tasks.max) and turned into librdkafka's prefetch limits (clientconf.c). A file that
+ * consumers' prefetch, shared out evenly over the tasks the process can run (the tasks.max of
+ * every flow that runs here, --clusters) and turned into librdkafka's prefetch limits (clientconf.c). A file that
  * sets only inflight.max.bytes (it came first) gets twice that as the budget. */
 static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
     int64_t inflight = bytes_key(cfg, "inflight.max.bytes", 1048576, 0, name, d);
@@ -978,7 +978,7 @@ static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
     }
     int64_t tasks = 0;
     for (size_t i = 0; i < cfg->nflows; i++)
-        if (cfg->flows[i].enabled) tasks += cfg->flows[i].s.tasks_max > 0 ? cfg->flows[i].s.tasks_max : 1;
+        if (cfg->flows[i].runs_here) tasks += cfg->flows[i].s.tasks_max > 0 ? cfg->flows[i].s.tasks_max : 1;
     cfg->memory_max_bytes = mem;
     cfg->inflight_max_bytes = inflight;
     for (size_t i = 0; i < cfg->nflows; i++) {

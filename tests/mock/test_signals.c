@@ -249,10 +249,10 @@ static void test_sigterm_waiting_for_assignment(void **state) {
     sigterm_at(km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), "joined group", NULL);
 }
 
-/* librdkafka's debug line for the group's JoinGroup answer to the coordination member (its
- * client.id names kmirror-tasks). */
+/* librdkafka's group debug line once the group answered the JoinGroup and the member waits for
+ * its SyncGroup (the state the tests below stop in). */
 #define CGRP_DEBUG "log.level = debug\nB.consumer.debug = cgrp\n"
-#define JOIN_ANSWERED ": (no error)"
+#define JOIN_ANSWERED "-> wait-sync"
 
 /* SyncGroup (API key 14) answers from B held back by rtt_ms, n times: the group has answered
  * the member's JoinGroup but not yet sent its assignment. */

@@ -29,14 +29,18 @@ static void test_acks_warning(void **state) {
     km_diag_free(&d);
 }
 
-/* Loads base + extra into cfg; returns km_config_load_buf's result (diagnostics in d). */
-static int load(km_config_t *cfg, km_diag_t *d, const char *base, const char *extra) {
+/* Loads base + extra into cfg for a process running the flows into `here` (NULL: all);
+ * returns km_config_load_buf's result (diagnostics in d). */
+static int load_here(km_config_t *cfg, km_diag_t *d, const char *base, const char *extra, const char *here) {
     char *text = km_xasprintf("%s%s", base, extra);
+    char *only[] = {(char *)here};
     memset(cfg, 0, sizeof(*cfg));
-    int rc = km_config_load_buf(cfg, text, strlen(text), "b.properties", NULL, 0, d);
+    int rc = km_config_load_buf(cfg, text, strlen(text), "b.properties", here ? only : NULL, here ? 1 : 0, d);
     free(text);
     return rc;
 }
+
+static int load(km_config_t *cfg, km_diag_t *d, const char *base, const char *extra) { return load_here(cfg, d, base, extra, NULL); }
 
 static void unload(km_config_t *cfg, km_diag_t *d) {
     km_config_free(cfg);
@@ -58,6 +62,13 @@ static void test_memory_budget_keys(void **state) {
         assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.max.messages.kbytes"), "65536");
         assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.min.messages"), "209715");
     }
+    unload(&cfg, &d);
+
+    /* a process for B alone (--clusters B) runs one task: it gets the whole prefetch part */
+    assert_int_equal(load_here(&cfg, &d, base, "", "B"), 0);
+    km_flow_t *ab = km_config_flow(&cfg, "A", "B");
+    assert_non_null(ab);
+    assert_string_equal(km_props_get(&ab->rk_consumer, "queued.min.messages"), "419430");
     unload(&cfg, &d);
 
     assert_int_equal(load(&cfg, &d, base, "memory.max.bytes = 134217728\nA.consumer.queued.min.messages = 5000\n"), 0);
