@@ -8,7 +8,9 @@
  *
  * Every value starts with the wall-clock time of its produce() call in microseconds (8 bytes,
  * little endian), so a reader on the target can compute latency without trusting anything the
- * mirror did to the record's timestamp. Records have no key: SIZE is the record size. The rest of
+ * mirror did to the record's timestamp, then (values of 16 bytes or more) the record's sequence
+ * number in this run (8 bytes, little endian), which lets a reader pair a record on the target
+ * with the same record on the source. Records have no key: SIZE is the record size. The rest of
  * a value is 'x' repeated, unless LOAD_VALUE=text (fill only): then each value is a different
  * window of 1 MiB of generated JSON-like log lines (fixed seed), which gzip shrinks about 3 to 4
  * times instead of about 100 times, for compression benchmarks.
@@ -139,7 +141,8 @@ static int partition_count(rd_kafka_t *rk, const char *topic) {
 }
 
 /* Produces one record to partition p, waiting for queue space by serving delivery reports. */
-static void produce(rd_kafka_t *rk, const char *topic, int32_t p, char *buf, size_t size) {
+static void produce(rd_kafka_t *rk, const char *topic, int32_t p, char *buf, size_t size, int64_t seq) {
+    if (size >= 16) memcpy(buf + 8, &seq, 8);
     for (;;) {
         int64_t t = now_us(CLOCK_REALTIME);
         if (size >= 8) memcpy(buf, &t, 8);
@@ -194,7 +197,7 @@ static int cmd_fill(const char *brokers, const char *topic, long long count, siz
     int64_t t0 = now_us(CLOCK_MONOTONIC);
     for (long long i = 0; i < count; i++) {
         if (pool) memcpy(buf, pool + (size_t)(i * 7919) % (TEXT_POOL - size), size);
-        produce(rk, topic, (int32_t)(i % parts), buf, size);
+        produce(rk, topic, (int32_t)(i % parts), buf, size, i);
         if ((i & 1023) == 0) rd_kafka_poll(rk, 0);
     }
     free(buf);
@@ -203,11 +206,14 @@ static int cmd_fill(const char *brokers, const char *topic, long long count, siz
 }
 
 /* Paced: every millisecond, sends what the schedule says is due, so records leave evenly instead
- * of in per-second bursts that would show up as latency. linger.ms=0 so that a record's
- * timestamp is also (to within a loopback round trip) its append time on the source. */
+ * of in per-second bursts that would show up as latency. linger.ms is librdkafka's default of 5,
+ * not 0: with 0, every record was a request of its own, and at 5,000 records/s over 16 partitions
+ * the source broker spent 56% of a core on them, on a 2-core machine that also runs the target
+ * broker and the mirror (all latencies then grew with that contention). What the producer's
+ * batching adds is measured apart: bench/run.sh gives the source topic LogAppendTime. */
 static int cmd_pace(const char *brokers, const char *topic, double rate, double seconds, size_t size) {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    set(c, "linger.ms", "0");
+    set(c, "linger.ms", "5");
     set(c, "acks", "1");
     rd_kafka_t *rk = client(brokers, c, dr_cb);
     int parts = partition_count(rk, topic);
@@ -217,7 +223,7 @@ static int cmd_pace(const char *brokers, const char *topic, double rate, double 
     while (sent < total) {
         int64_t due = (int64_t)((double)(now_us(CLOCK_MONOTONIC) - t0) * rate / 1e6);
         if (due > total) due = total;
-        for (; sent < due; sent++) produce(rk, topic, (int32_t)(sent % parts), buf, size);
+        for (; sent < due; sent++) produce(rk, topic, (int32_t)(sent % parts), buf, size, sent);
         rd_kafka_poll(rk, 0);
         struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);

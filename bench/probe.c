@@ -11,9 +11,14 @@
  *     PID until the probe first saw a record on the target (start-up; within one poll, 50 ms). Gives up (exit 1) when the
  *     watermarks do not move for IDLE_S seconds (default 120).
  *
- *   probe latency BROKERS TOPIC EXPECTED [IDLE_S]
+ *   probe latency BROKERS TOPIC EXPECTED [IDLE_S [SRC_BROKERS SRC_TOPIC]]
  *     Reads every partition of TOPIC from the beginning until EXPECTED records, and prints
  *       latency records=N p50_ms=A p99_ms=B max_ms=C method=append|receive
+ *     With SRC_TOPIC (also LogAppendTime), it then reads the source the same way and adds
+ *       source_p50_ms= source_p99_ms= source_max_ms=   the paced producer to the source
+ *       paired=M mirror_p50_ms= mirror_p99_ms= mirror_max_ms=
+ *     where the mirror's figures are target append minus source append of the same record (paired
+ *     by the sequence number in its value, load.c): what the mirror alone added, in whole ms.
  *     Each value starts with the source producer's send time in microseconds (see load.c).
  *     method=append: the topic has message.timestamp.type=LogAppendTime, so the record's
  *     timestamp is the target broker's append time, and latency = append - send; the probe may
@@ -24,6 +29,7 @@
  * Uses librdkafka only, never kmirror's code. */
 #include <librdkafka/rdkafka.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,14 +211,21 @@ static int cmp_i64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int cmd_latency(const char *brokers, const char *topic, int64_t expected, int idle_s) {
+/* Reads every partition of topic from the beginning until `expected` records that carry a send
+ * time. lat[i] = append time (or, without LogAppendTime, receive time) minus send time, in µs;
+ * when append_by_seq is given, append_by_seq[seq] = the record's append time in ms for every
+ * record whose value carries a sequence number below nseq (load.c). Returns the count read;
+ * *receive is set when a record had no LogAppendTime. */
+static int64_t read_topic(const char *brokers, const char *topic, int64_t expected, int idle_s, int64_t *lat,
+                          int64_t *append_by_seq, int64_t nseq, bool *receive) {
     rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, brokers, "read_committed");
     int nparts = 0;
     int64_t start = now_us(CLOCK_MONOTONIC);
     while (!(nparts = partitions(rk, topic))) {
         if (now_us(CLOCK_MONOTONIC) - start > (int64_t)idle_s * 1000000) {
             fprintf(stderr, "probe: topic %s did not appear within %d s\n", topic, idle_s);
-            return 1;
+            rd_kafka_destroy(rk);
+            return 0;
         }
         sleep_ms(100);
     }
@@ -222,21 +235,25 @@ static int cmd_latency(const char *brokers, const char *topic, int64_t expected,
     rd_kafka_assign(rk, tl);
     rd_kafka_topic_partition_list_destroy(tl);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
-    int64_t *lat = malloc((size_t)expected * sizeof(*lat)), n = 0, last_move = now_us(CLOCK_MONOTONIC);
+    int64_t n = 0, last_move = now_us(CLOCK_MONOTONIC);
     rd_kafka_message_t *batch[1000];
-    const char *method = "append";
     while (n < expected) {
         ssize_t got = rd_kafka_consume_batch_queue(q, 100, batch, 1000);
         int64_t now = now_us(CLOCK_REALTIME);
         for (ssize_t i = 0; i < got; i++) {
             rd_kafka_message_t *m = batch[i];
             if (!m->err && m->len >= 8 && n < expected) {
-                int64_t sent;
+                int64_t sent, seq;
                 memcpy(&sent, m->payload, 8);
                 rd_kafka_timestamp_type_t tt;
                 int64_t ts = rd_kafka_message_timestamp(m, &tt);
-                if (tt != RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME) method = "receive";
-                lat[n++] = (tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? ts * 1000 : now) - sent;
+                bool append = tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME;
+                if (!append) *receive = true;
+                lat[n++] = (append ? ts * 1000 : now) - sent;
+                if (append_by_seq && append && m->len >= 16) {
+                    memcpy(&seq, (const char *)m->payload + 8, 8);
+                    if (seq >= 0 && seq < nseq) append_by_seq[seq] = ts;
+                }
             }
             rd_kafka_message_destroy(m);
         }
@@ -250,19 +267,58 @@ static int cmd_latency(const char *brokers, const char *topic, int64_t expected,
     rd_kafka_queue_destroy(q);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    return n;
+}
+
+/* " NAME_p50_ms=A NAME_p99_ms=B NAME_max_ms=C" of n values in µs (sorts them). */
+static void print_percentiles(const char *name, int64_t *v, int64_t n) {
+    qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+    printf(" %sp50_ms=%.1f %sp99_ms=%.1f %smax_ms=%.1f", name, (double)v[n / 2] / 1000, name, (double)v[n * 99 / 100] / 1000,
+           name, (double)v[n - 1] / 1000);
+}
+
+static int cmd_latency(const char *brokers, const char *topic, int64_t expected, int idle_s, const char *src_brokers,
+                       const char *src_topic) {
+    int64_t *lat = malloc((size_t)expected * sizeof(*lat)), *tgt_at = NULL, *src_at = NULL, *src_lat = NULL, ns = 0;
+    bool receive = false;
+    if (src_topic) {
+        tgt_at = malloc((size_t)expected * sizeof(*tgt_at));
+        src_at = malloc((size_t)expected * sizeof(*src_at));
+        for (int64_t i = 0; i < expected; i++) tgt_at[i] = src_at[i] = -1;
+    }
+    int64_t n = read_topic(brokers, topic, expected, idle_s, lat, tgt_at, expected, &receive);
     if (n == 0) return 1;
-    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
-    printf("latency records=%lld p50_ms=%.1f p99_ms=%.1f max_ms=%.1f method=%s\n", (long long)n,
-           (double)lat[n / 2] / 1000, (double)lat[n * 99 / 100] / 1000, (double)lat[n - 1] / 1000, method);
+    printf("latency records=%lld", (long long)n);
+    print_percentiles("", lat, n);
+    printf(" method=%s", receive ? "receive" : "append");
+    if (src_topic) {
+        src_lat = malloc((size_t)expected * sizeof(*src_lat));
+        ns = read_topic(src_brokers, src_topic, expected, idle_s, src_lat, src_at, expected, &receive);
+        if (ns > 0) print_percentiles("source_", src_lat, ns);
+        /* The mirror's own share: target append minus source append of the same record. */
+        int64_t m = 0;
+        for (int64_t i = 0; i < expected; i++)
+            if (tgt_at[i] >= 0 && src_at[i] >= 0) lat[m++] = (tgt_at[i] - src_at[i]) * 1000;
+        if (m > 0) {
+            printf(" paired=%lld", (long long)m);
+            print_percentiles("mirror_", lat, m);
+        }
+    }
+    printf("\n");
     free(lat);
-    return n == expected ? 0 : 1;
+    free(tgt_at);
+    free(src_at);
+    free(src_lat);
+    return n == expected && (!src_topic || ns == expected) ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
     if ((argc == 6 || argc == 7) && strcmp(argv[1], "watch") == 0)
         return cmd_watch(argv[2], argv[3], atoll(argv[4]), atoi(argv[5]), argc == 7 ? atoi(argv[6]) : 120);
-    if ((argc == 5 || argc == 6) && strcmp(argv[1], "latency") == 0)
-        return cmd_latency(argv[2], argv[3], atoll(argv[4]), argc == 6 ? atoi(argv[5]) : 120);
-    fprintf(stderr, "usage: probe watch BROKERS TOPIC EXPECTED PID [IDLE_S] | probe latency BROKERS TOPIC EXPECTED [IDLE_S]\n");
+    if ((argc == 5 || argc == 6 || argc == 8) && strcmp(argv[1], "latency") == 0)
+        return cmd_latency(argv[2], argv[3], atoll(argv[4]), argc >= 6 ? atoi(argv[5]) : 120, argc == 8 ? argv[6] : NULL,
+                           argc == 8 ? argv[7] : NULL);
+    fprintf(stderr, "usage: probe watch BROKERS TOPIC EXPECTED PID [IDLE_S] | "
+                    "probe latency BROKERS TOPIC EXPECTED [IDLE_S [SRC_BROKERS SRC_TOPIC]]\n");
     return 2;
 }

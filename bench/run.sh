@@ -15,6 +15,7 @@
 # bench/results/YYYY-MM-DD.md for a full run on Kafka, else build/bench/results-MODE.md),
 # BENCH_LAT_LOADS (the paced loads of the latency runs: N = N% of rawpipe's median peak rate,
 # Nrps = N records/s; the first goes into the main table; default "5000rps 10", quick "5000rps").
+# BENCH_LATENCY=1: the latency runs alone (see latency_runs; KMIRROR_BENCH_A/_B work too).
 #
 # Variant runs (BENCH_WAN=1 or BENCH_VARIANTS set; default clusters only): peak throughput only,
 # one record size and partition count (BENCH_SIZES / BENCH_PARTITIONS, default 1024 and 16),
@@ -67,11 +68,12 @@
 #    record = user+sys of the mirror process (all its threads; the JVM for MM2) over the window
 #    from /proc/PID/stat, peak RSS = VmHWM of the process. Medians over rounds.
 #  * latency at moderate load: a fresh topic per contender, the mirror started and proven live
-#    (one empty marker record per partition must arrive), then `load pace` writes at 50% of
-#    rawpipe's median peak rate for BENCH_LAT_SECONDS. Each value carries its send time (µs);
-#    on Kafka the target topic has message.timestamp.type=LogAppendTime and latency = target
-#    append time - send time, read after the run; on the mock, latency = receive time of a live
-#    probe - send time (includes the probe's fetch).
+#    (one empty marker record per partition must arrive), then `load pace` writes at the loads of
+#    BENCH_LAT_LOADS for BENCH_LAT_SECONDS. Each value carries its send time (µs) and a sequence
+#    number; on Kafka both topics have message.timestamp.type=LogAppendTime, read after the run:
+#    mirror latency = target append - source append of the same record, end to end = target
+#    append - send time; on the mock, end to end = receive time of a live probe - send time
+#    (includes the probe's fetch).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -210,7 +212,7 @@ fi
 # ---- one mirror run ---------------------------------------------------------------------------
 
 # Topics are created on Kafka only; on the mock they exist from the start.
-mk_topic() { [ $real = 1 ] && "$bin/load" create "$@" >/dev/null; return 0; }
+mk_topic() { [ $real = 1 ] || return 0; "$bin/load" create "$@" >/dev/null; }
 rm_topics() { [ $real = 1 ] && "$bin/load" delete "$@" >/dev/null 2>&1; return 0; }
 
 # mm2_config ALIAS TOPIC FILE: the same MM2-format file for kmirror and Apache MM2. Every key
@@ -290,18 +292,25 @@ peak() {
   echo "raw peak $c S=$s P=$p round=$r $line" >>"$results"
 }
 
-# latency CONTENDER CFG S P RATE PCT: one paced run; appends "latPCT c s p p50 p99 rate".
+# latency CONTENDER CFG S P RATE PCT [RUN [LABEL]]: one paced run; appends "latPCT LABEL s p p50
+# p99 rate src_p50 src_p99 mirror_p50 mirror_p99" (LABEL defaults to CONTENDER; Kafka only: src_*
+# the paced producer's own latency to the source, mirror_* target minus source append time of the
+# same record). RUN tells repeated runs' topics apart.
 latency() {
-  local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 src alias dst out line total probe_pid secs
-  src=$(lat_topic "$s" "$p" "$c" "$pct"); alias=$(alias_for "$(letter "$c")" "$i" "L$pct"); dst=$alias.$src
-  out=$work/lat$pct-$c-$i.log
+  local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 run=${7:-} label=${8:-$1} src alias dst out line total probe_pid secs
+  src=$(lat_topic "$s" "$p" "$c" "$pct$run"); alias=$(alias_for "$(letter "$c")" "$i" "L$pct$run"); dst=$alias.$src
+  out=$work/lat$pct$run-$c-$i.log
   total=$((rate * lat_secs))
   # On the mock the paced load obeys the same per-partition cap as the backlog: shorter, not slower.
   if [ $mode = mock ] && [ $total -gt $(mock_cap "$s" "$p") ]; then
     total=$(mock_cap "$s" "$p"); secs=$(awk -v t=$total -v r=$rate 'BEGIN {printf "%d", t / r < 1 ? 1 : t / r}'); total=$((rate * secs))
   else secs=$lat_secs; fi
-  mk_topic "$A" "$src" "$p"
-  mk_topic "$B" "$dst" "$p" message.timestamp.type=LogAppendTime
+  # LogAppendTime on the source too: the probe then also reads how late the paced producer's own
+  # records reached the source, which is not the mirror's doing.
+  # A topic left over from an interrupted run would mix its records into this one's.
+  if ! mk_topic "$A" "$src" "$p" message.timestamp.type=LogAppendTime || ! mk_topic "$B" "$dst" "$p" message.timestamp.type=LogAppendTime; then
+    log "$c S=$s P=$p: cannot create $src on the source or $dst on the target (left over from an interrupted run?)"; return
+  fi
   start_mirror "$c" "$alias" "$src" "$dst" $((total + p)) "$out"
   # Live: one empty marker per partition must come through before the paced load starts.
   "$bin/load" fill "$A" "$src" "$p" 0 >/dev/null
@@ -311,13 +320,13 @@ latency() {
   if [ $real = 0 ]; then "$bin/probe" latency "$B" "$dst" "$total" 60 >"$out.probe" & probe_pid=$!; sleep 1; fi
   "$bin/load" pace "$A" "$src" "$rate" "$secs" "$s" >/dev/null
   if [ $real = 0 ]; then wait "$probe_pid"; line=$(cat "$out.probe")
-  else line=$("$bin/probe" latency "$B" "$dst" "$total" 120); fi
+  else line=$("$bin/probe" latency "$B" "$dst" "$total" 120 "$A" "$src"); fi
   stop_mirror
   rm_topics "$A" "$src"; rm_topics "$B" "$dst"
   [ -n "$line" ] || { log "$c S=$s P=$p: no latency result"; return; }
-  log "$c S=$s P=$p at $rate rec/s: $line"
-  echo "lat$pct $c $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate" >>"$results"
-  echo "raw lat$pct $c S=$s P=$p rate=$rate $line" >>"$results"
+  log "$label S=$s P=$p at $rate rec/s: $line"
+  echo "lat$pct $label $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate $(field source_p50_ms "$line") $(field source_p99_ms "$line") $(field mirror_p50_ms "$line") $(field mirror_p99_ms "$line")" >>"$results"
+  echo "raw lat$pct $label S=$s P=$p rate=$rate $line" >>"$results"
 }
 
 # load_rate LOAD RAWPIPE_RATE: records/s of a latency load (N% of rawpipe's peak, or Nrps).
@@ -338,7 +347,7 @@ machine() {
   echo "- librdkafka $(pkg-config --modversion rdkafka 2>/dev/null), kmirror $(git -C "$root" rev-parse --short HEAD 2>/dev/null)$(git -C "$root" diff --quiet 2>/dev/null || echo '+changes')"
   echo "- clusters: $mode ($A, $B)$([ $mode = kafka ] && echo ", Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' tests/kafka/pom.xml) single-node KRaft each, on this machine")"
   [ $mm2 = 1 ] && echo "- Apache MirrorMaker 2 $(sed -n 's:.*<mirror.version>\(.*\)</mirror.version>.*:\1:p' tests/kafka/pom.xml), -Xms256M -Xmx2G G1 (connect-mirror-maker.sh's defaults)"
-  echo "- run: $start_time to $(date -u +%FT%TZ), $rounds round(s) rawpipe/kmirror alternating$([ $mm2 = 1 ] && echo ', MM2 once'), moderate load for ${lat_secs} s$([ "$quick" = 1 ] && echo ', BENCH_QUICK=1')"
+  echo "- run: $start_time to $(date -u +%FT%TZ), $rounds round(s) rawpipe/kmirror alternating$([ $mm2 = 1 ] && { [ "${BENCH_LATENCY:-0}" = 1 ] && echo ', MM2 in every round' || echo ', MM2 once'; }), moderate load for ${lat_secs} s$([ "$quick" = 1 ] && echo ', BENCH_QUICK=1')"
   echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
@@ -516,6 +525,70 @@ variant_table() {
   done
 }
 
+# ---- latency runs (BENCH_LATENCY=1) ------------------------------------------------------------
+
+# Only the paced latency runs, BENCH_ROUNDS (default 3) rounds of every load of BENCH_LAT_LOADS
+# (Nrps only: there is no peak run to take a percentage of), one size and partition count
+# (BENCH_SIZES / BENCH_PARTITIONS, default 1024 and 16), contenders alternating, MM2 in every round
+# when BENCH_MM2=1, each kmirror variant of BENCH_VARIANTS (default: default) as its own contender.
+latency_runs() {
+  local s=${BENCH_SIZES:-1024} p=${BENCH_PARTITIONS:-16} r pct c v order lcont=rawpipe k=0
+  for v in ${BENCH_VARIANTS:-default}; do lcont="$lcont kmirror/$v"; done
+  [ $mm2 = 1 ] && lcont="$lcont mm2"
+  for r in $(seq "$rounds"); do for pct in $lat_pcts; do
+    case $pct in *rps) ;; *) log "BENCH_LATENCY=1 takes loads in records/s (Nrps), not '$pct'"; exit 2 ;; esac
+    order=$lcont; [ $((r % 2)) = 0 ] && order=$(echo "$lcont" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
+    for c in $order; do
+      k=$((k + 1))
+      case $c in kmirror/*) variant "${c#kmirror/}"; latency kmirror "$k" "$s" "$p" "${pct%rps}" "$pct" "r$r" "$c" ;;
+                 *) variant default; latency "$c" "$k" "$s" "$p" "${pct%rps}" "$pct" "r$r" ;; esac
+    done
+  done; done
+  v_conf= v_env=() v_rawpipe=() v_bin=
+  lsize=$s lparts=$p lconts=$lcont
+}
+
+latency_table() {
+  local pct c n
+  echo "| load records/s | contender | runs | mirror p50 ms | mirror p99 ms | end to end p50 ms | p99 ms | paced producer → source p50 ms | p99 ms | each run, mirror: p50 / p99 ms |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  for pct in $lat_pcts; do for c in $lconts; do
+    n=$(awk -v k="lat$pct" -v c="$c" '$1==k && $2==c' "$results" | wc -l)
+    echo "| ${pct%rps} | $(name_of "${c%%/*}")${c#${c%%/*}} | $n | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 10)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 11)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 5)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 6)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 8)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 9)" %.1f) | $(awk -v k="lat$pct" -v c="$c" '$1==k && $2==c {printf "%s%s / %s", sep, $10, $11; sep = "; "}' "$results") |"
+  done; done
+}
+
+if [ "${BENCH_LATENCY:-0}" = 1 ]; then
+  [ $mode != mock ] || { log "latency runs need Kafka clusters (LogAppendTime)"; exit 2; }
+  [ -n "${BENCH_ROUNDS:-}" ] || rounds=3
+  start_time=$(date -u +%FT%TZ)
+  latency_runs
+  report=${BENCH_RESULTS:-$work/../results-latency.md}
+  {
+    echo "# kmirror latency benchmark, $(date +%F)"
+    echo
+    machine
+    echo "- $lsize B records, $lparts partitions, paced for $lat_secs s per run; loads: $lat_pcts"
+    echo
+    latency_table
+    echo
+    echo "Mirror = target LogAppendTime minus source LogAppendTime of the same record (whole ms): what"
+    echo "the mirror adds. End to end = target LogAppendTime minus the send time the paced producer"
+    echo "wrote into the value; the paced producer's own share (send to source append) is in the last"
+    echo "two figures. Medians over runs. See bench/run.sh."
+    echo
+    echo "<details><summary>raw figures</summary>"
+    echo
+    echo '```'
+    grep '^raw ' "$results" | cut -c5-
+    echo '```'
+    echo "</details>"
+  } >"$report"
+  latency_table
+  log "report written to $report"
+  exit 0
+fi
+
 wan=${BENCH_WAN:-0}
 if [ "$wan" = 1 ] || [ -n "${BENCH_VARIANTS:-}" ]; then
   [ $mode = kafka ] || { log "variant and WAN runs need the default clusters (no BENCH_CLUSTERS=mock, no KMIRROR_BENCH_A/_B)"; exit 2; }
@@ -583,23 +656,24 @@ done; done
 lat_main=${lat_pcts%% *}
 
 table() {
-  echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | start-up s | moderate load records/s | latency p50 ms | latency p99 ms |"
-  echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| record | partitions | contender | records/s | MB/s | CPU µs/record | peak RSS MB | start-up s | moderate load records/s | latency p50 ms | latency p99 ms | mirror p50 ms | mirror p99 ms |"
+  echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for s in $sizes; do for p in $parts_list; do
-    local rp_rate rp_cpu rp_rss rp_p50 rp_p99 rp_up km_rate km_cpu
+    local rp_rate rp_cpu rp_rss rp_p50 rp_p99 rp_up rp_m50 rp_m99 km_rate km_cpu m50 m99
     for c in $contenders; do
       rate=$(med peak "$c" "$s" "$p" 5); cpu=$(med peak "$c" "$s" "$p" 6); rss=$(med peak "$c" "$s" "$p" 7); up=$(med peak "$c" "$s" "$p" 8)
       p50=$(med "lat$lat_main" "$c" "$s" "$p" 5); p99=$(med "lat$lat_main" "$c" "$s" "$p" 6); lrate=$(med "lat$lat_main" "$c" "$s" "$p" 7)
+      m50=$(med "lat$lat_main" "$c" "$s" "$p" 10); m99=$(med "lat$lat_main" "$c" "$s" "$p" 11)
       mbs=$(awk -v r="$rate" -v s="$s" 'BEGIN {if (r != "") print r * s / 1e6}')
       rssmb=$(awk -v k="$rss" 'BEGIN {if (k != "") print k / 1024}')
-      echo "| $s B | $p | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$mbs" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$rssmb" %.0f) | $(fmt "$up" %.2f) | $(fmt "$lrate" %.0f) | $(fmt "$p50" %.1f) | $(fmt "$p99" %.1f) |"
-      if [ "$c" = rawpipe ]; then rp_rate=$rate; rp_cpu=$cpu; rp_rss=$rssmb; rp_p50=$p50; rp_p99=$p99; rp_up=$up; fi
+      echo "| $s B | $p | $(name_of "$c") | $(fmt "$rate" %.0f) | $(fmt "$mbs" %.1f) | $(fmt "$cpu" %.2f) | $(fmt "$rssmb" %.0f) | $(fmt "$up" %.2f) | $(fmt "$lrate" %.0f) | $(fmt "$p50" %.1f) | $(fmt "$p99" %.1f) | $(fmt "$m50" %.1f) | $(fmt "$m99" %.1f) |"
+      if [ "$c" = rawpipe ]; then rp_rate=$rate; rp_cpu=$cpu; rp_rss=$rssmb; rp_p50=$p50; rp_p99=$p99; rp_up=$up; rp_m50=$m50; rp_m99=$m99; fi
       if [ "$c" = kmirror ]; then
-        echo "| | | *kmirror ÷ rawpipe* | *$(ratio "$rate" "$rp_rate")* | | *$(ratio "$cpu" "$rp_cpu")* | *$(ratio "$rssmb" "$rp_rss")* | *$(awk -v a="$up" -v b="$rp_up" 'BEGIN {if (a == "" || b == "") print "–"; else printf "%+.2f s", a - b}')* | | *$(ratio "$p50" "$rp_p50")* | *$(ratio "$p99" "$rp_p99")* |"
+        echo "| | | *kmirror ÷ rawpipe* | *$(ratio "$rate" "$rp_rate")* | | *$(ratio "$cpu" "$rp_cpu")* | *$(ratio "$rssmb" "$rp_rss")* | *$(awk -v a="$up" -v b="$rp_up" 'BEGIN {if (a == "" || b == "") print "–"; else printf "%+.2f s", a - b}')* | | *$(ratio "$p50" "$rp_p50")* | *$(ratio "$p99" "$rp_p99")* | *$(ratio "$m50" "$rp_m50")* | *$(ratio "$m99" "$rp_m99")* |"
         km_rate=$rate; km_cpu=$cpu
       fi
       if [ "$c" = eos ]; then
-        echo "| | | *EOS ÷ kmirror* | *$(ratio "$rate" "$km_rate")* | | *$(ratio "$cpu" "$km_cpu")* | | | | | |"
+        echo "| | | *EOS ÷ kmirror* | *$(ratio "$rate" "$km_rate")* | | *$(ratio "$cpu" "$km_cpu")* | | | | | | | |"
       fi
     done
   done; done
@@ -640,7 +714,7 @@ mkdir -p "$(dirname "$report")"
   echo "Records/s and MB/s (record values) are peak rates over the 10%–90% window of a preloaded"
   echo "backlog; CPU µs/record is user+sys of the mirror process over that window; peak RSS is its"
   echo "VmHWM; start-up is from the mirror process's start to the first record on the target. Latency is measured separately, at the paced load shown ($(load_desc "$lat_main")):"
-  if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value."
+  if [ $real = 1 ]; then echo "target LogAppendTime minus the send time the paced producer wrote into each value; mirror latency is target minus source LogAppendTime of the same record."
   else echo "receive time of a live consumer on the target minus the send time written into each value."; fi
   echo "Medians over rounds. See bench/run.sh for the method."
   [ "$eos" = 1 ] && echo "kmirror EOS writes in transactions committed every offset.flush.interval.ms (5 s here): its records/s and latency are those of records arriving on the target; a read_committed consumer sees them at the next commit."
