@@ -591,7 +591,8 @@ fi
 
 wan=${BENCH_WAN:-0}
 if [ "$wan" = 1 ] || [ -n "${BENCH_VARIANTS:-}" ]; then
-  [ $mode = kafka ] || { log "variant and WAN runs need the default clusters (no BENCH_CLUSTERS=mock, no KMIRROR_BENCH_A/_B)"; exit 2; }
+  [ $mode != mock ] || { log "variant and WAN runs need Kafka clusters (not BENCH_CLUSTERS=mock)"; exit 2; }
+  [ "$wan" != 1 ] || [ $mode = kafka ] || { log "WAN runs need the default clusters (the source's second listener), not KMIRROR_BENCH_A/_B"; exit 2; }
   [ -n "${BENCH_ROUNDS:-}" ] || rounds=3
   start_time=$(date -u +%FT%TZ)
   variant_runs

@@ -25,7 +25,8 @@ static void sleep_ms(int ms) {
 }
 
 bool km_admin_pause(int ms) {
-    for (int64_t end = km_now_mono_ms() + ms; !km_admin_stopping() && km_now_mono_ms() < end;) sleep_ms(50);
+    for (int64_t end = km_now_mono_ms() + ms, left; !km_admin_stopping() && (left = end - km_now_mono_ms()) > 0;)
+        sleep_ms(left < 50 ? (int)left : 50);
     return !km_admin_stopping();
 }
 

@@ -81,6 +81,7 @@ typedef struct slot {
 struct km_flow_rt {
     km_flow_t *flow; /* its filters may be replaced (km_flow_rt_refilter) */
     km_flow_metrics_t *fm;
+    km_wake_t *wake; /* the main thread's: a survey or a positions read done wakes it */
     rd_kafka_t *src_admin, *dst_admin;
     km_coord_t *coord;
     km_task_t **tasks;    /* by task id; NULL where the task does not run here */
@@ -268,6 +269,7 @@ typedef struct pos_job {
     int rc;
     km_positions_t pos;
     char err[512];
+    km_wake_t *wake; /* its own reference: the job may outlive the flow */
 } pos_job_t;
 
 static void job_release(pos_job_t *j) {
@@ -279,6 +281,7 @@ static void job_release(pos_job_t *j) {
     free(j->topic);
     free(j->cluster);
     km_positions_free(&j->pos);
+    km_wake_unref(j->wake);
     pthread_cond_destroy(&j->done_cv);
     pthread_mutex_destroy(&j->lock);
     free(j);
@@ -298,6 +301,7 @@ static void *job_main(void *arg) {
     j->done = true;
     pthread_cond_signal(&j->done_cv);
     pthread_mutex_unlock(&j->lock);
+    km_wake_signal(j->wake);
     job_release(j);
     return NULL;
 }
@@ -319,6 +323,7 @@ static void read_if_asked(km_flow_rt_t *rt) {
     j->topic = km_xstrdup(f->s.offsets_topic);
     j->cluster = km_xstrdup(f->source);
     j->timeout_ms = timeout_ms(rt);
+    j->wake = km_wake_ref(rt->wake);
     j->conf = km_rk_conf(&f->rk_target_admin, j->err, sizeof(j->err));
     rt->job = j;
     rt->pos_started = j->gen;
@@ -810,6 +815,7 @@ static void offer(km_flow_rt_t *rt, survey_t *v) {
     survey_free(rt->survey);
     rt->survey = v;
     pthread_mutex_unlock(&rt->lock);
+    km_wake_signal(rt->wake);
 }
 
 static survey_t *copy_plan(const km_topic_plan_t *plan, size_t n, const int *usable, bool attempted) {
@@ -967,17 +973,23 @@ static rd_kafka_t *admin_client(const km_props_t *props, const char *what, const
 
 /* The offsets topic must exist before positions can be written: compacted, 25 partitions
  * (Connect's offset.storage.partitions). */
-static int ensure_offsets_topic(km_flow_rt_t *rt, char *errstr, size_t errlen) {
+static int ensure_offsets_topic(km_flow_rt_t *rt, bool *created, char *errstr, size_t errlen) {
     const km_flow_t *f = rt->flow;
-    bool created;
-    if (km_admin_ensure_topic(rt->dst_admin, f->s.offsets_topic, 25, 3, true, timeout_ms(rt), &created, errstr, errlen) != 0)
+    if (km_admin_ensure_topic(rt->dst_admin, f->s.offsets_topic, 25, 3, true, timeout_ms(rt), created, errstr, errlen) != 0)
         return -1;
-    if (created) km_info("flow %s: created %s on %s", f->name, f->s.offsets_topic, f->target);
+    if (*created) km_info("flow %s: created %s on %s", f->name, f->s.offsets_topic, f->target);
     return 0;
 }
 
-/* Unreadable positions at start-up are an error with the cluster's name, not a silent retry. */
-static int check_positions(km_flow_rt_t *rt, char *errstr, size_t errlen) {
+/* Unreadable positions at start-up are an error with the cluster's name, not a silent retry.
+ * A topic this process just created holds none, and reading it at once costs the wait for its
+ * partitions' leaders (~200 ms of a first start on Kafka 4.4): the tasks read it later anyway. */
+static int check_positions(km_flow_rt_t *rt, bool created, char *errstr, size_t errlen) {
+    if (created) {
+        km_info("flow %s: 0 stored position(s) in %s on %s (created just now)", rt->flow->name, rt->flow->s.offsets_topic,
+                rt->flow->target);
+        return 0;
+    }
     km_positions_t pos = {0};
     if (load_positions(rt, &pos, errstr, errlen) != 0) return -1;
     size_t bad = km_positions_nrejected(&pos, NULL);
@@ -1001,10 +1013,11 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
     return 0;
 }
 
-km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen) {
+km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t *wake, char *errstr, size_t errlen) {
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
     rt->fm = fm;
+    rt->wake = km_wake_ref(wake);
     pthread_mutex_init(&rt->lock, NULL);
     char err[512];
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
@@ -1015,12 +1028,13 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, char *err
         goto fail;
     /* Before the first topic is created: a group held by Java MirrorMaker 2 is refused untouched. */
     if (km_coord_check_group(flow, rt->dst_admin, errstr, errlen) != 0) goto fail;
-    if (ensure_offsets_topic(rt, err, sizeof(err)) != 0) {
+    bool created = false;
+    if (ensure_offsets_topic(rt, &created, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
     if (!flow->s.emit_offset_syncs_enabled) atomic_store(&rt->syncs_ready, true);
-    if (check_positions(rt, err, sizeof(err)) != 0) {
+    if (check_positions(rt, created, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
@@ -1149,6 +1163,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     free(rt->syncs_failure);
     free(rt->syncs_problem);
     free(rt->conflict);
+    km_wake_unref(rt->wake);
     free(rt);
     return rc;
 }

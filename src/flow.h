@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "util.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -20,8 +21,9 @@ typedef struct km_flow_rt km_flow_rt_t;
 /* Connects to both clusters, creates what is missing and joins the flow's group; tasks start
  * from km_flow_rt_tick once the group assigned them. NULL with errstr when the flow cannot start
  * (unreachable cluster, unreadable positions, no group membership possible). The flow's state
- * and its tasks' metrics go to fm, which must outlive the flow; so must `flow`. */
-km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, char *errstr, size_t errlen);
+ * and its tasks' metrics go to fm, which must outlive the flow; so must `flow`. `wake` (the main
+ * thread's, or NULL) is signalled when work the next tick takes is done. */
+km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t *wake, char *errstr, size_t errlen);
 /* Periodic work (group protocol, topic refresh when due, task health, starting and stopping
  * tasks, flow state). Returns false once the flow failed. */
 bool km_flow_rt_tick(km_flow_rt_t *rt);

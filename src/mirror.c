@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The longest the main thread sleeps between ticks: a thread whose work the next tick takes
+ * wakes it at once (km_wake_t), so this only paces the periodic checks. */
 #define TICK_MS 100
 /* How long POST /-/reload waits for its reload (behind a flow that is still starting, say). */
 #define HTTP_RELOAD_WAIT_S 30
@@ -112,6 +114,7 @@ typedef struct flow_run {
     bool start;             /* then `flow` is started (else the flow goes) */
     km_flow_rt_t *started;
     char err[1024];
+    km_wake_t *wake; /* the mirror's, signalled when the worker is done */
 } flow_run_t;
 
 struct km_mirror {
@@ -132,6 +135,7 @@ struct km_mirror {
     int answer_rc;
     char answer[1024];
     bool closing;
+    km_wake_t *wake; /* the main thread waits on it between ticks */
 };
 
 /* Checkpoints need offset-syncs; without them a flow still replicates. */
@@ -218,9 +222,10 @@ static void *worker_main(void *arg) {
     if (r->start && !km_admin_stopping()) {
         km_info("flow %s: starting (%s -> %s)", r->flow->name, km_props_get(&r->flow->rk_consumer, "bootstrap.servers"),
                 km_props_get(&r->flow->rk_producer, "bootstrap.servers"));
-        r->started = km_flow_rt_start(r->flow, r->fm, r->err, sizeof(r->err));
+        r->started = km_flow_rt_start(r->flow, r->fm, r->wake, r->err, sizeof(r->err));
     }
     atomic_store(&r->done, true);
+    km_wake_signal(r->wake);
     return NULL;
 }
 
@@ -331,6 +336,7 @@ static void reload_flows(km_mirror_t *m, cfg_ref_t *ref) {
         if (!nf->runs_here || find_run(m, nf->source, nf->target)) continue;
         km_info("flow %s: added by the configuration", nf->name);
         flow_run_t *r = km_xcalloc(1, sizeof(*r));
+        r->wake = m->wake;
         r->flow = nf;
         m->runs = km_xrealloc(m->runs, (m->nruns + 1) * sizeof(*m->runs));
         m->runs[m->nruns++] = r;
@@ -424,6 +430,7 @@ static int http_reload(void *arg, char *why, size_t whylen) {
     until.tv_sec += HTTP_RELOAD_WAIT_S;
     pthread_mutex_lock(&m->lock);
     uint64_t mine = ++m->asked;
+    km_wake_signal(m->wake);
     while (m->answered < mine && !m->closing && pthread_cond_timedwait(&m->answered_cond, &m->lock, &until) != ETIMEDOUT)
         ;
     int rc = 1;
@@ -483,6 +490,7 @@ static void start_flows(km_mirror_t *m) {
 km_mirror_t *km_mirror_start(km_config_t *cfg) {
     km_mirror_t *m = km_xcalloc(1, sizeof(*m));
     m->cfg = cfg_ref_new(cfg, false);
+    m->wake = km_wake_new();
     m->metrics = km_metrics_new();
     km_metrics_set_budget(m->metrics, cfg->memory_max_bytes, cfg->inflight_max_bytes);
     m->reloads_served = reload_signals;
@@ -496,6 +504,7 @@ km_mirror_t *km_mirror_start(km_config_t *cfg) {
     for (size_t i = 0; i < cfg->nflows; i++) {
         if (!cfg->flows[i].runs_here) continue;
         flow_run_t *r = km_xcalloc(1, sizeof(*r));
+        r->wake = m->wake;
         r->cfg = cfg_hold(m->cfg);
         r->flow = &cfg->flows[i];
         r->fm = km_metrics_add_flow(m->metrics, r->flow);
@@ -558,6 +567,7 @@ int km_mirror_stop(km_mirror_t *m) {
     km_metrics_free(m->metrics);
     pthread_cond_destroy(&m->answered_cond);
     pthread_mutex_destroy(&m->lock);
+    km_wake_unref(m->wake);
     free(m);
     return rc;
 }
@@ -580,8 +590,7 @@ int km_mirror_main(km_config_t *cfg, const km_mirror_opts_t *opts) {
     bool ok = true;
     while (!km_mirror_stop_requested() && (ok = km_mirror_tick(m))) {
         km_sdnotify_tick(sd, m->metrics);
-        struct timespec ts = {0, TICK_MS * 1000000L};
-        nanosleep(&ts, NULL);
+        km_wake_wait(m->wake, TICK_MS);
     }
     const char *why = ok ? "stopping: delivering records in flight and committing positions" : "a flow failed; stopping";
     km_info("%s", why);

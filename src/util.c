@@ -2,11 +2,15 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 void km_oom(void) {
     fputs("kmirror: out of memory\n", stderr);
@@ -133,3 +137,43 @@ int64_t km_now_mono_us(void) {
 }
 int64_t km_now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
 int64_t km_now_wall_coarse_ms(void) { return clock_ms(CLOCK_REALTIME_COARSE); }
+
+/* An eventfd: poll() on it also returns when a signal handler ran (EINTR), as nanosleep did. */
+struct km_wake {
+    int fd;
+    atomic_int refs;
+};
+
+km_wake_t *km_wake_new(void) {
+    km_wake_t *w = km_xcalloc(1, sizeof(*w));
+    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    atomic_init(&w->refs, 1);
+    return w;
+}
+
+km_wake_t *km_wake_ref(km_wake_t *w) {
+    if (w) atomic_fetch_add(&w->refs, 1);
+    return w;
+}
+
+void km_wake_unref(km_wake_t *w) {
+    if (!w || atomic_fetch_sub(&w->refs, 1) != 1) return;
+    if (w->fd >= 0) close(w->fd);
+    free(w);
+}
+
+void km_wake_signal(km_wake_t *w) {
+    static const uint64_t one = 1;
+    if (w && w->fd >= 0 && write(w->fd, &one, sizeof(one)) < 0) return; /* EAGAIN: a wake-up is pending anyway */
+}
+
+void km_wake_wait(km_wake_t *w, int timeout_ms) {
+    if (!w || w->fd < 0) { /* no eventfd: a plain sleep, the tick as it was */
+        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    struct pollfd pfd = {.fd = w->fd, .events = POLLIN};
+    uint64_t v;
+    if (poll(&pfd, 1, timeout_ms) > 0 && read(w->fd, &v, sizeof(v)) < 0) return; /* EAGAIN: read by a racing wait */
+}

@@ -38,4 +38,16 @@ int64_t km_now_mono_us(void);
  * source on every delivery report showed up in profiles (bench/results/2026-11-25.md). */
 int64_t km_now_wall_coarse_ms(void);
 
+/* A wake-up for the main thread: it waits on one between ticks (km_wake_wait), and a thread
+ * that finished something the next tick takes (a positions read, a topic survey, a flow start)
+ * signals it, so the hand-over costs no tick. Reference-counted: a detached thread that may
+ * outlive the main loop holds its own reference. */
+typedef struct km_wake km_wake_t;
+km_wake_t *km_wake_new(void);
+km_wake_t *km_wake_ref(km_wake_t *w);
+void km_wake_unref(km_wake_t *w); /* NULL is fine */
+void km_wake_signal(km_wake_t *w); /* NULL is fine */
+/* Returns at a signal (sent since the last wait), a caught signal of the process, or timeout_ms. */
+void km_wake_wait(km_wake_t *w, int timeout_ms);
+
 #endif
