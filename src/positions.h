@@ -66,7 +66,8 @@ void km_positions_free(km_positions_t *p);
  * Only committed records count (read_committed), up to the high watermark at the call: with
  * exactly-once, positions written in a transaction that is still open elsewhere are waited
  * for, never skipped, and those of aborted transactions never seen. A missing topic is an empty
- * result. Returns 0, or -1 with errstr (unreachable cluster, timeout, or *cancel set: cancel may
+ * result; any other error of the topic (not authorized, say) is an error. Returns 0, or -1 with
+ * errstr (unreachable cluster, timeout, or *cancel set: cancel may
  * be NULL; it is looked at between requests and while reading, so a single metadata or
  * watermark request still runs to its own timeout). */
 int km_positions_load(rd_kafka_conf_t *conf, const char *topic, const char *cluster, int timeout_ms,

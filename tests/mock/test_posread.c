@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mirror.h"
 #include "mock.h"
+#include "positions.h"
 #include "util.h"
 
 #include <librdkafka/rdkafka_mock.h>
@@ -286,12 +287,37 @@ static void test_stop_gives_up_on_unanswered_read(void **state) {
     env_free(e);
 }
 
+/* The positions topic answers with an error other than "unknown topic" (here not authorized, as
+ * for a principal that lost DESCRIBE on it): the read is an error naming the topic, not an empty
+ * result that would start every partition afresh (from auto.offset.reset: all again, or, with
+ * latest, skipping what was not mirrored yet). Seen failing before the fix: rc 0, no positions. */
+static void test_unauthorized_positions_topic_is_an_error(void **state) {
+    (void)state;
+    char err[512];
+    km_mock_t *b = km_mock_new(1, err, sizeof(err));
+    assert_non_null(b);
+    assert_int_equal(km_mock_create_mm2_topics(b, "A"), 0);
+    rd_kafka_mock_topic_set_error(km_mock_cluster(b), "mm2-offsets.A.internal", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", km_mock_bootstraps(b), err, sizeof(err)), RD_KAFKA_CONF_OK);
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0); /* librdkafka warns per partition of the refused topic */
+    km_positions_t pos = {0};
+    err[0] = '\0';
+    int rc = km_positions_load(conf, "mm2-offsets.A.internal", "A", 10000, NULL, &pos, err, sizeof(err));
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "mm2-offsets.A.internal"));
+    assert_non_null(strstr(err, "uthoriz"));
+    km_positions_free(&pos);
+    km_mock_free(b);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stalled_positions_read_holds_back_only_its_flow),
         cmocka_unit_test(test_stop_during_stalled_read),
         cmocka_unit_test(test_stop_gives_up_on_unanswered_read),
+        cmocka_unit_test(test_unauthorized_positions_topic_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
