@@ -95,6 +95,7 @@ typedef struct commit_ctx {
     task_part_t *part;
     int64_t offset;
     uint64_t seq;
+    const char *topic; /* an offset-sync's: the task topic's name, which lives as long as part */
 } commit_ctx_t;
 
 struct km_task {
@@ -215,7 +216,7 @@ static void produce_sync(km_task_t *t, task_part_t *p, const km_pending_sync_t *
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, KM_SYNC_HEADER, -1, hdr, sizeof(hdr));
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
-    *c = (commit_ctx_t){p, ps->s.upstream_offset, ps->seq};
+    *c = (commit_ctx_t){p, ps->s.upstream_offset, ps->seq, ps->s.topic};
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->sync_rk, RD_KAFKA_V_RKT(t->sync_rkt), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, (size_t)kn),
         RD_KAFKA_V_VALUE(val, sizeof(val)), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -257,14 +258,14 @@ static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     task_part_t *p = c->part;
     const km_flow_t *f = t->flow;
     if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop) && !p->sync_warned) {
-        km_warn("flow %s: the offset-sync of partition %d at upstream offset %lld could not be written to %s on %s: %s; "
+        km_warn("flow %s: the offset-sync of %s [%d] at upstream offset %lld could not be written to %s on %s: %s; "
                 "it is kept and sent again (backing off to every 60 s), and the partition's position waits for it",
-                f->name, p->partition, (long long)c->offset, f->s.offset_syncs_topic,
+                f->name, c->topic, p->partition, (long long)c->offset, f->s.offset_syncs_topic,
                 f->s.offset_syncs_location == KM_SYNCS_ON_TARGET ? f->target : f->source, rd_kafka_err2str(dr->err));
         p->sync_warned = true;
     } else if (!p->syncs.broken && p->syncs.n == 0) {
         if (p->sync_warned)
-            km_info("flow %s: the offset-syncs of partition %d are written again to %s", f->name, p->partition,
+            km_info("flow %s: the offset-syncs of %s [%d] are written again to %s", f->name, c->topic, p->partition,
                     f->s.offset_syncs_topic);
         p->sync_warned = false;
         p->sync_backoff_ms = 0;
@@ -872,7 +873,7 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
     char *val = km_pos_encode_value(pos, &vlen);
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
-    *c = (commit_ctx_t){p, pos, 0};
+    *c = (commit_ctx_t){p, pos, 0, NULL};
     rd_kafka_resp_err_t err = rd_kafka_producev(
         t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);

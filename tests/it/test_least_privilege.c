@@ -347,7 +347,7 @@ static void test_each_missing_acl_is_named(void **state) {
         {"a.", RD_KAFKA_ACL_OPERATION_WRITE, 1, {"the target refuses the record", "a.lp-miss", "Topic authorization failed"}, true, NULL},
         {"a.", RD_KAFKA_ACL_OPERATION_CREATE, 1, {"cannot create", "a.lp-miss", " on b"}, true, NULL},
         {"a-mm2", RD_KAFKA_ACL_OPERATION_READ, 1, {"not authorized to join group a-mm2", "mm2-kmirror-tasks.a.a-mm2.internal", " on b"}, false, NULL},
-        {"mm2-offset-syncs.b.internal", RD_KAFKA_ACL_OPERATION_WRITE, 0, {"could not be written to mm2-offset-syncs.b.internal", "offset-sync of partition", "Topic authorization failed"}, true,
+        {"mm2-offset-syncs.b.internal", RD_KAFKA_ACL_OPERATION_WRITE, 0, {"could not be written to mm2-offset-syncs.b.internal", "the offset-sync of ", "Topic authorization failed"}, true,
          "are written again"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -381,11 +381,22 @@ static void test_each_missing_acl_is_named(void **state) {
         if (m->recovered) {
             if (!kt_kmirror_wait_logged(&k, m->recovered, WAIT_MS)) kt_kmirror_print_log(&k);
             assert_true(kt_kmirror_logged(&k, m->recovered));
-            char *log = kt_kmirror_log(&k);
-            int times = 0;
-            for (const char *at = log; (at = strstr(at, m->says[0])); at++) times++;
+            /* Once per partition (the flow's own heartbeats partition has syncs too): no
+             * "offset-sync of TOPIC [P]" warned twice. */
+            char *log = kt_kmirror_log(&k), seen[8][192];
+            int nseen = 0;
+            for (const char *at = log; (at = strstr(at, m->says[0])); at++) {
+                const char *line = at;
+                while (line > log && line[-1] != '\n') line--;
+                const char *from = strstr(line, m->says[1]), *to = from ? strstr(from, " at upstream offset") : NULL;
+                if (!from || !to || to > at) continue;
+                char tp[192];
+                snprintf(tp, sizeof(tp), "%.*s", (int)(to - from), from);
+                for (int j = 0; j < nseen; j++)
+                    if (strcmp(seen[j], tp) == 0) fail_msg("'%s' logged twice for %s", m->says[0], tp + strlen(m->says[1]));
+                if (nseen < 8) snprintf(seen[nseen++], sizeof(seen[0]), "%s", tp);
+            }
             free(log);
-            if (times > 2) fail_msg("'%s' logged %d times for 2 partitions, not once each", m->says[0], times);
         }
         assert_int_equal(kt_kmirror_stop(&k, 40000), 0);
     }
