@@ -341,6 +341,15 @@ med() { awk -v k="$1" -v c="$2" -v s="$3" -v p="$4" -v col="$5" '$1==k && $2==c 
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN {if (v == "") print "–"; else printf f, v}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
 name_of() { case $1 in rawpipe) echo rawpipe ;; kmirror) echo kmirror ;; eos) echo "kmirror EOS" ;; mm2) echo "Apache MM2" ;; esac; }
+# raw_details: the result file's raw lines (and measured round trips) as a folded block of the report.
+raw_details() {
+  echo "<details><summary>raw figures</summary>"
+  echo
+  echo '```'
+  grep '^raw \|^rtt ' "$results" | sed 's/^raw //'
+  echo '```'
+  echo "</details>"
+}
 
 machine() {
   echo "- machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) memory, kernel $(uname -r)"
@@ -577,12 +586,7 @@ if [ "${BENCH_LATENCY:-0}" = 1 ]; then
     echo "wrote into the value; the paced producer's own share (send to source append) is in the last"
     echo "two figures. Medians over runs. See bench/run.sh."
     echo
-    echo "<details><summary>raw figures</summary>"
-    echo
-    echo '```'
-    grep '^raw ' "$results" | cut -c5-
-    echo '```'
-    echo "</details>"
+    raw_details
   } >"$report"
   latency_table
   log "report written to $report"
@@ -609,12 +613,7 @@ if [ "$wan" = 1 ] || [ -n "${BENCH_VARIANTS:-}" ]; then
     echo "mirror process over that window; peak RSS its VmHWM; medians over rounds (runs = rounds"
     echo "measured). See bench/run.sh."
     echo
-    echo "<details><summary>raw figures</summary>"
-    echo
-    echo '```'
-    grep '^raw \|^rtt ' "$results" | sed 's/^raw //'
-    echo '```'
-    echo "</details>"
+    raw_details
   } >"$report"
   variant_table
   log "report written to $report"
@@ -720,12 +719,7 @@ mkdir -p "$(dirname "$report")"
   echo "Medians over rounds. See bench/run.sh for the method."
   [ "$eos" = 1 ] && echo "kmirror EOS writes in transactions committed every offset.flush.interval.ms (5 s here): its records/s and latency are those of records arriving on the target; a read_committed consumer sees them at the next commit."
   echo
-  echo "<details><summary>raw figures</summary>"
-  echo
-  echo '```'
-  grep '^raw ' "$results" | cut -c5-
-  echo '```'
-  echo "</details>"
+  raw_details
 } >"$report"
 table
 other_tables

@@ -49,6 +49,30 @@ rd_kafka_resp_err_t km_admin_metadata(rd_kafka_t *rk, rd_kafka_topic_t *only, co
     }
 }
 
+int km_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errlen) {
+    int64_t deadline = km_now_mono_ms() + timeout_ms;
+    for (;;) {
+        const rd_kafka_metadata_t *md;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        int64_t left = deadline - km_now_mono_ms();
+        rd_kafka_resp_err_t err = km_admin_metadata(rk, rkt, &md, left > 0 ? (int)left : 1);
+        rd_kafka_topic_destroy(rkt);
+        if (err) {
+            snprintf(errstr, errlen, "metadata for %s: %s", topic, km_admin_err2str(err));
+            return -1;
+        }
+        rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        int n = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+        rd_kafka_metadata_destroy(md);
+        if (!terr) return n;
+        if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return 0;
+        if (terr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE || km_now_mono_ms() + 50 >= deadline || !km_admin_pause(50)) {
+            snprintf(errstr, errlen, "metadata for %s: %s", topic, km_admin_err2str(terr));
+            return -1;
+        }
+    }
+}
+
 const char *km_admin_err2str(rd_kafka_resp_err_t err) {
     return err == RD_KAFKA_RESP_ERR__DESTROY && km_admin_stopping() ? "interrupted: kmirror is stopping" : rd_kafka_err2str(err);
 }

@@ -22,6 +22,10 @@ bool km_admin_pause(int ms);
  * timeout_ms, so that a stop interrupts it: then RD_KAFKA_RESP_ERR__DESTROY. */
 rd_kafka_resp_err_t km_admin_metadata(rd_kafka_t *rk, rd_kafka_topic_t *only, const rd_kafka_metadata_t **md,
                                       int timeout_ms);
+/* Partitions of `topic`: 0 when it does not exist, -1 with errstr on any other error of the topic
+ * (not authorized, say: never taken for "missing"). A leader still being elected (a topic created
+ * a moment ago) is waited for, within timeout_ms. */
+int km_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errlen);
 /* rd_kafka_err2str, but "interrupted: kmirror is stopping" for a wait the stop flag ended. */
 const char *km_admin_err2str(rd_kafka_resp_err_t err);
 

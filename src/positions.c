@@ -186,42 +186,14 @@ static bool cancelled(const _Atomic bool *cancel, char *errstr, size_t errlen) {
     return true;
 }
 
-/* The partition count of `topic`, 0 when it does not exist, -1 with errstr on any other error of
- * the topic: one the cluster will not describe (no DESCRIBE ACL, say) must not read as "no
- * positions, start every partition afresh". A leader still being elected (a topic created a
- * moment ago) is waited for, within timeout_ms. */
-static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, const _Atomic bool *cancel, char *errstr,
-                           size_t errlen) {
-    int64_t deadline = km_now_mono_ms() + timeout_ms;
-    for (;;) {
-        const rd_kafka_metadata_t *md;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int64_t left = deadline - km_now_mono_ms();
-        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, left > 0 ? (int)left : 1);
-        rd_kafka_topic_destroy(rkt);
-        if (err) {
-            snprintf(errstr, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(err));
-            return -1;
-        }
-        rd_kafka_resp_err_t terr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-        int n = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
-        rd_kafka_metadata_destroy(md);
-        if (!terr) return n;
-        if (terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return 0;
-        if (terr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE || km_now_mono_ms() + 50 >= deadline || !km_admin_pause(50)) {
-            snprintf(errstr, errlen, "metadata for %s: %s", topic, rd_kafka_err2str(terr));
-            return -1;
-        }
-        if (cancelled(cancel, errstr, errlen)) return -1;
-    }
-}
-
 /* Assigns every partition of `topic` from the beginning and records the high watermarks
  * to read up to, as `marks` (a read_uncommitted client) sees them: past open transactions.
  * Returns the partition count, 0 when the topic does not exist, -1 on error. */
 static int assign_all(rd_kafka_t *rk, rd_kafka_t *marks, const char *topic, int timeout_ms, const _Atomic bool *cancel,
                       int64_t **ends, char *errstr, size_t errlen) {
-    int n = partition_count(rk, topic, timeout_ms, cancel, errstr, errlen);
+    /* A topic the cluster will not describe (no DESCRIBE ACL, say) is an error, not "no
+     * positions, start every partition afresh". */
+    int n = km_admin_partition_count(rk, topic, timeout_ms, errstr, errlen);
     if (n < 0) return -1;
     if (n == 0) return 0;
     if (cancelled(cancel, errstr, errlen)) return -1;
