@@ -94,6 +94,7 @@ struct km_flow_rt {
     char *topics_problem; /* why some selected topic is not (fully) replicated; NULL when none */
     char *conflict;       /* the group's configuration conflict (coord.h); NULL when none */
     char *positions_problem; /* partitions left unreplicated because their stored position is invalid; NULL when none */
+    char *start_problem;     /* tasks not started because their positions could not be read; NULL when none */
     /* New partitions not handed to their tasks yet because the positions could not be read:
      * every slot outside `handed` (the division as last handed) waits; retried with backoff. */
     slot_t *handed;
@@ -532,7 +533,19 @@ static void give_tasks(km_flow_rt_t *rt, const int *ids, size_t n, const pos_job
         stop_tasks(rt, ids, n);
         rt->next_start = km_now_mono_ms() + 1000;
         log_running(rt);
+        /* Nothing of these tasks is replicated meanwhile: the flow is not healthy, however long it
+         * takes (an ACL taken away from the positions topic does not heal by itself). */
+        free(rt->start_problem);
+        rt->start_problem = km_xasprintf("%zu task(s) not started: cannot read positions from %s on %s: %s; retrying", n,
+                                         rt->flow->s.offsets_topic, rt->flow->target, j->err);
+        report(rt);
         return;
+    }
+    if (rt->start_problem) {
+        km_info("flow %s: positions read; the task(s) start", rt->flow->name);
+        free(rt->start_problem);
+        rt->start_problem = NULL;
+        report(rt);
     }
     skipped_t sk = {0};
     for (size_t i = 0; i < n; i++) {
@@ -736,7 +749,8 @@ static void apply_slots(km_flow_rt_t *rt, slot_t *s, size_t n) {
  * the group run the flow with different settings. */
 static void report(km_flow_rt_t *rt) {
     char *conflict = rt->conflict ? km_xasprintf("configuration conflict in group %s: %s", rt->flow->s.group_id, rt->conflict) : NULL;
-    const char *parts[] = {rt->topics_problem, rt->positions_problem, rt->hand_problem, rt->syncs_problem, conflict};
+    const char *parts[] = {rt->topics_problem, rt->positions_problem, rt->start_problem, rt->hand_problem, rt->syncs_problem,
+                           conflict};
     size_t len = 0;
     for (size_t i = 0; i < sizeof(parts) / sizeof(*parts); i++) len += parts[i] ? strlen(parts[i]) + 2 : 0;
     if (!len) {
@@ -1160,6 +1174,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     free(rt->running);
     free(rt->topics_problem);
     free(rt->positions_problem);
+    free(rt->start_problem);
     free(rt->syncs_failure);
     free(rt->syncs_problem);
     free(rt->conflict);

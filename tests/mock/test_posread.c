@@ -311,6 +311,72 @@ static void test_unauthorized_positions_topic_is_an_error(void **state) {
     km_mock_free(b);
 }
 
+typedef struct healthz_wait {
+    km_mirror_t *m;
+    int want;             /* the status code */
+    const char *needle;   /* in /status, or NULL */
+    km_mock_t *target;    /* and records arrived there, or NULL */
+    int64_t records;
+} healthz_wait_t;
+
+static bool healthz_is(void *arg) {
+    healthz_wait_t *w = arg;
+    km_mirror_tick(w->m);
+    int status, st;
+    char *body, *doc;
+    if (kt_http_get(km_mirror_http_port(w->m), "/healthz", &status, &body) != 0) return false;
+    free(body);
+    if (kt_http_get(km_mirror_http_port(w->m), "/status", &st, &doc) != 0) return false;
+    bool ok = status == w->want && (!w->needle || strstr(doc, w->needle));
+    free(doc);
+    int64_t hw = 0;
+    if (ok && w->target)
+        ok = kt_high_watermarks(km_mock_bootstraps(w->target), "A.one", &hw, 1) == 0 && hw >= w->records;
+    return ok;
+}
+
+/* Positions that become unreadable between the start-up check and the tasks' start (an ACL
+ * taken away, say) leave the tasks unstarted: the flow must say so (degraded, /healthz 503, the
+ * reason names the topic), not only log a warning a second while /healthz says all is well. It
+ * heals by itself once the topic can be read. */
+static void test_unreadable_positions_at_task_start_degrade_the_flow(void **state) {
+    (void)state;
+    char err[512];
+    km_mock_t *a = km_mock_new(1, err, sizeof(err)), *b = km_mock_new(1, err, sizeof(err));
+    assert_true(a && b);
+    assert_int_equal(km_mock_create_topic(a, "one", 1), 0);
+    assert_int_equal(km_mock_create_topic(b, "A.one", 1), 0);
+    assert_int_equal(km_mock_create_mm2_topics(b, "A"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(a, "B"), 0);
+    produce(a, "one", 10);
+    char *text = km_xasprintf("clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                              "A->B.enabled = true\nreplication.factor = 1\nadmin.timeout.ms = 5000\n"
+                              "emit.heartbeats.enabled = false\nemit.checkpoints.enabled = false\n"
+                              "sync.topic.configs.enabled = false\nsync.topic.acls.enabled = false\n"
+                              "metrics.listen = 127.0.0.1:0\n",
+                              km_mock_bootstraps(a), km_mock_bootstraps(b));
+    km_config_t cfg = {0};
+    km_diag_t d = {0};
+    assert_int_equal(km_config_load_buf(&cfg, text, strlen(text), "mock.properties", NULL, 0, &d), 0);
+    free(text);
+    km_mirror_t *m = km_mirror_start(&cfg); /* the start-up check has read the positions */
+    assert_non_null(m);
+    /* The tasks start at a later tick, once the group has assigned them. */
+    rd_kafka_mock_topic_set_error(km_mock_cluster(b), "mm2-offsets.A.internal", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    healthz_wait_t degraded = {m, 503, "not started: cannot read positions from mm2-offsets.A.internal", NULL, 0};
+    assert_true(kt_wait_until(healthz_is, &degraded, 30000));
+
+    rd_kafka_mock_topic_set_error(km_mock_cluster(b), "mm2-offsets.A.internal", RD_KAFKA_RESP_ERR_NO_ERROR);
+    healthz_wait_t healed = {m, 200, NULL, b, 10};
+    assert_true(kt_wait_until(healthz_is, &healed, 30000));
+
+    km_mirror_stop(m);
+    km_config_free(&cfg);
+    km_diag_free(&d);
+    km_mock_free(a);
+    km_mock_free(b);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -318,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_stop_during_stalled_read),
         cmocka_unit_test(test_stop_gives_up_on_unanswered_read),
         cmocka_unit_test(test_unauthorized_positions_topic_is_an_error),
+        cmocka_unit_test(test_unreadable_positions_at_task_start_degrade_the_flow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
