@@ -21,6 +21,7 @@
 
 #include "acks.h"
 #include "clientconf.h"
+#include "fetchwake.h"
 #include "log.h"
 #include "offsetsync.h"
 #include "provenance.h"
@@ -103,9 +104,10 @@ struct km_task {
     km_flow_metrics_t *fm;
     km_task_slot_t *slot;
     int id;
-    char *name; /* "a->b#0" for logs */
+    char *name; /* "flow NAME task ID", for logs */
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *queue;
+    km_fetchwake_t *fetchwake; /* NULL: librdkafka's own refetch after at most 1 s */
     int wake_fd; /* eventfd: librdkafka signals it when the consumer or a producer queue gets work */
     rd_kafka_topic_t *offsets_rkt;
     /* Offset-syncs go to the source cluster by default (their own producer), else through
@@ -1125,7 +1127,12 @@ static void *task_main(void *arg) {
             continue;
         }
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, BATCH_MAX);
-        if (n > 0) t->consumed_at = km_now_wall_ms();
+        if (n > 0) {
+            t->consumed_at = km_now_wall_ms();
+            int64_t bytes = 0;
+            for (ssize_t i = 0; i < n; i++) bytes += (int64_t)batch[i]->len;
+            km_fetchwake_observe(t->fetchwake, rd_kafka_queue_length(t->queue), n, bytes);
+        }
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         int served = rd_kafka_poll(t->producer, 0);
         publish_inflight(t);
@@ -1237,6 +1244,12 @@ static int create_target_producer(km_task_t *t, char *errstr, size_t errlen) {
     return create_producer(t, false, errstr, errlen);
 }
 
+static int64_t conf_ll(rd_kafka_conf_t *c, const char *key) {
+    char buf[32];
+    size_t len = sizeof(buf);
+    return rd_kafka_conf_get(c, key, buf, &len) == RD_KAFKA_CONF_OK ? strtoll(buf, NULL, 10) : 0;
+}
+
 static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     const km_flow_t *f = t->flow;
     if (create_target_producer(t, errstr, errlen) != 0) return -1;
@@ -1254,10 +1267,12 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     /* Records of aborted source transactions must not become committed copies. */
     if (t->eos) rd_kafka_conf_set(cc, "isolation.level", "read_committed", NULL, 0);
     enable_stats(cc, &f->rk_consumer, t);
+    int64_t max_records = conf_ll(cc, "queued.min.messages"), max_kbytes = conf_ll(cc, "queued.max.messages.kbytes");
     t->consumer = km_rk_new(RD_KAFKA_CONSUMER, cc, errstr, errlen);
     if (!t->consumer) return -1;
     rd_kafka_poll_set_consumer(t->consumer);
     t->queue = rd_kafka_queue_get_consumer(t->consumer);
+    t->fetchwake = km_fetchwake_new(t->consumer, t->name, max_records, max_kbytes);
     if (f->s.emit_offset_syncs_enabled && create_sync_producer(t, errstr, errlen) != 0) return -1;
     enable_wakeups(t);
     return 0;
@@ -1271,6 +1286,7 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
     t->fm = fm;
     t->slot = km_flow_metrics_task(fm, id);
     t->id = id;
+    t->name = km_xasprintf("flow %s task %d", flow->name, id);
     pthread_mutex_init(&t->lock, NULL);
     t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
     if (create_clients(t, errstr, errlen) != 0) {
@@ -1318,6 +1334,8 @@ int km_task_join(km_task_t *t, const char **reason) {
         pthread_join(t->thread, NULL);
         km_task_slot_stopped(t->slot);
     }
+    km_fetchwake_free(t->fetchwake);
+    t->fetchwake = NULL;
     t->started = false;
     if (reason) *reason = t->fail_reason;
     return atomic_load(&t->failed) ? -1 : 0;
@@ -1330,6 +1348,7 @@ void km_task_free(km_task_t *t) {
         pthread_join(t->thread, NULL);
         km_task_slot_stopped(t->slot);
     }
+    km_fetchwake_free(t->fetchwake);
     for (size_t i = 0; i < t->ntopics; i++) {
         task_topic_t *tt = t->topics[i];
         if (tt->src_rkt) rd_kafka_topic_destroy(tt->src_rkt);
