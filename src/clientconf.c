@@ -403,6 +403,16 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 /* librdkafka's default: more only costs memory (10 KB records, 16 partitions: 128 MiB gave no
  * more records/s than 64 MiB; bench/results/2026-12-04.md section 4). */
 #define PREFETCH_KBYTES_MAX 65536
+/* librdkafka checks its queue limits before it sends a Fetch, never against the response: a whole
+ * response (up to fetch.max.bytes, 50 MiB by default) lands on top of a queue that is just below
+ * them, and stays in memory while any of its records is queued or in flight. At 100 B a response
+ * costs ~3x its size (320 B of bookkeeping per record), so with librdkafka's 50 MiB a 128 MiB
+ * budget peaked at 241 MB of live memory, 153 MB with 8 MiB responses, at the same rate
+ * (bench/results/2026-12-04.md section 10). A quarter of the task's prefetch share, at most
+ * librdkafka's default, keeps the default budget's fetches as they were. */
+#define FETCH_SHARE_DIVISOR 4
+#define FETCH_MAX_BYTES_MAX (50LL * 1024 * 1024)
+#define FETCH_MAX_BYTES_MIN (1LL * 1024 * 1024)
 
 static void set_default_ll(const km_props_t *java, km_props_t *out, const char *key, long long v) {
     if (km_props_find(java, key)) return;
@@ -419,6 +429,9 @@ void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_prop
     set_default_ll(java, out, "queued.max.messages.kbytes", kbytes < 1024 ? 1024 : kbytes > PREFETCH_KBYTES_MAX ? PREFETCH_KBYTES_MAX : kbytes);
     set_default_ll(java, out, "queued.min.messages",
                    records < PREFETCH_RECORDS_MIN ? PREFETCH_RECORDS_MIN : records > PREFETCH_RECORDS_MAX ? PREFETCH_RECORDS_MAX : records);
+    long long fetch = prefetch_bytes / FETCH_SHARE_DIVISOR;
+    set_default_ll(java, out, "fetch.max.bytes",
+                   fetch < FETCH_MAX_BYTES_MIN ? FETCH_MAX_BYTES_MIN : fetch > FETCH_MAX_BYTES_MAX ? FETCH_MAX_BYTES_MAX : fetch);
     if (km_props_find(java, "max.partition.fetch.bytes")) return;
     long long v = REPLICATION_MAX_PARTITION_FETCH;
     if (inflight_max_bytes / 8 < v) v = inflight_max_bytes / 8;

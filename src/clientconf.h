@@ -28,8 +28,9 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 
 /* Defaults of the replication consumer once the process's memory budget is shared out (config.c),
  * each unless the user set it: max.partition.fetch.bytes = 4 MiB, at most inflight_max_bytes / 8
- * and fetch.max.bytes, at least 1 MiB; queued.max.messages.kbytes and queued.min.messages from
- * prefetch_bytes, this consumer's share of the budget. See clientconf.c. */
+ * and fetch.max.bytes, at least 1 MiB; queued.max.messages.kbytes, queued.min.messages and
+ * fetch.max.bytes (a quarter, 1 to 50 MiB) from prefetch_bytes, this consumer's share of the
+ * budget. See clientconf.c. */
 void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes,
                                                   int64_t prefetch_bytes);
 

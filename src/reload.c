@@ -25,7 +25,8 @@ static void describe(char **why, const char *what, const char *key, const char *
  * its task count: a reload that only enables or disables another flow changes them, and
  * restarting every flow for that would stop replication; a running flow keeps its limits until
  * it restarts (the budget keys themselves and the user's own values are compared as such). */
-static const char *const budget_derived[] = {"queued.min.messages", "queued.max.messages.kbytes", "max.partition.fetch.bytes", NULL};
+static const char *const budget_derived[] = {"queued.min.messages", "queued.max.messages.kbytes", "fetch.max.bytes",
+                                             "max.partition.fetch.bytes", NULL};
 
 static bool listed(const char *const *list, const char *key) {
     for (size_t i = 0; list && list[i]; i++)

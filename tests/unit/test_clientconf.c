@@ -236,11 +236,21 @@ static void test_replication_consumer_defaults(void **state) {
      * bookkeeping per record */
     assert_string_equal(km_props_get(&x.out, "queued.max.messages.kbytes"), "65536");
     assert_string_equal(km_props_get(&x.out, "queued.min.messages"), "419430");
+    /* a response lands on top of the queue: a quarter of the share, at most librdkafka's 50 MiB */
+    assert_string_equal(km_props_get(&x.out, "fetch.max.bytes"), "52428800");
     done(&x);
+    xl_t u = {0}; /* 128 MiB: 64 MiB of prefetch */
+    run(&u, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&u.in, &u.out, 64LL << 20, 64LL << 20);
+    assert_string_equal(km_props_get(&u.out, "fetch.max.bytes"), "16777216");
+    assert_string_equal(km_props_get(&u.out, "max.partition.fetch.bytes"), "4194304");
+    done(&u);
     xl_t y = {0}; /* a small budget: an eighth of it */
     run(&y, KM_CLIENT_CONSUMER);
     km_clientconf_replication_consumer_defaults(&y.in, &y.out, 16LL << 20, 1LL << 20);
-    assert_string_equal(km_props_get(&y.out, "max.partition.fetch.bytes"), "2097152");
+    /* and no more than the response, itself at least 1 MiB */
+    assert_string_equal(km_props_get(&y.out, "fetch.max.bytes"), "1048576");
+    assert_string_equal(km_props_get(&y.out, "max.partition.fetch.bytes"), "1048576");
     /* a small share: floors of 1 MiB and 10,000 records */
     assert_string_equal(km_props_get(&y.out, "queued.max.messages.kbytes"), "1024");
     assert_string_equal(km_props_get(&y.out, "queued.min.messages"), "10000");
@@ -250,6 +260,7 @@ static void test_replication_consumer_defaults(void **state) {
     run(&z, KM_CLIENT_CONSUMER);
     km_clientconf_replication_consumer_defaults(&z.in, &z.out, 256LL << 20, 256LL << 20);
     assert_string_equal(km_props_get(&z.out, "max.partition.fetch.bytes"), "3000000");
+    assert_string_equal(km_props_get(&z.out, "fetch.max.bytes"), "3000000");
     done(&z);
     xl_t w = {0};
     km_props_set(&w.in, "max.partition.fetch.bytes", "65536", 1);
