@@ -430,9 +430,14 @@ void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_prop
     set_default_ll(java, out, "queued.min.messages",
                    records < PREFETCH_RECORDS_MIN ? PREFETCH_RECORDS_MIN : records > PREFETCH_RECORDS_MAX ? PREFETCH_RECORDS_MAX : records);
     long long fetch = prefetch_bytes / FETCH_SHARE_DIVISOR;
+    /* A max.partition.fetch.bytes the user raised (for a WAN) is not undone by the derived
+     * response size, only by a fetch.max.bytes of their own. */
+    const char *own = km_props_get(java, "max.partition.fetch.bytes");
+    long long own_mpfb = own ? strtoll(own, NULL, 10) : 0;
+    if (own_mpfb > fetch) fetch = own_mpfb;
     set_default_ll(java, out, "fetch.max.bytes",
                    fetch < FETCH_MAX_BYTES_MIN ? FETCH_MAX_BYTES_MIN : fetch > FETCH_MAX_BYTES_MAX ? FETCH_MAX_BYTES_MAX : fetch);
-    if (km_props_find(java, "max.partition.fetch.bytes")) return;
+    if (own) return;
     long long v = REPLICATION_MAX_PARTITION_FETCH;
     if (inflight_max_bytes / 8 < v) v = inflight_max_bytes / 8;
     const char *fmb = km_props_get(out, "fetch.max.bytes");

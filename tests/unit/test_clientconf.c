@@ -268,6 +268,13 @@ static void test_replication_consumer_defaults(void **state) {
     km_clientconf_replication_consumer_defaults(&w.in, &w.out, 256LL << 20, 256LL << 20);
     assert_string_equal(km_props_get(&w.out, "max.partition.fetch.bytes"), "65536");
     done(&w);
+    xl_t t = {0}; /* a user-raised max.partition.fetch.bytes is not capped by the derived response */
+    km_props_set(&t.in, "max.partition.fetch.bytes", "33554432", 1);
+    run(&t, KM_CLIENT_CONSUMER);
+    km_clientconf_replication_consumer_defaults(&t.in, &t.out, 64LL << 20, 64LL << 20);
+    assert_string_equal(km_props_get(&t.out, "max.partition.fetch.bytes"), "33554432");
+    assert_string_equal(km_props_get(&t.out, "fetch.max.bytes"), "33554432");
+    done(&t);
     xl_t v = {0}; /* never below librdkafka's 1 MiB default */
     run(&v, KM_CLIENT_CONSUMER);
     km_clientconf_replication_consumer_defaults(&v.in, &v.out, 2LL << 20, 8LL << 30);
