@@ -869,16 +869,21 @@ static int64_t committable(const km_task_t *t, const task_part_t *p) {
     return covered < pos ? covered : pos;
 }
 
-/* Queues the position record of partition j of tt. False when it could not be queued. */
+/* Queues the position record of partition j of tt. False when it could not be queued.
+ * Positions share the producer queue with records: a full one is waited out as produce() does
+ * (a commit that gave up there left the other partitions' positions for the next interval). */
 static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_t *p, int64_t pos) {
     size_t klen, vlen;
     char *key = km_pos_encode_key(t->flow->source, tt->name, j, &klen);
     char *val = km_pos_encode_value(pos, &vlen);
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
     *c = (commit_ctx_t){p, pos, 0, NULL};
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen),
+                                    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                    RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+           !atomic_load(&t->failed) && !atomic_load(&t->stop))
+        rd_kafka_poll(t->producer, 10);
     free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
     if (err) {
         free(val);
