@@ -166,6 +166,20 @@ static int64_t sum_watermarks(rd_kafka_t *rk, const char *topic, int nparts, int
     return sum;
 }
 
+/* Asks each partition on its own, to tell a record the mirror did not write from one this probe
+ * could not see: the partitions that answer otherwise than the last sample, or not at all. */
+static void explain_stuck(rd_kafka_t *rk, const char *topic, int nparts, const int64_t *last) {
+    int64_t total = 0;
+    for (int p = 0; p < nparts; p++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000);
+        if (err) fprintf(stderr, "probe:   %s [%d]: %s (last seen %lld)\n", topic, p, rd_kafka_err2str(err), (long long)last[p]);
+        else if (hi != last[p]) fprintf(stderr, "probe:   %s [%d]: %lld now, %lld in the samples\n", topic, p, (long long)hi, (long long)last[p]);
+        total += err ? last[p] : hi;
+    }
+    fprintf(stderr, "probe:   asked one by one: %lld records\n", (long long)total);
+}
+
 /* One watermark sample: time (µs), records on the target, CPU of the mirror (µs). */
 typedef struct sample {
     int64_t t, n, cpu;
@@ -208,6 +222,7 @@ static int cmd_watch(const char *brokers, const char *topic, int64_t expected, i
         if (cur.t - last_move > (int64_t)idle_s * 1000000) {
             fprintf(stderr, "probe: %s stuck at %lld of %lld records for %d s\n", topic, (long long)cur.n,
                     (long long)expected, idle_s);
+            explain_stuck(rk, topic, nparts, last);
             return 1;
         }
         prev = cur;
