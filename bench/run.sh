@@ -271,6 +271,9 @@ stop_mirror() {
 
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+# A run without a result keeps its log under a name the next series does not reuse.
+keep_failed() { local kept; kept=$work/failed-$(date +%Y%m%dT%H%M%S)-$(basename "$1"); cp "$1" "$kept" 2>/dev/null; echo "$kept"; }
+
 results=$work/results.txt
 : >"$results"
 
@@ -284,7 +287,7 @@ peak() {
   line=$("$bin/probe" watch "$B" "$dst" "$n" "$mirror_pid" 300)
   stop_mirror
   rm_topics "$B" "$dst"
-  if [ -z "$line" ]; then log "$c S=$s P=$p round $r: no result (log: $out)"; return; fi
+  if [ -z "$line" ]; then log "$c S=$s P=$p round $r: no result (log: $(keep_failed "$out"))"; return; fi
   log "$c S=$s P=$p round $r: $line"
   echo "peak $c $s $p $(field rate "$line") $(field cpu_us_per_rec "$line") $(field hwm_kb "$line") $(field first_s "$line")" >>"$results"
   # rawpipe's own view (its latency is DR time minus source timestamp, during a backlog drain).
@@ -470,7 +473,7 @@ vpeak() {
   line=$("$bin/probe" watch "$B" "$dst" "$n" "$mirror_pid" 300)
   stop_mirror
   rm_topics "$B" "$dst"
-  if [ -z "$line" ]; then log "$c rtt=$rtt $v: no result (log: $out)"; return; fi
+  if [ -z "$line" ]; then log "$c rtt=$rtt $v: no result (log: $(keep_failed "$out"))"; return; fi
   log "$c rtt=$rtt $v: $line"
   echo "var $c $rtt $v $(field rate "$line") $(field cpu_us_per_rec "$line") $(field hwm_kb "$line")" >>"$results"
   echo "raw var $c rtt=$rtt variant=$v alias=$alias $line" >>"$results"
