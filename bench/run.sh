@@ -61,7 +61,8 @@
 # product, so TCP windows and socket buffer sizes have no effect through it (see bench/results).
 #
 # Method, per record size S and partition count P:
-#  * peak throughput: N records are loaded into a source topic first; then each contender mirrors
+#  * peak throughput: N records are loaded into a source topic first and copied once by rawpipe,
+#    untimed (the first copy after a load is slow for anyone); then each contender mirrors
 #    all of them into a fresh target topic, rawpipe and kmirror alternating for BENCH_ROUNDS rounds,
 #    MM2 once. `probe watch` polls the target's high watermarks: steady state is the window from
 #    10% to 90% of N (leaves out start-up and the tail); records/s over that window, CPU-µs per
@@ -270,6 +271,18 @@ stop_mirror() {
 }
 
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# warm_up SRC P N: one untimed rawpipe copy of a source just loaded. The first run after a load
+# ran 4-5x slower than the next ones, whoever ran first (bench/results/2026-12-04.md §11).
+warm_up() {
+  [ $real = 1 ] || return 0
+  local dst=warm.$1 out=$work/warm-up.log
+  mk_topic "$B" "$dst" "$2"
+  start_mirror rawpipe warm "$1" "$dst" "$3" "$out"
+  "$bin/probe" watch "$B" "$dst" "$3" "$mirror_pid" 300 >/dev/null || log "the warm-up copy did not finish (log: $out)"
+  stop_mirror
+  rm_topics "$B" "$dst"
+}
 
 # A run without a result keeps its log under a name the next series does not reuse.
 keep_failed() { local kept; kept=$work/failed-$(date +%Y%m%dT%H%M%S)-$(basename "$1"); cp "$1" "$kept" 2>/dev/null; echo "$kept"; }
@@ -488,6 +501,7 @@ variant_runs() {
   log "S=$s P=$p: loading $n records"
   mk_topic "$A" "$src" "$p"
   log "  $("$bin/load" fill "$A" "$src" "$n" "$s")"
+  warm_up "$src" "$p" "$n"
   for rtt in $rtts; do
     if [ "$wan" = 1 ]; then set_rtt "$rtt"; measured=$(rtt_probe); log "RTT $rtt ms: measured $measured ms"; echo "rtt $rtt $measured" >>"$results"; fi
     for r in $(seq "$rounds"); do
@@ -635,6 +649,7 @@ for s in $sizes; do for p in $parts_list; do
   log "S=$s P=$p: loading $n records"
   mk_topic "$A" "$src" "$p"
   log "  $("$bin/load" fill "$A" "$src" "$n" "$s")"
+  warm_up "$src" "$p" "$n"
   for r in $(seq "$rounds"); do
     # Alternate the order so that drift in the machine's load does not favour one side.
     if [ $((r % 2)) = 1 ]; then order="rawpipe kmirror"; else order="kmirror rawpipe"; fi
