@@ -29,8 +29,9 @@ static void no_revoke(void *arg, const int *tasks, size_t n) {
 /* The target answers for the tasks topic with an error other than "unknown topic" (here not
  * authorized, as for a principal without DESCRIBE on it). That topic is not missing: the start
  * fails at once, naming the topic and the broker's error, instead of trying to create it and
- * waiting admin.timeout.ms for it to appear in the metadata. Seen failing before the fix: the
- * error was "… is not in the cluster's metadata after its creation", after 20 s. */
+ * failing only after admin.timeout.ms with an error that names neither. Seen failing before the
+ * fix: "Failed while waiting for controller: Local: Timed out" after 20 s (the mock never answers
+ * the CreateTopics it was sent). */
 static void test_undescribable_tasks_topic_is_named(void **state) {
     (void)state;
     char err[512];
