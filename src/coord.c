@@ -275,24 +275,17 @@ static void set_conflict(km_coord_t *c, char *text) {
 
 /* ---- the tasks topic ----------------------------------------------------------------------- */
 
-/* Partitions of `topic`: 0 when it does not exist, -1 when the cluster did not answer or
- * answered for the topic with an error (`*why`, when given): a topic this principal may not
- * describe is not a missing one, which start() would try to create, and recreate_topic() would
- * take for deleted. A topic whose leader is being elected (just created) counts as missing. */
-static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout, rd_kafka_resp_err_t *why) {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const rd_kafka_metadata_t *md;
-    rd_kafka_resp_err_t err = km_admin_metadata(rk, rkt, &md, timeout);
-    rd_kafka_topic_destroy(rkt);
-    if (!err) {
-        err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-        int n = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
-        rd_kafka_metadata_destroy(md);
-        if (!err) return n;
-        if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) return 0;
+/* Partitions of `topic` (km_admin_partition_count: 0 when it does not exist, -1 when the cluster
+ * did not answer or answered for the topic with an error). A topic this principal may not
+ * describe is not a missing one, which start() would try to create and recreate_topic() would
+ * take for deleted. Callers that read a refusal as "absent" on purpose pass no errstr. */
+static int topic_partitions(km_coord_t *c, rd_kafka_t *rk, const char *topic, char *errstr, size_t errlen) {
+    char scratch[256];
+    if (!errstr) {
+        errstr = scratch;
+        errlen = sizeof(scratch);
     }
-    if (why) *why = err;
-    return -1;
+    return km_admin_partition_count(rk, topic, timeout_ms(c), errstr, errlen);
 }
 
 /* Creates the topic with `want` partitions if missing; the partitions it then has. */
@@ -305,10 +298,10 @@ static int create_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
      * metadata yet: it usually is within tens of ms, and the start waits for it. */
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
     int n, pause = 10;
-    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
-    while ((n = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c), &why)) == 0 && km_now_mono_ms() < deadline && km_admin_pause(pause))
+    char why[256];
+    while ((n = topic_partitions(c, c->admin, f->s.tasks_topic, why, sizeof(why))) == 0 && km_now_mono_ms() < deadline && km_admin_pause(pause))
         pause = pause < 100 ? pause * 2 : 100;
-    if (n < 0) snprintf(errstr, errlen, "cannot read the metadata of %s on %s: %s", f->s.tasks_topic, f->target, km_admin_err2str(why));
+    if (n < 0) snprintf(errstr, errlen, "cannot read the tasks topic on %s: %s", f->target, why);
     else if (n == 0) snprintf(errstr, errlen, "%s on %s is not in the cluster's metadata after its creation", f->s.tasks_topic, f->target);
     return n;
 }
@@ -320,10 +313,11 @@ static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) 
     close_registry(c); /* it followed the old topic */
     if (km_admin_delete_topic(c->admin, topic, timeout_ms(c), errstr, errlen) != 0) return -1;
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
-    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
-    while (topic_partitions(c->admin, topic, timeout_ms(c), &why) != 0) {
+    char why[256];
+    int n;
+    while ((n = topic_partitions(c, c->admin, topic, why, sizeof(why))) != 0) {
         if (km_now_mono_ms() > deadline) {
-            if (why) snprintf(errstr, errlen, "cannot tell whether %s is gone after its deletion: %s", topic, km_admin_err2str(why));
+            if (n < 0) snprintf(errstr, errlen, "cannot tell whether %s is gone after its deletion: %s", topic, why);
             else snprintf(errstr, errlen, "%s is still there %d ms after its deletion", topic, timeout_ms(c));
             return -1;
         }
@@ -445,7 +439,7 @@ int km_coord_check_group(const km_flow_t *f, rd_kafka_t *admin, char *errstr, si
  * Connect, which needs it compacted. */
 static void watch_connect(km_coord_t *c) {
     const km_flow_t *f = c->flow;
-    if (!c->watch_connect || topic_partitions(c->admin, f->s.connect_configs_topic, timeout_ms(c), NULL) <= 0) return;
+    if (!c->watch_connect || topic_partitions(c, c->admin, f->s.connect_configs_topic, NULL, 0) <= 0) return;
     km_warn("flow %s: a Kafka Connect worker of group %s (a Java MirrorMaker 2?) started against %s: it created %s. "
             "It cannot join group %s, which kmirror holds (the broker refuses clients of another kind, its herder stops "
             "with InconsistentGroupProtocolException): stop it, or give one of them another group.id",
@@ -592,7 +586,7 @@ static int members_subscribed(km_coord_t *c, const char *topic) {
 static int take_over_legacy(km_coord_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     /* A principal granted only the current topic is refused the old name, which it never used. */
-    int old = topic_partitions(c->admin, f->s.legacy_tasks_topic, timeout_ms(c), NULL);
+    int old = topic_partitions(c, c->admin, f->s.legacy_tasks_topic, NULL, 0);
     if (old <= 0) return 0;
     int older = members_subscribed(c, f->s.legacy_tasks_topic);
     if (older > 0) {
@@ -616,11 +610,11 @@ static int take_over_legacy(km_coord_t *c, char *errstr, size_t errlen) {
 static int start(km_coord_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     /* Present already (a Java MirrorMaker 2 ran here before): no signal to wait for. */
-    c->watch_connect = f->s.connect_configs_topic && topic_partitions(c->admin, f->s.connect_configs_topic, timeout_ms(c), NULL) == 0;
-    rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
-    int have = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c), &why);
+    c->watch_connect = f->s.connect_configs_topic && topic_partitions(c, c->admin, f->s.connect_configs_topic, NULL, 0) == 0;
+    char why[256];
+    int have = topic_partitions(c, c->admin, f->s.tasks_topic, why, sizeof(why));
     if (have < 0) {
-        snprintf(errstr, errlen, "cannot read the metadata of %s on %s: %s", f->s.tasks_topic, f->target, km_admin_err2str(why));
+        snprintf(errstr, errlen, "cannot read the tasks topic on %s: %s", f->target, why);
         return -1;
     }
     if (have == 0 && (have = take_over_legacy(c, errstr, errlen)) < 0) return -1;
@@ -670,7 +664,7 @@ int km_coord_poll(km_coord_t *c) {
         c->next_check = now + CHECK_INTERVAL_MS;
     }
     if (now >= c->next_count) {
-        resize(c, topic_partitions(c->consumer, c->flow->s.tasks_topic, timeout_ms(c), NULL));
+        resize(c, topic_partitions(c, c->consumer, c->flow->s.tasks_topic, NULL, 0));
         watch_connect(c);
         c->next_count = now + COUNT_INTERVAL_MS;
     }
