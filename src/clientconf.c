@@ -320,7 +320,12 @@ static void add_defaults(xlate_t *x, rd_kafka_conf_t *scratch) {
             bool all = !acks || strcmp(acks, "all") == 0 || strcmp(acks, "-1") == 0;
             if (!km_props_find(x->out, "enable.idempotence"))
                 offer(x, scratch, "enable.idempotence", "enable.idempotence", all ? "true" : "false");
-            if (!all)
+            /* Without an answer from the target no delivery report has an offset, and kmirror
+             * reads a record reported without one again (task.c): it would never get on. */
+            if (acks && strcmp(acks, "0") == 0)
+                XERR(x, "%sacks=0: the target would acknowledge nothing, and kmirror moves a position only over records "
+                        "the target acknowledged; use acks=all (or 1)", at(x, "acks"));
+            else if (!all)
                 km_diag_warn(x->d, "%sacks=%s gives up what acks=all guarantees: a record the target's leader acknowledged "
                                    "is lost if that broker fails before its followers copy it, and kmirror does not mirror it "
                                    "again; without idempotence a retried batch can also be written twice or out of order "

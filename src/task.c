@@ -190,15 +190,27 @@ static void txn_error(km_task_t *t, const char *what, rd_kafka_error_t *e) {
 
 /* ---- delivery reports ---------------------------------------------------------------------- */
 
+/* librdkafka 2.0.2 also reports success without an offset: when a later request of the
+ * partition succeeds while an earlier one is waiting to be retried, it takes the earlier one for
+ * written ("implicitly acked", rd_kafka_dr_implicit_ack), even when the broker said it was not
+ * (NOT_LEADER_OR_FOLLOWER) and, not knowing the producer on that partition yet, accepted the
+ * later request as its first. Seen on a target topic created a moment before: its first record
+ * was missing and nothing said so. Only a report with an offset says the record is written. */
+static bool written(const rd_kafka_message_t *dr) { return !dr->err && dr->offset >= 0; }
+
+static const char *why_unwritten(const rd_kafka_message_t *dr) {
+    return dr->err ? rd_kafka_err2str(dr->err) : "reported without a target offset";
+}
+
 static void commit_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     commit_ctx_t *c = dr->_private;
     t->commit_inflight--;
     if (c->part->committing == c->offset) c->part->committing = -1;
-    if (dr->err && t->eos)
+    if (!written(dr) && t->eos)
         t->txn_failed = true;
-    else if (dr->err)
+    else if (!written(dr))
         km_warn("flow %s: committing position %lld to %s failed: %s (will retry)", t->flow->name,
-                (long long)c->offset, t->flow->s.offsets_topic, rd_kafka_err2str(dr->err));
+                (long long)c->offset, t->flow->s.offsets_topic, why_unwritten(dr));
     else if (c->offset > c->part->committed && !t->eos) /* with EOS: once the transaction commits */
         c->part->committed = c->offset;
     free(c);
@@ -259,11 +271,11 @@ static void sync_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     commit_ctx_t *c = dr->_private;
     task_part_t *p = c->part;
     const km_flow_t *f = t->flow;
-    if (!km_syncq_report(&p->syncs, c->seq, !dr->err) && !atomic_load(&t->stop) && !p->sync_warned) {
+    if (!km_syncq_report(&p->syncs, c->seq, written(dr)) && !atomic_load(&t->stop) && !p->sync_warned) {
         km_warn("flow %s: the offset-sync of %s [%d] at upstream offset %lld could not be written to %s on %s: %s; "
                 "it is kept and sent again (backing off to every 60 s), and the partition's position waits for it",
                 f->name, c->topic, p->partition, (long long)c->offset, f->s.offset_syncs_topic,
-                f->s.offset_syncs_location == KM_SYNCS_ON_TARGET ? f->target : f->source, rd_kafka_err2str(dr->err));
+                f->s.offset_syncs_location == KM_SYNCS_ON_TARGET ? f->target : f->source, why_unwritten(dr));
         p->sync_warned = true;
     } else if (!p->syncs.broken && p->syncs.n == 0) {
         if (p->sync_warned)
@@ -373,8 +385,18 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     t->inflight_msgs--;
     rd_kafka_headers_t *h = NULL;
     t->inflight_bytes -= record_size(dr, rd_kafka_message_headers(dr, &h) == RD_KAFKA_RESP_ERR_NO_ERROR ? h : NULL);
-    bool known = km_recs_report(&p->recs, src->offset, dr->err ? -1 : dr->offset);
-    if (dr->err && t->eos) {
+    bool unconfirmed = !dr->err && !written(dr); /* read again, as a failed one is */
+    bool known = km_recs_report(&p->recs, src->offset, dr->err || unconfirmed ? -1 : dr->offset);
+    if (unconfirmed) {
+        km_part_delivery_failed(p->stats);
+        if (!(t->eos ? t->txn_failed : p->rewind_to >= 0))
+            km_warn("flow %s: delivery to %s [%d] at source offset %lld was %s (librdkafka took it for written because a "
+                    "later request succeeded); %s",
+                    t->flow->name, tt->remote, src->partition, (long long)src->offset, why_unwritten(dr),
+                    t->eos ? "aborting the transaction" : "re-reading from there (the target may get duplicates)");
+        if (t->eos) t->txn_failed = true;
+        else hold(t, p, src->offset);
+    } else if (dr->err && t->eos) {
         /* The transaction cannot commit: it is aborted and its partitions re-read. */
         if (dr->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && dr->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
             km_part_delivery_failed(p->stats);

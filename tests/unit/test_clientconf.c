@@ -107,6 +107,13 @@ static void test_producer_defaults(void **state) {
     /* what acks=1 gives up is said where the key is (check-config and the start log print it) */
     assert_true(warned(&y, "f.properties:1: acks=1 gives up what acks=all guarantees"));
     done(&y);
+    /* acks=0: no delivery report would carry an offset, and positions would never move */
+    xl_t z = {0};
+    km_props_set(&z.in, "acks", "0", 1);
+    run(&z, KM_CLIENT_PRODUCER);
+    assert_int_equal(z.errors, 1);
+    assert_true(errored(&z, "f.properties:1: acks=0: the target would acknowledge nothing"));
+    done(&z);
 }
 
 static void test_jaas(void **state) {
