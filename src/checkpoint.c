@@ -58,6 +58,7 @@ typedef struct {
     int32_t partition;
     int64_t up, down;
     char *metadata;
+    bool unwritten; /* this checkpoint's delivery failed: emitted again even if unchanged */
 } last_t;
 
 typedef struct {
@@ -84,7 +85,7 @@ static last_t *last_find(lastmap_t *m, const char *g, const char *t, int32_t p, 
     if (m->n == m->cap) m->v = km_xrealloc(m->v, (m->cap = m->cap ? m->cap * 2 : 64) * sizeof(*m->v));
     memmove(&m->v[lo + 1], &m->v[lo], (m->n - lo) * sizeof(*m->v));
     m->n++;
-    m->v[lo] = (last_t){km_xstrdup(g), km_xstrdup(t), p, -1, -1, km_xstrdup("")};
+    m->v[lo] = (last_t){km_xstrdup(g), km_xstrdup(t), p, -1, -1, km_xstrdup(""), false};
     return &m->v[lo];
 }
 
@@ -309,18 +310,28 @@ static group_state_t *group_state(km_checkpointer_t *c, const char *group) {
 }
 
 /* Runs on the checkpointer thread (rd_kafka_poll of its producer). */
+/* A checkpoint is emitted when its group's offset moves; one that was not written would stay
+ * missing, for a group that no longer commits (the one a failover is for) for good. So a failed
+ * one is marked to go out again at the next emission. A report without an offset is not taken
+ * for written (librdkafka 2.0.2's implicit acknowledgement, see task.c). */
 static void ck_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     km_checkpointer_t *c = opaque;
-    if (!m->err) {
+    km_checkpoint_t k;
+    bool decoded = km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) == 0;
+    if (!m->err && m->offset >= 0) {
         atomic_fetch_add_explicit(&c->emitted, 1, memory_order_relaxed);
         observe_latency(c, m);
-        km_checkpoint_t k;
-        if (km_checkpoint_decode(m->key, m->key_len, m->payload, m->len, &k) == 0) {
+        if (decoded) {
             group_state(c, k.group)->last_ms = km_now_wall_ms();
             c->groups_dirty = true;
-            km_checkpoint_free(&k);
         }
-    } else km_warn("flow %s: a checkpoint could not be written to %s: %s", c->flow->name, c->flow->s.checkpoints_topic, rd_kafka_err2str(m->err));
+    } else {
+        km_warn("flow %s: a checkpoint could not be written to %s: %s; it is emitted again at the next interval", c->flow->name,
+                c->flow->s.checkpoints_topic, m->err ? rd_kafka_err2str(m->err) : "reported without a target offset");
+        last_t *e = decoded ? last_find(&c->last, k.group, k.topic, k.partition, false) : NULL;
+        if (e && e->up == k.upstream_offset && e->down == k.downstream_offset) e->unwritten = true;
+    }
+    if (decoded) km_checkpoint_free(&k);
 }
 
 static void produce_checkpoint(km_checkpointer_t *c, const km_checkpoint_t *k) {
@@ -422,12 +433,14 @@ static void checkpoint_group(km_checkpointer_t *c, const char *group) {
         covered++;
         char *remote = km_checkpoint_topic(&f->s, f->source, f->target, offs[i].topic);
         last_t *prev = last_find(&c->last, group, remote, offs[i].partition, false);
-        if (km_checkpoint_should_emit(prev != NULL, prev ? prev->up : 0, prev ? prev->down : 0, offs[i].offset, down)) {
+        if ((prev && prev->unwritten) ||
+            km_checkpoint_should_emit(prev != NULL, prev ? prev->up : 0, prev ? prev->down : 0, offs[i].offset, down)) {
             km_checkpoint_t k = {(char *)group, remote, offs[i].partition, offs[i].offset, down, offs[i].metadata};
             produce_checkpoint(c, &k);
             last_t *e = last_find(&c->last, group, remote, offs[i].partition, true);
             e->up = offs[i].offset;
             e->down = down;
+            e->unwritten = false;
             free(e->metadata);
             e->metadata = km_xstrdup(offs[i].metadata);
         }

@@ -1,7 +1,8 @@
 /* test_checkpoints.c — checkpoints and group offset sync of the kmirror binary on in-process mock
  * clusters: a group that committed on the source gets a checkpoint with the translated offset on
  * the target and its offsets synced there; a group without committed offsets gets none, and
- * /status says why, per group, with the last checkpoint's time for the other. */
+ * /status says why, per group, with the last checkpoint's time for the other; a checkpoint the
+ * target refused goes out again although its group's offset did not move. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +213,94 @@ static void test_checkpoints_and_group_sync(void **state) {
     km_mock_free(e.b);
 }
 
+typedef struct hw_want {
+    env_t *env;
+    const char *topic; /* on B */
+    int partitions;
+    int64_t total;
+} hw_want_t;
+
+static bool target_holds(void *arg) {
+    hw_want_t *w = arg;
+    int64_t hw[32] = {0}, sum = 0;
+    if (kt_high_watermarks(km_mock_bootstraps(w->env->b), w->topic, hw, w->partitions) != 0) return false;
+    for (int i = 0; i < w->partitions; i++) sum += hw[i];
+    return sum >= w->total;
+}
+
+/* A checkpoint goes out when its group's offset moves. One the target did not take must go out
+ * again: a group that stopped committing (the one a failover is for) would otherwise never get
+ * its last checkpoint. Here the target refuses the first checkpoint with a permanent error.
+ * Seen failing before the fix: the WARN, then no checkpoint within 60 s. */
+static void test_failed_checkpoint_emitted_again(void **state) {
+    char err[256];
+    env_t e = {0};
+    e.a = km_mock_new(1, err, sizeof(err));
+    e.b = km_mock_new(2, err, sizeof(err));
+    assert_non_null(e.a);
+    assert_non_null(e.b);
+    assert_int_equal(km_mock_create_topic(e.a, "orders", 1), 0);
+    assert_int_equal(km_mock_create_topic(e.b, "A.orders", 1), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e.b, "A"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e.a, "B"), 0);
+    /* Broker 2 of B leads the checkpoints topic and nothing else, so the error injected there
+     * below can only be the checkpoint's. */
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e.b);
+    const char *on_one[] = {"A.orders", "mm2-offset-syncs.A.internal", "heartbeats", "A.heartbeats",
+                            "mm2-kmirror-tasks.A.A-mm2.internal"};
+    for (size_t i = 0; i < sizeof(on_one) / sizeof(*on_one); i++) rd_kafka_mock_partition_set_leader(mb, on_one[i], 0, 1);
+    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 1);
+    rd_kafka_mock_partition_set_leader(mb, "A.checkpoints.internal", 0, 2);
+    kt_msg_t msgs[10];
+    for (int i = 0; i < 10; i++) msgs[i] = (kt_msg_t){.partition = 0, .key = "k", .value = "v"};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e.a), "orders", msgs, 10, NULL, NULL), 0);
+
+    char cfg[] = "/tmp/kmirror-ckpt-XXXXXX";
+    snprintf(e.log, sizeof(e.log), "/tmp/kmirror-ckpt-log-XXXXXX");
+    int fd = mkstemp(cfg), lfd = mkstemp(e.log);
+    assert_true(fd >= 0 && lfd >= 0);
+    close(lfd);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
+               "A->B.topics = orders\nreplication.factor = 1\noffset.flush.interval.ms = 600000\noffset.flush.records = 10\n"
+               "admin.timeout.ms = 5000\n"
+               "groups = billing\nemit.checkpoints.interval.seconds = 1\nemit.heartbeats.enabled = false\n"
+               "metrics.listen = 127.0.0.1:0\n",
+            km_mock_bootstraps(e.a), km_mock_bootstraps(e.b));
+    fclose(f);
+    const char *bin = getenv("KMIRROR_BIN");
+    char *argv[] = {(char *)(bin ? bin : "build/kmirror"), cfg, NULL};
+    pid_t pid = kt_spawn(argv, e.log);
+    assert_true(pid > 0);
+    assert_true(kt_wait_until(log_port, &e, WAIT_MS));
+    /* The 10 records, then their positions (offset.flush.records) with the offset-syncs held for
+     * them; after that nothing is produced to B until a record or the checkpoint comes. */
+    hw_want_t replicated = {&e, "A.orders", 1, 10}, positions = {&e, "mm2-offsets.A.internal", 25, 1};
+    assert_true(kt_wait_until(target_holds, &replicated, WAIT_MS));
+    assert_true(kt_wait_until(target_holds, &positions, WAIT_MS));
+
+    rd_kafka_mock_broker_push_request_error_rtts(mb, 2, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_POLICY_VIOLATION, 0);
+    commit(km_mock_bootstraps(e.a), "billing", "orders", 7);
+    want_t w = {&e, "billing", 7, 7};
+    bool ok = kt_wait_until(has_checkpoint, &w, WAIT_MS);
+    if (!ok) print_log_tail(e.log);
+    char *text = kt_read_file(e.log);
+    bool refused = text && strstr(text, "a checkpoint could not be written to A.checkpoints.internal");
+    free(text);
+    if (!refused) print_message("# the injected error did not reach the checkpoint (another request took it)\n");
+    assert_true(refused);
+    assert_true(ok);
+
+    assert_int_equal(kt_signal(pid, SIGTERM), 0);
+    int status;
+    assert_int_equal(kt_wait_exit(pid, WAIT_MS, &status), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(cfg);
+    unlink(e.log);
+    km_mock_free(e.a);
+    km_mock_free(e.b);
+}
+
 static int kill_children(void **state) {
     kt_kill_children();
     return 0;
@@ -219,6 +309,7 @@ static int kill_children(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_checkpoints_and_group_sync, kill_children),
+        cmocka_unit_test_teardown(test_failed_checkpoint_emitted_again, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
