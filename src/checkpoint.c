@@ -309,11 +309,11 @@ static group_state_t *group_state(km_checkpointer_t *c, const char *group) {
     return &c->gs[c->ngs++];
 }
 
-/* Runs on the checkpointer thread (rd_kafka_poll of its producer). */
-/* A checkpoint is emitted when its group's offset moves; one that was not written would stay
- * missing, for a group that no longer commits (the one a failover is for) for good. So a failed
- * one is marked to go out again at the next emission. A report without an offset is not taken
- * for written (librdkafka 2.0.2's implicit acknowledgement, see task.c). */
+/* Runs on the checkpointer thread (rd_kafka_poll of its producer). A checkpoint is emitted when
+ * its group's offset moves; one that was not written would stay missing for good for a group
+ * that no longer commits (the one a failover is for), so a failed one is marked to go out again
+ * at the next emission. A report without an offset is not taken for written (librdkafka 2.0.2's
+ * implicit acknowledgement, see task.c). */
 static void ck_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     km_checkpointer_t *c = opaque;
     km_checkpoint_t k;

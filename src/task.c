@@ -386,7 +386,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     rd_kafka_headers_t *h = NULL;
     t->inflight_bytes -= record_size(dr, rd_kafka_message_headers(dr, &h) == RD_KAFKA_RESP_ERR_NO_ERROR ? h : NULL);
     bool unconfirmed = !dr->err && !written(dr); /* read again, as a failed one is */
-    bool known = km_recs_report(&p->recs, src->offset, dr->err || unconfirmed ? -1 : dr->offset);
+    bool known = km_recs_report(&p->recs, src->offset, written(dr) ? dr->offset : -1);
     if (unconfirmed) {
         km_part_delivery_failed(p->stats);
         if (!(t->eos ? t->txn_failed : p->rewind_to >= 0))
