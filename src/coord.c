@@ -26,6 +26,9 @@
 #define MEMBER_KEY "member/"
 #define CHECK_INTERVAL_MS 1000   /* settings comparison: local work only */
 #define COUNT_INTERVAL_MS 10000  /* the tasks topic's partition count: a metadata request */
+/* km_coord_poll runs on the main thread: a count not answered by then (no broker, the tasks
+ * topic's leader being elected) is asked again at the next interval. */
+#define COUNT_TIMEOUT_MS 2000
 /* The group check before start-up is a courtesy (joining refuses a group of another kind too,
  * only later): a cluster with a broker down, which cannot answer it completely, delays a start
  * by this much at most, not by admin.timeout.ms. */
@@ -279,13 +282,13 @@ static void set_conflict(km_coord_t *c, char *text) {
  * did not answer or answered for the topic with an error). A topic this principal may not
  * describe is not a missing one, which start() would try to create and recreate_topic() would
  * take for deleted. Callers that read a refusal as "absent" on purpose pass no errstr. */
-static int topic_partitions(km_coord_t *c, rd_kafka_t *rk, const char *topic, char *errstr, size_t errlen) {
+static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout, char *errstr, size_t errlen) {
     char scratch[256];
     if (!errstr) {
         errstr = scratch;
         errlen = sizeof(scratch);
     }
-    return km_admin_partition_count(rk, topic, timeout_ms(c), errstr, errlen);
+    return km_admin_partition_count(rk, topic, timeout, errstr, errlen);
 }
 
 /* Creates the topic with `want` partitions if missing; the partitions it then has. */
@@ -299,7 +302,7 @@ static int create_topic(km_coord_t *c, int want, char *errstr, size_t errlen) {
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
     int n, pause = 10;
     char why[256];
-    while ((n = topic_partitions(c, c->admin, f->s.tasks_topic, why, sizeof(why))) == 0 && km_now_mono_ms() < deadline && km_admin_pause(pause))
+    while ((n = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c), why, sizeof(why))) == 0 && km_now_mono_ms() < deadline && km_admin_pause(pause))
         pause = pause < 100 ? pause * 2 : 100;
     if (n < 0) snprintf(errstr, errlen, "cannot read the tasks topic on %s: %s", f->target, why);
     else if (n == 0) snprintf(errstr, errlen, "%s on %s is not in the cluster's metadata after its creation", f->s.tasks_topic, f->target);
@@ -315,7 +318,7 @@ static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) 
     int64_t deadline = km_now_mono_ms() + timeout_ms(c);
     char why[256];
     int n;
-    while ((n = topic_partitions(c, c->admin, topic, why, sizeof(why))) != 0) {
+    while ((n = topic_partitions(c->admin, topic, timeout_ms(c), why, sizeof(why))) != 0) {
         if (km_now_mono_ms() > deadline) {
             if (n < 0) snprintf(errstr, errlen, "cannot tell whether %s is gone after its deletion: %s", topic, why);
             else snprintf(errstr, errlen, "%s is still there %d ms after its deletion", topic, timeout_ms(c));
@@ -439,7 +442,7 @@ int km_coord_check_group(const km_flow_t *f, rd_kafka_t *admin, char *errstr, si
  * Connect, which needs it compacted. */
 static void watch_connect(km_coord_t *c) {
     const km_flow_t *f = c->flow;
-    if (!c->watch_connect || topic_partitions(c, c->admin, f->s.connect_configs_topic, NULL, 0) <= 0) return;
+    if (!c->watch_connect || topic_partitions(c->admin, f->s.connect_configs_topic, COUNT_TIMEOUT_MS, NULL, 0) <= 0) return;
     km_warn("flow %s: a Kafka Connect worker of group %s (a Java MirrorMaker 2?) started against %s: it created %s. "
             "It cannot join group %s, which kmirror holds (the broker refuses clients of another kind, its herder stops "
             "with InconsistentGroupProtocolException): stop it, or give one of them another group.id",
@@ -586,7 +589,7 @@ static int members_subscribed(km_coord_t *c, const char *topic) {
 static int take_over_legacy(km_coord_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     /* A principal granted only the current topic is refused the old name, which it never used. */
-    int old = topic_partitions(c, c->admin, f->s.legacy_tasks_topic, NULL, 0);
+    int old = topic_partitions(c->admin, f->s.legacy_tasks_topic, timeout_ms(c), NULL, 0);
     if (old <= 0) return 0;
     int older = members_subscribed(c, f->s.legacy_tasks_topic);
     if (older > 0) {
@@ -610,9 +613,9 @@ static int take_over_legacy(km_coord_t *c, char *errstr, size_t errlen) {
 static int start(km_coord_t *c, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     /* Present already (a Java MirrorMaker 2 ran here before): no signal to wait for. */
-    c->watch_connect = f->s.connect_configs_topic && topic_partitions(c, c->admin, f->s.connect_configs_topic, NULL, 0) == 0;
+    c->watch_connect = f->s.connect_configs_topic && topic_partitions(c->admin, f->s.connect_configs_topic, timeout_ms(c), NULL, 0) == 0;
     char why[256];
-    int have = topic_partitions(c, c->admin, f->s.tasks_topic, why, sizeof(why));
+    int have = topic_partitions(c->admin, f->s.tasks_topic, timeout_ms(c), why, sizeof(why));
     if (have < 0) {
         snprintf(errstr, errlen, "cannot read the tasks topic on %s: %s", f->target, why);
         return -1;
@@ -664,7 +667,7 @@ int km_coord_poll(km_coord_t *c) {
         c->next_check = now + CHECK_INTERVAL_MS;
     }
     if (now >= c->next_count) {
-        resize(c, topic_partitions(c, c->consumer, c->flow->s.tasks_topic, NULL, 0));
+        resize(c, topic_partitions(c->consumer, c->flow->s.tasks_topic, COUNT_TIMEOUT_MS, NULL, 0));
         watch_connect(c);
         c->next_count = now + COUNT_INTERVAL_MS;
     }
