@@ -92,6 +92,10 @@ static const struct { const char *key, *dflt; } connector_keys[] = {
     {"offset.flush.records", "100000"},
     /* kmirror: bound on a graceful stop (SIGTERM → exit). */
     {"shutdown.timeout.ms", "30000"},
+    /* kmirror: a partition whose position has not moved for this long while it has records to
+     * mirror makes its flow degraded (0: never). Java's delivery.timeout.ms default: whatever
+     * holds a partition longer than a record may take to be delivered is worth a look. */
+    {"replication.stall.timeout.ms", "120000"},
 };
 #define N_CONNECTOR_KEYS (sizeof(connector_keys) / sizeof(connector_keys[0]))
 
@@ -832,6 +836,7 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->offset_flush_interval_ms = get_long(ck, "offset.flush.interval.ms", 1, MAX_INT32);
     s->offset_flush_records = get_long(ck, "offset.flush.records", 1, MAX_INT32);
     s->shutdown_timeout_ms = get_long(ck, "shutdown.timeout.ms", 0, MAX_INT32);
+    s->stall_timeout_ms = get_long(ck, "replication.stall.timeout.ms", 0, MAX_INT32);
     s->session_timeout_ms = get_long(ck, "session.timeout.ms", 1, MAX_INT32);
     s->heartbeat_interval_ms = get_long(ck, "heartbeat.interval.ms", 1, MAX_INT32);
     s->exactly_once = build_eos(ck);

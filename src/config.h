@@ -71,6 +71,7 @@ typedef struct km_flow_settings {
     int64_t inflight_max_bytes;           /* the part of it for records in flight (top-level key) */
     bool provenance;                      /* replication.provenance.enabled (top-level key, provenance.h) */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */
+    int64_t stall_timeout_ms;             /* a partition not moving this long is reported; 0: never */
     int64_t session_timeout_ms;           /* group membership: a silent process loses its tasks after this */
     int64_t heartbeat_interval_ms;
     km_eos_t exactly_once;

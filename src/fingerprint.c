@@ -10,7 +10,8 @@
 
 /* Settings that may differ between processes without changing what the flow replicates. */
 static bool local_only(const char *key) {
-    static const char *const local[] = {"admin.timeout.ms", "shutdown.timeout.ms", "session.timeout.ms", "heartbeat.interval.ms"};
+    static const char *const local[] = {"admin.timeout.ms", "shutdown.timeout.ms", "session.timeout.ms", "heartbeat.interval.ms",
+                                       "replication.stall.timeout.ms"};
     for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
         if (strcmp(key, local[i]) == 0) return true;
     return false;

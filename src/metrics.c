@@ -138,12 +138,19 @@ void km_part_positions_unread(km_part_stats_t *s, bool unread) { atomic_store_ex
 void km_part_offset_sync_emitted(km_part_stats_t *s) { bump(&s->offset_syncs, 1); }
 
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms) {
+    int64_t before = ld64(&s->next);
     st64(&s->high_watermark, high_watermark);
     st64(&s->next, next);
-    if (high_watermark >= 0 && next >= high_watermark) st64(&s->caught_up_ms, now_ms);
+    bool caught_up = high_watermark >= 0 && next >= high_watermark;
+    if (caught_up) st64(&s->caught_up_ms, now_ms);
+    if (caught_up || next != before || ld64(&s->moved_ms) == 0) st64(&s->moved_ms, now_ms);
 }
 
-void km_part_assigned(km_part_stats_t *s, int task) { atomic_store_explicit(&s->task, task, RLX); }
+/* A partition taken over starts its stall clock afresh: it stood still while nobody ran it. */
+void km_part_assigned(km_part_stats_t *s, int task) {
+    st64(&s->moved_ms, 0);
+    atomic_store_explicit(&s->task, task, RLX);
+}
 
 /* ---- series tables ------------------------------------------------------------------------- */
 
@@ -263,6 +270,7 @@ struct km_flow_metrics {
     size_t ngroups;
     bool retired; /* the flow no longer runs here (a reload removed it): not shown; under the registry's lock */
     km_metrics_t *registry; /* the process's, for its in-flight budget */
+    _Atomic int64_t stall_ms; /* replication.stall.timeout.ms of the flow's current run */
 };
 
 /* A reload may add and remove flows while the HTTP thread takes snapshots, so the flow list and
@@ -372,6 +380,7 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
     km_flow_metrics_t *fm = find_flow(m, flow->source, flow->target);
     if (fm) {
         fm->retired = false;
+        atomic_store(&fm->stall_ms, flow->s.stall_timeout_ms);
         pthread_mutex_unlock(&m->lock);
         pthread_mutex_lock(&fm->lock);
         fm->state = KM_FLOW_STARTING; /* a new run of the flow: even a failed one starts over */
@@ -388,6 +397,7 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
     fm->target = km_xstrdup(flow->target);
     fm->name = km_xstrdup(flow->name);
     fm->registry = m;
+    atomic_store(&fm->stall_ms, flow->s.stall_timeout_ms);
     pthread_mutex_init(&fm->lock, NULL);
     pthread_mutex_init(&fm->parts.lock, NULL);
     pthread_mutex_init(&fm->ckpts.lock, NULL);
@@ -579,6 +589,9 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
     if (caught_up > floor) floor = caught_up;
     if (o->lag_records == 0) o->lag_ms = 0;
     else if (floor > 0) o->lag_ms = now > floor ? now - floor : 0;
+    o->next = next;
+    int64_t moved = ld64(&p->moved_ms);
+    if (o->lag_records > 0 && moved > 0 && now > moved) o->still_ms = now - moved;
 }
 
 static int part_cmp(const void *x, const void *y) {
@@ -632,6 +645,29 @@ static void blocked_parts(km_flow_snap_t *o) {
                              rd_kafka_err2str((rd_kafka_resp_err_t)first->blocked_err), more);
 }
 
+/* A running flow with a partition whose position has not moved for replication.stall.timeout.ms
+ * while it had records to mirror is degraded, whatever holds it: a target broker down while
+ * others answer, a source partition without a leader, a delivery report that never comes, a
+ * task thread that hangs. Partitions already reported blocked are not counted again. */
+static void stalled_parts(const km_flow_metrics_t *fm, km_flow_snap_t *o) {
+    int64_t limit = atomic_load(&fm->stall_ms);
+    km_part_snap_t *first = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < o->nparts && limit > 0; i++) {
+        km_part_snap_t *p = &o->parts[i];
+        p->stalled = p->task >= 0 && !p->blocked_err && p->still_ms >= limit;
+        if (p->stalled && n++ == 0) first = p;
+    }
+    if (!first || o->state != KM_FLOW_RUNNING) return;
+    char more[64] = "";
+    if (n > 1) snprintf(more, sizeof(more), " (and %zu more partition(s))", n - 1);
+    o->state = KM_FLOW_DEGRADED;
+    o->reason = km_xasprintf("%s [%d] has not moved for %lld s at offset %lld with %lld record(s) to mirror "
+                             "(replication.stall.timeout.ms = %lld)%s",
+                             first->topic, (int)first->partition, (long long)(first->still_ms / 1000), (long long)first->next,
+                             (long long)first->lag_records, (long long)limit, more);
+}
+
 static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     o->source = fm->source;
     o->target = fm->target;
@@ -670,6 +706,7 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     pthread_mutex_unlock(&fm->lock);
     connectivity(fm, o);
     blocked_parts(o);
+    stalled_parts(fm, o);
 }
 
 static uint64_t rss_bytes(void) {
@@ -893,6 +930,13 @@ static void render_blocked(buf_t *b, const km_snapshot_t *s, const labelsets_t *
         }
 }
 
+static void render_stalled(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
+    family(b, "kmirror_partition_stalled", "gauge", "1 while the partition's position has not moved for replication.stall.timeout.ms although it has records to mirror; the flow is degraded meanwhile.");
+    for (size_t i = 0; i < s->nflows; i++)
+        for (size_t j = 0; j < s->flows[i].nparts; j++)
+            if (s->flows[i].parts[j].stalled) bprintf(b, "kmirror_partition_stalled{%s} 1\n", l[i].parts[j]);
+}
+
 static void hist_samples(buf_t *b, const char *name, const char *labels, const km_hist_view_t *h) {
     static const int64_t bounds[KM_HIST_NBOUNDS] = KM_HIST_BOUNDS;
     uint64_t cum = 0;
@@ -986,6 +1030,7 @@ char *km_metrics_prometheus(const km_snapshot_t *s) {
     render_flows(&b, s, l);
     render_parts(&b, s, l);
     render_blocked(&b, s, l);
+    render_stalled(&b, s, l);
     render_not_replicated(&b, s, l);
     render_histograms(&b, s, l);
     render_ckpt_windows(&b, s, l);
@@ -1023,6 +1068,9 @@ static json_t *part_json(const km_part_snap_t *p) {
                                                                  rd_kafka_err2name((rd_kafka_resp_err_t)p->blocked_err), "reason",
                                                                  rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err))
                                                      : json_null());
+    json_object_set_new(o, "stalled", p->stalled ? json_pack("{s:I,s:I}", "offset", (json_int_t)p->next, "seconds",
+                                                             (json_int_t)(p->still_ms / 1000))
+                                                 : json_null());
     return o;
 }
 

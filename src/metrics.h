@@ -93,6 +93,7 @@ typedef struct km_part_stats {
     _Atomic int64_t high_watermark; /* source end offset at the last refresh, -1 unknown */
     _Atomic int64_t next;           /* next source offset to mirror at the same refresh, -1 unknown */
     _Atomic int64_t caught_up_ms;   /* wall clock of the last refresh that found nothing to mirror */
+    _Atomic int64_t moved_ms;       /* ... that found it moved or with nothing to mirror; 0 none since assigned */
     _Atomic int64_t acked_ts;       /* timestamp of the last record acknowledged */
     _Atomic int blocked_err;        /* librdkafka error that stops the partition, 0 when it flows */
     _Atomic int64_t blocked_offset; /* the source offset it stopped at */
@@ -117,7 +118,8 @@ void km_part_blocked(km_part_stats_t *s, int err, int64_t offset);
 /* The flow found the partition but cannot start it until its position is read (flow.c). */
 void km_part_positions_unread(km_part_stats_t *s, bool unread);
 /* Periodic refresh from the task: the source's high watermark and the next offset to mirror
- * (either may be -1, unknown). Lag = high_watermark − next. */
+ * (either may be -1, unknown). Lag = high_watermark − next. A partition whose next offset stays
+ * put with lag for longer than the flow's replication.stall.timeout.ms is stalled. */
 void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms);
 /* The partition is now replicated by task `task` (-1: by none). */
 void km_part_assigned(km_part_stats_t *s, int task);
@@ -213,6 +215,9 @@ typedef struct km_part_snap {
     int blocked_err;     /* 0 when the partition flows */
     int64_t blocked_offset;
     bool positions_unread;
+    int64_t next;       /* next source offset to mirror; -1 unknown */
+    int64_t still_ms;   /* how long next has not moved while there was lag; 0 when it moves */
+    bool stalled;       /* still_ms reached the flow's replication.stall.timeout.ms */
     double record_rate, byte_rate; /* per second over the window */
     km_window_view_t latency_w, age_w;
     km_hist_view_t latency, age;

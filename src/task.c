@@ -788,20 +788,37 @@ static void rewind_failed(km_task_t *t) {
 
 /* Lag needs the source's end offset: the consumer keeps it from its fetch responses, so reading
  * it costs no request. The next offset to mirror is the one after the last acknowledged, or,
- * with no position yet, the log start when replication starts from the earliest record. */
+ * with no position yet, the log start when replication starts from the earliest record. Where
+ * nothing of a partition is in flight or to be read again, the consumer's position counts too
+ * (as for flush_syncs): offsets before it that were not mirrored hold nothing to mirror, so a
+ * transaction marker at the end of a log is no lag, and no stall. */
 static void measure_lag(km_task_t *t) {
     int64_t now = km_now_mono_ms();
     if (now < t->next_watermarks) return;
     t->next_watermarks = now + WATERMARKS_INTERVAL_MS;
     int64_t wall = km_now_wall_ms();
+    rd_kafka_topic_partition_list_t *settled = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            const task_part_t *p = t->topics[i]->parts[j];
+            if (p && p->active && p->inflight == 0 && p->rewind_to < 0 && p->txn_first < 0)
+                rd_kafka_topic_partition_list_add(settled, t->topics[i]->name, j);
+        }
+    if (settled->cnt) rd_kafka_position(t->consumer, settled);
+    int k = 0; /* settled lists partitions in this same order (see flush_syncs) */
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
+            const rd_kafka_topic_partition_t *pos = NULL;
+            if (k < settled->cnt && settled->elems[k].partition == j && strcmp(settled->elems[k].topic, t->topics[i]->name) == 0)
+                pos = &settled->elems[k++];
             int64_t lo, hi;
             if (!p || !p->active || rd_kafka_get_watermark_offsets(t->consumer, t->topics[i]->name, j, &lo, &hi) || hi < 0) continue;
             int64_t next = p->acked >= 0 ? p->acked + 1 : t->reset_earliest && lo >= 0 ? lo : -1;
+            if (pos && !pos->err && pos->offset > next) next = pos->offset;
             km_part_watermarks(p->stats, hi, next, wall);
         }
+    rd_kafka_topic_partition_list_destroy(settled);
 }
 
 /* ---- positions ----------------------------------------------------------------------------- */
