@@ -9,6 +9,7 @@
  *   kmirror failover CONFIG --from A --to B [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]
  *   kmirror failback CONFIG --from B --to A [--groups REGEX] [--timeout S] [--fence | --unfence] [--dry-run]
  *   kmirror status --url http://HOST:PORT [--partitions]
+ *   kmirror reset-position CONFIG --source A --target B --topic T [--partition P]... [--dry-run] [--force]
  *
  * --clusters takes aliases up to the next option, like MM2's; when CONFIG is written after
  * them (`check-config --clusters a b CONFIG`) the last word is the file. Exit codes: 0 ok,
@@ -18,6 +19,7 @@
 #include "check_config.h"
 #include "config.h"
 #include "log.h"
+#include "reset.h"
 #include "mirror.h"
 #include "mock.h"
 #include "demo.h"
@@ -67,6 +69,8 @@ static void usage(FILE *out) {
             "                                           upstream clusters of B and replication hops, from heartbeats\n"
             "  kmirror status --url http://HOST:PORT [--partitions]\n"
             "                                           show a running kmirror's flows, lag, rate and latency\n"
+            "  kmirror reset-position CONFIG --source A --target B --topic T [--partition P]... [--dry-run] [--force]\n"
+            "                                           forget stored positions (kmirror stopped): mirror from the start\n"
             "  kmirror --help | --version\n"
             "\n"
             "options:\n"
@@ -86,7 +90,7 @@ static void push(char ***v, size_t *n, char *s) {
 }
 
 static int parse_args(int argc, char **argv, cli_args_t *a) {
-    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology", "status", "failover", "failback"};
+    static const char *const cmds[] = {"check-config", "mock-cluster", "demo", "translate-offsets", "topology", "status", "failover", "failback", "reset-position"};
     int i = 1;
     a->cmd = "run";
     for (size_t c = 0; argc > 1 && c < sizeof(cmds) / sizeof(cmds[0]); c++)
@@ -224,6 +228,7 @@ int km_cli_main(int argc, char **argv) {
         else if (strcmp(a.cmd, "failover") == 0 || strcmp(a.cmd, "failback") == 0)
             rc = km_failover_main(a.cmd, (int)a.nrest, a.rest);
         else if (strcmp(a.cmd, "status") == 0) rc = km_status_main((int)a.nrest, a.rest);
+        else if (strcmp(a.cmd, "reset-position") == 0) rc = km_reset_position_main((int)a.nrest, a.rest);
         else rc = km_demo_main((int)a.nrest, a.rest);
     }
     free_args(&a, argc, argv);

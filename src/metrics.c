@@ -130,8 +130,9 @@ void km_part_resent(km_part_stats_t *s, uint64_t n) { bump(&s->resent, n); }
 void km_part_skipped(km_part_stats_t *s, uint64_t n) { bump(&s->skipped, n); }
 void km_part_path_skipped(km_part_stats_t *s) { bump(&s->path_skipped, 1); }
 
-void km_part_blocked(km_part_stats_t *s, int err, int64_t offset) {
+void km_part_blocked(km_part_stats_t *s, int err, bool by_source, int64_t offset) {
     atomic_store_explicit(&s->blocked_offset, offset, RLX);
+    atomic_store_explicit(&s->blocked_by_source, by_source, RLX);
     atomic_store_explicit(&s->blocked_err, err, RLX);
 }
 void km_part_positions_unread(km_part_stats_t *s, bool unread) { atomic_store_explicit(&s->positions_unread, unread, RLX); }
@@ -573,6 +574,7 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
                           .skipped = ld(&p->skipped), .path_skipped = ld(&p->path_skipped), .delivery_errors = ld(&p->delivery_errors), .resent = ld(&p->resent),
                           .offset_syncs = ld(&p->offset_syncs), .lag_records = -1, .lag_ms = -1,
                           .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset),
+                          .blocked_by_source = atomic_load_explicit(&p->blocked_by_source, RLX),
                           .positions_unread = atomic_load_explicit(&p->positions_unread, RLX)};
     o->latency_w = km_window_read(&p->latency_w, now);
     o->age_w = km_window_read(&p->age_w, now);
@@ -629,8 +631,18 @@ static void connectivity(const km_flow_metrics_t *fm, km_flow_snap_t *o) {
     }
 }
 
-/* A running flow with a partition the target refuses records of is degraded: the rest flows,
- * that partition does not. The reason names the first one and counts the others. */
+/* Why a blocked partition does not flow, for a flow's reason. */
+static const char *blocked_why(const km_part_snap_t *p) {
+    if (!p->blocked_by_source) return "the target refuses the record";
+    if (p->blocked_err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+        return "the source log went back (the topic deleted and re-created, or cut by an unclean leader election; see the "
+               "log and kmirror reset-position)";
+    return "the source refuses to let it be read";
+}
+
+/* A running flow with a partition the target refuses records of (or the source will not let be
+ * read) is degraded: the rest flows, that partition does not. The reason names the first one
+ * and counts the others. */
 static void blocked_parts(km_flow_snap_t *o) {
     const km_part_snap_t *first = NULL;
     size_t n = 0;
@@ -640,8 +652,8 @@ static void blocked_parts(km_flow_snap_t *o) {
     char more[64] = "";
     if (n > 1) snprintf(more, sizeof(more), " (and %zu more partition(s))", n - 1);
     o->state = KM_FLOW_DEGRADED;
-    o->reason = km_xasprintf("%s [%d] is stopped at offset %lld: the target refuses the record: %s%s", first->topic,
-                             (int)first->partition, (long long)first->blocked_offset,
+    o->reason = km_xasprintf("%s [%d] is stopped at offset %lld: %s: %s%s", first->topic, (int)first->partition,
+                             (long long)first->blocked_offset, blocked_why(first),
                              rd_kafka_err2str((rd_kafka_resp_err_t)first->blocked_err), more);
 }
 
@@ -1064,9 +1076,10 @@ static json_t *part_json(const km_part_snap_t *p) {
     json_object_set_new(o, "replication_latency_ms", window_json(&p->latency_w));
     json_object_set_new(o, "record_age_ms", window_json(&p->age_w));
     json_object_set_new(o, "not_replicated", p->positions_unread ? json_string("its stored position cannot be read yet (retrying)") : json_null());
-    json_object_set_new(o, "blocked", p->blocked_err ? json_pack("{s:I,s:s,s:s}", "offset", (json_int_t)p->blocked_offset, "error",
+    json_object_set_new(o, "blocked", p->blocked_err ? json_pack("{s:I,s:s,s:s,s:s}", "offset", (json_int_t)p->blocked_offset, "error",
                                                                  rd_kafka_err2name((rd_kafka_resp_err_t)p->blocked_err), "reason",
-                                                                 rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err))
+                                                                 rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err), "by",
+                                                                 p->blocked_by_source ? "source" : "target")
                                                      : json_null());
     json_object_set_new(o, "stalled", p->stalled ? json_pack("{s:I,s:I}", "offset", (json_int_t)p->next, "seconds",
                                                              (json_int_t)(p->still_ms / 1000))

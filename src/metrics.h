@@ -96,6 +96,7 @@ typedef struct km_part_stats {
     _Atomic int64_t moved_ms;       /* ... that found it moved or with nothing to mirror; 0 none since assigned */
     _Atomic int64_t acked_ts;       /* timestamp of the last record acknowledged */
     _Atomic int blocked_err;        /* librdkafka error that stops the partition, 0 when it flows */
+    _Atomic bool blocked_by_source; /* the error is the source's (else the target's) */
     _Atomic int64_t blocked_offset; /* the source offset it stopped at */
     _Atomic bool positions_unread;  /* found, not started: its stored position could not be read yet */
     km_hist_t latency, age;         /* replication-latency-ms (at ack), record-age-ms (at poll) */
@@ -113,8 +114,9 @@ void km_part_skipped(km_part_stats_t *s, uint64_t n);
 void km_part_path_skipped(km_part_stats_t *s);
 void km_part_offset_sync_emitted(km_part_stats_t *s);
 /* The partition stopped at source offset `offset` because the target refused a record with
- * `err` (a librdkafka error code), or flows again (err 0). The flow is degraded meanwhile. */
-void km_part_blocked(km_part_stats_t *s, int err, int64_t offset);
+ * `err` (a librdkafka error code), or the source refused to be read (by_source; OFFSET_OUT_OF_RANGE:
+ * its log went back), or flows again (err 0). The flow is degraded meanwhile. */
+void km_part_blocked(km_part_stats_t *s, int err, bool by_source, int64_t offset);
 /* The flow found the partition but cannot start it until its position is read (flow.c). */
 void km_part_positions_unread(km_part_stats_t *s, bool unread);
 /* Periodic refresh from the task: the source's high watermark and the next offset to mirror
@@ -213,6 +215,7 @@ typedef struct km_part_snap {
     int64_t lag_records; /* -1 unknown */
     int64_t lag_ms;      /* -1 unknown */
     int blocked_err;     /* 0 when the partition flows */
+    bool blocked_by_source;
     int64_t blocked_offset;
     bool positions_unread;
     int64_t next;       /* next source offset to mirror; -1 unknown */

@@ -78,6 +78,7 @@ typedef struct task_part {
     int64_t sync_retry_at, sync_backoff_ms;
     bool sync_warned;
     bool syncs_paused; /* SYNCS_KEPT_MAX reached: reading paused */
+    bool went_back;    /* the source log went back below expected: stopped until reassigned */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -304,7 +305,7 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
                     t->flow->name, tt->name, p->partition, (long long)r.u);
             p->blocked_err = 0;
             p->backoff_ms = 0;
-            km_part_blocked(p->stats, 0, -1);
+            km_part_blocked(p->stats, 0, false, -1);
         }
         t->acked_since_commit++;
         km_offset_sync_t sync;
@@ -347,7 +348,7 @@ static void block(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset
     if (!p->blocked_err || p->backoff_ms == 0) p->backoff_ms = BLOCKED_BACKOFF_MIN_MS;
     p->blocked_err = err;
     p->blocked_at = offset;
-    km_part_blocked(p->stats, err, offset);
+    km_part_blocked(p->stats, err, false, offset);
     hold(t, p, offset);
 }
 
@@ -509,9 +510,10 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         km_recs_clear(&p->recs);
         km_syncq_clear(&p->syncs);
         p->blocked_err = 0;
+        p->went_back = false;
         p->paused = false;
         p->backoff_ms = 0;
-        km_part_blocked(p->stats, 0, -1);
+        km_part_blocked(p->stats, 0, false, -1);
         p->txn_first = p->txn_pos = -1;
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
@@ -659,7 +661,7 @@ static void source_refused(km_task_t *t, rd_kafka_message_t *m) {
                  t->flow->name, tt->name, j, t->flow->source, rd_kafka_message_errstr(m), tt->name);
         p->blocked_err = m->err;
         p->blocked_at = p->expected >= 0 ? p->expected : 0;
-        km_part_blocked(p->stats, m->err, p->blocked_at);
+        km_part_blocked(p->stats, m->err, true, p->blocked_at);
     }
 }
 
@@ -697,6 +699,32 @@ static void skip(km_task_t *t, task_part_t *p, int64_t offset) {
     if (t->sync_rk) km_sync_writer_skip(&p->sw, offset);
 }
 
+/* The source handed out an offset below the one expected, which only librdkafka's own reset does
+ * (kmirror's seeks set expected): the position was out of range and went to auto.offset.reset.
+ * The log went back: the topic was deleted and re-created, or an unclean leader election cut it.
+ * Mirroring on would write again records the target has (a cut log), or, were the new log to
+ * pass the old position first, skip every record before it (a re-created one); which one it is
+ * cannot be told from here. So the partition stops, loudly, until its position is reset. */
+static void source_went_back(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset) {
+    int64_t lo = -1, hi = -1;
+    rd_kafka_get_watermark_offsets(t->consumer, tt->name, p->partition, &lo, &hi);
+    km_error("flow %s: %s [%d] on %s went back: the next offset to mirror is %lld, but the source now reads from %lld (its "
+             "log holds %lld..%lld): the topic was deleted and re-created, or an unclean leader election cut its log. This "
+             "partition stops here, since mirroring on would repeat or skip records; every other one goes on. To mirror it "
+             "from its start again: stop kmirror, run `kmirror reset-position CONFIG --source %s --target %s --topic %s "
+             "--partition %d`, start kmirror",
+             t->flow->name, tt->name, p->partition, t->flow->source, (long long)p->expected, (long long)offset, (long long)lo,
+             (long long)hi - 1, t->flow->source, t->flow->target, tt->name, p->partition);
+    p->went_back = true;
+    p->blocked_err = RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+    p->blocked_at = p->expected;
+    km_part_blocked(p->stats, p->blocked_err, true, p->expected);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, tt->name, p->partition);
+    rd_kafka_pause_partitions(t->consumer, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
+}
+
 static void handle(km_task_t *t, rd_kafka_message_t *m) {
     if (m->err) {
         consumer_error(t, m);
@@ -705,8 +733,13 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     task_topic_t *tt = rd_kafka_topic_opaque(m->rkt);
     task_part_t *p = tt && m->partition < tt->nparts ? tt->parts[m->partition] : NULL;
-    if (!p || !p->active || p->rewind_to >= 0 || atomic_load(&t->failed)) {
-        rd_kafka_message_destroy(m); /* re-read after the rewind */
+    if (!p || !p->active || p->rewind_to >= 0 || p->went_back || atomic_load(&t->failed)) {
+        rd_kafka_message_destroy(m); /* re-read after the rewind; or stopped */
+        return;
+    }
+    if (p->expected >= 0 && m->offset < p->expected) {
+        source_went_back(t, tt, p, m->offset);
+        rd_kafka_message_destroy(m);
         return;
     }
     if (t->eos && p->txn_first < 0) p->txn_first = m->offset;

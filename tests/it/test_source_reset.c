@@ -1,0 +1,147 @@
+/* test_source_reset.c — a source topic deleted and re-created under kmirror's stored position, on
+ * the two real clusters (KMIRROR_IT_A, KMIRROR_IT_B): kmirror mirrors 20 records and stops; the
+ * topic is re-created on A with 5 new records. At the next start the stored position (19) is past
+ * the new log: kmirror must stop that partition loudly (ERROR, /healthz 503) instead of mirroring
+ * anything of the new log on top of its old position. `kmirror reset-position` refuses while the
+ * flow runs (its group has a member), and once kmirror is stopped forgets the position; the next
+ * start mirrors the 5 new records after the 20 old ones. Skips when the clusters are not given. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "kt.h"
+#include "kt_kmirror.h"
+#include "kt_metrics.h"
+
+enum { WAIT_MS = 90000 };
+
+static const char *cluster(const char *env) {
+    const char *v = getenv(env);
+    if (!v || !*v) {
+        print_message("%s is not set: no cluster to test against\n", env);
+        skip();
+    }
+    return v;
+}
+
+typedef struct want {
+    const char *bootstrap, *topic;
+    int64_t records;
+} want_t;
+
+static bool holds(void *arg) {
+    want_t *w = arg;
+    int64_t hw[1];
+    return kt_high_watermarks(w->bootstrap, w->topic, hw, 1) == 0 && hw[0] == w->records;
+}
+
+static void produce(const char *a, const char *topic, const char *prefix, int n) {
+    kt_msg_t msgs[32];
+    char values[32][32];
+    for (int i = 0; i < n; i++) {
+        snprintf(values[i], sizeof values[i], "%s-%d", prefix, i);
+        msgs[i] = (kt_msg_t){.partition = 0, .key = "k", .value = values[i]};
+    }
+    assert_int_equal(kt_produce(a, topic, msgs, (size_t)n, NULL, NULL), 0);
+}
+
+/* `kmirror reset-position` for partition 0 of topic; its exit status, and its output in *out. */
+static int reset_position(const kt_kmirror_t *k, const char *topic, char **out) {
+    char log[600];
+    snprintf(log, sizeof log, "%s/reset-position.out", kt_kmirror_dir());
+    char *argv[] = {(char *)kt_kmirror_bin(), "reset-position", (char *)k->conf, "--source", "A", "--target", "B",
+                    "--topic", (char *)topic, "--partition", "0", NULL};
+    pid_t pid = kt_spawn(argv, log);
+    int status = -1;
+    assert_true(pid > 0);
+    assert_int_equal(kt_wait_exit(pid, WAIT_MS, &status), 0);
+    *out = kt_read_file(log);
+    print_message("%s", *out ? *out : "");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define OFFSETS_TOPIC "mm2-offsets.A.internal"
+
+static bool offsets_served(void *bootstrap) {
+    int64_t hw[25];
+    return kt_high_watermarks(bootstrap, OFFSETS_TOPIC, hw, 25) == 0;
+}
+
+static void test_recreated_source_topic(void **state) {
+    const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
+    char topic[128], remote[160];
+    kt_unique_name("reset", topic, sizeof topic);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    static const char *const compact[] = {"cleanup.policy", "compact", NULL};
+    if (kt_partition_count(b, OFFSETS_TOPIC) == 0) assert_int_equal(kt_create_topic(b, OFFSETS_TOPIC, 25, compact), 0);
+    assert_true(kt_wait_until(offsets_served, (void *)b, WAIT_MS));
+    assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
+    produce(a, topic, "old", 20);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "reset",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = %s\nreplication.factor = 1\n"
+                                       "offset.flush.interval.ms = 200\nemit.checkpoints.enabled = false\n"
+                                       "metrics.listen = 127.0.0.1:0\n",
+                                       a, b, topic),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    want_t old = {b, remote, 20};
+    assert_true(kt_wait_until(holds, &old, WAIT_MS));
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0); /* commits the position: 19 */
+
+    assert_int_equal(kt_delete_topic(a, topic), 0);
+    assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
+    produce(a, topic, "new", 5);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    bool said = kt_kmirror_wait_logged(&k, "went back: the next offset to mirror is 20, but the source now reads from 0", WAIT_MS);
+    if (!said) kt_kmirror_print_log(&k);
+    assert_true(said);
+    int port = kt_kmirror_http_port(&k, WAIT_MS), code;
+    char *body = NULL;
+    assert_int_equal(kt_http_get(port, "/healthz", &code, &body), 0);
+    assert_int_equal(code, 503);
+    assert_non_null(strstr(body, "[0] is stopped at offset 20: the source log went back"));
+    free(body);
+    assert_true(holds(&old)); /* nothing of the new log */
+
+    char *out = NULL;
+    assert_int_equal(reset_position(&k, topic, &out), 1);
+    assert_non_null(strstr(out, "runs: group A-mm2 on B has 1 member(s)"));
+    free(out);
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
+    assert_int_equal(reset_position(&k, topic, &out), 0);
+    assert_non_null(strstr(out, "[0]: stored position 19"));
+    free(out);
+
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    want_t all = {b, remote, 25};
+    bool done = kt_wait_until(holds, &all, WAIT_MS);
+    if (!done) kt_kmirror_print_log(&k);
+    assert_true(done);
+    kt_record_t *recs = NULL;
+    size_t n = 0;
+    assert_int_equal(kt_consume(b, remote, NULL, &recs, &n), 0);
+    assert_int_equal(n, 25);
+    assert_string_equal(recs[19].value, "old-19");
+    assert_string_equal(recs[20].value, "new-0");
+    assert_string_equal(recs[24].value, "new-4");
+    kt_records_free(recs, n);
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
+    kt_delete_topic(a, topic);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recreated_source_topic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
