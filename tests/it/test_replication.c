@@ -206,11 +206,7 @@ typedef struct count_wait {
 
 static int64_t record_count(const char *bootstrap, const char *topic) {
     int n = kt_partition_count(bootstrap, topic);
-    if (n <= 0) return 0;
-    int64_t hw[64] = {0}, total = 0;
-    if (n > 64 || kt_high_watermarks(bootstrap, topic, hw, n) != 0) return -1;
-    for (int p = 0; p < n; p++) total += hw[p];
-    return total;
+    return n <= 0 ? 0 : kt_topic_records(bootstrap, topic, n);
 }
 
 static bool count_reached(void *arg) {

@@ -68,21 +68,11 @@ static int reset_position(const kt_kmirror_t *k, const char *topic, char **out) 
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-#define OFFSETS_TOPIC "mm2-offsets.A.internal"
-
-static bool offsets_served(void *bootstrap) {
-    int64_t hw[25];
-    return kt_high_watermarks(bootstrap, OFFSETS_TOPIC, hw, 25) == 0;
-}
-
 static void test_recreated_source_topic(void **state) {
     const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
     char topic[128], remote[160];
     kt_unique_name("reset", topic, sizeof topic);
     snprintf(remote, sizeof remote, "A.%s", topic);
-    static const char *const compact[] = {"cleanup.policy", "compact", NULL};
-    if (kt_partition_count(b, OFFSETS_TOPIC) == 0) assert_int_equal(kt_create_topic(b, OFFSETS_TOPIC, 25, compact), 0);
-    assert_true(kt_wait_until(offsets_served, (void *)b, WAIT_MS));
     assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
     produce(a, topic, "old", 20);
     kt_kmirror_t k;

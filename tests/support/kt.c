@@ -664,6 +664,15 @@ int kt_high_watermarks(const char *bootstrap, const char *topic, int64_t *hw, in
     return rc;
 }
 
+int64_t kt_topic_records(const char *bootstrap, const char *topic, int32_t n) {
+    int64_t hw[1024], total = 0;
+    if (n > 1024 || kt_high_watermarks(bootstrap, topic, hw, n) != 0)
+        return -1;
+    for (int32_t p = 0; p < n; p++)
+        total += hw[p];
+    return total;
+}
+
 /* ---- waiting and naming ---- */
 
 bool kt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms) {

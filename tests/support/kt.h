@@ -119,6 +119,9 @@ const kt_header_t *kt_record_header(const kt_record_t *r, const char *name);
 
 /* High watermarks (the offset the next record will get) of partitions 0..n-1 of topic into hw. */
 int kt_high_watermarks(const char *bootstrap, const char *topic, int64_t *hw, int32_t n);
+/* The sum of those high watermarks: how many records partitions 0..n-1 ever took (n <= 1024),
+ * or -1 when one cannot be read. */
+int64_t kt_topic_records(const char *bootstrap, const char *topic, int32_t n);
 
 /* Calls cond(arg) until it returns true or timeout_ms have passed, backing off from 10 ms to
  * 200 ms between calls. Returns whether cond became true. */
