@@ -138,13 +138,14 @@ void km_part_blocked(km_part_stats_t *s, int err, bool by_source, int64_t offset
 void km_part_positions_unread(km_part_stats_t *s, bool unread) { atomic_store_explicit(&s->positions_unread, unread, RLX); }
 void km_part_offset_sync_emitted(km_part_stats_t *s) { bump(&s->offset_syncs, 1); }
 
-void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms) {
+void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, bool waits, int64_t now_ms) {
     int64_t before = ld64(&s->next);
     st64(&s->high_watermark, high_watermark);
     st64(&s->next, next);
     bool caught_up = high_watermark >= 0 && next >= high_watermark;
     if (caught_up) st64(&s->caught_up_ms, now_ms);
-    if (caught_up || next != before || ld64(&s->moved_ms) == 0) st64(&s->moved_ms, now_ms);
+    atomic_store_explicit(&s->behind_txn, waits && !caught_up, RLX);
+    if (caught_up || waits || next != before || ld64(&s->moved_ms) == 0) st64(&s->moved_ms, now_ms);
 }
 
 /* A partition taken over starts its stall clock afresh: it stood still while nobody ran it. */
@@ -521,11 +522,13 @@ static void add_client_totals(km_task_slot_t *ts, uint64_t retries, uint64_t err
 
 void km_task_slot_client_stats(km_task_slot_t *ts, bool is_producer, const char *json, size_t len) {
     json_t *doc = json_loadb(json, len, 0, NULL);
-    json_t *brokers = json_object_get(doc, "brokers");
-    if (!json_is_object(brokers)) {
-        json_decref(doc);
-        return;
-    }
+    km_task_slot_client_stats_doc(ts, is_producer, doc);
+    json_decref(doc);
+}
+
+void km_task_slot_client_stats_doc(km_task_slot_t *ts, bool is_producer, const json_t *doc) {
+    json_t *brokers = json_object_get((json_t *)doc, "brokers");
+    if (!json_is_object(brokers)) return;
     int up = 0;
     uint64_t retries = 0, errors = 0;
     const char *name;
@@ -539,7 +542,6 @@ void km_task_slot_client_stats(km_task_slot_t *ts, bool is_producer, const char 
         retries += (uint64_t)json_integer_value(json_object_get(b, "txretries"));
         errors += (uint64_t)json_integer_value(json_object_get(b, "txerrs"));
     }
-    json_decref(doc);
     atomic_store(is_producer ? &ts->target_up : &ts->source_up, up);
     if (is_producer) add_client_totals(ts, retries, errors);
 }
@@ -594,6 +596,7 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
     o->next = next;
     int64_t moved = ld64(&p->moved_ms);
     if (o->lag_records > 0 && moved > 0 && now > moved) o->still_ms = now - moved;
+    o->behind_txn = atomic_load_explicit(&p->behind_txn, RLX) && o->lag_records > 0;
 }
 
 static int part_cmp(const void *x, const void *y) {
@@ -1081,6 +1084,7 @@ static json_t *part_json(const km_part_snap_t *p) {
                                                                  rd_kafka_err2str((rd_kafka_resp_err_t)p->blocked_err), "by",
                                                                  p->blocked_by_source ? "source" : "target")
                                                      : json_null());
+    json_object_set_new(o, "behind_open_transaction", json_boolean(p->behind_txn));
     json_object_set_new(o, "stalled", p->stalled ? json_pack("{s:I,s:I}", "offset", (json_int_t)p->next, "seconds",
                                                              (json_int_t)(p->still_ms / 1000))
                                                  : json_null());

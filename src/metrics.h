@@ -93,7 +93,8 @@ typedef struct km_part_stats {
     _Atomic int64_t high_watermark; /* source end offset at the last refresh, -1 unknown */
     _Atomic int64_t next;           /* next source offset to mirror at the same refresh, -1 unknown */
     _Atomic int64_t caught_up_ms;   /* wall clock of the last refresh that found nothing to mirror */
-    _Atomic int64_t moved_ms;       /* ... that found it moved or with nothing to mirror; 0 none since assigned */
+    _Atomic int64_t moved_ms;       /* ... that found it moved, waiting or with nothing to mirror; 0 none since assigned */
+    _Atomic bool behind_txn;        /* at the last refresh, what is left waits for an open source transaction */
     _Atomic int64_t acked_ts;       /* timestamp of the last record acknowledged */
     _Atomic int blocked_err;        /* librdkafka error that stops the partition, 0 when it flows */
     _Atomic bool blocked_by_source; /* the error is the source's (else the target's) */
@@ -121,8 +122,10 @@ void km_part_blocked(km_part_stats_t *s, int err, bool by_source, int64_t offset
 void km_part_positions_unread(km_part_stats_t *s, bool unread);
 /* Periodic refresh from the task: the source's high watermark and the next offset to mirror
  * (either may be -1, unknown). Lag = high_watermark − next. A partition whose next offset stays
- * put with lag for longer than the flow's replication.stall.timeout.ms is stalled. */
-void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, int64_t now_ms);
+ * put with lag for longer than the flow's replication.stall.timeout.ms is stalled, unless it
+ * waits: everything a read_committed consumer may read is mirrored, and the rest belongs to a
+ * transaction still open on the source. */
+void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, bool waits, int64_t now_ms);
 /* The partition is now replicated by task `task` (-1: by none). */
 void km_part_assigned(km_part_stats_t *s, int task);
 
@@ -180,6 +183,9 @@ void km_task_slot_stopped(km_task_slot_t *ts);
 /* Feeds a librdkafka statistics JSON document of the task's producer (is_producer) or consumer:
  * broker connectivity, and for the producer its request retries and errors. */
 void km_task_slot_client_stats(km_task_slot_t *ts, bool is_producer, const char *json, size_t len);
+/* The same from the parsed document (jansson's json_t), for a caller that reads it too. */
+struct json_t;
+void km_task_slot_client_stats_doc(km_task_slot_t *ts, bool is_producer, const struct json_t *doc);
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 
@@ -221,6 +227,7 @@ typedef struct km_part_snap {
     int64_t next;       /* next source offset to mirror; -1 unknown */
     int64_t still_ms;   /* how long next has not moved while there was lag; 0 when it moves */
     bool stalled;       /* still_ms reached the flow's replication.stall.timeout.ms */
+    bool behind_txn;    /* the lag is records of a transaction still open on the source */
     double record_rate, byte_rate; /* per second over the window */
     km_window_view_t latency_w, age_w;
     km_hist_view_t latency, age;

@@ -55,7 +55,11 @@ static int parse(int argc, char **argv, args_t *a) {
 static int nobody_runs(const km_flow_t *f, rd_kafka_t *rk) {
     const struct rd_kafka_group_list *gl = NULL;
     rd_kafka_resp_err_t err = rd_kafka_list_groups(rk, f->s.group_id, &gl, (int)f->s.admin_timeout_ms);
+    /* A group the coordinator could not describe (loading, say) shows no member: no answer. */
+    for (int i = 0; !err && i < gl->group_cnt; i++)
+        if (gl->groups[i].err && gl->groups[i].err != RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) err = gl->groups[i].err;
     if (err) {
+        if (gl) rd_kafka_group_list_destroy(gl);
         km_error("cannot tell whether a process runs flow %s (group %s on %s: %s): nothing was reset; --force resets "
                  "without asking, once you made sure no process runs it",
                  f->name, f->s.group_id, f->target, rd_kafka_err2str(err));
@@ -77,16 +81,20 @@ static int nobody_runs(const km_flow_t *f, rd_kafka_t *rk) {
     return members > 0 ? -1 : 0;
 }
 
-/* The partitions to reset: those named, or every one of the topic that has a position (valid or
- * rejected). Returns how many are in *out (allocated). */
+static bool stored(const km_positions_t *pos, const char *topic, int32_t p) {
+    return km_positions_get(pos, topic, p) >= 0 || km_positions_rejected(pos, topic, p) >= 0;
+}
+
+/* The partitions to reset: those named, or every one of the topic, that have a position (valid
+ * or rejected); a named one without is said and left out. Returns how many are in *out
+ * (allocated). */
 static int chosen(const args_t *a, const km_positions_t *pos, int32_t **out) {
     *out = km_xcalloc(pos->n + (size_t)a->npartitions + 1, sizeof(**out));
-    if (a->npartitions) {
-        memcpy(*out, a->partitions, (size_t)a->npartitions * sizeof(**out));
-        return a->npartitions;
-    }
     int n = 0;
-    for (size_t i = 0; i < pos->n; i++)
+    for (int i = 0; i < a->npartitions; i++)
+        if (stored(pos, a->topic, a->partitions[i])) (*out)[n++] = a->partitions[i];
+        else printf("%s [%d]: no stored position\n", a->topic, a->partitions[i]);
+    for (size_t i = 0; !a->npartitions && i < pos->n; i++)
         if (strcmp(pos->items[i].topic, a->topic) == 0) (*out)[n++] = pos->items[i].partition;
     return n;
 }
@@ -109,6 +117,7 @@ static int write_tombstones(const km_flow_t *f, const char *topic, const int32_t
         return -1;
     }
     rd_kafka_conf_set(c, "acks", "all", NULL, 0);
+    rd_kafka_conf_set(c, "allow.auto.create.topics", "false", NULL, 0);
     rd_kafka_conf_set(c, "partitioner", "murmur2_random", NULL, 0);
     rd_kafka_conf_set_dr_msg_cb(c, count_failed);
     rd_kafka_t *rk = km_rk_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
@@ -150,8 +159,7 @@ static int load(const km_flow_t *f, km_positions_t *pos) {
 static void show(const km_positions_t *pos, const char *topic, int32_t p) {
     int64_t at = km_positions_get(pos, topic, p), bad = km_positions_rejected(pos, topic, p);
     if (at >= 0) printf("%s [%d]: stored position %lld (it would resume at %lld)\n", topic, p, (long long)at, (long long)at + 1);
-    else if (bad >= 0) printf("%s [%d]: stored position invalid (offsets-topic offset %lld)\n", topic, p, (long long)bad);
-    else printf("%s [%d]: no stored position\n", topic, p);
+    else printf("%s [%d]: stored position invalid (offsets-topic offset %lld)\n", topic, p, (long long)bad);
 }
 
 static int run(const km_flow_t *f, const args_t *a) {
@@ -179,7 +187,7 @@ static int run(const km_flow_t *f, const args_t *a) {
         rc = write_tombstones(f, a->topic, parts, n);
         if (rc == 0 && load(f, &pos) == 0) {
             for (int i = 0; i < n && rc == 0; i++)
-                if (km_positions_get(&pos, a->topic, parts[i]) >= 0 || km_positions_rejected(&pos, a->topic, parts[i]) >= 0) {
+                if (stored(&pos, a->topic, parts[i])) {
                     km_error("%s [%d] still has a position in %s after the reset: another process wrote it", a->topic,
                              parts[i], f->s.offsets_topic);
                     rc = -1;

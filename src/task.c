@@ -28,6 +28,7 @@
 #include "rk.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -79,6 +80,7 @@ typedef struct task_part {
     bool sync_warned;
     bool syncs_paused; /* SYNCS_KEPT_MAX reached: reading paused */
     bool went_back;    /* the source log went back below expected: stopped until reassigned */
+    int64_t lso;       /* the source's last stable offset, from the consumer's statistics; -1 unknown */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
     km_part_stats_t *stats; /* owned by the flow's metrics; outlives the task */
@@ -339,6 +341,10 @@ static void hold(km_task_t *t, task_part_t *p, int64_t offset) {
 }
 
 static void block(km_task_t *t, task_topic_t *tt, task_part_t *p, int64_t offset, rd_kafka_resp_err_t err) {
+    if (p->went_back) { /* stopped already, for a reason that stays */
+        hold(t, p, offset);
+        return;
+    }
     if (!p->blocked_err)
         km_error("flow %s: %s [%d]: the target refuses the record at source offset %lld for %s: %s; this partition stops "
                  "there, every other one goes on, and it is tried again (backing off to every %d s) until the target takes "
@@ -511,6 +517,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         km_syncq_clear(&p->syncs);
         p->blocked_err = 0;
         p->went_back = false;
+        p->lso = -1;
         p->paused = false;
         p->backoff_ms = 0;
         km_part_blocked(p->stats, 0, false, -1);
@@ -655,7 +662,7 @@ static void source_refused(km_task_t *t, rd_kafka_message_t *m) {
     }
     for (int j = 0; j < tt->nparts; j++) {
         task_part_t *p = tt->parts[j];
-        if (!p || !p->active || (m->partition >= 0 && j != m->partition) || p->blocked_err == m->err) continue;
+        if (!p || !p->active || (m->partition >= 0 && j != m->partition) || p->blocked_err == m->err || p->went_back) continue;
         km_error("flow %s: not authorized to read %s [%d] on %s (%s): grant READ on topic %s to kmirror's principal "
                  "there; this partition waits, every other one goes on, and it flows again by itself once it can be read",
                  t->flow->name, tt->name, j, t->flow->source, rd_kafka_message_errstr(m), tt->name);
@@ -716,6 +723,7 @@ static void source_went_back(km_task_t *t, task_topic_t *tt, task_part_t *p, int
              t->flow->name, tt->name, p->partition, t->flow->source, (long long)p->expected, (long long)offset, (long long)lo,
              (long long)hi - 1, t->flow->source, t->flow->target, tt->name, p->partition);
     p->went_back = true;
+    p->paused = true; /* nothing resumes it: see rewind_failed, bound_syncs */
     p->blocked_err = RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
     p->blocked_at = p->expected;
     km_part_blocked(p->stats, p->blocked_err, true, p->expected);
@@ -780,6 +788,12 @@ static void rewind_failed(km_task_t *t) {
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             task_part_t *p = t->topics[i]->parts[j];
             if (!p || p->rewind_to < 0 || p->inflight > 0) continue;
+            if (p->went_back) { /* nothing is read again: the partition stays stopped */
+                p->rewind_to = -1;
+                t->rewinds--;
+                km_recs_clear(&p->recs);
+                continue;
+            }
             if (p->blocked_err && !p->paused) { /* wait before trying the refused record again */
                 p->paused = true;
                 p->retry_at = now + p->backoff_ms;
@@ -834,7 +848,7 @@ static void measure_lag(km_task_t *t) {
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             const task_part_t *p = t->topics[i]->parts[j];
-            if (p && p->active && p->inflight == 0 && p->rewind_to < 0 && p->txn_first < 0)
+            if (p && p->active && !p->went_back && p->inflight == 0 && p->rewind_to < 0 && p->txn_first < 0)
                 rd_kafka_topic_partition_list_add(settled, t->topics[i]->name, j);
         }
     if (settled->cnt) rd_kafka_position(t->consumer, settled);
@@ -849,7 +863,8 @@ static void measure_lag(km_task_t *t) {
             if (!p || !p->active || rd_kafka_get_watermark_offsets(t->consumer, t->topics[i]->name, j, &lo, &hi) || hi < 0) continue;
             int64_t next = p->acked >= 0 ? p->acked + 1 : t->reset_earliest && lo >= 0 ? lo : -1;
             if (pos && !pos->err && pos->offset > next) next = pos->offset;
-            km_part_watermarks(p->stats, hi, next, wall);
+            bool waits = pos && !pos->err && p->lso >= 0 && pos->offset >= p->lso && hi > p->lso;
+            km_part_watermarks(p->stats, hi, next, waits, wall);
         }
     rd_kafka_topic_partition_list_destroy(settled);
 }
@@ -1264,9 +1279,33 @@ static int create_sync_producer(km_task_t *t, char *errstr, size_t errlen) {
 /* librdkafka's statistics tell broker connectivity and produce retries (metrics.h). */
 #define CLIENT_STATS_INTERVAL "5000"
 
+/* The consumer's last stable offset per partition: a read_committed consumer reads no further,
+ * so records past it are an open source transaction's, not a stall (measure_lag). librdkafka
+ * 2.0.2 offers it only here (rd_kafka_get_watermark_offsets gives the high watermark). */
+static void read_stable_offsets(km_task_t *t, json_t *doc) {
+    const char *name, *key;
+    json_t *topic, *part;
+    json_object_foreach(json_object_get(doc, "topics"), name, topic) {
+        task_topic_t *tt = NULL;
+        for (size_t i = 0; i < t->ntopics && !tt; i++)
+            if (strcmp(t->topics[i]->name, name) == 0) tt = t->topics[i];
+        if (!tt) continue;
+        json_object_foreach(json_object_get(topic, "partitions"), key, part) {
+            long j = strtol(key, NULL, 10);
+            json_t *lso = json_object_get(part, "ls_offset");
+            if (j >= 0 && j < tt->nparts && tt->parts[j] && json_is_integer(lso)) tt->parts[j]->lso = json_integer_value(lso);
+        }
+    }
+}
+
+/* Runs on the task thread: the consumer's statistics come through its queue, the producer's
+ * through the polls of its main queue. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
     km_task_t *t = opaque;
-    km_task_slot_client_stats(t->slot, rk == t->producer, json, len);
+    json_t *doc = json_loadb(json, len, 0, NULL);
+    km_task_slot_client_stats_doc(t->slot, rk == t->producer, doc);
+    if (rk == t->consumer) read_stable_offsets(t, doc);
+    json_decref(doc);
     return 0;
 }
 
@@ -1445,6 +1484,8 @@ void km_task_free(km_task_t *t) {
         free(tt);
     }
     free(t->topics);
+    t->topics = NULL; /* the consumer's close below may still serve a statistics callback */
+    t->ntopics = 0;
     free_items(t->mail, t->nmail);
     if (t->offsets_rkt) rd_kafka_topic_destroy(t->offsets_rkt);
     if (t->sync_rkt) rd_kafka_topic_destroy(t->sync_rkt);

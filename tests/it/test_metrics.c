@@ -75,9 +75,9 @@ static bool caught_up(void *arg) {
     return ok;
 }
 
-/* n records in one committed transaction to partition 0: the log ends with the commit marker,
- * one offset past the last record. */
-static void produce_committed(const char *bootstrap, const char *topic, int n) {
+/* A transactional producer that has written n records to partition 0 of topic in a transaction
+ * it leaves open (written to the log, flushed). */
+static rd_kafka_t *open_transaction(const char *bootstrap, const char *topic, int n) {
     char txid[160];
     snprintf(txid, sizeof txid, "%s-tx", topic);
     const char *conf[] = {"transactional.id", txid, NULL};
@@ -89,6 +89,14 @@ static void produce_committed(const char *bootstrap, const char *topic, int n) {
         assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_VALUE("t", 1),
                                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                          0);
+    assert_int_equal(rd_kafka_flush(rk, 30000), 0);
+    return rk;
+}
+
+/* n records in one committed transaction to partition 0: the log ends with the commit marker,
+ * one offset past the last record. */
+static void produce_committed(const char *bootstrap, const char *topic, int n) {
+    rd_kafka_t *rk = open_transaction(bootstrap, topic, n);
     assert_null(rd_kafka_commit_transaction(rk, 30000));
     rd_kafka_destroy(rk);
 }
@@ -173,9 +181,80 @@ static void test_metrics_of_a_real_run(void **state) {
     kt_delete_topic(a, txn);
 }
 
+typedef struct txn_view {
+    int port;
+    const char *remote;
+    bool behind; /* /status says the partition's lag is an open transaction's */
+    int healthz;
+} txn_view_t;
+
+static bool behind_open_transaction(void *arg) {
+    txn_view_t *v = arg;
+    int code;
+    char *t = NULL;
+    if (kt_http_get(v->port, "/status", &code, &t) != 0) return false;
+    json_t *doc = json_loads(t, 0, NULL);
+    free(t);
+    json_t *parts = json_object_get(json_array_get(json_object_get(doc, "flows"), 0), "partitions"), *p = NULL, *q;
+    size_t i;
+    json_array_foreach(parts, i, q) if (strcmp(json_string_value(json_object_get(q, "remote_topic")), v->remote) == 0) p = q;
+    v->behind = json_is_true(json_object_get(p, "behind_open_transaction")) && json_integer_value(json_object_get(p, "lag_records")) == 10;
+    json_decref(doc);
+    if (kt_http_get(v->port, "/healthz", &v->healthz, &t) != 0) return false;
+    free(t);
+    return v->behind;
+}
+
+/* A source transaction left open holds a read_committed reader at its start: its records are lag,
+ * but the partition is not stalled. kmirror must not call the flow degraded for as long as it
+ * lasts (here 2.5 stall timeouts), and /status says what the lag is; once it commits, its records
+ * arrive. Seen failing before the fix: /healthz 503 "… has not moved for 10 s …". */
+static void test_open_source_transaction_is_no_stall(void **state) {
+    const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
+    char topic[128], remote[160];
+    kt_unique_name("metrics-open", topic, sizeof topic);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
+    kt_kmirror_t k;
+    /* Longer than librdkafka's 5 s statistics, which carry the last stable offset, plus a refresh. */
+    const int stall_ms = 10000;
+    assert_int_equal(kt_kmirror_config(&k, "open-txn",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = %s\nreplication.factor = 1\n"
+                                       "offset.flush.interval.ms = 500\nmetrics.listen = 127.0.0.1:0\n"
+                                       "replication.stall.timeout.ms = %d\ngroup.id = metrics-open-txn\n",
+                                       a, b, topic, stall_ms),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    run_t r = {&k, 0, remote, 5, 1};
+    assert_true(kt_wait_until(port_logged, &r, WAIT_MS));
+    kt_msg_t msgs[5];
+    for (int i = 0; i < 5; i++) msgs[i] = (kt_msg_t){.partition = 0, .key = "k", .value = "plain"};
+    assert_int_equal(kt_produce(a, topic, msgs, 5, NULL, NULL), 0);
+    assert_true(kt_wait_until(caught_up, &r, WAIT_MS));
+
+    rd_kafka_t *tx = open_transaction(a, topic, 10);
+    txn_view_t v = {r.port, remote, false, 0};
+    assert_true(kt_wait_until(behind_open_transaction, &v, WAIT_MS));
+    int64_t until = wall_ms() + stall_ms * 5 / 2;
+    while (wall_ms() < until) {
+        assert_true(behind_open_transaction(&v));
+        if (v.healthz != 200) kt_kmirror_print_log(&k);
+        assert_int_equal(v.healthz, 200);
+        usleep(200 * 1000); /* how often to look during the window, not a wait for a condition */
+    }
+    assert_null(rd_kafka_commit_transaction(tx, 30000));
+    rd_kafka_destroy(tx);
+    r.records = 15;
+    assert_true(kt_wait_until(caught_up, &r, WAIT_MS));
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
+    kt_delete_topic(a, topic);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_of_a_real_run),
+        cmocka_unit_test(test_open_source_transaction_is_no_stall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
