@@ -208,7 +208,9 @@ static bool behind_open_transaction(void *arg) {
 /* A source transaction left open holds a read_committed reader at its start: its records are lag,
  * but the partition is not stalled. kmirror must not call the flow degraded for as long as it
  * lasts (here 2.5 stall timeouts), and /status says what the lag is; once it commits, its records
- * arrive. Seen failing before the fix: /healthz 503 "… has not moved for 10 s …". */
+ * arrive. With the last-stable-offset check disabled it fails at the first wait (the partition
+ * is never reported behind the transaction); the 503 itself was not reproduced here. The window
+ * is watched by polling every 200 ms: what is asserted is that nothing happens in it. */
 static void test_open_source_transaction_is_no_stall(void **state) {
     const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
     char topic[128], remote[160];
