@@ -138,14 +138,14 @@ void km_part_blocked(km_part_stats_t *s, int err, bool by_source, int64_t offset
 void km_part_positions_unread(km_part_stats_t *s, bool unread) { atomic_store_explicit(&s->positions_unread, unread, RLX); }
 void km_part_offset_sync_emitted(km_part_stats_t *s) { bump(&s->offset_syncs, 1); }
 
-void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, bool waits, int64_t now_ms) {
+void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, bool waits, int64_t now_ms, int64_t mono_ms) {
     int64_t before = ld64(&s->next);
     st64(&s->high_watermark, high_watermark);
     st64(&s->next, next);
     bool caught_up = high_watermark >= 0 && next >= high_watermark;
     if (caught_up) st64(&s->caught_up_ms, now_ms);
     atomic_store_explicit(&s->behind_txn, waits && !caught_up, RLX);
-    if (caught_up || waits || next != before || ld64(&s->moved_ms) == 0) st64(&s->moved_ms, now_ms);
+    if (caught_up || waits || next != before || ld64(&s->moved_ms) == 0) st64(&s->moved_ms, mono_ms);
 }
 
 /* A partition taken over starts its stall clock afresh: it stood still while nobody ran it. */
@@ -594,8 +594,8 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
     if (o->lag_records == 0) o->lag_ms = 0;
     else if (floor > 0) o->lag_ms = now > floor ? now - floor : 0;
     o->next = next;
-    int64_t moved = ld64(&p->moved_ms);
-    if (o->lag_records > 0 && moved > 0 && now > moved) o->still_ms = now - moved;
+    int64_t moved = ld64(&p->moved_ms), mono = km_now_mono_ms();
+    if (o->lag_records > 0 && moved > 0 && mono > moved) o->still_ms = mono - moved;
     o->behind_txn = atomic_load_explicit(&p->behind_txn, RLX) && o->lag_records > 0;
 }
 

@@ -93,7 +93,8 @@ typedef struct km_part_stats {
     _Atomic int64_t high_watermark; /* source end offset at the last refresh, -1 unknown */
     _Atomic int64_t next;           /* next source offset to mirror at the same refresh, -1 unknown */
     _Atomic int64_t caught_up_ms;   /* wall clock of the last refresh that found nothing to mirror */
-    _Atomic int64_t moved_ms;       /* ... that found it moved, waiting or with nothing to mirror; 0 none since assigned */
+    _Atomic int64_t moved_ms;       /* monotonic clock of the last refresh that found it moved, waiting or with nothing
+                                     * to mirror (a wall-clock step must not make a partition look stalled); 0 none since assigned */
     _Atomic bool behind_txn;        /* at the last refresh, what is left waits for an open source transaction */
     _Atomic int64_t acked_ts;       /* timestamp of the last record acknowledged */
     _Atomic int blocked_err;        /* librdkafka error that stops the partition, 0 when it flows */
@@ -124,8 +125,8 @@ void km_part_positions_unread(km_part_stats_t *s, bool unread);
  * (either may be -1, unknown). Lag = high_watermark − next. A partition whose next offset stays
  * put with lag for longer than the flow's replication.stall.timeout.ms is stalled, unless it
  * waits: everything a read_committed consumer may read is mirrored, and the rest belongs to a
- * transaction still open on the source. */
-void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, bool waits, int64_t now_ms);
+ * transaction still open on the source. now_ms is the wall clock, mono_ms the monotonic one. */
+void km_part_watermarks(km_part_stats_t *s, int64_t high_watermark, int64_t next, bool waits, int64_t now_ms, int64_t mono_ms);
 /* The partition is now replicated by task `task` (-1: by none). */
 void km_part_assigned(km_part_stats_t *s, int task);
 

@@ -864,7 +864,7 @@ static void measure_lag(km_task_t *t) {
             int64_t next = p->acked >= 0 ? p->acked + 1 : t->reset_earliest && lo >= 0 ? lo : -1;
             if (pos && !pos->err && pos->offset > next) next = pos->offset;
             bool waits = pos && !pos->err && p->lso >= 0 && pos->offset >= p->lso && hi > p->lso;
-            km_part_watermarks(p->stats, hi, next, waits, wall);
+            km_part_watermarks(p->stats, hi, next, waits, wall, now);
         }
     rd_kafka_topic_partition_list_destroy(settled);
 }

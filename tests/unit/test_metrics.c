@@ -114,8 +114,8 @@ static int setup(void **state) {
         km_part_polled(p0, 100, T0 - 3 + i, T0 + i); /* age 3 + ... see below */
         km_part_acked(p0, T0 - 3 + i, T0 - 3 + i + 10 * i);
     }
-    km_part_watermarks(p0, 15, 10, false, T0 + 100);
-    km_part_watermarks(p1, 7, 7, false, T0 + 100);
+    km_part_watermarks(p0, 15, 10, false, T0 + 100, km_now_mono_ms());
+    km_part_watermarks(p1, 7, 7, false, T0 + 100, km_now_mono_ms());
     km_task_slot_started(km_flow_metrics_task(x->fm1, 0));
     km_task_slot_started(km_flow_metrics_task(x->fm1, 1));
     km_flow_metrics_state(x->fm1, KM_FLOW_RUNNING, NULL);
