@@ -418,7 +418,8 @@ static km_assign_item_t *items_for(const slot_t *s, size_t n, int task, const sl
             if (skipped->n++ == 0) skipped->first = km_xasprintf("%s-%d at offset %lld", s[i].topic, s[i].partition, (long long)bad);
             continue;
         }
-        items[k++] = (km_assign_item_t){s[i].topic, s[i].remote, s[i].partition, km_positions_get(pos, s[i].topic, s[i].partition)};
+        items[k++] = (km_assign_item_t){s[i].topic, s[i].remote, s[i].partition, km_positions_get(pos, s[i].topic, s[i].partition),
+                                        km_positions_ts(pos, s[i].topic, s[i].partition)};
     }
     *count = k;
     return items;

@@ -640,6 +640,9 @@ static const char *blocked_why(const km_part_snap_t *p) {
     if (p->blocked_err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
         return "the source log went back (the topic deleted and re-created, or cut by an unclean leader election; see the "
                "log and kmirror reset-position)";
+    if (p->blocked_err == RD_KAFKA_RESP_ERR__INCONSISTENT)
+        return "the source log was replaced under the position (the topic deleted and re-created, or an unclean leader "
+               "election; see the log and kmirror reset-position)";
     return "the source refuses to let it be read";
 }
 

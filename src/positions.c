@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,20 @@ int km_pos_decode_value(const void *value, size_t len, int64_t *offset) {
     return rc;
 }
 
+size_t km_pos_encode_ts(int64_t ts, char *buf) { return (size_t)snprintf(buf, 21, "%lld", (long long)ts); }
+
+int km_pos_decode_ts(const void *value, size_t len, int64_t *ts) {
+    const char *s = value;
+    if (!s || len == 0 || len > 18 || s[0] == '0') return -1; /* 18 digits cannot overflow */
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *ts = v;
+    return 0;
+}
+
 static int cmp(const char *topic, int32_t partition, const km_position_t *p) {
     int c = strcmp(topic, p->topic);
     return c ? c : (partition > p->partition) - (partition < p->partition);
@@ -106,22 +121,29 @@ int64_t km_positions_get(const km_positions_t *p, const char *topic, int32_t par
     return found ? p->items[i].offset : -1;
 }
 
-void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset) {
+int64_t km_positions_ts(const km_positions_t *p, const char *topic, int32_t partition) {
+    int found;
+    size_t i = find(p, topic, partition, &found);
+    return found && p->items[i].offset >= 0 ? p->items[i].ts : -1;
+}
+
+void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset, int64_t ts) {
     int found;
     size_t i = find(p, topic, partition, &found);
     if (found) {
         p->items[i].offset = offset;
+        p->items[i].ts = ts;
         p->items[i].rejected_at = -1;
         return;
     }
     if (p->n == p->cap) p->items = km_xrealloc(p->items, (p->cap = p->cap ? p->cap * 2 : 64) * sizeof(*p->items));
     memmove(&p->items[i + 1], &p->items[i], (p->n - i) * sizeof(*p->items));
-    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset, -1};
+    p->items[i] = (km_position_t){km_xstrdup(topic), partition, offset, ts, -1};
     p->n++;
 }
 
 void km_positions_reject(km_positions_t *p, const char *topic, int32_t partition, int64_t at) {
-    km_positions_set(p, topic, partition, -1);
+    km_positions_set(p, topic, partition, -1, -1);
     int found;
     p->items[find(p, topic, partition, &found)].rejected_at = at;
 }
@@ -154,6 +176,25 @@ void km_positions_free(km_positions_t *p) {
     memset(p, 0, sizeof(*p));
 }
 
+/* The KM_POS_TS_HEADER of a position record, -1 without one. An unreadable one only costs the
+ * check it enables, so it is reported and the position kept. */
+static int64_t record_ts(const rd_kafka_message_t *m, const char *topic, int32_t partition) {
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t len;
+    int64_t ts = -1;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, KM_POS_TS_HEADER, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    if (km_pos_decode_ts(v, len, &ts) != 0) {
+        km_reject(rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                  "the %s header of the position of %s-%d is not a timestamp; the position is kept, without the check "
+                  "that the source log is still the one mirrored", KM_POS_TS_HEADER, topic, partition);
+        return -1;
+    }
+    return ts;
+}
+
 static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_positions_t *out) {
     char *c, *t;
     int32_t part;
@@ -169,7 +210,7 @@ static void apply_record(const rd_kafka_message_t *m, const char *cluster, km_po
     } else if (!m->payload) {
         km_positions_remove(out, t, part);
     } else if (km_pos_decode_value(m->payload, m->len, &off) == 0) {
-        km_positions_set(out, t, part, off);
+        km_positions_set(out, t, part, off, record_ts(m, t, part));
     } else {
         km_reject(otopic, m->partition, m->offset,
                   "the position of %s-%d is not {\"offset\":N} with 0 <= N < 2^63-1; the partition is not replicated until a valid position or a tombstone replaces it",

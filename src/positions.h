@@ -8,6 +8,12 @@
  * producer would choose (murmur2 of the key), so Java MM2 and kmirror can take over from each
  * other; replication resumes at offset + 1.
  *
+ * kmirror also puts a record header on each position (KM_POS_TS_HEADER, which Connect and Java
+ * MM2 ignore): the timestamp of the source record at that offset. A start compares it with the
+ * record the source now holds there, which tells a log that was replaced under the position (a
+ * topic deleted and re-created with at least as many records) from the one that was mirrored:
+ * without topic ids (librdkafka 2.0.2) nothing else can.
+ *
  * km_positions_t is a plain sorted map (topic, partition) → last replicated offset, owned by
  * the flow controller; tasks report into it when they stop. */
 #ifndef KM_POSITIONS_H
@@ -23,6 +29,7 @@ typedef struct km_position {
     char *topic;
     int32_t partition;
     int64_t offset; /* last replicated source offset; -1 while rejected */
+    int64_t ts;     /* timestamp of the source record at offset (KM_POS_TS_HEADER), -1 unknown */
     int64_t rejected_at; /* offset in the offsets topic of the invalid record that is the last
                           * word on this partition, else -1: see km_positions_rejected */
 } km_position_t;
@@ -44,9 +51,19 @@ int km_pos_decode_key(const void *key, size_t len, char **cluster, char **topic,
 /* 0 with *offset set; -1 when not {"offset":N} with N in KM_OFFSET_VALID's range. */
 int km_pos_decode_value(const void *value, size_t len, int64_t *offset);
 
+/* The position record's header: the source record's timestamp in ms, as decimal ASCII. */
+#define KM_POS_TS_HEADER "kmirror.timestamp"
+/* Writes a timestamp > 0 into buf (at least 21 bytes); returns its length. */
+size_t km_pos_encode_ts(int64_t ts, char *buf);
+/* 0 with *ts set when value is a decimal timestamp > 0 of at most 18 digits, no leading zero; -1 otherwise. */
+int km_pos_decode_ts(const void *value, size_t len, int64_t *ts);
+
 /* -1 when unknown or rejected. */
 int64_t km_positions_get(const km_positions_t *p, const char *topic, int32_t partition);
-void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset);
+/* The timestamp stored with the position, -1 when unknown. */
+int64_t km_positions_ts(const km_positions_t *p, const char *topic, int32_t partition);
+/* ts: the timestamp of the record at offset, -1 when unknown. */
+void km_positions_set(km_positions_t *p, const char *topic, int32_t partition, int64_t offset, int64_t ts);
 /* The last record for (topic, partition), at offsets-topic offset `at`, is invalid: the true
  * position is unknown, which is not the same as "none" (that would restart the partition from
  * its beginning without a word). A later valid record or tombstone clears it. */

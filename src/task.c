@@ -62,6 +62,9 @@ typedef struct task_part {
     bool active;
     int64_t expected;   /* next source offset we expect to consume; -1 unknown */
     int64_t acked;      /* end of the acknowledged prefix (see acks.h); -1 none */
+    int64_t acked_ts;   /* timestamp of the source record at acked, -1 unknown (skipped, none): stored with
+                         * the position so that a start can tell the log is still the same (same_log) */
+    int64_t verify_ts;  /* the stored position's acked_ts, until the record there was read again; -1 none */
     km_recs_t recs;
     int64_t committed;  /* last offset whose position record was acknowledged */
     int64_t committing; /* offset of the position record in flight; -1 none */
@@ -79,7 +82,7 @@ typedef struct task_part {
     int64_t sync_retry_at, sync_backoff_ms;
     bool sync_warned;
     bool syncs_paused; /* SYNCS_KEPT_MAX reached: reading paused */
-    bool went_back;    /* the source log went back below expected: stopped until reassigned */
+    bool went_back;    /* the source log went back below expected, or was replaced: stopped until reassigned */
     int64_t lso;       /* the source's last stable offset, from the consumer's statistics; -1 unknown */
     int64_t txn_first;    /* EOS: first source offset read in the open transaction; -1 none */
     int64_t txn_pos;      /* EOS: position written in the open transaction; -1 none */
@@ -298,6 +301,7 @@ static void advance_acked(km_task_t *t, task_topic_t *tt, task_part_t *p) {
     while (km_recs_pop_acked(&p->recs, &r)) {
         if (r.u <= p->acked) continue;
         p->acked = r.u;
+        p->acked_ts = r.state == KM_REC_SKIPPED || r.ts <= 0 ? -1 : r.ts;
         if (r.state == KM_REC_SKIPPED) {
             if (t->sync_rk) km_sync_writer_skip(&p->sw, r.u);
             continue;
@@ -512,6 +516,10 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->partition = items[i].partition;
         p->active = true;
         p->acked = p->committed = items[i].position;
+        p->acked_ts = items[i].position >= 0 && items[i].position_ts > 0 ? items[i].position_ts : -1;
+        /* Not with auto.offset.reset = latest: were the record at the position deleted by
+         * retention just up to it, the fetch there would reset past records still to mirror. */
+        p->verify_ts = t->reset_earliest ? p->acked_ts : -1;
         p->committing = p->rewind_to = -1;
         km_recs_clear(&p->recs);
         km_syncq_clear(&p->syncs);
@@ -525,7 +533,9 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         km_sync_writer_init(&p->sw, items[i].position);
         p->expected = items[i].position >= 0 ? items[i].position + 1 : -1;
         km_part_assigned(p->stats, t->id);
-        int64_t start = items[i].position >= 0 ? items[i].position + 1
+        /* With its timestamp known, the last mirrored record is read again first (same_log). */
+        int64_t start = p->verify_ts > 0 ? items[i].position
+                        : items[i].position >= 0 ? items[i].position + 1
                         : t->reset_earliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
         rd_kafka_topic_partition_list_add(tl, items[i].topic, items[i].partition)->offset = start;
         km_debug("flow %s task %d: %s [%d] starts at %s%lld", t->flow->name, t->id, items[i].topic, items[i].partition,
@@ -703,7 +713,22 @@ static void skip(km_task_t *t, task_part_t *p, int64_t offset) {
         return;
     }
     p->acked = offset;
+    p->acked_ts = -1;
     if (t->sync_rk) km_sync_writer_skip(&p->sw, offset);
+}
+
+/* Stops a partition whose source log is not the one its position belongs to: paused, reported
+ * blocked by the source with `why`, until its position is reset and it is assigned again. */
+static void stop_partition(km_task_t *t, task_topic_t *tt, task_part_t *p, rd_kafka_resp_err_t why) {
+    p->went_back = true;
+    p->paused = true; /* nothing resumes it: see rewind_failed, bound_syncs */
+    p->blocked_err = why;
+    p->blocked_at = p->expected;
+    km_part_blocked(p->stats, p->blocked_err, true, p->expected);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tl, tt->name, p->partition);
+    rd_kafka_pause_partitions(t->consumer, tl);
+    rd_kafka_topic_partition_list_destroy(tl);
 }
 
 /* The source handed out an offset below the one expected, which only librdkafka's own reset does
@@ -722,15 +747,31 @@ static void source_went_back(km_task_t *t, task_topic_t *tt, task_part_t *p, int
              "--partition %d`, start kmirror",
              t->flow->name, tt->name, p->partition, t->flow->source, (long long)p->expected, (long long)offset, (long long)lo,
              (long long)hi - 1, t->flow->source, t->flow->target, tt->name, p->partition);
-    p->went_back = true;
-    p->paused = true; /* nothing resumes it: see rewind_failed, bound_syncs */
-    p->blocked_err = RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
-    p->blocked_at = p->expected;
-    km_part_blocked(p->stats, p->blocked_err, true, p->expected);
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tl, tt->name, p->partition);
-    rd_kafka_pause_partitions(t->consumer, tl);
-    rd_kafka_topic_partition_list_destroy(tl);
+    stop_partition(t, tt, p, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+}
+
+/* A start from a position stored with its record's timestamp reads that record again first
+ * (assign). The same timestamp: the log is the one mirrored, and the record is not written
+ * twice. Another one: the log was replaced under the position (the topic deleted and re-created
+ * with at least as many records, or an unclean leader election that wrote others there), and
+ * mirroring on would skip the new log's records up to the position; the partition stops, loudly.
+ * A record no longer there (compacted, deleted, a transaction marker at the position) tells
+ * nothing, and replication goes on as without a timestamp. True when m was that record. */
+static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_kafka_message_t *m) {
+    int64_t want = p->verify_ts;
+    p->verify_ts = -1;
+    if (m->offset != p->acked) return false;
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    if (ts == want) return true;
+    km_error("flow %s: %s [%d] on %s was replaced: the record at offset %lld, the last one mirrored, had timestamp %lld when "
+             "it was mirrored and has %lld now: the topic was deleted and re-created, or an unclean leader election replaced "
+             "its log. This partition stops here, since mirroring on from offset %lld would skip the new log's records "
+             "before it; every other one goes on. To mirror it from its start: stop kmirror, run `kmirror reset-position "
+             "CONFIG --source %s --target %s --topic %s --partition %d`, start kmirror",
+             t->flow->name, tt->name, p->partition, t->flow->source, (long long)m->offset, (long long)want, (long long)ts,
+             (long long)p->expected, t->flow->source, t->flow->target, tt->name, p->partition);
+    stop_partition(t, tt, p, RD_KAFKA_RESP_ERR__INCONSISTENT);
+    return true;
 }
 
 static void handle(km_task_t *t, rd_kafka_message_t *m) {
@@ -743,6 +784,10 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     task_part_t *p = tt && m->partition < tt->nparts ? tt->parts[m->partition] : NULL;
     if (!p || !p->active || p->rewind_to >= 0 || p->went_back || atomic_load(&t->failed)) {
         rd_kafka_message_destroy(m); /* re-read after the rewind; or stopped */
+        return;
+    }
+    if (p->verify_ts > 0 && same_log(t, tt, p, m)) {
+        rd_kafka_message_destroy(m);
         return;
     }
     if (p->expected >= 0 && m->offset < p->expected) {
@@ -965,14 +1010,21 @@ static bool queue_position(km_task_t *t, task_topic_t *tt, int32_t j, task_part_
     char *val = km_pos_encode_value(pos, &vlen);
     commit_ctx_t *c = km_xmalloc(sizeof(*c));
     *c = (commit_ctx_t){p, pos, 0, NULL};
+    rd_kafka_headers_t *h = NULL; /* the timestamp is known only for the last acknowledged record */
+    if (pos == p->acked && p->acked_ts > 0) {
+        char ts[21];
+        h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, KM_POS_TS_HEADER, -1, ts, (ssize_t)km_pos_encode_ts(p->acked_ts, ts));
+    }
     rd_kafka_resp_err_t err;
     while ((err = rd_kafka_producev(t->producer, RD_KAFKA_V_RKT(t->offsets_rkt), RD_KAFKA_V_KEY(key, klen),
-                                    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                    RD_KAFKA_V_VALUE(val, vlen), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                                     RD_KAFKA_V_OPAQUE(c), RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
            !atomic_load(&t->failed) && !atomic_load(&t->stop))
         rd_kafka_poll(t->producer, 10);
     free(key); /* librdkafka copies keys; MSG_F_FREE hands over only the value */
     if (err) {
+        if (h) rd_kafka_headers_destroy(h);
         free(val);
         free(c);
         km_warn("flow %s: cannot queue position of %s [%d]: %s", t->flow->name, tt->name, j, rd_kafka_err2str(err));

@@ -26,6 +26,7 @@ typedef struct km_assign_item {
     const char *remote;   /* target topic */
     int32_t partition;
     int64_t position;     /* last replicated offset, -1 when none */
+    int64_t position_ts;  /* timestamp of the source record at position (positions.h), -1 unknown */
 } km_assign_item_t;
 
 /* Starts a task thread for `flow` with the given partitions. NULL with errstr when a client

@@ -1,6 +1,8 @@
 /* fuzz_positions.c — the positions decoders (positions.h): a key and a value of the offsets
  * topic. A key that decodes names a partition 0..INT32_MAX and encodes back to a key that
- * decodes to the same; a value that decodes is an offset replication can resume after. */
+ * decodes to the same; a value that decodes is an offset replication can resume after. The
+ * value's bytes are also read as a timestamp header: one that decodes is > 0 and encodes back
+ * to the same bytes. */
 #include "fuzz.h"
 #include "positions.h"
 #include "records.h"
@@ -30,11 +32,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(c2);
         free(t2);
     }
+    int64_t ts = -1;
+    if (km_pos_decode_ts(v, vn, &ts) == 0) {
+        char buf[21];
+        FZ_CHECK(ts > 0 && km_pos_encode_ts(ts, buf) == vn && memcmp(buf, v, vn) == 0);
+    }
     if (km_pos_decode_value(v, vn, &off) == 0) {
         FZ_CHECK(KM_OFFSET_VALID(off));
         if (rc == 0) {
-            km_positions_set(&m, t, p, off);
-            FZ_CHECK(km_positions_get(&m, t, p) == off);
+            km_positions_set(&m, t, p, off, ts);
+            FZ_CHECK(km_positions_get(&m, t, p) == off && km_positions_ts(&m, t, p) == ts);
         }
     } else if (rc == 0) {
         km_positions_reject(&m, t, p, 0);

@@ -1,10 +1,11 @@
 /* test_source_reset.c — a source topic deleted and re-created under kmirror's stored position, on
  * the two real clusters (KMIRROR_IT_A, KMIRROR_IT_B): kmirror mirrors 20 records and stops; the
- * topic is re-created on A with 5 new records. At the next start the stored position (19) is past
- * the new log: kmirror must stop that partition loudly (ERROR, /healthz 503) instead of mirroring
- * anything of the new log on top of its old position. `kmirror reset-position` refuses while the
- * flow runs (its group has a member), and once kmirror is stopped forgets the position; the next
- * start mirrors the 5 new records after the 20 old ones. Skips when the clusters are not given. */
+ * topic is re-created on A with new records, 5 (the stored position, 19, is past the new log) or
+ * 30 (offset 19 holds another record now). At the next start kmirror must stop that partition
+ * loudly (ERROR, /healthz 503) instead of mirroring anything of the new log on top of its old
+ * position, which with 30 records would skip the first 20. `kmirror reset-position` refuses while
+ * the flow runs (its group has a member), and once kmirror is stopped forgets the position; the
+ * next start mirrors the new records after the 20 old ones. Skips when the clusters are not given. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,8 +56,9 @@ static void produce(const char *a, const char *topic, const char *prefix, int n)
 
 /* `kmirror reset-position` for partition 0 of topic; its exit status, and its output in *out. */
 static int reset_position(const kt_kmirror_t *k, const char *topic, char **out) {
+    static int runs;
     char log[600];
-    snprintf(log, sizeof log, "%s/reset-position.out", kt_kmirror_dir());
+    snprintf(log, sizeof log, "%s/reset-position-%d.out", kt_kmirror_dir(), ++runs); /* kt_spawn appends */
     char *argv[] = {(char *)kt_kmirror_bin(), "reset-position", (char *)k->conf, "--source", "A", "--target", "B",
                     "--topic", (char *)topic, "--partition", "0", NULL};
     pid_t pid = kt_spawn(argv, log);
@@ -68,7 +70,9 @@ static int reset_position(const kt_kmirror_t *k, const char *topic, char **out) 
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void test_recreated_source_topic(void **state) {
+/* Mirrors 20 records, re-creates the topic with `fresh` new ones, and expects kmirror to log
+ * `logged` and report `health` at the next start, then to mirror all of them after a reset. */
+static void recreated(int fresh, const char *logged, const char *health) {
     const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
     char topic[128], remote[160];
     kt_unique_name("reset", topic, sizeof topic);
@@ -90,16 +94,16 @@ static void test_recreated_source_topic(void **state) {
 
     assert_int_equal(kt_delete_topic(a, topic), 0);
     assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
-    produce(a, topic, "new", 5);
+    produce(a, topic, "new", fresh);
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
-    bool said = kt_kmirror_wait_logged(&k, "went back: the next offset to mirror is 20, but the source now reads from 0", WAIT_MS);
+    bool said = kt_kmirror_wait_logged(&k, logged, WAIT_MS);
     if (!said) kt_kmirror_print_log(&k);
     assert_true(said);
     int port = kt_kmirror_http_port(&k, WAIT_MS), code;
     char *body = NULL;
     assert_int_equal(kt_http_get(port, "/healthz", &code, &body), 0);
     assert_int_equal(code, 503);
-    assert_non_null(strstr(body, "[0] is stopped at offset 20: the source log went back"));
+    assert_non_null(strstr(body, health));
     free(body);
     assert_true(holds(&old)); /* nothing of the new log */
 
@@ -113,25 +117,39 @@ static void test_recreated_source_topic(void **state) {
     free(out);
 
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
-    want_t all = {b, remote, 25};
+    want_t all = {b, remote, 20 + fresh};
     bool done = kt_wait_until(holds, &all, WAIT_MS);
     if (!done) kt_kmirror_print_log(&k);
     assert_true(done);
     kt_record_t *recs = NULL;
     size_t n = 0;
     assert_int_equal(kt_consume(b, remote, NULL, &recs, &n), 0);
-    assert_int_equal(n, 25);
+    assert_int_equal(n, (size_t)(20 + fresh));
+    char last[32];
+    snprintf(last, sizeof last, "new-%d", fresh - 1);
     assert_string_equal(recs[19].value, "old-19");
     assert_string_equal(recs[20].value, "new-0");
-    assert_string_equal(recs[24].value, "new-4");
+    assert_string_equal(recs[n - 1].value, last);
     kt_records_free(recs, n);
     assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
     kt_delete_topic(a, topic);
 }
 
+static void test_recreated_shorter(void **state) {
+    recreated(5, "went back: the next offset to mirror is 20, but the source now reads from 0",
+              "[0] is stopped at offset 20: the source log went back");
+}
+
+/* Seen failing before the position's timestamp: the new records 20..29 were mirrored, 0..19 never. */
+static void test_recreated_longer(void **state) {
+    recreated(30, "was replaced: the record at offset 19, the last one mirrored, had timestamp",
+              "[0] is stopped at offset 20: the source log was replaced");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recreated_source_topic),
+        cmocka_unit_test(test_recreated_shorter),
+        cmocka_unit_test(test_recreated_longer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,10 +320,14 @@ static void test_implicit_ack_is_not_a_delivery(void **state) {
 }
 
 /* A stored position, written where Connect's producer puts it. */
-static void store_position(env_t *e, const char *topic, int32_t partition, int64_t offset) {
+/* ts > 0: with the timestamp header kmirror writes (positions.h). */
+static void store_position(env_t *e, const char *topic, int32_t partition, int64_t offset, int64_t ts) {
     size_t klen, vlen;
     char *key = km_pos_encode_key("A", topic, partition, &klen), *val = km_pos_encode_value(offset, &vlen);
-    kt_msg_t m = {.partition = RD_KAFKA_PARTITION_UA, .key = key, .key_len = klen, .value = val, .value_len = vlen};
+    char tsbuf[21];
+    kt_header_t h = {KM_POS_TS_HEADER, tsbuf, ts > 0 ? km_pos_encode_ts(ts, tsbuf) : 0};
+    kt_msg_t m = {.partition = RD_KAFKA_PARTITION_UA, .key = key, .key_len = klen, .value = val, .value_len = vlen,
+                  .headers = ts > 0 ? &h : NULL, .header_cnt = ts > 0};
     const char *conf[] = {"partitioner", "murmur2_random", NULL};
     assert_int_equal(kt_produce(km_mock_bootstraps(e->b), "mm2-offsets.A.internal", &m, 1, conf, NULL), 0);
     free(key);
@@ -350,6 +354,50 @@ static bool target_part_has(void *arg) {
     return ok;
 }
 
+/* Runs `kmirror reset-position` for partition `partition` of orders (the mock cannot describe
+ * groups, so the check that no process runs the flow is skipped with --force). */
+static void reset_position(env_t *e, const char *extra, const char *partition, const char *says) {
+    char path[] = "/tmp/kmirror-reset-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char *text = config_text(e, extra);
+    assert_true(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    free(text);
+    const char *bin = getenv("KMIRROR_BIN");
+    char *argv[] = {(char *)(bin ? bin : "build/kmirror"), "reset-position", path, "--source", "A", "--target", "B",
+                    "--topic", "orders", "--partition", (char *)partition, "--force", NULL};
+    char *out = NULL;
+    int rc = kt_run(argv, &out);
+    print_message("%s", out ? out : "");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, says));
+    assert_non_null(strstr(out, "reset: 1 partition(s) of orders"));
+    free(out);
+    unlink(path);
+}
+
+/* The timestamp in the newest position record of orders [partition], -1 without one. */
+static int64_t stored_ts(env_t *e, int32_t partition) {
+    kt_record_t *r;
+    size_t n;
+    kt_consume(km_mock_bootstraps(e->b), "mm2-offsets.A.internal", NULL, &r, &n);
+    int64_t ts = -1;
+    for (size_t i = 0; i < n; i++) {
+        char *c = NULL, *t = NULL;
+        int32_t p;
+        if (km_pos_decode_key(r[i].key, r[i].key_len, &c, &t, &p) == 0 && strcmp(t, "orders") == 0 && p == partition) {
+            const kt_header_t *h = kt_record_header(&r[i], KM_POS_TS_HEADER);
+            ts = -1;
+            if (h) assert_int_equal(km_pos_decode_ts(h->value, h->value_len, &ts), 0);
+        }
+        free(c);
+        free(t);
+    }
+    kt_records_free(r, n);
+    return ts;
+}
+
 /* The source log went back under a stored position (a topic deleted and re-created with fewer
  * records; here a position of 99 where the log holds 10): librdkafka resets to the log start.
  * The partition stops there, loudly, and nothing of the new log is mirrored, while the other
@@ -358,7 +406,7 @@ static bool target_part_has(void *arg) {
 static void test_source_log_went_back(void **state) {
     env_t *e = env_new("orders", "A.orders", 2);
     produce_n(e, "orders", 10, 1, 10);
-    store_position(e, "orders", 0, 99);
+    store_position(e, "orders", 0, 99, -1);
     const char *extra = "emit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\noffset.flush.interval.ms = 200\n";
     env_start(e, extra);
     part_waiter_t stopped = {e, 0, 0, "orders [0] is stopped at offset 100: the source log went back"};
@@ -373,31 +421,52 @@ static void test_source_log_went_back(void **state) {
     assert_int_equal(hw[0], 0); /* still nothing of the new log */
     assert_int_equal(env_stop(e), 0);
 
-    char path[] = "/tmp/kmirror-wentback-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    char *text = config_text(e, extra);
-    assert_true(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-    close(fd);
-    free(text);
-    const char *bin = getenv("KMIRROR_BIN");
-    /* The mock cannot describe groups, so the check that no process runs the flow is skipped. */
-    char *argv[] = {(char *)(bin ? bin : "build/kmirror"), "reset-position", path, "--source", "A", "--target", "B",
-                    "--topic", "orders", "--partition", "0", "--force", NULL};
-    char *out = NULL;
-    int rc = kt_run(argv, &out);
-    print_message("%s", out ? out : "");
-    assert_int_equal(rc, 0);
-    assert_non_null(strstr(out, "orders [0]: stored position 99"));
-    assert_non_null(strstr(out, "reset: 1 partition(s) of orders"));
-    free(out);
-    unlink(path);
+    reset_position(e, extra, "0", "orders [0]: stored position 99");
 
     env_start(e, extra);
     part_waiter_t all = {e, 0, 10, "ok"}, kept = {e, 1, 5, NULL};
     assert_true(kt_wait_until(target_part_has, &all, 30000));
     assert_true(target_part_has(&kept)); /* partition 1 kept its position: nothing again */
     assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
+/* A source log replaced under the position with at least as many records (a topic deleted and
+ * re-created, and written to, before kmirror read it again): the offsets are there, the records
+ * are others. Here partition 0's stored position 4 carries the timestamp of a record that is not
+ * the one at offset 4 now; partition 1's carries the right one. Partition 0 stops, loudly, and
+ * nothing of it is written; partition 1 goes on after its position without writing record 4
+ * again, and its new position carries the timestamp of record 9. reset-position then lets
+ * partition 0 be mirrored from its start. Seen failing before (positions without timestamps and
+ * the start at position + 1): records 5..9 of partition 0 went to the target without a word. */
+static void test_source_log_replaced(void **state) {
+    env_t *e = env_new("orders", "A.orders", 2);
+    const int64_t t0 = km_now_wall_ms() - 60000;
+    kt_msg_t recs[20];
+    for (int i = 0; i < 20; i++) recs[i] = (kt_msg_t){.partition = i % 2, .key = "k", .value = "v", .timestamp = t0 + i / 2};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), "orders", recs, 20, NULL, NULL), 0);
+    store_position(e, "orders", 0, 4, t0 - 3600000); /* the record mirrored there was an hour older */
+    store_position(e, "orders", 1, 4, t0 + 4);
+    const char *extra = "emit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\noffset.flush.interval.ms = 200\n";
+    env_start(e, extra);
+    part_waiter_t stopped = {e, 0, 0, "orders [0] is stopped at offset 5: the source log was replaced"};
+    assert_true(kt_wait_until(target_part_has, &stopped, 30000));
+    part_waiter_t rest = {e, 1, 5, NULL};
+    assert_true(kt_wait_until(target_part_has, &rest, 30000));
+    assert_int_equal(env_stop(e), 0);
+    int64_t hw[2];
+    assert_int_equal(kt_high_watermarks(km_mock_bootstraps(e->b), "A.orders", hw, 2), 0);
+    assert_int_equal(hw[0], 0);
+    assert_int_equal(hw[1], 5); /* 5..9: record 4 was read again to compare, not written again */
+    assert_int_equal(stored_ts(e, 1), t0 + 9);
+
+    reset_position(e, extra, "0", "orders [0]: stored position 4");
+    env_start(e, extra);
+    part_waiter_t all = {e, 0, 10, "ok"}, kept = {e, 1, 5, NULL};
+    assert_true(kt_wait_until(target_part_has, &all, 30000));
+    assert_true(target_part_has(&kept));
+    assert_int_equal(env_stop(e), 0);
+    assert_int_equal(stored_ts(e, 0), t0 + 9);
     env_free(e);
 }
 
@@ -410,6 +479,7 @@ int main(void) {
         cmocka_unit_test(test_failed_positions_read_retried),
         cmocka_unit_test(test_implicit_ack_is_not_a_delivery),
         cmocka_unit_test(test_source_log_went_back),
+        cmocka_unit_test(test_source_log_replaced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

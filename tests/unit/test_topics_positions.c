@@ -162,12 +162,12 @@ static void test_position_out_of_range(void **state) {
  * the partition from the beginning) until a valid record or a tombstone replaces it. */
 static void test_positions_rejected(void **state) {
     km_positions_t m = {0};
-    km_positions_set(&m, "a", 1, 10);
+    km_positions_set(&m, "a", 1, 10, -1);
     km_positions_reject(&m, "a", 1, 77);
     assert_int_equal(km_positions_get(&m, "a", 1), -1);
     assert_int_equal(km_positions_rejected(&m, "a", 1), 77);
     assert_int_equal(km_positions_rejected(&m, "a", 2), -1);
-    km_positions_set(&m, "a", 1, 12);
+    km_positions_set(&m, "a", 1, 12, -1);
     assert_int_equal(km_positions_rejected(&m, "a", 1), -1);
     assert_int_equal(km_positions_get(&m, "a", 1), 12);
     km_positions_reject(&m, "b", 0, 5);
@@ -176,12 +176,34 @@ static void test_positions_rejected(void **state) {
     km_positions_free(&m);
 }
 
+/* The timestamp header: decimal ms, strictly; a rejected or replaced position forgets it. */
+static void test_position_timestamp(void **state) {
+    int64_t ts = -1;
+    char buf[21];
+    assert_int_equal(km_pos_encode_ts(1733350000123LL, buf), 13);
+    assert_int_equal(km_pos_decode_ts(buf, 13, &ts), 0);
+    assert_int_equal(ts, 1733350000123LL);
+    const char *bad[] = {"", "0", "012", "-5", "12a", " 12", "1234567890123456789", NULL};
+    for (int i = 0; bad[i]; i++) assert_int_equal(km_pos_decode_ts(bad[i], strlen(bad[i]), &ts), -1);
+    assert_int_equal(km_pos_decode_ts(NULL, 0, &ts), -1);
+    km_positions_t m = {0};
+    km_positions_set(&m, "a", 0, 10, 1733350000123LL);
+    assert_int_equal(km_positions_ts(&m, "a", 0), 1733350000123LL);
+    km_positions_set(&m, "a", 0, 11, -1);
+    assert_int_equal(km_positions_ts(&m, "a", 0), -1);
+    km_positions_set(&m, "a", 0, 12, 5);
+    km_positions_reject(&m, "a", 0, 3);
+    assert_int_equal(km_positions_ts(&m, "a", 0), -1);
+    assert_int_equal(km_positions_ts(&m, "b", 0), -1);
+    km_positions_free(&m);
+}
+
 static void test_positions_map(void **state) {
     km_positions_t m = {0};
-    km_positions_set(&m, "b", 1, 10);
-    km_positions_set(&m, "a", 2, 20);
-    km_positions_set(&m, "a", 10, 30);
-    km_positions_set(&m, "b", 1, 11);
+    km_positions_set(&m, "b", 1, 10, -1);
+    km_positions_set(&m, "a", 2, 20, -1);
+    km_positions_set(&m, "a", 10, 30, -1);
+    km_positions_set(&m, "b", 1, 11, -1);
     assert_int_equal(m.n, 3);
     assert_string_equal(m.items[0].topic, "a");
     assert_int_equal(m.items[0].partition, 2);
@@ -199,6 +221,7 @@ int main(void) {
         cmocka_unit_test(test_selection),      cmocka_unit_test(test_plan),
         cmocka_unit_test(test_effective_rf),   cmocka_unit_test(test_position_bytes),
         cmocka_unit_test(test_positions_map),
+        cmocka_unit_test(test_position_timestamp),
         cmocka_unit_test(test_position_out_of_range), cmocka_unit_test(test_positions_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
