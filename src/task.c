@@ -64,7 +64,8 @@ typedef struct task_part {
     int64_t acked;      /* end of the acknowledged prefix (see acks.h); -1 none */
     int64_t acked_ts;   /* timestamp of the source record at acked, -1 unknown (skipped, none): stored with
                          * the position so that a start can tell the log is still the same (same_log) */
-    int64_t verify_ts;  /* the stored position's acked_ts, until the record there was read again; -1 none */
+    int64_t verify_ts;  /* acked_ts, until the record at acked was read again (same_log); -1 none */
+    int64_t read_mono;  /* consumed_mono of the last record read, 0 none since assigned (read_again) */
     km_recs_t recs;
     int64_t committed;  /* last offset whose position record was acknowledged */
     int64_t committing; /* offset of the position record in flight; -1 none */
@@ -148,6 +149,7 @@ struct km_task {
     int64_t next_commit;
     int64_t next_watermarks; /* when lag is measured next */
     int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
+    int64_t consumed_mono;   /* the same on the monotonic clock */
     int64_t assigned_at;     /* monotonic clock of the last assign() of partitions */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
     bool eos;            /* transactional producer (see the top of this file) */
@@ -520,6 +522,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         /* Not with auto.offset.reset = latest: were the record at the position deleted by
          * retention just up to it, the fetch there would reset past records still to mirror. */
         p->verify_ts = t->reset_earliest ? p->acked_ts : -1;
+        p->read_mono = 0;
         p->committing = p->rewind_to = -1;
         km_recs_clear(&p->recs);
         km_syncq_clear(&p->syncs);
@@ -760,7 +763,12 @@ static void source_went_back(km_task_t *t, task_topic_t *tt, task_part_t *p, int
 static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_kafka_message_t *m) {
     int64_t want = p->verify_ts;
     p->verify_ts = -1;
-    if (m->offset != p->acked) return false;
+    p->expected = p->acked + 1;
+    p->read_mono = t->consumed_mono; /* read_again waits for the next idle time */
+    if (m->offset != p->acked) {
+        p->acked_ts = -1; /* gone: not looked for again */
+        return false;
+    }
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     if (ts == want) return true;
     km_error("flow %s: %s [%d] on %s was replaced: the record at offset %lld, the last one mirrored, had timestamp %lld when "
@@ -771,6 +779,29 @@ static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_ka
              t->flow->name, tt->name, p->partition, t->flow->source, (long long)m->offset, (long long)want, (long long)ts,
              (long long)p->expected, t->flow->source, t->flow->target, tt->name, p->partition);
     stop_partition(t, tt, p, RD_KAFKA_RESP_ERR__INCONSISTENT);
+    return true;
+}
+
+#define READ_AGAIN_IDLE_MS 500
+
+/* A topic can also be deleted and re-created while kmirror reads it: librdkafka 2.0.2 retries the
+ * failed fetches and reads the new log from the old position, without a word to the application.
+ * Doing so takes at least a moment in which nothing arrives, so a partition that had nothing new
+ * for READ_AGAIN_IDLE_MS is read again from its last mirrored record before its next one is
+ * handled (same_log compares it; m is read again after it). True when m waits for that. Only
+ * with nothing in flight or in an open transaction (all of it is then mirrored up to acked), and
+ * with auto.offset.reset = earliest (see assign). */
+static bool read_again(km_task_t *t, task_part_t *p, const rd_kafka_message_t *m) {
+    int64_t idle = p->read_mono > 0 ? t->consumed_mono - p->read_mono : 0;
+    p->read_mono = t->consumed_mono;
+    if (idle < READ_AGAIN_IDLE_MS || p->acked_ts <= 0 || !t->reset_earliest || p->inflight > 0 ||
+        (t->eos && p->txn_first >= 0) || m->offset <= p->acked)
+        return false;
+    p->verify_ts = p->acked_ts;
+    p->expected = p->acked; /* nothing counts as sent again */
+    hold(t, p, p->acked);
+    km_debug("flow %s task %d: %s [%d] had nothing new for %lld ms: reading offset %lld again to check the log", t->flow->name,
+             t->id, rd_kafka_topic_name(m->rkt), p->partition, (long long)idle, (long long)p->acked);
     return true;
 }
 
@@ -792,6 +823,10 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     if (p->expected >= 0 && m->offset < p->expected) {
         source_went_back(t, tt, p, m->offset);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    if (read_again(t, p, m)) {
         rd_kafka_message_destroy(m);
         return;
     }
@@ -821,6 +856,27 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     } else {
         rd_kafka_message_destroy(m);
     }
+}
+
+/* Seeks the source consumer's partitions in tl; false (the task failed, naming `why`) when one
+ * cannot be. Without waiting: librdkafka 2.0.2 waits a thousandth of the timeout it is given
+ * (#4230, fixed in 2.1.0), so a 5 s wait gave up after 5 ms whenever the broker thread was busy,
+ * and failed the task. The version barrier that makes the consumer drop what it fetched before
+ * the seek is set within the call either way; the seek itself is applied by the broker thread. */
+static bool seek_source(km_task_t *t, rd_kafka_topic_partition_list_t *tl, const char *why) {
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, 0);
+    if (e) {
+        fail(t, "cannot seek the source consumer %s: %s", why, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return false;
+    }
+    for (int i = 0; i < tl->cnt; i++)
+        if (tl->elems[i].err && tl->elems[i].err != RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+            fail(t, "cannot seek %s [%d] on %s %s: %s", tl->elems[i].topic, tl->elems[i].partition, t->flow->source, why,
+                 rd_kafka_err2str(tl->elems[i].err));
+            return false;
+        }
+    return true;
 }
 
 /* Partitions whose delivery failed are re-read from the first failed offset once nothing of
@@ -861,13 +917,7 @@ static void rewind_failed(km_task_t *t) {
             t->rewinds--;
         }
     if (pause) rd_kafka_pause_partitions(t->consumer, pause);
-    if (tl->cnt) {
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, 5000);
-        if (e) {
-            fail(t, "cannot rewind the source consumer: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
-    }
+    if (tl->cnt) seek_source(t, tl, "to read again");
     if (resume) rd_kafka_resume_partitions(t->consumer, resume);
     rd_kafka_topic_partition_list_destroy(tl);
     if (pause) rd_kafka_topic_partition_list_destroy(pause);
@@ -947,11 +997,7 @@ static void pause_resume(km_task_t *t, rd_kafka_topic_partition_list_t *pause, r
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(resume->cnt);
     for (int i = 0; i < resume->cnt; i++)
         if (resume->elems[i].offset >= 0) rd_kafka_topic_partition_list_add(seek, resume->elems[i].topic, resume->elems[i].partition)->offset = resume->elems[i].offset;
-    rd_kafka_error_t *e = seek->cnt ? rd_kafka_seek_partitions(t->consumer, seek, 5000) : NULL;
-    if (e) {
-        fail(t, "cannot seek the source consumer to resume reading: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
+    if (seek->cnt) seek_source(t, seek, "to resume reading");
     rd_kafka_resume_partitions(t->consumer, resume);
     rd_kafka_topic_partition_list_destroy(seek);
     rd_kafka_topic_partition_list_destroy(resume);
@@ -1086,11 +1132,7 @@ static void rewind_txn(km_task_t *t) {
             if (p) km_recs_clear(&p->recs);
             if (p) p->txn_first = p->txn_pos = -1;
         }
-    rd_kafka_error_t *e = tl->cnt ? rd_kafka_seek_partitions(t->consumer, tl, 5000) : NULL;
-    if (e) {
-        fail(t, "cannot rewind the source consumer after an aborted transaction: %s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    }
+    if (tl->cnt) seek_source(t, tl, "after an aborted transaction");
     rd_kafka_topic_partition_list_destroy(tl);
 }
 
@@ -1273,6 +1315,7 @@ static void *task_main(void *arg) {
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, BATCH_MAX);
         if (n > 0) {
             t->consumed_at = km_now_wall_ms();
+            t->consumed_mono = km_now_mono_ms();
             int64_t bytes = 0;
             for (ssize_t i = 0; i < n; i++) bytes += (int64_t)batch[i]->len;
             km_fetchwake_observe(t->fetchwake, rd_kafka_queue_length(t->queue), n, bytes);
