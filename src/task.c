@@ -66,6 +66,7 @@ typedef struct task_part {
                          * the position so that a start can tell the log is still the same (same_log) */
     int64_t verify_ts;  /* acked_ts, until the record at acked was read again (same_log); -1 none */
     int64_t read_mono;  /* consumed_mono of the last record read, 0 none since assigned (read_again) */
+    int64_t first_check; /* the stored position at assignment until the first record is written, else -1 (target_was_empty) */
     km_recs_t recs;
     int64_t committed;  /* last offset whose position record was acknowledged */
     int64_t committing; /* offset of the position record in flight; -1 none */
@@ -390,6 +391,21 @@ static void publish_inflight(km_task_t *t) {
     t->published_bytes = t->inflight_bytes;
 }
 
+/* A stored position means records were written to the target partition (a position only moves
+ * past skipped records once a written one is described, offsetsync.h). A target partition whose
+ * first record is the one kmirror writes now was therefore deleted and re-created while kmirror
+ * was not running (a deletion while it runs is reported by the flow). Those records are not
+ * mirrored again by themselves; say so once, with the way to do it. */
+static void target_was_empty(km_task_t *t, const task_topic_t *tt, const task_part_t *p) {
+    km_error("flow %s: %s [%d] on %s was empty when kmirror wrote to it, but its source partition %s [%d] has a stored "
+             "position: records up to source offset %lld were mirrored into a topic that was deleted since. They are "
+             "not on %s and are not mirrored again; to mirror them again (the records mirrored since then are written "
+             "once more): stop kmirror, run `kmirror reset-position CONFIG --source %s --target %s --topic %s "
+             "--partition %d`, start kmirror",
+             t->flow->name, tt->remote, p->partition, t->flow->target, tt->name, p->partition, (long long)p->first_check,
+             t->flow->target, t->flow->source, t->flow->target, tt->name, p->partition);
+}
+
 static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     rd_kafka_message_t *src = dr->_private;
     task_topic_t *tt = rd_kafka_topic_opaque(src->rkt);
@@ -399,6 +415,10 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     rd_kafka_headers_t *h = NULL;
     t->inflight_bytes -= record_size(dr, rd_kafka_message_headers(dr, &h) == RD_KAFKA_RESP_ERR_NO_ERROR ? h : NULL);
     bool unconfirmed = !dr->err && !written(dr); /* read again, as a failed one is */
+    if (p->first_check >= 0 && written(dr)) {
+        if (dr->offset == 0) target_was_empty(t, tt, p);
+        p->first_check = -1;
+    }
     bool known = km_recs_report(&p->recs, src->offset, written(dr) ? dr->offset : -1);
     if (unconfirmed) {
         km_part_delivery_failed(p->stats);
@@ -523,6 +543,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
          * retention just up to it, the fetch there would reset past records still to mirror. */
         p->verify_ts = t->reset_earliest ? p->acked_ts : -1;
         p->read_mono = 0;
+        p->first_check = items[i].position;
         p->committing = p->rewind_to = -1;
         km_recs_clear(&p->recs);
         km_syncq_clear(&p->syncs);

@@ -157,11 +157,49 @@ static void test_recreated_while_running(void **state) {
               "[0] is stopped at offset 20: the source log was replaced");
 }
 
+/* The remote topic deleted on the target while kmirror is stopped: kmirror creates it again and
+ * mirrors on from its position, so the records mirrored before are missing on the target. That
+ * cannot be undone by itself, but it must be said. Seen failing before: only "created topic". */
+static void test_target_topic_recreated(void **state) {
+    const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
+    char topic[128], remote[160];
+    kt_unique_name("gone", topic, sizeof topic);
+    snprintf(remote, sizeof remote, "A.%s", topic);
+    assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
+    produce(a, topic, "old", 20);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "gone",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
+                                       "A->B.enabled = true\nA->B.topics = %s\nreplication.factor = 1\n"
+                                       "offset.flush.interval.ms = 200\nemit.checkpoints.enabled = false\n",
+                                       a, b, topic),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    want_t old = {b, remote, 20};
+    assert_true(kt_wait_until(holds, &old, WAIT_MS));
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
+
+    assert_int_equal(kt_delete_topic(b, remote), 0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    produce(a, topic, "new", 5);
+    bool said = kt_kmirror_wait_logged(&k, "[0] on B was empty when kmirror wrote to it, but its source partition", WAIT_MS);
+    if (!said) kt_kmirror_print_log(&k);
+    assert_true(said);
+    assert_true(kt_kmirror_wait_logged(&k, "records up to source offset 19 were mirrored into a topic that was deleted since",
+                                       1000));
+    want_t fresh = {b, remote, 5};
+    assert_true(kt_wait_until(holds, &fresh, WAIT_MS)); /* the new records, after the position */
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
+    kt_delete_topic(a, topic);
+    kt_delete_topic(b, remote);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recreated_shorter),
         cmocka_unit_test(test_recreated_longer),
         cmocka_unit_test(test_recreated_while_running),
+        cmocka_unit_test(test_target_topic_recreated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
