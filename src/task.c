@@ -1148,6 +1148,7 @@ static void rewind_txn(km_task_t *t) {
                 if (p->expected > p->txn_first) km_part_resent(p->stats, (uint64_t)(p->expected - p->txn_first));
                 p->expected = p->txn_first;
                 p->acked = p->committed;
+                p->acked_ts = -1; /* the committed record's is not known here */
                 if (p->blocked_err) hold(t, p, p->txn_first); /* paused and retried like without EOS */
             }
             if (p) km_recs_clear(&p->recs);
