@@ -66,6 +66,9 @@ typedef struct task_part {
                          * the position so that a start can tell the log is still the same (same_log) */
     int64_t verify_ts;  /* acked_ts, until the record at acked was read again (same_log); -1 none */
     int64_t read_mono;  /* consumed_mono of the last record read, 0 none since assigned (read_again) */
+    uint64_t read_dry;  /* dry_polls at that record */
+    int64_t checked_to; /* read_again's last check was made for the record at this offset; -1 none */
+    bool at_end;        /* at the last lag measurement, everything the source had was mirrored */
     int64_t first_check; /* the stored position at assignment until the first record is written, else -1 (target_was_empty) */
     km_recs_t recs;
     int64_t committed;  /* last offset whose position record was acknowledged */
@@ -151,6 +154,7 @@ struct km_task {
     int64_t next_watermarks; /* when lag is measured next */
     int64_t consumed_at;     /* wall clock of the last consumed batch: one clock read per batch */
     int64_t consumed_mono;   /* the same on the monotonic clock */
+    uint64_t dry_polls;      /* consumes that found the consumer's queue empty */
     int64_t assigned_at;     /* monotonic clock of the last assign() of partitions */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
     bool eos;            /* transactional producer (see the top of this file) */
@@ -391,17 +395,19 @@ static void publish_inflight(km_task_t *t) {
     t->published_bytes = t->inflight_bytes;
 }
 
-/* A stored position means records were written to the target partition (a position only moves
- * past skipped records once a written one is described, offsetsync.h). A target partition whose
+/* A stored position means records were written to the target partition (with offset-syncs, a
+ * position only moves past skipped records once a written one is described, offsetsync.h; so
+ * only then is this checked). A target partition whose
  * first record is the one kmirror writes now was therefore deleted and re-created while kmirror
  * was not running (a deletion while it runs is reported by the flow). Those records are not
  * mirrored again by themselves; say so once, with the way to do it. */
 static void target_was_empty(km_task_t *t, const task_topic_t *tt, const task_part_t *p) {
     km_error("flow %s: %s [%d] on %s was empty when kmirror wrote to it, but its source partition %s [%d] has a stored "
-             "position: records up to source offset %lld were mirrored into a topic that was deleted since. They are "
-             "not on %s and are not mirrored again; to mirror them again (the records mirrored since then are written "
-             "once more): stop kmirror, run `kmirror reset-position CONFIG --source %s --target %s --topic %s "
-             "--partition %d`, start kmirror",
+             "position: records up to source offset %lld were mirrored into a topic that was deleted since (unless "
+             "another writer of that position filtered every one of them out). They are not on %s and are not "
+             "mirrored again; to mirror them again (the records mirrored since then are written once more): stop "
+             "kmirror, run `kmirror reset-position CONFIG --source %s --target %s --topic %s --partition %d`, start "
+             "kmirror",
              t->flow->name, tt->remote, p->partition, t->flow->target, tt->name, p->partition, (long long)p->first_check,
              t->flow->target, t->flow->source, t->flow->target, tt->name, p->partition);
 }
@@ -543,7 +549,9 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
          * retention just up to it, the fetch there would reset past records still to mirror. */
         p->verify_ts = t->reset_earliest ? p->acked_ts : -1;
         p->read_mono = 0;
-        p->first_check = items[i].position;
+        p->checked_to = -1;
+        p->at_end = false;
+        p->first_check = t->sync_rk ? items[i].position : -1; /* see target_was_empty */
         p->committing = p->rewind_to = -1;
         km_recs_clear(&p->recs);
         km_syncq_clear(&p->syncs);
@@ -786,6 +794,7 @@ static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_ka
     p->verify_ts = -1;
     p->expected = p->acked + 1;
     p->read_mono = t->consumed_mono; /* read_again waits for the next idle time */
+    p->read_dry = t->dry_polls;
     if (m->offset != p->acked) {
         p->acked_ts = -1; /* gone: not looked for again */
         return false;
@@ -809,15 +818,23 @@ static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_ka
  * failed fetches and reads the new log from the old position, without a word to the application.
  * Doing so takes at least a moment in which nothing arrives, so a partition that had nothing new
  * for READ_AGAIN_IDLE_MS is read again from its last mirrored record before its next one is
- * handled (same_log compares it; m is read again after it). True when m waits for that. Only
- * with nothing in flight or in an open transaction (all of it is then mirrored up to acked), and
- * with auto.offset.reset = earliest (see assign). */
+ * handled (same_log compares it; m is read again after it). True when m waits for that.
+ * Nothing new means nothing to fetch: the consumer's queue ran dry since the partition's last
+ * record, or the partition was at the end of its log at the last lag measurement. Records that
+ * waited in the queue behind others, or while the task was busy (a slow transaction commit), are
+ * no such spell, and checking would throw the partition's prefetched records away. Not checked
+ * either: anything in flight or in an open transaction (acked must be all that is mirrored), a
+ * record the target refuses (its retries keep their backoff), auto.offset.reset = latest (see
+ * assign). */
 static bool read_again(km_task_t *t, task_part_t *p, const rd_kafka_message_t *m) {
     int64_t idle = p->read_mono > 0 ? t->consumed_mono - p->read_mono : 0;
+    bool dried = t->dry_polls > p->read_dry;
     p->read_mono = t->consumed_mono;
-    if (idle < READ_AGAIN_IDLE_MS || p->acked_ts <= 0 || !t->reset_earliest || p->inflight > 0 ||
-        (t->eos && p->txn_first >= 0) || m->offset <= p->acked)
+    p->read_dry = t->dry_polls;
+    if (idle < READ_AGAIN_IDLE_MS || !(dried || p->at_end) || p->acked_ts <= 0 || !t->reset_earliest || p->inflight > 0 ||
+        p->blocked_err || (t->eos && p->txn_first >= 0) || m->offset <= p->acked || m->offset <= p->checked_to)
         return false;
+    p->checked_to = m->offset; /* once: were m's fetch slow, it must not be sent back again */
     p->verify_ts = p->acked_ts;
     p->expected = p->acked; /* nothing counts as sent again */
     hold(t, p, p->acked);
@@ -879,20 +896,23 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
 }
 
-/* Seeks the source consumer's partitions in tl; false (the task failed, naming `why`) when one
- * cannot be. Without waiting: librdkafka 2.0.2 waits a thousandth of the timeout it is given
- * (#4230, fixed in 2.1.0), so a 5 s wait gave up after 5 ms whenever the broker thread was busy,
- * and failed the task. The version barrier that makes the consumer drop what it fetched before
- * the seek is set within the call either way; the seek itself is applied by the broker thread. */
+#define SEEK_TIMEOUT_MS 5000
+
+/* Seeks the source consumer's partitions in tl and waits until the seeks are applied (the
+ * consumer's position, which flush_syncs trusts, is stale before); false (the task failed, naming
+ * `why`) when one cannot be. librdkafka before 2.1.0 waits a thousandth of the timeout it is
+ * given (#4230): a 5 s wait gave up after 5 ms whenever the broker thread was busy, and failed
+ * the task. */
 static bool seek_source(km_task_t *t, rd_kafka_topic_partition_list_t *tl, const char *why) {
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, 0);
+    int wait = rd_kafka_version() < 0x020100ff ? SEEK_TIMEOUT_MS * 1000 : SEEK_TIMEOUT_MS;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, tl, wait);
     if (e) {
         fail(t, "cannot seek the source consumer %s: %s", why, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         return false;
     }
     for (int i = 0; i < tl->cnt; i++)
-        if (tl->elems[i].err && tl->elems[i].err != RD_KAFKA_RESP_ERR__IN_PROGRESS) {
+        if (tl->elems[i].err) {
             fail(t, "cannot seek %s [%d] on %s %s: %s", tl->elems[i].topic, tl->elems[i].partition, t->flow->source, why,
                  rd_kafka_err2str(tl->elems[i].err));
             return false;
@@ -980,6 +1000,7 @@ static void measure_lag(km_task_t *t) {
             int64_t next = p->acked >= 0 ? p->acked + 1 : t->reset_earliest && lo >= 0 ? lo : -1;
             if (pos && !pos->err && pos->offset > next) next = pos->offset;
             bool waits = pos && !pos->err && p->lso >= 0 && pos->offset >= p->lso && hi > p->lso;
+            p->at_end = next >= 0 && next >= hi;
             km_part_watermarks(p->stats, hi, next, waits, wall, now);
         }
     rd_kafka_topic_partition_list_destroy(settled);
@@ -1341,6 +1362,8 @@ static void *task_main(void *arg) {
             int64_t bytes = 0;
             for (ssize_t i = 0; i < n; i++) bytes += (int64_t)batch[i]->len;
             km_fetchwake_observe(t->fetchwake, rd_kafka_queue_length(t->queue), n, bytes);
+        } else if (n == 0) {
+            t->dry_polls++;
         }
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         int served = rd_kafka_poll(t->producer, 0);
