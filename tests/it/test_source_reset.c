@@ -75,24 +75,32 @@ static int reset_position(const kt_kmirror_t *k, const char *topic, char **out) 
 /* Mirrors 20 records, re-creates the topic with `fresh` new ones (while kmirror runs, or while it
  * is stopped) and expects kmirror to log `logged` and report `health`, then to mirror all of them
  * after a reset. */
-static void recreated(int fresh, bool running, const char *logged, const char *health) {
+/* Creates a topic named after `name` on A (its name in topic, its remote's in remote), writes 20
+ * records, starts kmirror (config `name`) and waits until B has them all. */
+static void mirror_twenty(const char *name, char *topic, char *remote, kt_kmirror_t *k) {
     const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
-    char topic[128], remote[160];
-    kt_unique_name("reset", topic, sizeof topic);
-    snprintf(remote, sizeof remote, "A.%s", topic);
+    kt_unique_name(name, topic, 128);
+    snprintf(remote, 160, "A.%s", topic);
     assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
     produce(a, topic, "old", 20);
-    kt_kmirror_t k;
-    assert_int_equal(kt_kmirror_config(&k, "reset",
+    assert_int_equal(kt_kmirror_config(k, name,
                                        "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
                                        "A->B.enabled = true\nA->B.topics = %s\nreplication.factor = 1\n"
                                        "offset.flush.interval.ms = 200\nemit.checkpoints.enabled = false\n"
                                        "metrics.listen = 127.0.0.1:0\n",
                                        a, b, topic),
                      0);
-    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    assert_int_equal(kt_kmirror_start(k, NULL), 0);
     want_t old = {b, remote, 20};
     assert_true(kt_wait_until(holds, &old, WAIT_MS));
+}
+
+static void recreated(int fresh, bool running, const char *logged, const char *health) {
+    const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
+    char topic[128], remote[160];
+    kt_kmirror_t k;
+    mirror_twenty("reset", topic, remote, &k);
+    want_t old = {b, remote, 20};
     if (!running) assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0); /* commits the position: 19 */
 
     assert_int_equal(kt_delete_topic(a, topic), 0);
@@ -163,20 +171,8 @@ static void test_recreated_while_running(void **state) {
 static void test_target_topic_recreated(void **state) {
     const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
     char topic[128], remote[160];
-    kt_unique_name("gone", topic, sizeof topic);
-    snprintf(remote, sizeof remote, "A.%s", topic);
-    assert_int_equal(kt_create_topic(a, topic, 1, NULL), 0);
-    produce(a, topic, "old", 20);
     kt_kmirror_t k;
-    assert_int_equal(kt_kmirror_config(&k, "gone",
-                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\n"
-                                       "A->B.enabled = true\nA->B.topics = %s\nreplication.factor = 1\n"
-                                       "offset.flush.interval.ms = 200\nemit.checkpoints.enabled = false\n",
-                                       a, b, topic),
-                     0);
-    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
-    want_t old = {b, remote, 20};
-    assert_true(kt_wait_until(holds, &old, WAIT_MS));
+    mirror_twenty("gone", topic, remote, &k);
     assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
 
     assert_int_equal(kt_delete_topic(b, remote), 0);
