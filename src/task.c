@@ -68,6 +68,7 @@ typedef struct task_part {
     int64_t read_mono;  /* consumed_mono of the last record read, 0 none since assigned (read_again) */
     uint64_t read_dry;  /* dry_polls at that record */
     int64_t checked_to; /* read_again's last check was made for the record at this offset; -1 none */
+    int64_t fetch_gap;  /* ms between records fetched while behind, averaged: the fetch round trip (read_again); -1 none yet */
     bool at_end;        /* at the last lag measurement, everything the source had was mirrored */
     int64_t first_check; /* the stored position at assignment until the first record is written, else -1 (target_was_empty) */
     km_recs_t recs;
@@ -550,6 +551,7 @@ static void assign(km_task_t *t, const km_assign_item_t *items, size_t n) {
         p->verify_ts = t->reset_earliest ? p->acked_ts : -1;
         p->read_mono = 0;
         p->checked_to = -1;
+        p->fetch_gap = -1;
         p->at_end = false;
         p->first_check = t->sync_rk ? items[i].position : -1; /* see target_was_empty */
         p->committing = p->rewind_to = -1;
@@ -792,6 +794,7 @@ static void source_went_back(km_task_t *t, task_topic_t *tt, task_part_t *p, int
 static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_kafka_message_t *m) {
     int64_t want = p->verify_ts;
     p->verify_ts = -1;
+    km_part_log_checked(p->stats);
     p->expected = p->acked + 1;
     p->read_mono = t->consumed_mono; /* read_again waits for the next idle time */
     p->read_dry = t->dry_polls;
@@ -813,12 +816,17 @@ static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_ka
 }
 
 #define READ_AGAIN_IDLE_MS 500
+#define FETCH_GAP_MAX_MS 2000
 
 /* A topic can also be deleted and re-created while kmirror reads it: librdkafka 2.0.2 retries the
  * failed fetches and reads the new log from the old position, without a word to the application.
  * Doing so takes at least a moment in which nothing arrives, so a partition that had nothing new
  * for READ_AGAIN_IDLE_MS is read again from its last mirrored record before its next one is
  * handled (same_log compares it; m is read again after it). True when m waits for that.
+ * Across a long link a partition that is behind receives its records once per fetch round
+ * trip, its queue running dry in between: a spell must also outlast two of its usual gaps
+ * while behind (fetch_gap), else each fetch would be followed by a seek and one more round trip,
+ * halving the rate. Gaps longer than FETCH_GAP_MAX_MS are no round trip and are not learned.
  * Nothing new means nothing to fetch: the consumer's queue ran dry since the partition's last
  * record, or the partition was at the end of its log at the last lag measurement. Records that
  * waited in the queue behind others, or while the task was busy (a slow transaction commit), are
@@ -829,9 +837,12 @@ static bool same_log(km_task_t *t, task_topic_t *tt, task_part_t *p, const rd_ka
 static bool read_again(km_task_t *t, task_part_t *p, const rd_kafka_message_t *m) {
     int64_t idle = p->read_mono > 0 ? t->consumed_mono - p->read_mono : 0;
     bool dried = t->dry_polls > p->read_dry;
+    int64_t wait = READ_AGAIN_IDLE_MS + 2 * (p->fetch_gap > 0 ? p->fetch_gap : 0);
+    if (dried && !p->at_end && p->read_mono > 0 && idle <= FETCH_GAP_MAX_MS)
+        p->fetch_gap = p->fetch_gap < 0 ? idle : p->fetch_gap + (idle - p->fetch_gap) / 4;
     p->read_mono = t->consumed_mono;
     p->read_dry = t->dry_polls;
-    if (idle < READ_AGAIN_IDLE_MS || !(dried || p->at_end) || p->acked_ts <= 0 || !t->reset_earliest || p->inflight > 0 ||
+    if (idle < wait || !(dried || p->at_end) || p->acked_ts <= 0 || !t->reset_earliest || p->inflight > 0 ||
         p->blocked_err || (t->eos && p->txn_first >= 0) || m->offset <= p->acked || m->offset <= p->checked_to)
         return false;
     p->checked_to = m->offset; /* once: were m's fetch slow, it must not be sent back again */

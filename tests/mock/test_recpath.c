@@ -492,6 +492,42 @@ static void test_source_log_replaced(void **state) {
     env_free(e);
 }
 
+/* kmirror_source_log_checks_total of the mirror's source partitions, -1 when not exposed. */
+static double log_checks(env_t *e) {
+    int code;
+    char *body = NULL;
+    double v = -1;
+    if (kt_http_get(km_mirror_http_port(e->m), "/metrics", &code, &body) == 0 && code == 200) {
+        int n = 0;
+        v = kt_prom_sum(body, "kmirror_source_log_checks_total", NULL, &n);
+        if (n == 0) v = -1;
+    }
+    free(body);
+    return v;
+}
+
+/* Across a long link a partition that is behind receives its records once per fetch round trip,
+ * the consumer's queue running dry in between. With a round trip of 700 ms each such gap is past
+ * the 500 ms after which an idle partition is read again; checking on every fetch would add a
+ * seek and another round trip to each, halving the rate. The mock answers a fetch with one
+ * record batch per partition, so 12 batches take 12 round trips: at most the first gap, before
+ * the partition's round trip is known, may be checked. Seen failing before (the fixed 500 ms): 11
+ * checks, each record batch after the first fetched twice. */
+static void test_long_link_is_no_idle_spell(void **state) {
+    env_t *e = env_new("far", "A.far", 1);
+    for (int i = 0; i < 12; i++) produce_n(e, "far", 10, 1, 100); /* one batch each */
+    rd_kafka_mock_broker_set_rtt(km_mock_cluster(e->a), 1, 700);
+    env_start(e, "emit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n");
+    waiter_t w = {e, "A.far", 1, 120};
+    assert_true(kt_wait_until(target_has, &w, 60000));
+    double checks = log_checks(e);
+    print_message("# source log checks while 12 batches came across a 700 ms round trip: %.0f\n", checks);
+    assert_true(checks >= 0 && checks <= 1);
+    assert_int_equal(env_stop(e), 0);
+    assert_int_equal(kt_topic_records(km_mock_bootstraps(e->b), "A.far", 1), 120);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -502,6 +538,7 @@ int main(void) {
         cmocka_unit_test(test_implicit_ack_is_not_a_delivery),
         cmocka_unit_test(test_source_log_went_back),
         cmocka_unit_test(test_source_log_replaced),
+        cmocka_unit_test(test_long_link_is_no_idle_spell),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
