@@ -838,7 +838,8 @@ static bool read_again(km_task_t *t, task_part_t *p, const rd_kafka_message_t *m
     int64_t idle = p->read_mono > 0 ? t->consumed_mono - p->read_mono : 0;
     bool dried = t->dry_polls > p->read_dry;
     int64_t wait = READ_AGAIN_IDLE_MS + 2 * (p->fetch_gap > 0 ? p->fetch_gap : 0);
-    if (dried && !p->at_end && p->read_mono > 0 && idle <= FETCH_GAP_MAX_MS)
+    bool held = p->blocked_err || p->paused || p->syncs_paused; /* its gaps are waits, not round trips */
+    if (dried && !p->at_end && !held && p->read_mono > 0 && idle <= FETCH_GAP_MAX_MS)
         p->fetch_gap = p->fetch_gap < 0 ? idle : p->fetch_gap + (idle - p->fetch_gap) / 4;
     p->read_mono = t->consumed_mono;
     p->read_dry = t->dry_polls;
