@@ -128,6 +128,7 @@ void km_part_acked(km_part_stats_t *s, int64_t ts, int64_t now_ms) {
 void km_part_delivery_failed(km_part_stats_t *s) { bump(&s->delivery_errors, 1); }
 void km_part_resent(km_part_stats_t *s, uint64_t n) { bump(&s->resent, n); }
 void km_part_log_checked(km_part_stats_t *s) { bump(&s->log_checks, 1); }
+void km_part_target_found_empty(km_part_stats_t *s) { bump(&s->target_empty, 1); }
 void km_part_skipped(km_part_stats_t *s, uint64_t n) { bump(&s->skipped, n); }
 void km_part_path_skipped(km_part_stats_t *s) { bump(&s->path_skipped, 1); }
 
@@ -575,7 +576,7 @@ static void part_snap(const km_part_stats_t *p, int64_t now, km_part_snap_t *o) 
     *o = (km_part_snap_t){.topic = p->topic, .remote = p->remote, .partition = p->partition,
                           .task = atomic_load_explicit(&p->task, RLX), .records = ld(&p->records), .bytes = ld(&p->bytes),
                           .skipped = ld(&p->skipped), .path_skipped = ld(&p->path_skipped), .delivery_errors = ld(&p->delivery_errors), .resent = ld(&p->resent),
-                          .log_checks = ld(&p->log_checks),
+                          .log_checks = ld(&p->log_checks), .target_empty = ld(&p->target_empty),
                           .offset_syncs = ld(&p->offset_syncs), .lag_records = -1, .lag_ms = -1,
                           .blocked_err = atomic_load_explicit(&p->blocked_err, RLX), .blocked_offset = ld64(&p->blocked_offset),
                           .blocked_by_source = atomic_load_explicit(&p->blocked_by_source, RLX),
@@ -865,7 +866,7 @@ static void labelsets_free(labelsets_t *l, const km_snapshot_t *s) {
 /* Per-partition scalar series: which value of a km_part_snap_t, and whether it exists. */
 typedef enum {
     P_RECORDS, P_RECORD_RATE, P_BYTES, P_BYTE_RATE, P_AGE_MIN, P_AGE_MAX, P_AGE_AVG, P_LAT_MIN, P_LAT_MAX, P_LAT_AVG,
-    P_LAG_RECORDS, P_LAG_SECONDS, P_SKIPPED, P_PATH_SKIPPED, P_DELIVERY_ERRORS, P_RESENT, P_LOG_CHECKS, P_OFFSET_SYNCS, P_ASSIGNED
+    P_LAG_RECORDS, P_LAG_SECONDS, P_SKIPPED, P_PATH_SKIPPED, P_DELIVERY_ERRORS, P_RESENT, P_LOG_CHECKS, P_TARGET_EMPTY, P_OFFSET_SYNCS, P_ASSIGNED
 } part_value_t;
 
 static const struct part_family {
@@ -889,6 +890,7 @@ static const struct part_family {
     {"kmirror_producer_errors_total", "counter", "Records whose delivery to the target failed (they are re-sent).", P_DELIVERY_ERRORS},
     {"kmirror_records_resent_total", "counter", "Records read and sent again after a failed delivery.", P_RESENT},
     {"kmirror_source_log_checks_total", "counter", "Times the last mirrored record was read again to check that the source log is the one mirrored (at a start, after an idle spell).", P_LOG_CHECKS},
+    {"kmirror_target_found_empty_total", "counter", "Times the target partition was found empty under a stored position: its topic was deleted and re-created while kmirror was stopped, and the records mirrored before are missing there.", P_TARGET_EMPTY},
     {"kmirror_offset_syncs_total", "counter", "Offset-sync records emitted for the partition.", P_OFFSET_SYNCS},
     {"kmirror_partition_task", "gauge", "The task replicating the partition (absent when none).", P_ASSIGNED},
 };
@@ -912,6 +914,7 @@ static bool part_value(const km_part_snap_t *p, part_value_t what, double *v) {
     case P_DELIVERY_ERRORS: *v = (double)p->delivery_errors; return true;
     case P_RESENT: *v = (double)p->resent; return true;
     case P_LOG_CHECKS: *v = (double)p->log_checks; return true;
+    case P_TARGET_EMPTY: *v = (double)p->target_empty; return true;
     case P_OFFSET_SYNCS: *v = (double)p->offset_syncs; return true;
     case P_ASSIGNED: *v = p->task; return p->task >= 0;
     }
@@ -1081,6 +1084,7 @@ static json_t *part_json(const km_part_snap_t *p) {
                           "offset_syncs", (json_int_t)p->offset_syncs);
     json_object_set_new(o, "path_skipped", json_integer((json_int_t)p->path_skipped));
     json_object_set_new(o, "source_log_checks", json_integer((json_int_t)p->log_checks));
+    json_object_set_new(o, "target_found_empty", json_integer((json_int_t)p->target_empty));
     json_object_set_new(o, "task", p->task >= 0 ? json_integer(p->task) : json_null());
     json_object_set_new(o, "lag_records", opt_int(p->lag_records));
     json_object_set_new(o, "lag_seconds", p->lag_ms >= 0 ? json_real((double)p->lag_ms / 1000.0) : json_null());

@@ -90,6 +90,7 @@ typedef struct km_part_stats {
     _Atomic uint64_t delivery_errors; /* records whose delivery to the target failed */
     _Atomic uint64_t resent;        /* records read and sent again after a failed delivery */
     _Atomic uint64_t log_checks;    /* last mirrored record read again to check the source log (task.c, same_log) */
+    _Atomic uint64_t target_empty;  /* target partition found empty under a stored position (task.c, target_was_empty) */
     _Atomic uint64_t offset_syncs;  /* offset-sync records emitted for this partition */
     _Atomic int64_t high_watermark; /* source end offset at the last refresh, -1 unknown */
     _Atomic int64_t next;           /* next source offset to mirror at the same refresh, -1 unknown */
@@ -114,6 +115,7 @@ void km_part_acked(km_part_stats_t *s, int64_t ts, int64_t now_ms);
 void km_part_delivery_failed(km_part_stats_t *s);
 void km_part_resent(km_part_stats_t *s, uint64_t n);
 void km_part_log_checked(km_part_stats_t *s);
+void km_part_target_found_empty(km_part_stats_t *s);
 void km_part_skipped(km_part_stats_t *s, uint64_t n);
 void km_part_path_skipped(km_part_stats_t *s);
 void km_part_offset_sync_emitted(km_part_stats_t *s);
@@ -220,7 +222,7 @@ typedef struct km_part_snap {
     const char *topic, *remote;
     int32_t partition;
     int task;
-    uint64_t records, bytes, skipped, path_skipped, delivery_errors, resent, log_checks, offset_syncs;
+    uint64_t records, bytes, skipped, path_skipped, delivery_errors, resent, log_checks, target_empty, offset_syncs;
     int64_t lag_records; /* -1 unknown */
     int64_t lag_ms;      /* -1 unknown */
     int blocked_err;     /* 0 when the partition flows */

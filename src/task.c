@@ -403,6 +403,7 @@ static void publish_inflight(km_task_t *t) {
  * was not running (a deletion while it runs is reported by the flow). Those records are not
  * mirrored again by themselves; say so once, with the way to do it. */
 static void target_was_empty(km_task_t *t, const task_topic_t *tt, const task_part_t *p) {
+    km_part_target_found_empty(p->stats);
     km_error("flow %s: %s [%d] on %s was empty when kmirror wrote to it, but its source partition %s [%d] has a stored "
              "position: records up to source offset %lld were mirrored into a topic that was deleted since (unless "
              "another writer of that position filtered every one of them out). They are not on %s and are not "

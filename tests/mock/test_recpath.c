@@ -398,6 +398,21 @@ static int64_t stored_ts(env_t *e, int32_t partition) {
     return ts;
 }
 
+/* The sum of the metric `name` over the samples with every label of `labels` (NULL-terminated;
+ * NULL: all), -1 when none is exposed. */
+static double metric(env_t *e, const char *name, const char *const *labels) {
+    int code;
+    char *body = NULL;
+    double v = -1;
+    if (kt_http_get(km_mirror_http_port(e->m), "/metrics", &code, &body) == 0 && code == 200) {
+        int n = 0;
+        v = kt_prom_sum(body, name, labels, &n);
+        if (n == 0) v = -1;
+    }
+    free(body);
+    return v;
+}
+
 /* The source log went back under a stored position (a topic deleted and re-created with fewer
  * records; here a position of 99 where the log holds 10): librdkafka resets to the log start.
  * The partition stops there, loudly, and nothing of the new log is mirrored, while the other
@@ -475,6 +490,11 @@ static void test_source_log_replaced(void **state) {
     assert_int_equal(kt_produce(km_mock_bootstraps(e->a), "orders", more, 3, NULL, NULL), 0);
     part_waiter_t later = {e, 1, 8, "orders [0] is stopped at offset 5"};
     assert_true(kt_wait_until(target_part_has, &later, 30000));
+    /* The empty target with a stored position (here the mock's topic never held what the stored
+     * position says was mirrored) is counted for partition 1, the one written to. */
+    const char *p0[] = {"partition=0", NULL}, *p1[] = {"partition=1", NULL};
+    assert_true(metric(e, "kmirror_target_found_empty_total", p1) == 1);
+    assert_true(metric(e, "kmirror_target_found_empty_total", p0) == 0);
     assert_int_equal(env_stop(e), 0);
     int64_t hw[2];
     assert_int_equal(kt_high_watermarks(km_mock_bootstraps(e->b), "A.orders", hw, 2), 0);
@@ -492,19 +512,6 @@ static void test_source_log_replaced(void **state) {
     env_free(e);
 }
 
-/* kmirror_source_log_checks_total of the mirror's source partitions, -1 when not exposed. */
-static double log_checks(env_t *e) {
-    int code;
-    char *body = NULL;
-    double v = -1;
-    if (kt_http_get(km_mirror_http_port(e->m), "/metrics", &code, &body) == 0 && code == 200) {
-        int n = 0;
-        v = kt_prom_sum(body, "kmirror_source_log_checks_total", NULL, &n);
-        if (n == 0) v = -1;
-    }
-    free(body);
-    return v;
-}
 
 /* Across a long link a partition that is behind receives its records once per fetch round trip,
  * the consumer's queue running dry in between. With a round trip of 700 ms each such gap is past
@@ -520,7 +527,7 @@ static void test_long_link_is_no_idle_spell(void **state) {
     env_start(e, "emit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n");
     waiter_t w = {e, "A.far", 1, 120};
     assert_true(kt_wait_until(target_has, &w, 60000));
-    double checks = log_checks(e);
+    double checks = metric(e, "kmirror_source_log_checks_total", NULL);
     print_message("# source log checks while 12 batches came across a 700 ms round trip: %.0f\n", checks);
     assert_true(checks >= 0 && checks <= 1);
     assert_int_equal(env_stop(e), 0);
