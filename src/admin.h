@@ -76,19 +76,9 @@ typedef struct km_group_offset {
 } km_group_offset_t;
 void km_group_offsets_free(km_group_offset_t *o, size_t n);
 
-/* Every consumer group of the cluster (ListConsumerGroups). 0, or -1 with errstr. */
+/* Every consumer group of the cluster (ListConsumerGroups, asked of every broker). 0, or -1 with
+ * errstr. Requests a group's coordinator answers are in groupclient.h, and why. */
 int km_admin_list_groups(rd_kafka_t *rk, int timeout_ms, char ***groups, size_t *n, char *errstr, size_t errlen);
-/* The group's committed offsets for `parts` (NULL: every partition it has one for), partitions
- * without one left out. Ask for the partitions explicitly where they are known: librdkafka
- * 2.0.2's mock answers the every-partition form with nothing. 0, or -1 with errstr. */
-int km_admin_group_offsets(rd_kafka_t *rk, const char *group, const rd_kafka_topic_partition_list_t *parts, int timeout_ms,
-                           km_group_offset_t **out, size_t *n, char *errstr, size_t errlen);
-/* DescribeConsumerGroups: the group's state (DEAD for a group that does not exist). */
-int km_admin_group_state(rd_kafka_t *rk, const char *group, int timeout_ms, rd_kafka_consumer_group_state_t *state,
-                         char *errstr, size_t errlen);
-/* AlterConsumerGroupOffsets; fails (with the broker's reason) when the group has members. */
-int km_admin_alter_group_offsets(rd_kafka_t *rk, const char *group, const km_group_offset_t *offs, size_t n,
-                                 int timeout_ms, char *errstr, size_t errlen);
 
 /* Low and high watermarks of partitions 0..n-1 of topic (lo[n], hi[n]): one ListOffsets request
  * per leader for each end instead of two per partition, retried like km_admin_watermarks. On

@@ -7,6 +7,7 @@
 #include "checkpoint.h"
 
 #include "admin.h"
+#include "groupclient.h"
 #include "log.h"
 #include "offsetsync.h"
 #include "records.h"
@@ -126,6 +127,7 @@ struct km_checkpointer {
     _Atomic uint64_t emitted;
     rd_kafka_t *sync_consumer, *producer;
     rd_kafka_t *src_admin, *dst_admin; /* the flow's, borrowed */
+    km_groupclient_t *src_groups, *dst_groups;
     rd_kafka_topic_t *ck_rkt;
     km_sync_store_t *store;
     lastmap_t last;
@@ -389,7 +391,7 @@ static char *why_no_offsets(km_checkpointer_t *c, const char *group) {
     km_group_offset_t *all = NULL;
     size_t n = 0;
     char err[512];
-    if (!c->src_mock && km_admin_group_offsets(c->src_admin, group, NULL, timeout_ms(c), &all, &n, err, sizeof(err)) == 0 && n > 0) {
+    if (!c->src_mock && km_group_offsets(c->src_groups, group, NULL, timeout_ms(c), &all, &n, err, sizeof(err)) == 0 && n > 0) {
         char *why = km_xasprintf("its %zu committed offset(s) on %s are all for topics this flow does not replicate "
                                  "(topics / topics.exclude), e.g. %s", n, f->source, all[0].topic);
         km_group_offsets_free(all, n);
@@ -410,7 +412,7 @@ static void checkpoint_group(km_checkpointer_t *c, const char *group) {
         set_reason(c, g, WHY_NO_OFFSETS, km_xasprintf("this flow replicates no partition of %s yet", f->source));
         return;
     }
-    if (km_admin_group_offsets(c->src_admin, group, c->replicated, timeout_ms(c), &offs, &n, err, sizeof(err)) != 0) {
+    if (km_group_offsets(c->src_groups, group, c->replicated, timeout_ms(c), &offs, &n, err, sizeof(err)) != 0) {
         set_reason(c, g, WHY_FETCH, km_xasprintf("cannot read its committed offsets on %s: %s", f->source, err));
         return;
     }
@@ -501,7 +503,7 @@ static void sync_group(km_checkpointer_t *c, const char *group, const last_t *fr
     /* The mock cannot describe groups; its groups are taken as empty (an offset commit for a
      * group with members is refused there as on a broker). */
     rd_kafka_consumer_group_state_t st = RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY;
-    if (!c->dst_mock && km_admin_group_state(c->dst_admin, group, timeout_ms(c), &st, err, sizeof(err)) != 0) {
+    if (!c->dst_mock && km_group_state(c->dst_groups, group, timeout_ms(c), &st, err, sizeof(err)) != 0) {
         km_warn("flow %s: cannot describe group %s on %s: %s", f->name, group, f->target, err);
         return;
     }
@@ -517,7 +519,7 @@ static void sync_group(km_checkpointer_t *c, const char *group, const last_t *fr
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) rd_kafka_topic_partition_list_add(parts, from[i].topic, from[i].partition);
     int rc = st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY
-                 ? km_admin_group_offsets(c->dst_admin, group, parts, timeout_ms(c), &have, &m, err, sizeof(err))
+                 ? km_group_offsets(c->dst_groups, group, parts, timeout_ms(c), &have, &m, err, sizeof(err))
                  : 0;
     rd_kafka_topic_partition_list_destroy(parts);
     if (rc != 0) {
@@ -531,7 +533,7 @@ static void sync_group(km_checkpointer_t *c, const char *group, const last_t *fr
     if (k > 0) {
         km_group_offset_t *w = km_xcalloc(k, sizeof(*w));
         for (size_t i = 0; i < k; i++) w[i] = *plan[i];
-        if (km_admin_alter_group_offsets(c->dst_admin, group, w, k, timeout_ms(c), err, sizeof(err)) != 0)
+        if (km_group_alter_offsets(c->dst_groups, group, w, k, timeout_ms(c), err, sizeof(err)) != 0)
             km_warn("flow %s: cannot sync the offsets of group %s on %s: %s (a consumer may have joined it)", f->name,
                     group, f->target, err);
         else
@@ -666,7 +668,9 @@ static int make_clients(km_checkpointer_t *c, char *errstr, size_t errlen) {
     bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
     c->sync_consumer = consumer_for(on_source ? &f->rk_consumer : &f->rk_target_consumer, f, errstr, errlen);
     c->producer = c->sync_consumer ? producer_for(&f->rk_producer, c, errstr, errlen) : NULL;
-    if (!c->producer) return -1;
+    c->src_groups = c->producer ? km_groupclient_new(&f->rk_source_admin, errstr, errlen) : NULL;
+    c->dst_groups = c->src_groups ? km_groupclient_new(&f->rk_target_admin, errstr, errlen) : NULL;
+    if (!c->dst_groups) return -1;
     c->src_mock = is_mock(c->src_admin, timeout_ms(c));
     c->dst_mock = is_mock(c->dst_admin, timeout_ms(c));
     if (c->src_mock)
@@ -734,6 +738,8 @@ void km_checkpointer_stop(km_checkpointer_t *c) {
     set_problem(c, NULL); /* not running here any more: nothing to report */
     if (c->ck_rkt) rd_kafka_topic_destroy(c->ck_rkt);
     if (c->producer) rd_kafka_destroy(c->producer);
+    km_groupclient_destroy(c->src_groups);
+    km_groupclient_destroy(c->dst_groups);
     if (c->sync_consumer) {
         rd_kafka_consumer_close(c->sync_consumer);
         rd_kafka_destroy(c->sync_consumer);

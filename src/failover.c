@@ -27,6 +27,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "filter.h"
+#include "groupclient.h"
 #include "log.h"
 #include "offsetsync.h"
 #include "providers.h"
@@ -76,6 +77,7 @@ typedef struct fo {
     const km_flow_t *f;
     km_pattern_t *only; /* --groups, NULL: every group the flow accepts */
     rd_kafka_t *src, *dst;
+    km_groupclient_t *src_groups, *dst_groups;
     syncs_t fwd; /* the flow's */
     syncs_t rev; /* the reverse flow's (to->from), for groups that fail back; rk NULL when disabled */
     int64_t deadline;
@@ -292,7 +294,7 @@ static void wait_inactive(fo_t *fo, char **groups, size_t n, bool *ok) {
         all = true;
         for (size_t i = 0; i < n; i++) {
             if (ok[i]) continue;
-            if (km_admin_group_state(fo->src, groups[i], ADMIN_MS, &st[i], err, sizeof(err)) != 0) {
+            if (km_group_state(fo->src_groups, groups[i], ADMIN_MS, &st[i], err, sizeof(err)) != 0) {
                 km_warn("cannot describe group %s on %s: %s", groups[i], fo->a.from, err);
                 st[i] = RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN;
             }
@@ -316,7 +318,7 @@ static int plan_group(fo_t *fo, const char *group, move_t **out, size_t *n) {
     char err[512];
     *out = NULL;
     *n = 0;
-    if (km_admin_group_offsets(fo->src, group, NULL, ADMIN_MS, &offs, &no, err, sizeof(err)) != 0) {
+    if (km_group_offsets(fo->src_groups, group, NULL, ADMIN_MS, &offs, &no, err, sizeof(err)) != 0) {
         km_error("cannot read the committed offsets of group %s on %s: %s", group, fo->a.from, err);
         return -1;
     }
@@ -435,7 +437,7 @@ static bool move_group(fo_t *fo, const char *group, move_t *v, size_t n) {
     char err[512];
     rd_kafka_consumer_group_state_t st;
     printf("\ngroup %s\n", group);
-    if (km_admin_group_state(fo->dst, group, ADMIN_MS, &st, err, sizeof(err)) != 0) {
+    if (km_group_state(fo->dst_groups, group, ADMIN_MS, &st, err, sizeof(err)) != 0) {
         printf("  not moved: cannot describe the group on %s: %s\n", fo->a.to, err);
         return false;
     }
@@ -447,7 +449,7 @@ static bool move_group(fo_t *fo, const char *group, move_t *v, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (v[i].remote) rd_kafka_topic_partition_list_add(parts, v[i].remote, v[i].partition);
     if (st == RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY && parts->cnt > 0) {
-        int e = km_admin_group_offsets(fo->dst, group, parts, ADMIN_MS, &have, &nh, err, sizeof(err));
+        int e = km_group_offsets(fo->dst_groups, group, parts, ADMIN_MS, &have, &nh, err, sizeof(err));
         if (e != 0) {
             rd_kafka_topic_partition_list_destroy(parts);
             printf("  not moved: cannot read its committed offsets on %s: %s\n", fo->a.to, err);
@@ -498,7 +500,7 @@ static bool move_group(fo_t *fo, const char *group, move_t *v, size_t n) {
                how_name(m, hb, sizeof hb), action);
     }
     if (nw > 0 && !fo->a.dry_run &&
-        km_admin_alter_group_offsets(fo->dst, group, want, nw, ADMIN_MS, err, sizeof(err)) != 0) {
+        km_group_alter_offsets(fo->dst_groups, group, want, nw, ADMIN_MS, err, sizeof(err)) != 0) {
         printf("  not moved: committing on %s failed: %s (did a consumer join the group?)\n", fo->a.to, err);
         ok = false;
     }
@@ -1084,6 +1086,8 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
     fo.rev = (syncs_t){.f = rev && rev->enabled ? rev : NULL, .store = km_sync_store_new(SYNCS_PER_PARTITION)};
     if (!(fo.src = client(&fo.f->rk_source_admin, RD_KAFKA_PRODUCER, err, sizeof(err))) ||
         !(fo.dst = client(&fo.f->rk_target_admin, RD_KAFKA_PRODUCER, err, sizeof(err))) ||
+        !(fo.src_groups = km_groupclient_new(&fo.f->rk_source_admin, err, sizeof(err))) ||
+        !(fo.dst_groups = km_groupclient_new(&fo.f->rk_target_admin, err, sizeof(err))) ||
         !(fo.fwd.rk = client(on_source ? &fo.f->rk_consumer : &fo.f->rk_target_consumer, RD_KAFKA_CONSUMER, err, sizeof(err))) ||
         (fo.rev.f && !(fo.rev.rk = client(rev->s.offset_syncs_location == KM_SYNCS_ON_SOURCE ? &rev->rk_consumer : &rev->rk_target_consumer,
                                           RD_KAFKA_CONSUMER, err, sizeof(err))))) {
@@ -1128,6 +1132,8 @@ out:
     km_sync_store_free(fo.rev.store);
     if (fo.src) rd_kafka_destroy(fo.src);
     if (fo.dst) rd_kafka_destroy(fo.dst);
+    km_groupclient_destroy(fo.src_groups);
+    km_groupclient_destroy(fo.dst_groups);
     km_pattern_free(fo.only);
     km_config_free(&cfg);
     return rc;

@@ -78,11 +78,17 @@ run_parallel() {
 
 # A broker port and its controller port (PORT+1), both free now, picked at random so that two
 # checkouts can run the suite side by side. Ports already bound by the first cluster are not free.
+# Below the kernel's ephemeral range: a client reconnecting to a killed broker on a port in that
+# range can be given the very port as its own and connect to itself (TCP simultaneous open),
+# and the restarted broker then fails with "Address already in use".
 free_port_pair() {
-  local i p used
+  local i p used lo span
   used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  span=$((lo - 2 - 20000))
+  [ "$span" -ge 1000 ] || span=1000
   for i in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % span))
     grep -qx "$p" <<<"$used" || grep -qx "$((p + 1))" <<<"$used" || { echo "$p"; return 0; }
   done
   return 1

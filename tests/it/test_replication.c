@@ -39,9 +39,8 @@
 
 /* Generous: the suite shares two cores with two brokers. Waits end as soon as the condition
  * holds, so only a failing test ever waits this long. */
-enum { WAIT_MS = 60000, STOP_MS = 40000, BROKER_MS = 180000 };
+enum { WAIT_MS = 60000, STOP_MS = 40000 };
 static const int64_t BASE_TS = 1600000000000; /* 2020-09-13: a kept timestamp is never "now" */
-static const char CLUSTER_SCRIPT[] = "scripts/kafka-test-cluster.sh";
 
 static const char *A, *B;
 
@@ -723,38 +722,17 @@ static void test_kill9_restart_loses_nothing(void **state) {
 /* ---- 7. broker crashes --------------------------------------------------------------------- */
 
 static const char *cluster_name(const char *env) {
-    const char *v = getenv(env);
-    if (!v || !*v) {
+    const char *v = kt_cluster_name(env);
+    if (!v) {
         print_message("%s is not set: these clusters were not started by tests/run.sh, so they are not crashed\n", env);
         skip();
     }
     return v;
 }
 
-/* scripts/kafka-test-cluster.sh CMD NAME; its exit status. */
-static int cluster_ctl(const char *cmd, const char *name) {
-    char log[600];
-    snprintf(log, sizeof log, "%s/cluster-%s.log", kt_kmirror_dir(), name);
-    char *const argv[] = {(char *)CLUSTER_SCRIPT, (char *)cmd, (char *)name, NULL};
-    pid_t pid = kt_spawn(argv, log);
-    int st;
-    if (pid < 0 || kt_wait_exit(pid, BROKER_MS, &st) != 0) return -1;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        fprintf(stderr, "%s %s %s failed (wait status 0x%x); see %s\n", CLUSTER_SCRIPT, cmd, name, st, log);
-        return -1;
-    }
-    return 0;
-}
-
-/* A test that failed between kill9 and restart must not leave the next tests without a cluster. */
 static int teardown_brokers(void **state) {
     teardown(state);
-    const char *envs[] = {"KMIRROR_IT_A_NAME", "KMIRROR_IT_B_NAME"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *name = getenv(envs[i]);
-        if (name && *name && cluster_ctl("status", name) != 0 && cluster_ctl("restart", name) != 0) return -1;
-    }
-    return 0;
+    return kt_clusters_restore();
 }
 
 /* kill -9 of the source or the target broker while kmirror replicates a stream, then restart:
@@ -773,8 +751,8 @@ static void broker_crash(const char *name_env, const char *what) {
     snprintf(flows, sizeof flows, "a->b.enabled = true\na->b.topics = %s\n", topic);
     km_start(&k, topic, flows);
     wait_count(&k, B, remote, LOAD_BATCH);
-    assert_int_equal(cluster_ctl("kill9", name), 0);
-    assert_int_equal(cluster_ctl("restart", name), 0);
+    assert_int_equal(kt_cluster_ctl("kill9", name), 0);
+    assert_int_equal(kt_cluster_ctl("restart", name), 0);
     loader_wait_batches(l, 3);
     loader_stop(l);
     int64_t end[LOAD_PARTITIONS];

@@ -263,3 +263,32 @@ int kt_run(char *const argv[], char **out) {
     unlink(path);
     return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+const char *kt_cluster_name(const char *env) {
+    const char *v = getenv(env);
+    return v && *v ? v : NULL;
+}
+
+int kt_cluster_ctl(const char *cmd, const char *name) {
+    static const char script[] = "scripts/kafka-test-cluster.sh";
+    char log[600];
+    snprintf(log, sizeof log, "%s/cluster-%s.log", kt_kmirror_dir(), name);
+    char *const argv[] = {(char *)script, (char *)cmd, (char *)name, NULL};
+    pid_t pid = kt_spawn(argv, log);
+    int st;
+    if (pid < 0 || kt_wait_exit(pid, 180000, &st) != 0) return -1; /* a broker start under load takes a while */
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "%s %s %s failed (wait status 0x%x); see %s\n", script, cmd, name, st, log);
+        return -1;
+    }
+    return 0;
+}
+
+int kt_clusters_restore(void) {
+    const char *envs[] = {"KMIRROR_IT_A_NAME", "KMIRROR_IT_B_NAME"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *name = kt_cluster_name(envs[i]);
+        if (name && kt_cluster_ctl("status", name) != 0 && kt_cluster_ctl("restart", name) != 0) return -1;
+    }
+    return 0;
+}

@@ -68,6 +68,16 @@ int kt_kmirror_http_port(const kt_kmirror_t *k, int timeout_ms);
 /* Prints the latest run's log as cmocka-visible lines (a failing test shows why). */
 void kt_kmirror_print_log(const kt_kmirror_t *k);
 
+/* The name tests/run.sh gave a cluster it started (env: KMIRROR_IT_A_NAME or KMIRROR_IT_B_NAME),
+ * or NULL: clusters started elsewhere are not crashed or restarted by a test. */
+const char *kt_cluster_name(const char *env);
+/* scripts/kafka-test-cluster.sh CMD NAME (kill9, restart, status, ...), its output kept in this
+ * suite's directory. Returns 0 when it exited 0; otherwise -1, after saying so. */
+int kt_cluster_ctl(const char *cmd, const char *name);
+/* Restarts whichever of those clusters is not running (a test that failed between kill9 and
+ * restart must not leave the next tests without one). Returns 0, or -1 when one stays down. */
+int kt_clusters_restore(void);
+
 /* Runs argv[0] (searched in PATH) to completion with stdin from /dev/null, stdout into *out
  * (caller frees; may be NULL to discard) and stderr discarded. Returns the exit status, or -1 if
  * it did not exit normally or could not start. */
