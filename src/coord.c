@@ -35,6 +35,7 @@
 #define GROUP_CHECK_MS 10000
 #define END_QUERY_MS 2000 /* the registry's end offset at start-up; without it, the end-of-partition event */
 #define LEADER_WAIT_MS 500 /* the registry's leader before it is read (open_registry) */
+#define PUBLISH_FLUSH_MS 2000 /* this process's first registry record; it is published again later anyway */
 
 typedef struct member {
     char *key;     /* "member/host:pid:start" */
@@ -343,13 +344,18 @@ static int recreate_topic(km_coord_t *c, int want, char *errstr, size_t errlen) 
     return open_registry(c, errstr, errlen) == 0 ? want : -1;
 }
 
+static int members_subscribed(km_coord_t *c, const char *topic);
+
 /* The group's task count: tasks.max when this process is the only one running the flow (then
- * the topic is grown, or re-created smaller), else what the running processes use. */
+ * the topic is grown, or re-created smaller), else what the running processes use. Running is
+ * a recent record in the registry, or a member of the group: a process that started a moment
+ * ago may hold tasks before its record can be read (seen under load: a second process, started
+ * 0.8 s after the first, re-created the topic under it). */
 static int prepare_topic(km_coord_t *c, int have, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     int want = f->s.tasks_max;
     if (have == want) return have;
-    if (live_members(c) > 0) {
+    if (live_members(c) > 0 || members_subscribed(c, f->s.tasks_topic) > 0) {
         km_warn("flow %s: tasks.max=%d here, but the processes already running the flow run %d task(s) (%s on %s); using %d. "
                 "A new tasks.max applies once every process of group %s was stopped and one is started with it",
                 f->name, want, have, f->s.tasks_topic, f->target, have, f->s.group_id);
@@ -628,6 +634,8 @@ static int start(km_coord_t *c, char *errstr, size_t errlen) {
     if (ntasks <= 0) return -1;
     resize(c, ntasks);
     publish(c, false);
+    /* In the registry before joining: a process starting next sees this one either way. */
+    rd_kafka_flush(c->producer, PUBLISH_FLUSH_MS);
     return join(c, errstr, errlen);
 }
 

@@ -456,6 +456,75 @@ static void test_task_count_follows_tasks_max(void **state) {
     check_copies(remote, 4, 400, true);
 }
 
+typedef struct {
+    rd_kafka_t *member;
+    log_arg_t *said;
+} member_arg_t;
+
+static bool member_holds_tasks(void *arg) {
+    member_arg_t *a = arg;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(a->member, 200);
+    if (m) rd_kafka_message_destroy(m);
+    rd_kafka_topic_partition_list_t *as;
+    bool in = false;
+    if (rd_kafka_assignment(a->member, &as) == 0) {
+        in = as->cnt > 0;
+        rd_kafka_topic_partition_list_destroy(as);
+    }
+    return in;
+}
+
+static bool member_polls_until_said(void *arg) {
+    member_arg_t *a = arg;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(a->member, 100);
+    if (m) rd_kafka_message_destroy(m);
+    return log_has(a->said);
+}
+
+/* A member of the group whose registry record is not (yet) readable — a process that started
+ * a moment ago — counts as running: a process started next keeps the group's task count instead
+ * of changing it under that member. The member here is a bare consumer of the tasks topic with
+ * no record at all. */
+static void test_member_without_record_keeps_task_count(void **state) {
+    need_clusters();
+    char prefix[64], topic[96], group[96], tasks[192];
+    kt_unique_name("som", prefix, sizeof prefix);
+    snprintf(topic, sizeof topic, "%s.t", prefix);
+    snprintf(group, sizeof group, "%s-group", prefix);
+    snprintf(tasks, sizeof tasks, "mm2-kmirror-tasks.A.%s.internal", group);
+    assert_int_equal(kt_create_topic(A, topic, 2, NULL), 0);
+    proc_t two, four;
+    configure(&two, prefix, 1, 2, NULL);
+    configure(&four, prefix, 2, 4, NULL);
+    start(&two);
+    log_arg_t joined = {&two.k, "joined group"};
+    assert_true(kt_wait_until(log_has, &joined, MOVE_MS));
+    stop(&two); /* leaves a tombstone: the registry says nobody runs */
+    assert_int_equal(kt_partition_count(B, tasks), 2);
+
+    const char *conf[] = {"group.id", group, "partition.assignment.strategy", "cooperative-sticky",
+                          "enable.auto.commit", "false", "session.timeout.ms", "6000", NULL};
+    rd_kafka_t *member = kt_client(RD_KAFKA_CONSUMER, B, conf);
+    assert_non_null(member);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, tasks, RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(member, sub), 0);
+    rd_kafka_topic_partition_list_destroy(sub);
+    member_arg_t ma = {member, NULL};
+    assert_true(kt_wait_until(member_holds_tasks, &ma, MOVE_MS));
+
+    start(&four);
+    log_arg_t kept = {&four.k, "but the processes already running the flow run 2 task(s)"};
+    ma.said = &kept; /* the member keeps polling, so it stays in the group meanwhile */
+    bool said = kt_wait_until(member_polls_until_said, &ma, MOVE_MS);
+    if (!said) kt_kmirror_print_log(&four.k);
+    assert_true(said);
+    assert_int_equal(kt_partition_count(B, tasks), 2);
+    rd_kafka_consumer_close(member);
+    rd_kafka_destroy(member);
+    stop(&four);
+}
+
 static bool group_empty(void *arg) {
     rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, B, NULL);
     const struct rd_kafka_group_list *gl = NULL;
@@ -534,6 +603,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_eos_kill9_leaves_one_copy, teardown),
         cmocka_unit_test_teardown(test_config_conflict_reported, teardown),
         cmocka_unit_test_teardown(test_task_count_follows_tasks_max, teardown),
+        cmocka_unit_test_teardown(test_member_without_record_keeps_task_count, teardown),
         cmocka_unit_test_teardown(test_legacy_tasks_topic_taken_over, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
