@@ -1,6 +1,7 @@
 /* test_signals.c — signals to the kmirror binary at each stage of its life, on in-process mock
  * clusters (some made unreachable): SIGHUP reloads the configuration and leaves it running; SIGTERM, whatever kmirror is
- * waiting for, ends it with exit status 0 within shutdown.timeout.ms. */
+ * waiting for, ends it with exit status 0 within shutdown.timeout.ms; a crash leaves its call
+ * stack in the log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -164,6 +165,24 @@ static void test_sighup_reloads(void **state) {
     stop_cleanly(&c);
 }
 
+/* A crash leaves its call stack in the log and still kills the process by its signal (a core
+ * dump where enabled), as it would without the report. */
+static void test_crash_leaves_call_stack(void **state) {
+    fixture_t *fx = *state;
+    child_t c;
+    start(&c, km_mock_bootstraps(fx->a), km_mock_bootstraps(fx->b), NULL);
+    wait_log(&c, "kmirror running");
+    assert_int_equal(kt_signal(c.pid, SIGSEGV), 0);
+    int st;
+    assert_int_equal(kt_wait_exit(c.pid, WAIT_MS, &st), 0);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGSEGV);
+    wait_log(&c, "kmirror: fatal signal; call stack:");
+    wait_log(&c, "kmirror("); /* a frame of the binary itself */
+    unlink(c.cfg);
+    unlink(c.log);
+}
+
 /* "127.0.0.1:PORT" where nothing listens. */
 static const char *closed_port(char *buf, size_t len) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -312,6 +331,7 @@ static void test_heartbeats_setup_beside_start(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sighup_reloads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_leaves_call_stack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_source_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_target_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_target_broker_down, setup, teardown),
