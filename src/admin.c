@@ -270,12 +270,15 @@ static bool transient(rd_kafka_resp_err_t err) {
            err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE;
 }
 
-/* One end of every partition: ListOffsets with the logical timestamp `which` (-2 earliest, -1
- * latest) for all of them at once. */
-static rd_kafka_resp_err_t ends_of(rd_kafka_t *rk, const char *topic, int n, int64_t which, int64_t *out, int timeout_ms,
-                                   int *failed) {
+/* One end of partitions first..first+n-1: ListOffsets with the logical timestamp `which` (-2
+ * earliest, -1 latest) for all of them at once. Through rd_kafka_offsets_for_times, whose wait
+ * ends at timeout_ms: rd_kafka_query_watermark_offsets in librdkafka 2.0.2 waits for a broker
+ * that does not answer as long as socket.timeout.ms and its retries allow (minutes), whatever its
+ * timeout (librdkafka #4460). */
+static rd_kafka_resp_err_t ends_of(rd_kafka_t *rk, const char *topic, int32_t first, int n, int64_t which, int64_t *out,
+                                   int timeout_ms, int *failed) {
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(n);
-    for (int p = 0; p < n; p++) rd_kafka_topic_partition_list_add(tl, topic, p)->offset = which;
+    for (int i = 0; i < n; i++) rd_kafka_topic_partition_list_add(tl, topic, first + i)->offset = which;
     *failed = -1;
     rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, tl, timeout_ms);
     for (int i = 0; !err && i < tl->cnt; i++) {
@@ -283,36 +286,37 @@ static rd_kafka_resp_err_t ends_of(rd_kafka_t *rk, const char *topic, int n, int
         if (e->err) {
             err = e->err;
             *failed = e->partition;
-        } else if (e->partition >= 0 && e->partition < n) {
-            out[e->partition] = e->offset;
+        } else if (e->partition >= first && e->partition < first + n) {
+            out[e->partition - first] = e->offset;
         }
     }
     rd_kafka_topic_partition_list_destroy(tl);
     return err;
 }
 
-rd_kafka_resp_err_t km_admin_watermarks_all(rd_kafka_t *rk, const char *topic, int n, int64_t *lo, int64_t *hi, int timeout_ms,
-                                            int *failed) {
+/* Both ends of partitions first..first+n-1, retried on a transient error until timeout_ms. */
+static rd_kafka_resp_err_t both_ends(rd_kafka_t *rk, const char *topic, int32_t first, int n, int64_t *lo, int64_t *hi,
+                                     int timeout_ms, int *failed) {
     int64_t deadline = km_now_mono_ms() + timeout_ms;
     for (;;) {
         int64_t left = deadline - km_now_mono_ms();
-        rd_kafka_resp_err_t err = ends_of(rk, topic, n, RD_KAFKA_OFFSET_BEGINNING, lo, left > 0 ? (int)left : 1, failed);
+        rd_kafka_resp_err_t err = ends_of(rk, topic, first, n, RD_KAFKA_OFFSET_BEGINNING, lo, left > 0 ? (int)left : 1, failed);
         if (!err) {
             left = deadline - km_now_mono_ms();
-            err = ends_of(rk, topic, n, RD_KAFKA_OFFSET_END, hi, left > 0 ? (int)left : 1, failed);
+            err = ends_of(rk, topic, first, n, RD_KAFKA_OFFSET_END, hi, left > 0 ? (int)left : 1, failed);
         }
         if (!err || !transient(err) || km_now_mono_ms() + 200 >= deadline) return err;
         if (!km_admin_pause(200)) return RD_KAFKA_RESP_ERR__DESTROY;
     }
 }
 
+rd_kafka_resp_err_t km_admin_watermarks_all(rd_kafka_t *rk, const char *topic, int n, int64_t *lo, int64_t *hi, int timeout_ms,
+                                            int *failed) {
+    return both_ends(rk, topic, 0, n, lo, hi, timeout_ms, failed);
+}
+
 rd_kafka_resp_err_t km_admin_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
                                         int timeout_ms) {
-    int64_t deadline = km_now_mono_ms() + timeout_ms;
-    for (;;) {
-        int64_t left = deadline - km_now_mono_ms();
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, left > 0 ? (int)left : 1);
-        if (!err || !transient(err) || km_now_mono_ms() + 200 >= deadline) return err;
-        if (!km_admin_pause(200)) return RD_KAFKA_RESP_ERR__DESTROY;
-    }
+    int failed;
+    return both_ends(rk, topic, partition, 1, lo, hi, timeout_ms, &failed);
 }

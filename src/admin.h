@@ -86,8 +86,9 @@ int km_admin_list_groups(rd_kafka_t *rk, int timeout_ms, char ***groups, size_t 
 rd_kafka_resp_err_t km_admin_watermarks_all(rd_kafka_t *rk, const char *topic, int n, int64_t *lo, int64_t *hi, int timeout_ms,
                                             int *failed);
 
-/* rd_kafka_query_watermark_offsets, retried while the partition's leader is still being
- * established (a topic created a moment ago) until timeout_ms. */
+/* Low and high watermark of one partition, retried while its leader is still being established
+ * (a topic created a moment ago); never waits past timeout_ms (which librdkafka 2.0.2's
+ * rd_kafka_query_watermark_offsets does, see admin.c). */
 rd_kafka_resp_err_t km_admin_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi,
                                         int timeout_ms);
 

@@ -212,8 +212,8 @@ static void follow(km_coord_t *c, int wait_ms) {
 static void catch_up(km_coord_t *c) {
     int64_t deadline = km_now_mono_ms() + timeout_ms(c), lo = -1, hi = -1;
     c->end = -1;
-    int ask_ms = timeout_ms(c) < END_QUERY_MS ? timeout_ms(c) : END_QUERY_MS; /* not interruptible by a stop */
-    if (rd_kafka_query_watermark_offsets(c->reader, c->flow->s.tasks_topic, 0, &lo, &hi, ask_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    int ask_ms = timeout_ms(c) < END_QUERY_MS ? timeout_ms(c) : END_QUERY_MS; /* on the start's path: kept short */
+    if (km_admin_watermarks(c->reader, c->flow->s.tasks_topic, 0, &lo, &hi, ask_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         c->end = hi;
         if (hi <= lo) c->caught_up = true;
     }
