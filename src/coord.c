@@ -355,7 +355,11 @@ static int prepare_topic(km_coord_t *c, int have, char *errstr, size_t errlen) {
     const km_flow_t *f = c->flow;
     int want = f->s.tasks_max;
     if (have == want) return have;
-    if (live_members(c) > 0 || members_subscribed(c, f->s.tasks_topic) > 0) {
+    int members = live_members(c) > 0 ? 1 : members_subscribed(c, f->s.tasks_topic);
+    if (members < 0)
+        km_warn("flow %s: cannot describe group %s on %s, so only the registry in %s says no other process runs the flow",
+                f->name, f->s.group_id, f->target, f->s.tasks_topic);
+    if (members > 0) {
         km_warn("flow %s: tasks.max=%d here, but the processes already running the flow run %d task(s) (%s on %s); using %d. "
                 "A new tasks.max applies once every process of group %s was stopped and one is started with it",
                 f->name, want, have, f->s.tasks_topic, f->target, have, f->s.group_id);

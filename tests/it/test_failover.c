@@ -74,13 +74,29 @@ static void stop(km_proc_t *p) { assert_int_equal(kt_kmirror_stop(p, 60000), 0);
 
 /* ---- groups ------------------------------------------------------------------------------------ */
 
+typedef struct {
+    rd_kafka_t *rk;
+    const rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t err;
+} commit_arg_t;
+
+static bool commits(void *arg) {
+    commit_arg_t *c = arg;
+    c->err = rd_kafka_commit(c->rk, c->l, 0);
+    return c->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Tried again until it succeeds: right after a broker restart the coordinator may still be
+ * loading its offsets. */
 static void commit(const char *bs, const char *group, const char *topic, int32_t partition, int64_t offset) {
     const char *conf[] = {"group.id", group, "enable.auto.commit", "false", NULL};
     rd_kafka_t *rk = kt_client(RD_KAFKA_CONSUMER, bs, conf);
     assert_non_null(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-    assert_int_equal(rd_kafka_commit(rk, l, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    commit_arg_t c = {rk, l, RD_KAFKA_RESP_ERR__FAIL};
+    if (!kt_wait_until(commits, &c, 60000)) print_message("# commit %s: %s\n", group, rd_kafka_err2str(c.err));
+    assert_int_equal(c.err, RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -106,26 +122,6 @@ typedef struct {
 static bool group_at(void *arg) {
     group_arg_t *g = arg;
     return committed(B, g->group, g->topic, g->partition) == g->want;
-}
-
-/* A commit right after a broker restart may meet a coordinator still loading its offsets. */
-static void commit_when_up(const char *bs, const char *group, const char *topic, int32_t partition, int64_t offset) {
-    const char *conf[] = {"group.id", group, "enable.auto.commit", "false", NULL};
-    rd_kafka_t *rk = kt_client(RD_KAFKA_CONSUMER, bs, conf);
-    assert_non_null(rk);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
-    for (int i = 0; i < 60 && err; i++) {
-        if ((err = rd_kafka_commit(rk, l, 0)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            print_message("# commit %s: %s; again\n", group, rd_kafka_err2str(err));
-            sleep(1); /* backoff between retries of a failed commit, not a wait for a condition */
-        }
-    }
-    assert_int_equal(err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
 }
 
 /* ---- data -------------------------------------------------------------------------------------- */
@@ -495,7 +491,7 @@ static void test_group_requests_survive_broker_outages(void **state) {
         if (!timed_out) kt_kmirror_print_log(&k);
         assert_true(timed_out);
         at += 10;
-        commit_when_up(A, group, topic, 0, at);
+        commit(A, group, topic, 0, at);
         alive_xlate_arg_t a = {&k, {&k, group, remote, 0, at, -1}};
         assert_true(kt_wait_until(translated_or_dead, &a, 120000));
         if (!kt_kmirror_alive(&k)) {
