@@ -33,7 +33,7 @@ static int64_t read_offset(km_groupclient_t *g, int timeout_ms, char *err, size_
     km_group_offset_t *o;
     size_t n;
     int64_t off = km_group_offsets(g, "g", parts, timeout_ms, &o, &n, err, errlen) == 0 && n == 1 ? o[0].offset : -1;
-    if (off >= 0 || n) km_group_offsets_free(o, n);
+    km_group_offsets_free(o, n); /* NULL and 0 after a failure */
     rd_kafka_topic_partition_list_destroy(parts);
     return off;
 }
