@@ -650,6 +650,7 @@ static rd_kafka_t *producer_for(const km_props_t *props, km_checkpointer_t *ck, 
     rd_kafka_conf_t *c = km_rk_conf(props, errstr, errlen);
     if (!c) return NULL;
     rd_kafka_conf_set(c, "allow.auto.create.topics", "false", NULL, 0);
+    km_rk_conf_plain_producer(c);
     rd_kafka_conf_set_dr_msg_cb(c, ck_dr);
     rd_kafka_conf_set_opaque(c, ck);
     return km_rk_new(RD_KAFKA_PRODUCER, c, errstr, errlen);

@@ -62,6 +62,7 @@ km_heartbeats_t *km_heartbeats_start(const km_heartbeats_conf_t *c, char *errstr
     rd_kafka_conf_t *conf = km_rk_conf(c->producer, errstr, errlen);
     if (!conf) goto fail;
     rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", NULL, 0);
+    km_rk_conf_plain_producer(conf);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, h);
     h->rk = km_rk_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);

@@ -111,6 +111,11 @@ rd_kafka_conf_t *km_rk_conf(const km_props_t *props, char *errstr, size_t errlen
     return conf;
 }
 
+void km_rk_conf_plain_producer(rd_kafka_conf_t *conf) {
+    rd_kafka_conf_set(conf, "enable.idempotence", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "max.in.flight.requests.per.connection", "1", NULL, 0);
+}
+
 rd_kafka_t *km_rk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errlen) {
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errlen);
     if (!rk) rd_kafka_conf_destroy(conf);

@@ -9,6 +9,14 @@
 
 /* A configuration from `props` with logging routed; NULL with errstr on a bad property. */
 rd_kafka_conf_t *km_rk_conf(const km_props_t *props, char *errstr, size_t errlen);
+/* A producer of kmirror's own low-rate records (checkpoints, heartbeats) must not be able to turn
+ * fatal: librdkafka 2.0.2's idempotent producer goes fatal for good after an ordinary broker
+ * fault with requests in flight (a "possibly persisted" batch, then OUT_OF_ORDER_SEQUENCE_NUMBER;
+ * librdkafka #4438, fixed in 2.3.0), and every later record then fails with __FATAL: checkpoints
+ * would stop while replication goes on. Without idempotence a failure is one record's, which its
+ * writer sends again; one request in flight keeps the order, and a batch written twice holds the
+ * same checkpoint or heartbeat twice, which readers take as one. */
+void km_rk_conf_plain_producer(rd_kafka_conf_t *conf);
 /* Creates the client; conf is consumed in every case. */
 rd_kafka_t *km_rk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errlen);
 

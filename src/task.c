@@ -1345,6 +1345,23 @@ static size_t partitions_of(const km_task_t *t) {
     return n;
 }
 
+/* A fatal producer writes nothing more. An offset-syncs producer can only get there when its
+ * idempotence was asked for (offset-syncs producer keys): the positions would wait for syncs that
+ * can no longer be written, so it fails the flow as the replication producer does. */
+static bool producer_fatal(km_task_t *t) {
+    rd_kafka_t *rks[] = {t->producer, t->sync_producer};
+    const char *what[] = {"producer", "offset-syncs producer"};
+    for (size_t i = 0; i < 2; i++) {
+        char buf[512];
+        rd_kafka_resp_err_t fe = rks[i] ? rd_kafka_fatal_error(rks[i], buf, sizeof(buf)) : 0;
+        if (!fe) continue;
+        if (i == 0 && t->eos && is_fencing(fe)) fenced(t, buf);
+        else fail(t, "fatal %s error: %s", what[i], buf);
+        return true;
+    }
+    return false;
+}
+
 static void *task_main(void *arg) {
     km_task_t *t = arg;
     rd_kafka_message_t **batch = km_xmalloc(BATCH_MAX * sizeof(*batch));
@@ -1352,14 +1369,7 @@ static void *task_main(void *arg) {
     while (!atomic_load(&t->stop)) {
         if (atomic_load(&t->has_mail)) apply_mail(t);
         measure_lag(t);
-        rd_kafka_resp_err_t fe = rd_kafka_fatal_error(t->producer, NULL, 0);
-        if (fe) {
-            char buf[512];
-            rd_kafka_fatal_error(t->producer, buf, sizeof(buf));
-            if (t->eos && is_fencing(fe)) fenced(t, buf);
-            else fail(t, "fatal producer error: %s", buf);
-            break;
-        }
+        if (producer_fatal(t)) break;
         /* Over budget: wait for acknowledgements (a task with nothing in flight may still go on,
          * so one task cannot starve the others). */
         if ((t->inflight_bytes > 0 && km_flow_metrics_inflight_over(t->fm)) ||

@@ -2,7 +2,8 @@
  * clusters: a group that committed on the source gets a checkpoint with the translated offset on
  * the target and its offsets synced there; a group without committed offsets gets none, and
  * /status says why, per group, with the last checkpoint's time for the other; a checkpoint the
- * target refused goes out again although its group's offset did not move. */
+ * target refused goes out again although its group's offset did not move; a sequence error stops
+ * neither checkpoints nor heartbeats. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +233,16 @@ static bool target_holds(void *arg) {
     return kt_topic_records(km_mock_bootstraps(w->env->b), w->topic, w->partitions) >= w->total;
 }
 
+/* Every topic on B led by broker 1, but the checkpoints topic by broker ckpt and the heartbeats
+ * topic by broker hb, so that errors injected there can only be those producers'. */
+static void lead_on_one_but(rd_kafka_mock_cluster_t *mb, int ckpt, int hb) {
+    const char *on_one[] = {"A.orders", "mm2-offset-syncs.A.internal", "A.heartbeats", "mm2-kmirror-tasks.A.A-mm2.internal"};
+    for (size_t i = 0; i < sizeof(on_one) / sizeof(*on_one); i++) rd_kafka_mock_partition_set_leader(mb, on_one[i], 0, 1);
+    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 1);
+    rd_kafka_mock_partition_set_leader(mb, "A.checkpoints.internal", 0, ckpt);
+    rd_kafka_mock_partition_set_leader(mb, "heartbeats", 0, hb);
+}
+
 /* A checkpoint goes out when its group's offset moves. One the target did not take must go out
  * again: a group that stopped committing (the one a failover is for) would otherwise never get
  * its last checkpoint. Here the target refuses the first checkpoint with a permanent error.
@@ -242,11 +253,7 @@ static void test_failed_checkpoint_emitted_again(void **state) {
     /* Broker 2 of B leads the checkpoints topic and nothing else, so the error injected there
      * below can only be the checkpoint's. */
     rd_kafka_mock_cluster_t *mb = km_mock_cluster(e.b);
-    const char *on_one[] = {"A.orders", "mm2-offset-syncs.A.internal", "heartbeats", "A.heartbeats",
-                            "mm2-kmirror-tasks.A.A-mm2.internal"};
-    for (size_t i = 0; i < sizeof(on_one) / sizeof(*on_one); i++) rd_kafka_mock_partition_set_leader(mb, on_one[i], 0, 1);
-    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 1);
-    rd_kafka_mock_partition_set_leader(mb, "A.checkpoints.internal", 0, 2);
+    lead_on_one_but(mb, 2, 1);
 
     kt_kmirror_t k;
     assert_int_equal(kt_kmirror_config(&k, "refused",
@@ -275,6 +282,49 @@ static void test_failed_checkpoint_emitted_again(void **state) {
     km_mock_free(e.b);
 }
 
+/* A sequence error on a producer's first request in flight turns an idempotent producer fatal
+ * for good (librdkafka 2.0.2 #4438 gets there after ordinary broker faults). The checkpoints and
+ * heartbeats must go on after one such error: only that record fails, and it is written again.
+ * Seen failing before the fix: no checkpoint within 60 s ("Local: Fatal error" at every interval),
+ * and no heartbeat after the error. */
+static void test_sequence_error_leaves_checkpoints_and_heartbeats(void **state) {
+    env_t e = {0};
+    clusters_with_orders(&e, 3);
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e.b);
+    lead_on_one_but(mb, 2, 3);
+    kt_kmirror_t k;
+    assert_int_equal(kt_kmirror_config(&k, "sequence",
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
+                                       "A->B.topics = orders\nreplication.factor = 1\noffset.flush.interval.ms = 600000\n"
+                                       "offset.flush.records = 10\nadmin.timeout.ms = 5000\ngroups = billing\n"
+                                       "emit.checkpoints.interval.seconds = 1\nemit.heartbeats.interval.seconds = 1\n",
+                                       km_mock_bootstraps(e.a), km_mock_bootstraps(e.b)),
+                     0);
+    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
+    hw_want_t replicated = {&e, "A.orders", 1, 10}, positions = {&e, "mm2-offsets.A.internal", 25, 1},
+              beating = {&e, "heartbeats", 1, 1};
+    assert_true(kt_wait_until(target_holds, &replicated, WAIT_MS));
+    assert_true(kt_wait_until(target_holds, &positions, WAIT_MS));
+    assert_true(kt_wait_until(target_holds, &beating, WAIT_MS));
+
+    for (int broker = 2; broker <= 3; broker++)
+        rd_kafka_mock_broker_push_request_error_rtts(mb, broker, 0 /* Produce */, 1,
+                                                     RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 0);
+    commit(km_mock_bootstraps(e.a), "billing", "orders", 7);
+    assert_true(kt_kmirror_wait_logged(&k, "a checkpoint could not be written to A.checkpoints.internal", WAIT_MS));
+    assert_true(kt_kmirror_wait_logged(&k, "heartbeats A->B: cannot write to heartbeats", WAIT_MS));
+    want_t w = {&e, "billing", 7, 7};
+    bool ok = kt_wait_until(has_checkpoint, &w, WAIT_MS);
+    /* Heartbeats written after the error: three more than when it was reported. */
+    beating.total = kt_topic_records(km_mock_bootstraps(e.b), "heartbeats", 1) + 3;
+    ok = ok && kt_wait_until(target_holds, &beating, WAIT_MS);
+    if (!ok) kt_kmirror_print_log(&k);
+    assert_true(ok);
+    assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
+    km_mock_free(e.a);
+    km_mock_free(e.b);
+}
+
 static int kill_children(void **state) {
     kt_kill_children();
     return 0;
@@ -284,6 +334,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_checkpoints_and_group_sync, kill_children),
         cmocka_unit_test_teardown(test_failed_checkpoint_emitted_again, kill_children),
+        cmocka_unit_test_teardown(test_sequence_error_leaves_checkpoints_and_heartbeats, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
