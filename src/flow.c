@@ -123,6 +123,8 @@ struct km_flow_rt {
     km_topicsync_t *topicsync; /* while this process leads the group (follow_lead) */
     bool topicsync_broken;     /* could not start: said once, not retried */
     bool failed;
+    int64_t restarts_since; /* start of the window restart_task counts in */
+    int restarts;           /* task restarts in that window */
     /* The refresher thread lists the topics and creates or grows remote topics, so that a
      * cluster that does not answer holds back only the topics it concerns, never the main
      * thread. It alone uses `warned` and `replicated`; the main thread takes its surveys. */
@@ -580,7 +582,42 @@ static void reconcile(km_flow_rt_t *rt) {
     free(stop);
 }
 
-/* A fenced task is let go (its new owner runs it); any other failure fails the flow. */
+/* A task whose producer went fatal starts again with new clients, from the positions it
+ * committed (records after them are written again, as after any restart). More than
+ * RESTARTS_MAX restarts in RESTARTS_WINDOW_MS fail the flow instead: a fault that comes back at
+ * once is not one a restart cures, and a loop of restarts would hide it. */
+#define RESTARTS_MAX 5
+#define RESTARTS_WINDOW_MS (10 * 60 * 1000)
+
+static bool restart_task(km_flow_rt_t *rt, int t) {
+    int64_t now = km_now_mono_ms();
+    if (rt->restarts == 0 || now - rt->restarts_since > RESTARTS_WINDOW_MS) {
+        rt->restarts = 0;
+        rt->restarts_since = now;
+    }
+    const char *why = km_task_fail_reason(rt->tasks[t]);
+    if (rt->restarts >= RESTARTS_MAX) {
+        km_error("flow %s: task %d failed again (%s): %d restarts in %d min did not cure it; the flow stops", rt->flow->name,
+                 t, why, RESTARTS_MAX, RESTARTS_WINDOW_MS / 60000);
+        return false;
+    }
+    rt->restarts++;
+    km_warn("flow %s: task %d: %s; starting it again with new clients from its committed positions (restart %d of at most "
+            "%d in %d min; records after those positions are written again)",
+            rt->flow->name, t, why, rt->restarts, RESTARTS_MAX, RESTARTS_WINDOW_MS / 60000);
+    km_task_slot_restarted(km_flow_metrics_task(rt->fm, t));
+    km_task_t *old = rt->tasks[t];
+    rt->tasks[t] = NULL;
+    rt->awaiting[t] = 0;
+    km_task_request_stop(old);
+    km_task_join(old, NULL);
+    km_task_free(old);
+    start_tasks(rt, &t, 1);
+    return true;
+}
+
+/* A fenced task is let go (its new owner runs it); a failed one is started again when a new one
+ * may do better (restart_task); any other failure fails the flow. */
 static void reap(km_flow_rt_t *rt) {
     for (int t = 0; t < rt->ntasks; t++) {
         if (!rt->tasks[t]) continue;
@@ -588,6 +625,8 @@ static void reap(km_flow_rt_t *rt) {
             stop_tasks(rt, &t, 1);
             rt->fenced[t] = true;
             log_running(rt);
+        } else if (km_task_restartable(rt->tasks[t]) && restart_task(rt, t)) {
+            continue;
         } else if (km_task_failed(rt->tasks[t])) {
             char *why = km_xasprintf("task %d: %s", t, km_task_fail_reason(rt->tasks[t]));
             km_flow_metrics_state(rt->fm, KM_FLOW_FAILED, why);

@@ -505,6 +505,8 @@ km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id) {
     return ts;
 }
 
+void km_task_slot_restarted(km_task_slot_t *ts) { bump(&ts->restarts, 1); }
+
 void km_task_slot_started(km_task_slot_t *ts) {
     ts->seen_retries = ts->seen_errors = 0;
     atomic_store(&ts->source_up, -1);
@@ -722,6 +724,7 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     for (int i = 0; i < fm->ntasks; i++) {
         o->request_retries += ld(&fm->tasks[i]->request_retries);
         o->request_errors += ld(&fm->tasks[i]->request_errors);
+        o->task_restarts += ld(&fm->tasks[i]->restarts);
     }
     tasks_snap(fm, o);
     pthread_mutex_unlock(&fm->lock);
@@ -1011,6 +1014,8 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_producer_request_retries_total", l[i].flow, (double)s->flows[i].request_retries);
     family(b, "kmirror_producer_request_errors_total", "counter", "Produce requests to the target that failed (librdkafka).");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_producer_request_errors_total", l[i].flow, (double)s->flows[i].request_errors);
+    family(b, "kmirror_task_restarts_total", "counter", "Tasks the flow started again after their producer went fatal.");
+    for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_task_restarts_total", l[i].flow, (double)s->flows[i].task_restarts);
 }
 
 static void render_groups(buf_t *b, const km_snapshot_t *s) {
@@ -1134,6 +1139,7 @@ static json_t *flow_json(const km_flow_snap_t *f) {
                           "state", km_flow_state_name(f->state), "producer_request_retries", (json_int_t)f->request_retries,
                           "producer_request_errors", (json_int_t)f->request_errors, "tasks", tasks, "partitions", parts,
                           "checkpoints", ckpts);
+    json_object_set_new(o, "task_restarts", json_integer((json_int_t)f->task_restarts));
     json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());
     json_object_set_new(o, "groups", groups);
     return o;

@@ -145,6 +145,7 @@ typedef struct km_task_slot {
     _Atomic int source_up, target_up; /* brokers connected in the latest client statistics; -1 unknown */
     _Atomic uint64_t request_retries; /* librdkafka produce request retries, over every run of the task */
     _Atomic uint64_t request_errors;  /* librdkafka produce request errors, likewise */
+    _Atomic uint64_t restarts;        /* the flow started the task again after a fatal client error */
     uint64_t seen_retries, seen_errors; /* what the current producer had reported; task thread only */
 } km_task_slot_t;
 
@@ -184,6 +185,7 @@ km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, 
 km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id);
 
 void km_task_slot_started(km_task_slot_t *ts);
+void km_task_slot_restarted(km_task_slot_t *ts);
 void km_task_slot_stopped(km_task_slot_t *ts);
 /* Feeds a librdkafka statistics JSON document of the task's producer (is_producer) or consumer:
  * broker connectivity, and for the producer its request retries and errors. */
@@ -256,7 +258,7 @@ typedef struct km_flow_snap {
     const char *source, *target, *name;
     km_flow_state_t state;
     char *reason; /* NULL when running */
-    uint64_t request_retries, request_errors;
+    uint64_t request_retries, request_errors, task_restarts;
     km_task_snap_t *tasks; /* running tasks only */
     int ntasks;
     km_part_snap_t *parts; /* sorted by topic, partition */

@@ -143,6 +143,7 @@ struct km_task {
     _Atomic bool failed;
     _Atomic bool fenced; /* EOS: another process took the task over */
     char *fail_reason;
+    bool restartable; /* set before `failed` (km_task_restartable) */
     int64_t stop_deadline;
 
     km_prov_buf_t path; /* the kmirror.path value of the record being produced */
@@ -177,6 +178,13 @@ static void fail(km_task_t *t, const char *fmt, ...) {
     atomic_store(&t->stop, true);
 }
 
+/* The producer went fatal: no client of this task can write again, a new task can (see
+ * producer_fatal). */
+static void fail_restartable(km_task_t *t, const char *what, const char *why) {
+    t->restartable = true;
+    fail(t, "%s: %s", what, why);
+}
+
 static bool is_fencing(rd_kafka_resp_err_t err) {
     return err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
            err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
@@ -196,7 +204,7 @@ static void fenced(km_task_t *t, const char *what) {
  * else dooms the open transaction (aborted at the next commit point). Takes e. */
 static void txn_error(km_task_t *t, const char *what, rd_kafka_error_t *e) {
     if (is_fencing(rd_kafka_error_code(e))) fenced(t, what);
-    else if (rd_kafka_error_is_fatal(e)) fail(t, "%s: %s", what, rd_kafka_error_string(e));
+    else if (rd_kafka_error_is_fatal(e)) fail_restartable(t, what, rd_kafka_error_string(e));
     else t->txn_failed = true;
     if (!atomic_load(&t->stop)) km_warn("flow %s task %d: %s: %s", t->flow->name, t->id, what, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
@@ -651,6 +659,8 @@ static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
     return false;
 }
 
+static bool producer_fatal(km_task_t *t);
+
 /* Produces one consumed record; hdrs are its headers as the message holds them (NULL: none).
  * Returns false when the message was not handed over (the caller still owns it). */
 static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_kafka_headers_t *hdrs, int64_t *size) {
@@ -689,7 +699,7 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_ka
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) hold(t, p, m->offset);
         else if (partition_error(err) && !t->eos) block(t, tt, p, m->offset, err);
         else if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
-        else if (t->eos && err == RD_KAFKA_RESP_ERR__FATAL && is_fencing(rd_kafka_fatal_error(t->producer, NULL, 0))) fenced(t, "produce");
+        else if (err == RD_KAFKA_RESP_ERR__FATAL) producer_fatal(t);
         else fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
         return false;
     }
@@ -1345,18 +1355,20 @@ static size_t partitions_of(const km_task_t *t) {
     return n;
 }
 
-/* A fatal producer writes nothing more. An offset-syncs producer can only get there when its
- * idempotence was asked for (offset-syncs producer keys): the positions would wait for syncs that
- * can no longer be written, so it fails the flow as the replication producer does. */
+/* A fatal producer writes nothing more, so the task fails; the flow starts it again with new
+ * clients (flow.c, restart_task). librdkafka 2.0.2's idempotent producer gets there after
+ * ordinary broker faults (#4438). An offset-syncs producer can only get there when its
+ * idempotence was asked for (offset-syncs producer keys); the positions would wait for syncs
+ * that can no longer be written. */
 static bool producer_fatal(km_task_t *t) {
     rd_kafka_t *rks[] = {t->producer, t->sync_producer};
-    const char *what[] = {"producer", "offset-syncs producer"};
+    const char *what[] = {"fatal producer error", "fatal offset-syncs producer error"};
     for (size_t i = 0; i < 2; i++) {
         char buf[512];
         rd_kafka_resp_err_t fe = rks[i] ? rd_kafka_fatal_error(rks[i], buf, sizeof(buf)) : 0;
         if (!fe) continue;
         if (i == 0 && t->eos && is_fencing(fe)) fenced(t, buf);
-        else fail(t, "fatal %s error: %s", what[i], buf);
+        else fail_restartable(t, what[i], buf);
         return true;
     }
     return false;
@@ -1603,6 +1615,8 @@ void km_task_request_stop(km_task_t *t) {
 void km_task_syncs_ready(km_task_t *t) { atomic_store_explicit(&t->syncs_ready, true, memory_order_release); }
 
 bool km_task_failed(const km_task_t *t) { return atomic_load(&t->failed); }
+
+bool km_task_restartable(const km_task_t *t) { return atomic_load(&t->failed) && t->restartable; }
 
 bool km_task_fenced(const km_task_t *t) { return atomic_load(&t->fenced); }
 

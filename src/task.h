@@ -50,6 +50,9 @@ int km_task_join(km_task_t *t, const char **reason);
 bool km_task_failed(const km_task_t *t);
 /* Why, once km_task_failed() returned true (owned by the task). */
 const char *km_task_fail_reason(const km_task_t *t);
+/* The failure was a producer's fatal error, which a new task (new clients, resuming from the
+ * committed positions) does not inherit. */
+bool km_task_restartable(const km_task_t *t);
 /* Exactly-once: another process initialised this task's transactional id, so it runs the task
  * now; this one stopped without committing (it is still joinable; not a failure). */
 bool km_task_fenced(const km_task_t *t);

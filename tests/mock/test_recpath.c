@@ -1,7 +1,7 @@
 /* test_recpath.c — the record path under faults, on in-process mock clusters: positions are
  * committed by volume as well as by time, a stop during a target outage with a full producer
  * queue ends within shutdown.timeout.ms, and a new partition whose positions cannot be read is
- * reported and taken up once they can. */
+ * reported and taken up once they can; a producer gone fatal costs a task restart, not the flow. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -319,6 +319,118 @@ static void test_implicit_ack_is_not_a_delivery(void **state) {
     env_free(e);
 }
 
+/* Records keyed "first".."first + n - 1" (the key says which one), spread over 2 partitions. */
+static void produce_keyed(env_t *e, const char *topic, int first, int n) {
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    char(*keys)[16] = km_xcalloc((size_t)n, sizeof(*keys));
+    for (int i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%d", first + i);
+        msgs[i] = (kt_msg_t){.partition = i % 2, .key = keys[i], .value = "v"};
+    }
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), topic, msgs, (size_t)n, NULL, NULL), 0);
+    free(msgs);
+    free(keys);
+}
+
+/* Ticks the mirror; a tick that reports a failed flow ends the wait (and the test). */
+typedef struct running_waiter {
+    waiter_t w;
+    bool failed;
+} running_waiter_t;
+
+static bool target_has_while_running(void *arg) {
+    running_waiter_t *r = arg;
+    if (!km_mirror_tick(r->w.e->m)) r->failed = true;
+    return r->failed || kt_topic_records(km_mock_bootstraps(r->w.e->b), r->w.topic, r->w.partitions) >= r->w.want;
+}
+
+/* Topic (2 partitions) and its remote on a target of two brokers. The second leads the tasks
+ * topic, so the registry's producer gets no error injected into broker 1, which leads every
+ * other topic of B and so gets every request of the replication producer. */
+static env_t *env_two_target_brokers(const char *topic, const char *remote) {
+    env_t *e = env_new(topic, remote, 2);
+    km_mock_free(e->b);
+    char err[256];
+    e->b = km_mock_new(2, err, sizeof(err));
+    assert_non_null(e->b);
+    assert_int_equal(km_mock_create_topic(e->b, remote, 2), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->b, "A"), 0);
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
+    for (int p = 0; p < 2; p++) rd_kafka_mock_partition_set_leader(mb, remote, p, 1);
+    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 1);
+    rd_kafka_mock_partition_set_leader(mb, "mm2-kmirror-tasks.A.A-mm2.internal", 0, 2);
+    return e;
+}
+
+/* librdkafka 2.0.2's idempotent producer goes fatal for good on a sequence error of its first
+ * request in flight, which it reaches after ordinary broker faults (#4438). The task must start
+ * again with a new producer, from its positions, and miss nothing; the flow must not fail.
+ * Seen failing before the fix: the flow failed at once ("fatal producer error: ... sequence
+ * desynchronization"). */
+static void test_fatal_producer_restarts_task(void **state) {
+    env_t *e = env_two_target_brokers("seq", "A.seq");
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
+    env_start(e, "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n");
+    produce_keyed(e, "seq", 0, 10);
+    running_waiter_t r = {{e, "A.seq", 2, 10}, false};
+    assert_true(kt_wait_until(target_has_while_running, &r, 30000));
+    assert_false(r.failed);
+
+    rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 0);
+    produce_keyed(e, "seq", 10, 100);
+    r.w.want = 110;
+    assert_true(kt_wait_until(target_has_while_running, &r, 30000));
+    assert_false(r.failed);
+    /* Every record is there (the ones after the positions may be there twice). */
+    kt_record_t *recs = NULL;
+    size_t n = 0;
+    kt_consume(km_mock_bootstraps(e->b), "A.seq", NULL, &recs, &n);
+    bool seen[110] = {false};
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].key && atoi(recs[i].key) >= 0 && atoi(recs[i].key) < 110) seen[atoi(recs[i].key)] = true;
+    kt_records_free(recs, n);
+    for (int i = 0; i < 110; i++) {
+        if (!seen[i]) fprintf(stderr, "record %d is not on the target\n", i);
+        assert_true(seen[i]);
+    }
+
+    char *body = NULL;
+    int status = 0;
+    assert_int_equal(kt_http_get(km_mirror_http_port(e->m), "/metrics", &status, &body), 0);
+    const char *flow[] = {"source=A", "target=B", NULL};
+    assert_true(kt_prom_sum(body, "kmirror_task_restarts_total", flow, NULL) >= 1);
+    free(body);
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
+static bool flow_failed(void *arg) { return !km_mirror_tick(((env_t *)arg)->m); }
+
+/* A fault that makes every new producer fatal at once is not cured by restarts: after five the
+ * flow fails, loudly, instead of restarting forever. */
+static void test_fatal_producer_restarts_are_bounded(void **state) {
+    env_t *e = env_two_target_brokers("seqloop", "A.seqloop");
+    env_start(e, "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n"
+                 "shutdown.timeout.ms = 5000\n");
+    produce_keyed(e, "seqloop", 0, 10);
+    running_waiter_t r = {{e, "A.seqloop", 2, 10}, false};
+    assert_true(kt_wait_until(target_has_while_running, &r, 30000));
+    assert_false(r.failed);
+    for (int i = 0; i < 1000; i++) /* more than every producer to come sends */
+        rd_kafka_mock_broker_push_request_error_rtts(km_mock_cluster(e->b), 1, API_PRODUCE, 1,
+                                                     RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 0);
+    produce_keyed(e, "seqloop", 10, 10);
+    assert_true(kt_wait_until(flow_failed, e, 120000));
+    char *body = NULL;
+    int status = 0;
+    assert_int_equal(kt_http_get(km_mirror_http_port(e->m), "/metrics", &status, &body), 0);
+    const char *flow[] = {"source=A", "target=B", NULL};
+    assert_true(kt_prom_sum(body, "kmirror_task_restarts_total", flow, NULL) == 5);
+    free(body);
+    assert_int_not_equal(env_stop(e), 0);
+    env_free(e);
+}
+
 /* A stored position, written where Connect's producer puts it. */
 /* ts > 0: with the timestamp header kmirror writes (positions.h). */
 static void store_position(env_t *e, const char *topic, int32_t partition, int64_t offset, int64_t ts) {
@@ -543,6 +655,8 @@ int main(void) {
         cmocka_unit_test(test_full_queue_does_not_defer_positions),
         cmocka_unit_test(test_failed_positions_read_retried),
         cmocka_unit_test(test_implicit_ack_is_not_a_delivery),
+        cmocka_unit_test(test_fatal_producer_restarts_task),
+        cmocka_unit_test(test_fatal_producer_restarts_are_bounded),
         cmocka_unit_test(test_source_log_went_back),
         cmocka_unit_test(test_source_log_replaced),
         cmocka_unit_test(test_long_link_is_no_idle_spell),
