@@ -65,6 +65,11 @@ const char *km_rk_security_hint(const char *msg) {
         {"invalid credentials with SASL mechanism SCRAM",
          "SASL/SCRAM authentication failed: check sasl.jaas.config's username and password and sasl.mechanism "
          "(librdkafka before 2.6.1 cannot use SCRAM with Kafka 4.0 or newer brokers at all: use PLAIN over SASL_SSL there)"},
+        /* librdkafka 2.0.2 takes JoinGroup v0 as the broker's sign of GSSAPI support; brokers
+         * that dropped it (KIP-896) get no GSSAPI from it at all (#4948, fixed in 2.11.0). */
+        {"SASL GSSAPI authentication not supported by broker",
+         "librdkafka before 2.11.0 cannot use SASL/GSSAPI (Kerberos) with a broker that no longer accepts JoinGroup v0 "
+         "(KIP-896): use PLAIN over SASL_SSL or mutual TLS with it, or build kmirror against a newer librdkafka"},
         {"SASL authentication error", "SASL authentication failed: check sasl.jaas.config's username and password and sasl.mechanism"},
         /* OpenSSL's verification results, which verify_cb puts into librdkafka's messages. */
         {"hostname mismatch", "the broker's TLS certificate does not name the host in bootstrap.servers: connect by a name or address "

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "clientconf.h"
+#include "rk.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -290,6 +291,20 @@ static void test_replication_consumer_defaults(void **state) {
     done(&v);
 }
 
+/* librdkafka's own lines (2.0.2's wording, the second as a Kafka 4 broker without Kerberos
+ * answered it) get the hint that says what to change; a network fault gets none. */
+static void test_security_hints(void **state) {
+    const char *h = km_rk_security_hint("sasl_ssl://b:9093/bootstrap: Failed to initialize SASL authentication: SASL GSSAPI "
+                                        "authentication not supported by broker (after 3ms in state AUTH_REQ)");
+    assert_non_null(h);
+    assert_non_null(strstr(h, "librdkafka before 2.11.0 cannot use SASL/GSSAPI"));
+    h = km_rk_security_hint("SASL GSSAPI mechanism handshake failed: Broker: Unsupported SASL mechanism: broker's supported "
+                            "mechanisms: SCRAM-SHA-512,PLAIN (after 302ms in state AUTH_HANDSHAKE)");
+    assert_non_null(h);
+    assert_non_null(strstr(h, "check sasl.mechanism"));
+    assert_null(km_rk_security_hint("Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in state CONNECT)"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pass_through_and_invalid), cmocka_unit_test(test_unit_conversions),
@@ -297,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_jaas),                     cmocka_unit_test(test_stores),
         cmocka_unit_test(test_conf_new),                 cmocka_unit_test(test_socket_buffers_reach_librdkafka),
         cmocka_unit_test(test_offset_syncs_defaults),    cmocka_unit_test(test_replication_consumer_defaults),
+        cmocka_unit_test(test_security_hints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
