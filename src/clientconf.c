@@ -453,6 +453,10 @@ void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_prop
 
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Java's clients set TCP_NODELAY on every connection; librdkafka did not before 2.10, and a
+     * small request (a fetch, an offset-sync, a heartbeat) behind unacknowledged bytes then waits
+     * for the peer's delayed ACK. A key in the properties below still wins. */
+    rd_kafka_conf_set(conf, "socket.nagle.disable", "true", NULL, 0);
     for (size_t i = 0; i < rk->n; i++) {
         char err[512];
         if (rd_kafka_conf_set(conf, rk->items[i].key, rk->items[i].value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {

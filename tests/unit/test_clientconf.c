@@ -180,6 +180,16 @@ static void test_conf_new(void **state) {
     char err[256];
     rd_kafka_conf_t *c = km_clientconf_new(&p, err, sizeof(err));
     assert_non_null(c);
+    char v[16];
+    size_t n = sizeof(v);
+    assert_int_equal(rd_kafka_conf_get(c, "socket.nagle.disable", v, &n), RD_KAFKA_CONF_OK);
+    assert_string_equal(v, "true"); /* as Java's clients: TCP_NODELAY */
+    rd_kafka_conf_destroy(c);
+    km_props_set(&p, "socket.nagle.disable", "false", 0);
+    c = km_clientconf_new(&p, err, sizeof(err));
+    n = sizeof(v);
+    assert_int_equal(rd_kafka_conf_get(c, "socket.nagle.disable", v, &n), RD_KAFKA_CONF_OK);
+    assert_string_equal(v, "false");
     rd_kafka_conf_destroy(c);
     km_props_set(&p, "no.such.property", "x", 0);
     assert_null(km_clientconf_new(&p, err, sizeof(err)));
