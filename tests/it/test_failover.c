@@ -413,21 +413,9 @@ static void test_group_sync_never_rewinds_and_skips_active(void **state) {
     assert_int_equal(kt_create_topic(B, remote, 1, NULL), 0);
     commit(B, ahead, remote, 0, 90);
     const char *conf[] = {"group.id", active, "enable.auto.commit", "false", NULL};
-    rd_kafka_t *member = kt_client(RD_KAFKA_CONSUMER, B, conf);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, remote, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(member, sub), 0);
-    rd_kafka_topic_partition_list_destroy(sub);
-    for (int i = 0; i < 50; i++) { /* until it joined */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(member, 200);
-        if (m) rd_kafka_message_destroy(m);
-        rd_kafka_topic_partition_list_t *as;
-        if (rd_kafka_assignment(member, &as) == 0) {
-            int cnt = as->cnt;
-            rd_kafka_topic_partition_list_destroy(as);
-            if (cnt > 0) break;
-        }
-    }
+    int assigned;
+    rd_kafka_t *member = kt_group_member(B, remote, conf, 1, 10000, &assigned);
+    assert_non_null(member);
 
     km_proc_t k;
     write_config(&k, prefix, NULL);

@@ -246,21 +246,9 @@ static void test_failover_moves_groups_exactly(void **state) {
 
     /* a group with a live member on B is left alone, and the command says so and fails */
     const char *mconf[] = {"group.id", g3, "enable.auto.commit", "false", NULL};
-    rd_kafka_t *member = kt_client(RD_KAFKA_CONSUMER, B, mconf);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, remote, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(member, sub), 0);
-    rd_kafka_topic_partition_list_destroy(sub);
-    int assigned = 0;
-    for (int i = 0; i < 100 && !assigned; i++) { /* until it joined */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(member, 200);
-        if (m) rd_kafka_message_destroy(m);
-        rd_kafka_topic_partition_list_t *as;
-        if (rd_kafka_assignment(member, &as) == 0) {
-            assigned = as->cnt;
-            rd_kafka_topic_partition_list_destroy(as);
-        }
-    }
+    int assigned;
+    rd_kafka_t *member = kt_group_member(B, remote, mconf, 1, 20000, &assigned);
+    assert_non_null(member);
     assert_true(assigned > 0);
     const char *busy[] = {"--from", "A", "--to", "B", "--groups", g3, NULL};
     assert_int_equal(run(&out, k.conf, busy), 1);

@@ -461,23 +461,9 @@ typedef struct {
     log_arg_t *said;
 } member_arg_t;
 
-static bool member_holds_tasks(void *arg) {
-    member_arg_t *a = arg;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(a->member, 200);
-    if (m) rd_kafka_message_destroy(m);
-    rd_kafka_topic_partition_list_t *as;
-    bool in = false;
-    if (rd_kafka_assignment(a->member, &as) == 0) {
-        in = as->cnt > 0;
-        rd_kafka_topic_partition_list_destroy(as);
-    }
-    return in;
-}
-
 static bool member_polls_until_said(void *arg) {
     member_arg_t *a = arg;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(a->member, 100);
-    if (m) rd_kafka_message_destroy(m);
+    kt_member_poll(a->member, 100);
     return log_has(a->said);
 }
 
@@ -504,14 +490,11 @@ static void test_member_without_record_keeps_task_count(void **state) {
 
     const char *conf[] = {"group.id", group, "partition.assignment.strategy", "cooperative-sticky",
                           "enable.auto.commit", "false", "session.timeout.ms", "6000", NULL};
-    rd_kafka_t *member = kt_client(RD_KAFKA_CONSUMER, B, conf);
+    int assigned;
+    rd_kafka_t *member = kt_group_member(B, tasks, conf, 1, MOVE_MS, &assigned);
     assert_non_null(member);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, tasks, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(member, sub), 0);
-    rd_kafka_topic_partition_list_destroy(sub);
+    assert_true(assigned > 0);
     member_arg_t ma = {member, NULL};
-    assert_true(kt_wait_until(member_holds_tasks, &ma, MOVE_MS));
 
     start(&four);
     log_arg_t kept = {&four.k, "but the processes already running the flow run 2 task(s)"};
@@ -553,23 +536,10 @@ static void test_legacy_tasks_topic_taken_over(void **state) {
 
     /* a process of the older version: a member of the group on the old topic */
     const char *conf[] = {"group.id", group, "partition.assignment.strategy", "cooperative-sticky", NULL};
-    rd_kafka_t *old = kt_client(RD_KAFKA_CONSUMER, B, conf);
+    int mine;
+    rd_kafka_t *old = kt_group_member(B, legacy, conf, 3, 60000, &mine);
     assert_non_null(old);
-    rd_kafka_poll_set_consumer(old);
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, legacy, RD_KAFKA_PARTITION_UA);
-    assert_int_equal(rd_kafka_subscribe(old, sub), 0);
-    rd_kafka_topic_partition_list_destroy(sub);
-    rd_kafka_topic_partition_list_t *mine = NULL;
-    for (int i = 0; i < 600 && (!mine || mine->cnt == 0); i++) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(old, 100);
-        if (m) rd_kafka_message_destroy(m);
-        if (mine) rd_kafka_topic_partition_list_destroy(mine);
-        mine = NULL;
-        rd_kafka_assignment(old, &mine);
-    }
-    assert_true(mine && mine->cnt == 3);
-    rd_kafka_topic_partition_list_destroy(mine);
+    assert_int_equal(mine, 3);
 
     proc_t p;
     configure(&p, prefix, 1, 3, NULL);

@@ -150,6 +150,33 @@ rd_kafka_t *kt_client(rd_kafka_type_t type, const char *bootstrap, const char *c
     return new_client(rd_kafka_conf_new(), type, bootstrap, conf, "kt_client");
 }
 
+int kt_member_poll(rd_kafka_t *member, int timeout_ms) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(member, timeout_ms);
+    if (m) rd_kafka_message_destroy(m);
+    rd_kafka_topic_partition_list_t *as = NULL;
+    int n = rd_kafka_assignment(member, &as) == 0 ? as->cnt : 0;
+    if (as) rd_kafka_topic_partition_list_destroy(as);
+    return n;
+}
+
+rd_kafka_t *kt_group_member(const char *bootstrap, const char *topic, const char *const *conf, int min, int timeout_ms,
+                            int *assigned) {
+    *assigned = 0;
+    rd_kafka_t *rk = kt_client(RD_KAFKA_CONSUMER, bootstrap, conf);
+    if (!rk) return NULL;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        fprintf(stderr, "kt_group_member(%s): cannot subscribe: %s\n", topic, rd_kafka_err2str(err));
+        return rk;
+    }
+    int64_t deadline = now_ms() + timeout_ms;
+    while (*assigned < min && now_ms() < deadline) *assigned = kt_member_poll(rk, 100);
+    return rk;
+}
+
 /* ---- topics ---- */
 
 /* Partition count of topic (0 if absent) and whether every partition has a leader; -1 if the

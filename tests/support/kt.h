@@ -83,6 +83,15 @@ typedef struct kt_consume_opts {
  * conf may be NULL). Errors from librdkafka's background threads are printed to stderr. */
 rd_kafka_t *kt_client(rd_kafka_type_t type, const char *bootstrap, const char *const *conf);
 
+/* A group member: a consumer for bootstrap (conf as kt_client's, with "group.id") subscribed to
+ * topic and polled until the group gave it at least `min` partitions or timeout_ms passed; the
+ * count it holds goes to *assigned. NULL when the client cannot be made. The caller polls it to
+ * keep it in the group (kt_member_poll), then closes and destroys it. */
+rd_kafka_t *kt_group_member(const char *bootstrap, const char *topic, const char *const *conf, int min, int timeout_ms,
+                            int *assigned);
+/* Polls member once for up to timeout_ms (a record read is dropped): the partitions it holds. */
+int kt_member_poll(rd_kafka_t *member, int timeout_ms);
+
 /* Connection properties ("key", "value", ..., NULL; kept by reference, so static) that every
  * client kt makes for `bootstrap` gets, before the call's own: for secured clusters. */
 void kt_cluster_conf(const char *bootstrap, const char *const *conf);
