@@ -49,6 +49,7 @@ struct km_coord {
     rd_kafka_t *admin;    /* borrowed */
     rd_kafka_t *consumer; /* the group member */
     rd_kafka_t *producer; /* writes this process's settings record */
+    rd_kafka_topic_t *registry_rkt; /* the tasks topic, on producer (see open_registry) */
     rd_kafka_t *reader;   /* follows everyone's settings records */
     km_coord_revoke_fn revoke;
     void *arg;
@@ -127,6 +128,13 @@ static int open_registry(km_coord_t *c, char *errstr, size_t errlen) {
     rd_kafka_conf_set_dr_msg_cb(pc, publish_dr);
     rd_kafka_conf_set_opaque(pc, c);
     c->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
+    /* A topic handle asks for the topic's leader at once. librdkafka 2.0.2 does not when a
+     * record names its topic (RD_KAFKA_V_TOPIC): the first record then waited for the next
+     * metadata scan, ~1 s, and the start waits for that record (start). */
+    if (c->producer && !(c->registry_rkt = rd_kafka_topic_new(c->producer, f->s.tasks_topic, NULL))) {
+        snprintf(errstr, errlen, "%s: %s", f->s.tasks_topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
     rd_kafka_conf_t *rc = c->producer ? km_rk_conf(&f->rk_target_admin, errstr, errlen) : NULL;
     if (!rc) return -1;
     rd_kafka_conf_set(rc, "group.id", "kmirror-settings-reader", NULL, 0);
@@ -151,14 +159,16 @@ static int open_registry(km_coord_t *c, char *errstr, size_t errlen) {
 
 static void close_registry(km_coord_t *c) {
     if (c->reader) close_consumer(c->reader, NULL, CLOSE_WAIT_MS);
+    if (c->registry_rkt) rd_kafka_topic_destroy(c->registry_rkt);
     if (c->producer) rd_kafka_destroy(c->producer);
     c->reader = c->producer = NULL;
+    c->registry_rkt = NULL;
 }
 
 /* This process's record; a tombstone (value NULL) when it leaves. */
 static void publish(km_coord_t *c, bool leaving) {
     char *val = leaving ? NULL : km_fingerprint_encode(&c->fp, c->process);
-    rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(c->flow->s.tasks_topic), RD_KAFKA_V_PARTITION(0),
+    rd_kafka_producev(c->producer, RD_KAFKA_V_RKT(c->registry_rkt), RD_KAFKA_V_PARTITION(0),
                       RD_KAFKA_V_KEY(c->key, strlen(c->key)), RD_KAFKA_V_VALUE(val, val ? strlen(val) : 0),
                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     free(val);

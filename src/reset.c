@@ -126,10 +126,13 @@ static int write_tombstones(const km_flow_t *f, const char *topic, const int32_t
         return -1;
     }
     int failed = 0;
+    /* A handle, not the topic's name per record: librdkafka 2.0.2 asks for the leader of a
+     * topic named by a record only at its next metadata scan, a second later. */
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, f->s.offsets_topic, NULL);
     for (int i = 0; i < n; i++) {
         size_t klen;
         char *key = km_pos_encode_key(f->source, topic, parts[i], &klen);
-        rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(f->s.offsets_topic), RD_KAFKA_V_KEY(key, klen),
+        rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, klen),
                                                   RD_KAFKA_V_VALUE(NULL, 0), RD_KAFKA_V_OPAQUE(&failed),
                                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (e) {
@@ -143,6 +146,7 @@ static int write_tombstones(const km_flow_t *f, const char *topic, const int32_t
                  (long long)f->s.admin_timeout_ms);
         failed++;
     }
+    rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     return failed ? -1 : 0;
 }
