@@ -58,6 +58,7 @@ static void on_hup(int sig) {
  * an operator or CI keeps, since a core file is rarely kept. backtrace_symbols_fd writes
  * without allocating; the stack is taken once at start so that the unwinder library is loaded
  * before a handler needs it. Not under AddressSanitizer, whose own report says more. */
+#if !defined(__SANITIZE_ADDRESS__)
 static void on_crash(int sig) {
     static const char head[] = "kmirror: fatal signal; call stack:\n";
     void *frames[64];
@@ -65,6 +66,7 @@ static void on_crash(int sig) {
     if (write(STDERR_FILENO, head, sizeof(head) - 1) > 0) backtrace_symbols_fd(frames, n, STDERR_FILENO);
     raise(sig); /* SA_RESETHAND: the default action now, a core dump where enabled */
 }
+#endif
 
 static void install_crash_report(void) {
 #if !defined(__SANITIZE_ADDRESS__)
