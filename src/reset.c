@@ -129,6 +129,11 @@ static int write_tombstones(const km_flow_t *f, const char *topic, const int32_t
     /* A handle, not the topic's name per record: librdkafka 2.0.2 asks for the leader of a
      * topic named by a record only at its next metadata scan, a second later. */
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, f->s.offsets_topic, NULL);
+    if (!rkt) {
+        km_error("cannot write to %s on %s: %s", f->s.offsets_topic, f->target, rd_kafka_err2str(rd_kafka_last_error()));
+        rd_kafka_destroy(rk);
+        return -1;
+    }
     for (int i = 0; i < n; i++) {
         size_t klen;
         char *key = km_pos_encode_key(f->source, topic, parts[i], &klen);

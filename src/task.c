@@ -172,14 +172,15 @@ static void fail(km_task_t *t, const char *fmt, ...) {
     char *msg;
     if (vasprintf(&msg, fmt, ap) < 0) km_oom();
     va_end(ap);
-    km_error("flow %s task %d: %s", t->flow->name, t->id, msg);
+    if (!t->restartable) km_error("flow %s task %d: %s", t->flow->name, t->id, msg);
     t->fail_reason = msg;
     atomic_store(&t->failed, true);
     atomic_store(&t->stop, true);
 }
 
 /* The producer went fatal: no client of this task can write again, a new task can (see
- * producer_fatal). */
+ * producer_fatal). The flow says what happened: a WARN when it restarts the task, an ERROR when
+ * it gives up (flow.c, restart_task), so an alert on ERROR fires only for what was not cured. */
 static void fail_restartable(km_task_t *t, const char *what, const char *why) {
     t->restartable = true;
     fail(t, "%s: %s", what, why);
@@ -699,8 +700,7 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_ka
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) hold(t, p, m->offset);
         else if (partition_error(err) && !t->eos) block(t, tt, p, m->offset, err);
         else if (t->eos && err == RD_KAFKA_RESP_ERR__STATE) t->txn_failed = true; /* re-read after the abort */
-        else if (err == RD_KAFKA_RESP_ERR__FATAL) producer_fatal(t);
-        else fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
+        else if (!(err == RD_KAFKA_RESP_ERR__FATAL && producer_fatal(t))) fail(t, "cannot produce to %s [%d]: %s", tt->remote, m->partition, rd_kafka_err2str(err));
         return false;
     }
 }

@@ -243,6 +243,23 @@ static void lead_on_one_but(rd_kafka_mock_cluster_t *mb, int ckpt, int hb) {
     rd_kafka_mock_partition_set_leader(mb, "heartbeats", 0, hb);
 }
 
+/* Starts kmirror (named `name`) on e's clusters for group billing with checkpoints every second
+ * and the heartbeats line given, and waits for the records, then their positions
+ * (offset.flush.records), which wait for the offset-syncs: from then on offset 7 translates to 7. */
+static void start_replicated(env_t *e, kt_kmirror_t *k, const char *name, const char *heartbeats) {
+    assert_int_equal(kt_kmirror_config(k, name,
+                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
+                                       "A->B.topics = orders\nreplication.factor = 1\noffset.flush.interval.ms = 600000\n"
+                                       "offset.flush.records = 10\nadmin.timeout.ms = 5000\ngroups = billing\n"
+                                       "emit.checkpoints.interval.seconds = 1\n%s\n",
+                                       km_mock_bootstraps(e->a), km_mock_bootstraps(e->b), heartbeats),
+                     0);
+    assert_int_equal(kt_kmirror_start(k, NULL), 0);
+    hw_want_t replicated = {e, "A.orders", 1, 10}, positions = {e, "mm2-offsets.A.internal", 25, 1};
+    assert_true(kt_wait_until(target_holds, &replicated, WAIT_MS));
+    assert_true(kt_wait_until(target_holds, &positions, WAIT_MS));
+}
+
 /* A checkpoint goes out when its group's offset moves. One the target did not take must go out
  * again: a group that stopped committing (the one a failover is for) would otherwise never get
  * its last checkpoint. Here the target refuses the first checkpoint with a permanent error.
@@ -256,19 +273,7 @@ static void test_failed_checkpoint_emitted_again(void **state) {
     lead_on_one_but(mb, 2, 1);
 
     kt_kmirror_t k;
-    assert_int_equal(kt_kmirror_config(&k, "refused",
-                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
-                                       "A->B.topics = orders\nreplication.factor = 1\noffset.flush.interval.ms = 600000\n"
-                                       "offset.flush.records = 10\nadmin.timeout.ms = 5000\ngroups = billing\n"
-                                       "emit.checkpoints.interval.seconds = 1\nemit.heartbeats.enabled = false\n",
-                                       km_mock_bootstraps(e.a), km_mock_bootstraps(e.b)),
-                     0);
-    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
-    /* The records, then their positions (offset.flush.records), which wait for the offset-syncs:
-     * from then on offset 7 translates to 7, so the checkpoint below does not change. */
-    hw_want_t replicated = {&e, "A.orders", 1, 10}, positions = {&e, "mm2-offsets.A.internal", 25, 1};
-    assert_true(kt_wait_until(target_holds, &replicated, WAIT_MS));
-    assert_true(kt_wait_until(target_holds, &positions, WAIT_MS));
+    start_replicated(&e, &k, "refused", "emit.heartbeats.enabled = false"); /* the checkpoint below does not change */
 
     rd_kafka_mock_broker_push_request_error_rtts(mb, 2, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_POLICY_VIOLATION, 0);
     commit(km_mock_bootstraps(e.a), "billing", "orders", 7);
@@ -293,18 +298,8 @@ static void test_sequence_error_leaves_checkpoints_and_heartbeats(void **state) 
     rd_kafka_mock_cluster_t *mb = km_mock_cluster(e.b);
     lead_on_one_but(mb, 2, 3);
     kt_kmirror_t k;
-    assert_int_equal(kt_kmirror_config(&k, "sequence",
-                                       "clusters = A, B\nA.bootstrap.servers = %s\nB.bootstrap.servers = %s\nA->B.enabled = true\n"
-                                       "A->B.topics = orders\nreplication.factor = 1\noffset.flush.interval.ms = 600000\n"
-                                       "offset.flush.records = 10\nadmin.timeout.ms = 5000\ngroups = billing\n"
-                                       "emit.checkpoints.interval.seconds = 1\nemit.heartbeats.interval.seconds = 1\n",
-                                       km_mock_bootstraps(e.a), km_mock_bootstraps(e.b)),
-                     0);
-    assert_int_equal(kt_kmirror_start(&k, NULL), 0);
-    hw_want_t replicated = {&e, "A.orders", 1, 10}, positions = {&e, "mm2-offsets.A.internal", 25, 1},
-              beating = {&e, "heartbeats", 1, 1};
-    assert_true(kt_wait_until(target_holds, &replicated, WAIT_MS));
-    assert_true(kt_wait_until(target_holds, &positions, WAIT_MS));
+    start_replicated(&e, &k, "sequence", "emit.heartbeats.interval.seconds = 1");
+    hw_want_t beating = {&e, "heartbeats", 1, 1};
     assert_true(kt_wait_until(target_holds, &beating, WAIT_MS));
 
     for (int broker = 2; broker <= 3; broker++)
