@@ -363,6 +363,8 @@ static void test_removed_flow_stops_cleanly(void **state) {
     int port = metrics_port(&k);
     produce(b, "events", "e", 0, 40);
     wait_records(&k, a, "B.events", 1, 40);
+    produce(a, "orders", "o", 0, 20); /* A->B runs its task too before the mark: its start is not a restart */
+    wait_records(&k, b, "A.orders", 2, 20);
 
     size_t mark = log_mark(&k);
     rewrite(&k, fx, "orders", "B->A.enabled = false\n");
@@ -374,8 +376,8 @@ static void test_removed_flow_stops_cleanly(void **state) {
     assert_null(strstr(status, "\"B->A\""));
     assert_non_null(strstr(status, "\"A->B\""));
     free(status);
-    produce(a, "orders", "o", 0, 30); /* A->B goes on */
-    wait_records(&k, b, "A.orders", 2, 30);
+    produce(a, "orders", "o", 20, 30); /* A->B goes on */
+    wait_records(&k, b, "A.orders", 2, 50);
     a_to_b_untouched_since(&k, mark);
 
     produce(b, "events", "e", 40, 25); /* while B->A does not run */
