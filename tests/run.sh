@@ -71,7 +71,12 @@ run_parallel() {
     exec_suite "${bins[$i]}" $((first + i)) &
     pids+=($!)
   done
-  for p in "${pids[@]}"; do wait "$p"; done
+  # bash 5.2 sometimes no longer knows a suite that ended early ("not a child of this shell"), so
+  # the end of each suite is its .rc file, which exec_suite writes last.
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  for i in "${!bins[@]}"; do
+    while [ ! -s "$outdir/$((first + i)).rc" ]; do sleep 0.2; done
+  done
   for i in "${!bins[@]}"; do report_suite "${bins[$i]}" $((first + i)); done
   n=$((n + ${#bins[@]}))
 }
