@@ -344,6 +344,19 @@ static bool target_has_while_running(void *arg) {
     return r->failed || kt_topic_records(km_mock_bootstraps(r->w.e->b), r->w.topic, r->w.partitions) >= r->w.want;
 }
 
+/* target_has_while_running within 30 s; when not, what the target holds and what /status says
+ * (a timeout under the sanitizers in CI left only "1 record still in flight" to go on). */
+static bool wait_running(running_waiter_t *r) {
+    if (kt_wait_until(target_has_while_running, r, 30000)) return true;
+    print_message("# %s holds %lld of %lld records\n", r->w.topic,
+                  (long long)kt_topic_records(km_mock_bootstraps(r->w.e->b), r->w.topic, r->w.partitions), (long long)r->w.want);
+    char *body = NULL;
+    int status = 0;
+    if (kt_http_get(km_mirror_http_port(r->w.e->m), "/status", &status, &body) == 0) print_message("# /status: %s\n", body);
+    free(body);
+    return false;
+}
+
 /* Topic (2 partitions) and its remote on a target of two brokers. The second leads the tasks
  * topic, so the registry's producer gets no error injected into broker 1, which leads every
  * other topic of B and so gets every request of the replication producer. */
@@ -373,13 +386,13 @@ static void test_fatal_producer_restarts_task(void **state) {
     env_start(e, "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n");
     produce_keyed(e, "seq", 0, 10);
     running_waiter_t r = {{e, "A.seq", 2, 10}, false};
-    assert_true(kt_wait_until(target_has_while_running, &r, 30000));
+    assert_true(wait_running(&r));
     assert_false(r.failed);
 
     rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 0);
     produce_keyed(e, "seq", 10, 100);
     r.w.want = 110;
-    assert_true(kt_wait_until(target_has_while_running, &r, 30000));
+    assert_true(wait_running(&r));
     assert_false(r.failed);
     /* Every record is there (the ones after the positions may be there twice). */
     kt_record_t *recs = NULL;
@@ -414,7 +427,7 @@ static void test_fatal_producer_restarts_are_bounded(void **state) {
                  "shutdown.timeout.ms = 5000\n");
     produce_keyed(e, "seqloop", 0, 10);
     running_waiter_t r = {{e, "A.seqloop", 2, 10}, false};
-    assert_true(kt_wait_until(target_has_while_running, &r, 30000));
+    assert_true(wait_running(&r));
     assert_false(r.failed);
     for (int i = 0; i < 1000; i++) /* more than every producer to come sends */
         rd_kafka_mock_broker_push_request_error_rtts(km_mock_cluster(e->b), 1, API_PRODUCE, 1,
