@@ -49,6 +49,8 @@
 #define SYNCS_KEPT_MAX 4096
 /* A position held back by its offset-syncs in flight is tried again this soon. */
 #define HELD_RETRY_MS 100
+/* How long the stop of a task whose producer went fatal waits for answers (fail_restartable). */
+#define FATAL_DRAIN_MS 2000
 /* Records in flight are bounded by one budget for the whole process (inflight.max.bytes, a part
  * of memory.max.bytes: config.c), over their real size: key, value, headers and librdkafka's own
  * per-message bookkeeping (each also pins the consumer fetch buffer it lives in). Tasks publish
@@ -183,6 +185,12 @@ static void fail(km_task_t *t, const char *fmt, ...) {
  * it gives up (flow.c, restart_task), so an alert on ERROR fires only for what was not cured. */
 static void fail_restartable(km_task_t *t, const char *what, const char *why) {
     t->restartable = true;
+    /* The stop before the restart waits for answers to requests already sent, never for
+     * shutdown.timeout.ms: a broker that holds one would hold the main thread, which joins this
+     * task (flow.c, restart_task), and every flow with it. The records not acknowledged by then
+     * are purged and read again by the new task. */
+    int64_t bound = km_now_mono_ms() + FATAL_DRAIN_MS;
+    if (!t->stop_deadline || bound < t->stop_deadline) t->stop_deadline = bound;
     fail(t, "%s: %s", what, why);
 }
 
@@ -1292,7 +1300,7 @@ static void drain_positions(km_task_t *t) {
         km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
                 t->flow->name, t->id, (long long)t->inflight_msgs);
     /* Twice: a sync that failed in the first round is sent again in the second. */
-    for (int round = 0; t->sync_rk && round < 2; round++) {
+    for (int round = 0; t->sync_rk && round < 2 && !rd_kafka_fatal_error(t->sync_rk, NULL, 0); round++) {
         flush_syncs(t);
         rd_kafka_flush(t->sync_rk, remaining_ms(t) > 0 ? remaining_ms(t) : 1000);
     }
