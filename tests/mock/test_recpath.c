@@ -156,7 +156,8 @@ static void test_full_queue_does_not_defer_positions(void **state) {
                  "emit.heartbeats.enabled = false\nemit.offset-syncs.enabled = false\n"
                  "A->B.producer.queue.buffering.max.messages = 20\n");
     waiter_t w = {e, "A.qpos", 32, 3200};
-    assert_true(kt_wait_until(target_has, &w, 30000));
+    /* A position per record through a 20-message queue: ~30 s under ASan beside other suites. */
+    assert_true(kt_wait_until(target_has, &w, 120000));
     all_positions_t pos = {e, "qpos", 32, 99};
     assert_true(kt_wait_until(positions_reach, &pos, 20000));
     assert_int_equal(env_stop(e), 0);
