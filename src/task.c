@@ -1296,9 +1296,14 @@ static void commit_txn(km_task_t *t) {
 
 /* At-least-once stop: deliver, settle the offset-syncs, commit the positions. */
 static void drain_positions(km_task_t *t) {
-    if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
-                t->flow->name, t->id, (long long)t->inflight_msgs);
+    if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (t->restartable)
+            km_warn("flow %s task %d: %lld record(s) not acknowledged by its fatal producer; the task started again writes them again",
+                    t->flow->name, t->id, (long long)t->inflight_msgs);
+        else
+            km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
+                    t->flow->name, t->id, (long long)t->inflight_msgs);
+    }
     /* Twice: a sync that failed in the first round is sent again in the second. */
     for (int round = 0; t->sync_rk && round < 2 && !rd_kafka_fatal_error(t->sync_rk, NULL, 0); round++) {
         flush_syncs(t);
