@@ -35,12 +35,6 @@ static const char *cluster(const char *env) {
     return v;
 }
 
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef struct run {
     const kt_kmirror_t *k;
     int port;
@@ -156,7 +150,7 @@ static void test_metrics_of_a_real_run(void **state) {
      * marker: a lag of 0 read before the commit (when the end was the transaction's start)
      * cannot pass for the answer. */
     produce_committed(a, txn, 30);
-    int64_t t0 = wall_ms();
+    int64_t t0 = kt_wall_ms();
     assert_int_equal(kt_kmirror_start(&k, NULL), 0);
     run_t r = {&k, 0, remote, RECORDS, PARTITIONS};
     assert_true(kt_wait_until(port_logged, &r, WAIT_MS));
@@ -174,7 +168,7 @@ static void test_metrics_of_a_real_run(void **state) {
     bool done = kt_wait_until(caught_up, &r, WAIT_MS) && kt_wait_until(caught_up, &tr, WAIT_MS);
     if (!done) kt_kmirror_print_log(&k);
     assert_true(done);
-    check_metrics(&r, value_bytes, t0, wall_ms());
+    check_metrics(&r, value_bytes, t0, kt_wall_ms());
 
     assert_int_equal(kt_kmirror_stop(&k, WAIT_MS), 0);
     kt_delete_topic(a, topic);
@@ -238,8 +232,8 @@ static void test_open_source_transaction_is_no_stall(void **state) {
     rd_kafka_t *tx = open_transaction(a, topic, 10);
     txn_view_t v = {r.port, remote, false, 0};
     assert_true(kt_wait_until(behind_open_transaction, &v, WAIT_MS));
-    int64_t until = wall_ms() + stall_ms * 5 / 2;
-    while (wall_ms() < until) {
+    int64_t until = kt_wall_ms() + stall_ms * 5 / 2;
+    while (kt_wall_ms() < until) {
         assert_true(behind_open_transaction(&v));
         if (v.healthz != 200) kt_kmirror_print_log(&k);
         assert_int_equal(v.healthz, 200);

@@ -36,12 +36,6 @@ static const char *cluster(const char *env) {
     return v;
 }
 
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The records every cluster test writes: record i goes to partition i % 3, so within a partition
  * offset o holds record o * 3 + p. Special cases sit at fixed indexes. */
 static const unsigned char BINARY[] = {0x00, 0x01, 0xff, 0x00};
@@ -130,9 +124,9 @@ static void roundtrip(const char *bootstrap, const fixture_t *f, char *topic, si
     assert_int_equal(kt_partition_count(bootstrap, topic), PARTITIONS);
 
     kt_delivery_t dr[RECORDS];
-    int64_t before = wall_ms();
+    int64_t before = kt_wall_ms();
     assert_int_equal(kt_produce(bootstrap, topic, f->msgs, RECORDS, NULL, dr), 0);
-    int64_t after = wall_ms();
+    int64_t after = kt_wall_ms();
 
     int64_t hw[PARTITIONS];
     assert_int_equal(kt_high_watermarks(bootstrap, topic, hw, PARTITIONS), 0);
@@ -227,9 +221,9 @@ static void test_consume_limits_and_delete(void **state) {
     kt_records_free(recs, n);
 
     print_message("# two kt_consume failure reports follow on purpose\n");
-    int64_t t0 = wall_ms();
+    int64_t t0 = kt_wall_ms();
     assert_int_equal(kt_consume(b, topic, &(kt_consume_opts_t){.expected = 4, .timeout_ms = 1500}, &recs, &n), -1);
-    int64_t waited = wall_ms() - t0;
+    int64_t waited = kt_wall_ms() - t0;
     assert_int_equal(n, 3); /* what did arrive is still handed back */
     assert_in_range(waited, 1400, 10000);
     kt_records_free(recs, n);
@@ -268,9 +262,9 @@ static void test_wait_until(void **state) {
     int calls = 3;
     assert_true(kt_wait_until(countdown, &calls, 5000));
     assert_int_equal(calls, 0);
-    int64_t t0 = wall_ms();
+    int64_t t0 = kt_wall_ms();
     assert_false(kt_wait_until(never, NULL, 300));
-    assert_in_range(wall_ms() - t0, 290, 2000);
+    assert_in_range(kt_wall_ms() - t0, 290, 2000);
 }
 
 static void test_spawn_exit_and_signals(void **state) {

@@ -141,6 +141,9 @@ bool kt_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
  * are added, never '.', which replication policies treat as a separator. Returns buf. */
 char *kt_unique_name(const char *prefix, char *buf, size_t bufsize);
 
+/* Milliseconds since the epoch (what record timestamps are compared with). */
+int64_t kt_wall_ms(void);
+
 /* Starts argv[0] (searched in PATH) with argv, stdin from /dev/null, stdout and stderr appended
  * to log_path. Returns the child's pid or -1. */
 pid_t kt_spawn(char *const argv[], const char *log_path);
