@@ -146,7 +146,7 @@ struct km_task {
     _Atomic bool fenced; /* EOS: another process took the task over */
     char *fail_reason;
     bool restartable; /* set before `failed` (km_task_restartable) */
-    int64_t stop_deadline;
+    _Atomic int64_t stop_deadline; /* set by the task itself (fail_restartable) or the flow (request_stop) */
 
     km_prov_buf_t path; /* the kmirror.path value of the record being produced */
     int64_t inflight_bytes, inflight_msgs;
@@ -180,6 +180,14 @@ static void fail(km_task_t *t, const char *fmt, ...) {
     atomic_store(&t->stop, true);
 }
 
+/* The stop ends by `at` at the latest: the earliest deadline set wins (the task's own, or the
+ * flow's from another thread). */
+static void stop_by(km_task_t *t, int64_t at) {
+    int64_t was = atomic_load(&t->stop_deadline);
+    while ((!was || at < was) && !atomic_compare_exchange_weak(&t->stop_deadline, &was, at)) {
+    }
+}
+
 /* The producer went fatal: no client of this task can write again, a new task can (see
  * producer_fatal). The flow says what happened: a WARN when it restarts the task, an ERROR when
  * it gives up (flow.c, restart_task), so an alert on ERROR fires only for what was not cured. */
@@ -189,8 +197,7 @@ static void fail_restartable(km_task_t *t, const char *what, const char *why) {
      * shutdown.timeout.ms: a broker that holds one would hold the main thread, which joins this
      * task (flow.c, restart_task), and every flow with it. The records not acknowledged by then
      * are purged and read again by the new task. */
-    int64_t bound = km_now_mono_ms() + FATAL_DRAIN_MS;
-    if (!t->stop_deadline || bound < t->stop_deadline) t->stop_deadline = bound;
+    stop_by(t, km_now_mono_ms() + FATAL_DRAIN_MS);
     fail(t, "%s: %s", what, why);
 }
 
@@ -1178,7 +1185,7 @@ static bool commit_positions(km_task_t *t) {
 /* ---- transactions (EOS) -------------------------------------------------------------------- */
 
 static int remaining_ms(const km_task_t *t) {
-    int64_t r = t->stop_deadline - km_now_mono_ms();
+    int64_t r = atomic_load(&t->stop_deadline) - km_now_mono_ms();
     return r < 0 ? 0 : (int)r;
 }
 
@@ -1296,14 +1303,10 @@ static void commit_txn(km_task_t *t) {
 
 /* At-least-once stop: deliver, settle the offset-syncs, commit the positions. */
 static void drain_positions(km_task_t *t) {
-    if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (t->restartable)
-            km_warn("flow %s task %d: %lld record(s) not acknowledged by its fatal producer; the task started again writes them again",
-                    t->flow->name, t->id, (long long)t->inflight_msgs);
-        else
-            km_warn("flow %s task %d: %lld record(s) still in flight at the shutdown deadline; they will be replicated again after restart",
-                    t->flow->name, t->id, (long long)t->inflight_msgs);
-    }
+    if (rd_kafka_flush(t->producer, remaining_ms(t)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        km_warn("flow %s task %d: %lld record(s) %s", t->flow->name, t->id, (long long)t->inflight_msgs,
+                t->restartable ? "not acknowledged by its fatal producer; the task started again writes them again"
+                               : "still in flight at the shutdown deadline; they will be replicated again after restart");
     /* Twice: a sync that failed in the first round is sent again in the second. */
     for (int round = 0; t->sync_rk && round < 2 && !rd_kafka_fatal_error(t->sync_rk, NULL, 0); round++) {
         flush_syncs(t);
@@ -1434,7 +1437,7 @@ static void *task_main(void *arg) {
         }
     }
     free(batch);
-    if (!t->stop_deadline) t->stop_deadline = km_now_mono_ms() + t->flow->s.shutdown_timeout_ms;
+    stop_by(t, km_now_mono_ms() + t->flow->s.shutdown_timeout_ms);
     drain(t);
     return NULL;
 }
@@ -1621,7 +1624,7 @@ void km_task_add(km_task_t *t, const km_assign_item_t *items, size_t n) {
 }
 
 void km_task_request_stop(km_task_t *t) {
-    if (!t->stop_deadline) t->stop_deadline = km_now_mono_ms() + t->flow->s.shutdown_timeout_ms;
+    stop_by(t, km_now_mono_ms() + t->flow->s.shutdown_timeout_ms);
     atomic_store(&t->stop, true);
 }
 

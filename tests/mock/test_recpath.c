@@ -376,6 +376,19 @@ static env_t *env_two_target_brokers(const char *topic, const char *remote) {
     return e;
 }
 
+/* Starts the mirror on env_two_target_brokers' clusters (offset.flush.interval.ms 200, no
+ * heartbeats, metrics on, then `extra`) and waits until the first 10 keyed records of topic are
+ * on its remote; r then waits on that remote. */
+static void start_with_ten(env_t *e, const char *topic, const char *extra, running_waiter_t *r) {
+    char conf[512];
+    snprintf(conf, sizeof(conf), "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n%s", extra);
+    env_start(e, conf);
+    produce_keyed(e, topic, 0, 10);
+    *r = (running_waiter_t){{e, e->remote, 2, 10}, false};
+    assert_true(wait_running(r));
+    assert_false(r->failed);
+}
+
 /* librdkafka 2.0.2's idempotent producer goes fatal for good on a sequence error of its first
  * request in flight, which it reaches after ordinary broker faults (#4438). The task must start
  * again with a new producer, from its positions, and miss nothing; the flow must not fail.
@@ -384,11 +397,8 @@ static env_t *env_two_target_brokers(const char *topic, const char *remote) {
 static void test_fatal_producer_restarts_task(void **state) {
     env_t *e = env_two_target_brokers("seq", "A.seq");
     rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
-    env_start(e, "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n");
-    produce_keyed(e, "seq", 0, 10);
-    running_waiter_t r = {{e, "A.seq", 2, 10}, false};
-    assert_true(wait_running(&r));
-    assert_false(r.failed);
+    running_waiter_t r;
+    start_with_ten(e, "seq", "", &r);
 
     rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 0);
     produce_keyed(e, "seq", 10, 100);
@@ -428,12 +438,8 @@ static void test_fatal_producer_restart_does_not_wait_for_answers(void **state) 
     env_t *e = env_two_target_brokers("held", "A.held");
     rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
     for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 2); /* records only */
-    env_start(e, "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n"
-                 "shutdown.timeout.ms = 60000\n");
-    produce_keyed(e, "held", 0, 10);
-    running_waiter_t r = {{e, "A.held", 2, 10}, false};
-    assert_true(wait_running(&r));
-    assert_false(r.failed);
+    running_waiter_t r;
+    start_with_ten(e, "held", "shutdown.timeout.ms = 60000\n", &r);
 
     rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 500,
                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 60000);
@@ -451,12 +457,8 @@ static bool flow_failed(void *arg) { return !km_mirror_tick(((env_t *)arg)->m); 
  * flow fails, loudly, instead of restarting forever. */
 static void test_fatal_producer_restarts_are_bounded(void **state) {
     env_t *e = env_two_target_brokers("seqloop", "A.seqloop");
-    env_start(e, "offset.flush.interval.ms = 200\nemit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n"
-                 "shutdown.timeout.ms = 5000\n");
-    produce_keyed(e, "seqloop", 0, 10);
-    running_waiter_t r = {{e, "A.seqloop", 2, 10}, false};
-    assert_true(wait_running(&r));
-    assert_false(r.failed);
+    running_waiter_t r;
+    start_with_ten(e, "seqloop", "shutdown.timeout.ms = 5000\n", &r);
     for (int i = 0; i < 1000; i++) /* more than every producer to come sends */
         rd_kafka_mock_broker_push_request_error_rtts(km_mock_cluster(e->b), 1, API_PRODUCE, 1,
                                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 0);
