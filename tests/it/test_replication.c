@@ -36,6 +36,7 @@
 
 #include "kt.h"
 #include "kt_kmirror.h"
+#include "kt_metrics.h"
 
 /* Generous: the suite shares two cores with two brokers. Waits end as soon as the condition
  * holds, so only a failing test ever waits this long. */
@@ -634,10 +635,22 @@ static bool positions_reached(void *arg) {
     return true;
 }
 
-/* Waits until kmirror committed a position of at least want[p] for every partition of topic. */
-static void wait_positions(const char *topic, int partitions, const int64_t *want) {
+/* Waits until kmirror committed a position of at least want[p] for every partition of topic.
+ * On a timeout it shows what was committed and, when k serves one, kmirror's /status. */
+static void wait_positions(kmirror_t *k, const char *topic, int partitions, const int64_t *want) {
     position_wait_t w = {topic, partitions, want};
-    if (!kt_wait_until(positions_reached, &w, WAIT_MS)) fail_msg("positions of %s were not committed", topic);
+    if (kt_wait_until(positions_reached, &w, WAIT_MS)) return;
+    int64_t pos[16];
+    bool read = committed_positions(topic, pos, partitions);
+    for (int p = 0; read && p < partitions; p++)
+        print_message("# %s [%d]: position %lld committed, %lld wanted\n", topic, p, (long long)pos[p], (long long)want[p]);
+    if (!kt_kmirror_alive(k)) print_message("# kmirror is not running: wait status 0x%x\n", (unsigned)k->status);
+    int port = kt_kmirror_logged(k, "/healthz on http://") ? kt_kmirror_http_port(k, 0) : 0;
+    char *body = NULL;
+    int status = 0;
+    if (port && kt_http_get(port, "/status", &status, &body) == 0) print_message("# /status: %s\n", body);
+    free(body);
+    fail_msg("positions of %s were not committed", topic);
 }
 
 enum { LOAD_PARTITIONS = 3 };
@@ -689,7 +702,7 @@ static void test_kill9_restart_loses_nothing(void **state) {
     /* Kill in the middle of the stream, once positions have been committed, so the restart
      * resumes from them rather than from the beginning. */
     const int64_t any[LOAD_PARTITIONS] = {-1, -1, -1};
-    wait_positions(topic, LOAD_PARTITIONS, any);
+    wait_positions(&k, topic, LOAD_PARTITIONS, any);
     loader_wait_batches(l, 2);
     km_kill9(&k);
 
@@ -711,7 +724,7 @@ static void test_kill9_restart_loses_nothing(void **state) {
     int64_t end[LOAD_PARTITIONS];
     assert_int_equal(kt_high_watermarks(A, topic, end, LOAD_PARTITIONS), 0);
     for (int p = 0; p < LOAD_PARTITIONS; p++) end[p]--;
-    wait_positions(topic, LOAD_PARTITIONS, end);
+    wait_positions(&k, topic, LOAD_PARTITIONS, end);
     km_stop(&k);
     mirror_check_t c = check_mirror(A, topic, B, remote, false);
     print_message("# %zu records, %zu mirrored twice after kill -9 (at most %zu allowed)\n", c.records, c.duplicates,
@@ -748,7 +761,11 @@ static void broker_crash(const char *name_env, const char *what) {
     loader_wait_batches(l, 2);
 
     kmirror_t k;
-    snprintf(flows, sizeof flows, "a->b.enabled = true\na->b.topics = %s\n", topic);
+    /* A partition stuck after the restart is reported (with /status) before the wait ends. */
+    snprintf(flows, sizeof flows,
+             "a->b.enabled = true\na->b.topics = %s\nreplication.stall.timeout.ms = 20000\n"
+             "metrics.listen = 127.0.0.1:0\n",
+             topic);
     km_start(&k, topic, flows);
     wait_count(&k, B, remote, LOAD_BATCH);
     assert_int_equal(kt_cluster_ctl("kill9", name), 0);
@@ -758,7 +775,7 @@ static void broker_crash(const char *name_env, const char *what) {
     int64_t end[LOAD_PARTITIONS];
     assert_int_equal(kt_high_watermarks(A, topic, end, LOAD_PARTITIONS), 0);
     for (int p = 0; p < LOAD_PARTITIONS; p++) end[p]--;
-    wait_positions(topic, LOAD_PARTITIONS, end);
+    wait_positions(&k, topic, LOAD_PARTITIONS, end);
     km_stop(&k);
     mirror_check_t c = check_mirror(A, topic, B, remote, false);
     print_message("# %zu records across a %s crash, %zu mirrored twice\n", c.records, what, c.duplicates);
@@ -789,7 +806,7 @@ static void test_retention_skip_reported(void **state) {
     snprintf(flows, sizeof flows, "a->b.enabled = true\na->b.topics = %s\n", topic);
     km_start(&k, topic, flows);
     const int64_t first_half[] = {49, 49}, all[] = {99, 99};
-    wait_positions(topic, 2, first_half);
+    wait_positions(&k, topic, 2, first_half);
     km_stop(&k);
 
     /* While kmirror is down, 50 more records per partition arrive and "retention" deletes
@@ -797,7 +814,7 @@ static void test_retention_skip_reported(void **state) {
     produce_numbered(A, topic, 2, 100, 100);
     assert_int_equal(kt_delete_records(A, topic, 0, 80), 0);
     km_spawn(&k);
-    wait_positions(topic, 2, all);
+    wait_positions(&k, topic, 2, all);
     km_stop(&k);
 
     char needle[300];
@@ -857,14 +874,14 @@ static void test_remote_topic_deleted_mid_run(void **state) {
     wait_count(&k, B, r_gone, 100);
     wait_count(&k, B, r_other, 100);
     const int64_t first[] = {49, 49}, all[] = {99, 99};
-    wait_positions(gone, 2, first);
+    wait_positions(&k, gone, 2, first);
 
     assert_int_equal(kt_delete_topic(B, r_gone), 0);
     produce_numbered(A, gone, 2, 100, 100);
     produce_numbered(A, other, 2, 100, 100);
     wait_count(&k, B, r_other, 200);
     wait_count(&k, B, r_gone, 100);
-    wait_positions(gone, 2, all);
+    wait_positions(&k, gone, 2, all);
     assert_true(km_alive(&k));
     km_stop(&k);
     mirror_check_t c = check_mirror(A, other, B, r_other, true);
