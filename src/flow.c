@@ -61,6 +61,7 @@ static void names_remove(names_t *s, const char *name) {
 /* A refresh that left a topic out (its remote topic could not be created or grown, a listing
  * failed) is tried again this soon, or at the refresh interval if that is sooner. */
 #define RETRY_MS 10000
+#define FIRST_SURVEY_WAIT_MS 1000 /* how long the start waits for the remote topics (km_flow_rt_start) */
 
 /* What the refresher found: the plan and how many partitions of each entry can be replicated
  * now, or why the topics could not be listed. Handed from the refresher to the main thread. */
@@ -130,6 +131,7 @@ struct km_flow_rt {
      * thread. It alone uses `warned` and `replicated`; the main thread takes its surveys. */
     pthread_t refresher;
     bool refresher_started;
+    _Atomic bool surveyed; /* the refresher's first survey is done (the start waits for it) */
     _Atomic bool refresher_stop;
     _Atomic bool refresh_now; /* the filters changed: survey again without waiting for the interval */
     pthread_mutex_t lock; /* guards survey, and the flow's filters against a reload */
@@ -975,9 +977,19 @@ static void take_syncs_state(km_flow_rt_t *rt) {
     report(rt);
 }
 
+/* One survey of the topics, and the offset-syncs topic until it exists; returns when the next is
+ * due. */
+static int64_t refresh(km_flow_rt_t *rt) {
+    const km_flow_settings_t *s = &rt->flow->s;
+    bool retry = survey(rt);
+    atomic_store(&rt->surveyed, true);
+    retry |= !ensure_syncs_topic(rt);
+    int64_t interval = s->refresh_topics_enabled ? s->refresh_topics_interval_ms : INT64_MAX / 4;
+    return km_now_mono_ms() + (retry && RETRY_MS < interval ? RETRY_MS : interval);
+}
+
 static void *refresher_main(void *arg) {
     km_flow_rt_t *rt = arg;
-    const km_flow_settings_t *s = &rt->flow->s;
     int64_t next = 0;
     while (!atomic_load(&rt->refresher_stop)) {
         if (atomic_exchange(&rt->refresh_now, false)) next = 0;
@@ -986,10 +998,7 @@ static void *refresher_main(void *arg) {
             nanosleep(&ts, NULL);
             continue;
         }
-        bool retry = survey(rt);
-        retry |= !ensure_syncs_topic(rt);
-        int64_t interval = s->refresh_topics_enabled ? s->refresh_topics_interval_ms : INT64_MAX / 4;
-        next = km_now_mono_ms() + (retry && RETRY_MS < interval ? RETRY_MS : interval);
+        next = refresh(rt);
     }
     return NULL;
 }
@@ -1053,6 +1062,23 @@ static int check_positions(km_flow_rt_t *rt, bool created, char *errstr, size_t 
     return 0;
 }
 
+/* The offsets topic exists (created here if need be) and its positions can be read. */
+static int prepare_offsets(km_flow_rt_t *rt, char *errstr, size_t errlen) {
+    const km_flow_t *f = rt->flow;
+    char err[512];
+    bool created = false;
+    if (ensure_offsets_topic(rt, &created, err, sizeof(err)) != 0) {
+        snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", f->s.offsets_topic, f->target, err);
+        return -1;
+    }
+    if (!f->s.emit_offset_syncs_enabled) atomic_store(&rt->syncs_ready, true);
+    if (check_positions(rt, created, err, sizeof(err)) != 0) {
+        snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", f->s.offsets_topic, f->target, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Both clusters must answer before anything else is tried, so the error names the cluster. */
 static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_props_t *client, char *errstr, size_t errlen) {
     km_topic_meta_t *t;
@@ -1082,16 +1108,14 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t
         goto fail;
     /* Before the first topic is created: a group held by Java MirrorMaker 2 is refused untouched. */
     if (km_coord_check_group(flow, rt->dst_admin, errstr, errlen) != 0) goto fail;
-    bool created = false;
-    if (ensure_offsets_topic(rt, &created, err, sizeof(err)) != 0) {
-        snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
-        goto fail;
-    }
-    if (!flow->s.emit_offset_syncs_enabled) atomic_store(&rt->syncs_ready, true);
-    if (check_positions(rt, created, err, sizeof(err)) != 0) {
+    /* Positions are read before the join: a member that joined is not served (its assignment
+     * waits, and with it the group's rebalance) until this function returns. */
+    int have = km_admin_partition_count(rt->dst_admin, flow->s.offsets_topic, timeout_ms(rt), err, sizeof(err));
+    if (have < 0) {
         snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
+    if (have > 0 && prepare_offsets(rt, errstr, errlen) != 0) goto fail;
     rt->coord = km_coord_start(flow, rt->dst_admin, on_revoke, rt, errstr, errlen);
     if (!rt->coord) goto fail;
     resize(rt, km_coord_ntasks(rt->coord));
@@ -1100,6 +1124,17 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t
         goto fail;
     }
     rt->refresher_started = true;
+    if (have > 0) return rt;
+    /* A first start. A broker makes a new topic's partitions, one topic after the other, before
+     * its metadata shows the next topic (~10 ms per partition on Kafka 4.4). The group's join
+     * needs the tasks topic and the first record the remote topics, not the offsets topic's 25
+     * partitions (one this process creates holds no positions): created last, the join and the
+     * tasks' start run while the broker makes them. Bounded: a cluster slow to create topics holds
+     * back those topics, not the flow's start. No task starts before this function returns, so
+     * the offsets topic exists by then. */
+    int64_t surveyed_by = km_now_mono_ms() + FIRST_SURVEY_WAIT_MS;
+    while (!atomic_load(&rt->surveyed) && km_now_mono_ms() < surveyed_by && km_admin_pause(5)) {}
+    if (prepare_offsets(rt, errstr, errlen) != 0) goto fail;
     return rt;
 fail:
     km_flow_rt_stop(rt);
