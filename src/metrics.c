@@ -291,6 +291,7 @@ struct km_metrics {
     /* The process's records in flight (read, not yet acknowledged by a target) against
      * inflight.max.bytes: tasks add their share after each batch and poll, and hold back over it. */
     _Atomic int64_t inflight_bytes, inflight_max_bytes, memory_max_bytes;
+    _Atomic int64_t main_ran_ms; /* monotonic; 0 before the main loop's first run */
 };
 
 const char *km_flow_state_name(km_flow_state_t s) {
@@ -758,6 +759,8 @@ km_snapshot_t *km_metrics_snapshot(km_metrics_t *m, int64_t now_ms) {
     s->inflight_bytes = atomic_load(&m->inflight_bytes);
     s->inflight_max_bytes = atomic_load(&m->inflight_max_bytes);
     s->memory_max_bytes = atomic_load(&m->memory_max_bytes);
+    int64_t ran = atomic_load(&m->main_ran_ms);
+    s->main_idle_ms = ran ? km_now_mono_ms() - ran : -1;
     pthread_mutex_lock(&m->lock);
     s->reload_ok = m->reload_ok;
     s->reload_ok_ms = m->reload_ok_ms;
@@ -1163,16 +1166,21 @@ json_t *km_metrics_status_json(const km_snapshot_t *s) {
     return o;
 }
 
+void km_metrics_main_ran(km_metrics_t *m) { atomic_store(&m->main_ran_ms, km_now_mono_ms()); }
+
 bool km_metrics_healthy(const km_snapshot_t *s, char **reason) {
     buf_t b = {km_xmalloc(256), 0, 256};
     b.p[0] = '\0';
+    if (s->main_idle_ms >= KM_MAIN_STUCK_MS)
+        bprintf(&b, "kmirror's main loop has not run for %lld s (it runs every 0.1 s): the process is stuck; restart it",
+                (long long)(s->main_idle_ms / 1000));
     for (size_t i = 0; i < s->nflows; i++) {
         const km_flow_snap_t *f = &s->flows[i];
         if (f->state == KM_FLOW_RUNNING) continue;
         bprintf(&b, "%sflow %s is %s%s%s", b.len ? "; " : "", f->name, km_flow_state_name(f->state), f->reason ? ": " : "",
                 f->reason ? f->reason : "");
     }
-    if (b.len == 0 && s->nflows == 0) bprintf(&b, "no flow runs in this process");
+    if (s->nflows == 0) bprintf(&b, "%sno flow runs in this process", b.len ? "; " : "");
     bool ok = b.len == 0;
     if (reason && !ok) *reason = b.p;
     else free(b.p);

@@ -277,6 +277,7 @@ typedef struct km_snapshot {
     int64_t memory_max_bytes;                   /* memory.max.bytes */
     km_flow_snap_t *flows;
     size_t nflows;
+    int64_t main_idle_ms; /* since the main loop last ran (km_metrics_main_ran); -1 before it ran */
     bool reload_ok;       /* the last configuration reload succeeded (or there was none) */
     int64_t reload_ok_ms; /* when the configuration was last loaded successfully */
     char *reload_error;   /* why the last reload failed; NULL when it did not */
@@ -291,7 +292,13 @@ void km_snapshot_free(km_snapshot_t *s);
 char *km_metrics_prometheus(const km_snapshot_t *s);
 /* The /status document (format in README.md, "Metrics"); caller owns the reference. */
 json_t *km_metrics_status_json(const km_snapshot_t *s);
-/* True when every flow runs; otherwise *reason (caller frees) names each flow that does not. */
+/* The main loop ran: it runs every 100 ms, so a snapshot that finds it idle for
+ * KM_MAIN_STUCK_MS is of a process stuck where no flow can say so. */
+void km_metrics_main_ran(km_metrics_t *m);
+#define KM_MAIN_STUCK_MS 60000
+
+/* True when every flow runs and the main loop is not stuck; otherwise *reason (caller frees)
+ * says what is wrong. */
 bool km_metrics_healthy(const km_snapshot_t *s, char **reason);
 
 #endif

@@ -564,6 +564,7 @@ km_mirror_t *km_mirror_start(km_config_t *cfg) {
 }
 
 bool km_mirror_tick(km_mirror_t *m) {
+    km_metrics_main_ran(m->metrics);
     bool ok = true;
     for (size_t i = 0; i < m->nruns;) {
         if (!collect(m, i, false)) continue; /* the run at i is gone: another took its place */

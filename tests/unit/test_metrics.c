@@ -296,8 +296,21 @@ static void test_health(void **state) {
     fixture_t *x = *state;
     km_snapshot_t *s = km_metrics_snapshot(x->m, T0);
     char *reason = NULL;
+    assert_int_equal(s->main_idle_ms, -1); /* before the main loop's first run */
     assert_true(km_metrics_healthy(s, &reason));
     assert_null(reason);
+    km_snapshot_free(s);
+    km_metrics_main_ran(x->m);
+    s = km_metrics_snapshot(x->m, T0);
+    assert_in_range(s->main_idle_ms, 0, 1000);
+    assert_true(km_metrics_healthy(s, NULL));
+    /* A main loop that stopped running (blocked in a call that never returns) is a stuck
+     * process, whatever the flows last said. */
+    s->main_idle_ms = KM_MAIN_STUCK_MS + 5000;
+    assert_false(km_metrics_healthy(s, &reason));
+    assert_string_equal(reason, "kmirror's main loop has not run for 65 s (it runs every 0.1 s): the process is stuck; restart it");
+    free(reason);
+    reason = NULL;
     km_snapshot_free(s);
     km_flow_metrics_state(x->fm2, KM_FLOW_DEGRADED, "cannot list topics on B: timed out");
     s = km_metrics_snapshot(x->m, T0);
