@@ -1062,12 +1062,13 @@ static int check_positions(km_flow_rt_t *rt, bool created, char *errstr, size_t 
     return 0;
 }
 
-/* The offsets topic exists (created here if need be) and its positions can be read. */
-static int prepare_offsets(km_flow_rt_t *rt, char *errstr, size_t errlen) {
+/* The offsets topic exists (`have` partitions; 0: missing, created here) and its positions can
+ * be read. */
+static int prepare_offsets(km_flow_rt_t *rt, int have, char *errstr, size_t errlen) {
     const km_flow_t *f = rt->flow;
     char err[512];
     bool created = false;
-    if (ensure_offsets_topic(rt, &created, err, sizeof(err)) != 0) {
+    if (have == 0 && ensure_offsets_topic(rt, &created, err, sizeof(err)) != 0) {
         snprintf(errstr, errlen, "cannot prepare %s on cluster %s: %s", f->s.offsets_topic, f->target, err);
         return -1;
     }
@@ -1115,7 +1116,7 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t
         snprintf(errstr, errlen, "cannot read positions from %s on cluster %s: %s", flow->s.offsets_topic, flow->target, err);
         goto fail;
     }
-    if (have > 0 && prepare_offsets(rt, errstr, errlen) != 0) goto fail;
+    if (have > 0 && prepare_offsets(rt, have, errstr, errlen) != 0) goto fail;
     rt->coord = km_coord_start(flow, rt->dst_admin, on_revoke, rt, errstr, errlen);
     if (!rt->coord) goto fail;
     resize(rt, km_coord_ntasks(rt->coord));
@@ -1134,7 +1135,7 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t
      * the offsets topic exists by then. */
     int64_t surveyed_by = km_now_mono_ms() + FIRST_SURVEY_WAIT_MS;
     while (!atomic_load(&rt->surveyed) && km_now_mono_ms() < surveyed_by && km_admin_pause(5)) {}
-    if (prepare_offsets(rt, errstr, errlen) != 0) goto fail;
+    if (prepare_offsets(rt, 0, errstr, errlen) != 0) goto fail;
     return rt;
 fail:
     km_flow_rt_stop(rt);
