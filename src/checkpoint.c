@@ -669,8 +669,8 @@ static int make_clients(km_checkpointer_t *c, char *errstr, size_t errlen) {
     bool on_source = f->s.offset_syncs_location == KM_SYNCS_ON_SOURCE;
     c->sync_consumer = consumer_for(on_source ? &f->rk_consumer : &f->rk_target_consumer, f, errstr, errlen);
     c->producer = c->sync_consumer ? producer_for(&f->rk_producer, c, errstr, errlen) : NULL;
-    c->src_groups = c->producer ? km_groupclient_new(&f->rk_source_admin, errstr, errlen) : NULL;
-    c->dst_groups = c->src_groups ? km_groupclient_new(&f->rk_target_admin, errstr, errlen) : NULL;
+    c->src_groups = c->producer ? km_groupclient_new(&f->rk_source_admin, f->s.group_id, errstr, errlen) : NULL;
+    c->dst_groups = c->src_groups ? km_groupclient_new(&f->rk_target_admin, f->s.group_id, errstr, errlen) : NULL;
     if (!c->dst_groups) return -1;
     c->src_mock = is_mock(c->src_admin, timeout_ms(c));
     c->dst_mock = is_mock(c->dst_admin, timeout_ms(c));

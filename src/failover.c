@@ -1086,8 +1086,8 @@ int km_failover_main(const char *cmd, int argc, char **argv) {
     fo.rev = (syncs_t){.f = rev && rev->enabled ? rev : NULL, .store = km_sync_store_new(SYNCS_PER_PARTITION)};
     if (!(fo.src = client(&fo.f->rk_source_admin, RD_KAFKA_PRODUCER, err, sizeof(err))) ||
         !(fo.dst = client(&fo.f->rk_target_admin, RD_KAFKA_PRODUCER, err, sizeof(err))) ||
-        !(fo.src_groups = km_groupclient_new(&fo.f->rk_source_admin, err, sizeof(err))) ||
-        !(fo.dst_groups = km_groupclient_new(&fo.f->rk_target_admin, err, sizeof(err))) ||
+        !(fo.src_groups = km_groupclient_new(&fo.f->rk_source_admin, fo.f->s.group_id, err, sizeof(err))) ||
+        !(fo.dst_groups = km_groupclient_new(&fo.f->rk_target_admin, fo.f->s.group_id, err, sizeof(err))) ||
         !(fo.fwd.rk = client(on_source ? &fo.f->rk_consumer : &fo.f->rk_target_consumer, RD_KAFKA_CONSUMER, err, sizeof(err))) ||
         (fo.rev.f && !(fo.rev.rk = client(rev->s.offset_syncs_location == KM_SYNCS_ON_SOURCE ? &rev->rk_consumer : &rev->rk_target_consumer,
                                           RD_KAFKA_CONSUMER, err, sizeof(err))))) {

@@ -16,10 +16,14 @@ struct km_groupclient {
     rd_kafka_t *rk;        /* NULL until a request needs it, and after one was given up on */
 };
 
-km_groupclient_t *km_groupclient_new(const km_props_t *props, char *errstr, size_t errlen) {
+km_groupclient_t *km_groupclient_new(const km_props_t *props, const char *own_group, char *errstr, size_t errlen) {
     rd_kafka_conf_t *conf = km_rk_conf(props, errstr, errlen);
     if (!conf) return NULL;
-    rd_kafka_conf_set(conf, "allow.auto.create.topics", "false", NULL, 0);
+    if (rd_kafka_conf_set(conf, "group.id", own_group, errstr, errlen) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     km_groupclient_t *g = km_xcalloc(1, sizeof(*g));
     g->conf = conf;
     return g;
@@ -27,7 +31,7 @@ km_groupclient_t *km_groupclient_new(const km_props_t *props, char *errstr, size
 
 void km_groupclient_destroy(km_groupclient_t *g) {
     if (!g) return;
-    if (g->rk) rd_kafka_destroy(g->rk);
+    if (g->rk) rd_kafka_destroy_flags(g->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     rd_kafka_conf_destroy(g->conf);
     free(g);
 }
@@ -40,7 +44,7 @@ typedef struct request {
 } request_t;
 
 static int begin(km_groupclient_t *g, rd_kafka_admin_op_t op, request_t *r, char *errstr, size_t errlen) {
-    if (!g->rk) g->rk = km_rk_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(g->conf), errstr, errlen);
+    if (!g->rk) g->rk = km_rk_new(RD_KAFKA_CONSUMER, rd_kafka_conf_dup(g->conf), errstr, errlen);
     if (!g->rk) return -1;
     r->rk = g->rk;
     r->q = rd_kafka_queue_new(g->rk);
@@ -56,8 +60,12 @@ static void end(km_groupclient_t *g, request_t *r, rd_kafka_event_t *ev) {
     rd_kafka_AdminOptions_destroy(r->o);
     rd_kafka_queue_destroy(r->q);
     if (!ev) {
-        rd_kafka_destroy(g->rk);
+        rd_kafka_destroy_flags(g->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
         g->rk = NULL;
+    } else {
+        /* Nothing else serves this client's event queue: the errors of its group handle (its
+         * coordinator lookups) would pile up there for the client's life. */
+        rd_kafka_poll(g->rk, 0);
     }
 }
 

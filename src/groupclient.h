@@ -9,7 +9,15 @@
  * timeout ended in that abort once the broker was back. Here librdkafka is given the longest
  * timeout it accepts (an hour) and kmirror waits its own timeout_ms; a request not answered by
  * then is given up together with its client — destroying a client fails its waiting requests
- * safely — and the next request makes a new client. One thread uses a km_groupclient_t. */
+ * safely — and the next request makes a new client.
+ *
+ * Why a consumer handle with a group.id of its own, never subscribed: librdkafka 2.0.2
+ * dereferences the client's consumer-group handle, NULL in any other client, when a group-offsets
+ * answer says NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE (rd_kafka_handle_OffsetFetch asks that
+ * handle to look up its coordinator again; librdkafka #5040, still open). Brokers answer so while
+ * a coordinator moves or a restarted broker loads its groups: a rolling restart of either cluster
+ * crashed kmirror with SIGSEGV. With a handle of its own, the lookup goes to it, harmlessly, and
+ * the request fails with the broker's error. One thread uses a km_groupclient_t. */
 #ifndef KM_GROUPCLIENT_H
 #define KM_GROUPCLIENT_H
 
@@ -19,8 +27,10 @@
 typedef struct km_groupclient km_groupclient_t;
 
 /* A group client for the cluster `props` point at (admin client properties); no connection
- * before the first request. NULL with errstr on a bad property. */
-km_groupclient_t *km_groupclient_new(const km_props_t *props, char *errstr, size_t errlen);
+ * before the first request. `own_group` is the group its consumer handle names (see above): one
+ * the principal may already describe, as kmirror's own group.id. NULL with errstr on a bad
+ * property. */
+km_groupclient_t *km_groupclient_new(const km_props_t *props, const char *own_group, char *errstr, size_t errlen);
 void km_groupclient_destroy(km_groupclient_t *g);
 
 /* The group's committed offsets for `parts` (NULL: every partition it has one for), partitions

@@ -2,7 +2,9 @@
  * in-process mock cluster: with librdkafka 2.0.2's admin client, a group-offsets request that
  * timed out while its coordinator was down aborted the process the moment the coordinator came
  * back (librdkafka #4605). Here the requests made during the outage fail with a message, nothing
- * aborts once the broker is back, and the group's offsets are read and changed again. */
+ * aborts once the broker is back, and the group's offsets are read and changed again. And a
+ * group-offsets answer saying the broker is not (or not yet) the group's coordinator fails that
+ * request with the broker's reason; with librdkafka 2.0.2 it was a SIGSEGV (librdkafka #5040). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,7 +63,7 @@ static void test_coordinator_back_after_timed_out_requests(void **state) {
     assert_int_equal(km_mock_create_topic(m, "t", 1), 0);
     km_props_t props = {0};
     km_props_set(&props, "bootstrap.servers", km_mock_bootstraps(m), 0);
-    km_groupclient_t *g = km_groupclient_new(&props, err, sizeof(err));
+    km_groupclient_t *g = km_groupclient_new(&props, "own", err, sizeof(err));
     assert_non_null(g);
     alter(g, 5, 10000, 0);
     reader_t r = {g, -1};
@@ -92,9 +94,39 @@ static void test_coordinator_back_after_timed_out_requests(void **state) {
     km_mock_free(m);
 }
 
+/* What a broker answers while its groups move to another broker, or right after its restart. */
+static void test_not_coordinator_answer_fails_the_request(void **state) {
+    (void)state;
+    char err[512];
+    km_mock_t *m = km_mock_new(1, err, sizeof(err));
+    assert_non_null(m);
+    assert_int_equal(km_mock_create_topic(m, "t", 1), 0);
+    km_props_t props = {0};
+    km_props_set(&props, "bootstrap.servers", km_mock_bootstraps(m), 0);
+    km_groupclient_t *g = km_groupclient_new(&props, "own", err, sizeof(err));
+    assert_non_null(g);
+    alter(g, 5, 10000, 0);
+    assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 5);
+
+    const rd_kafka_resp_err_t answers[] = {RD_KAFKA_RESP_ERR_NOT_COORDINATOR, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE};
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        rd_kafka_mock_push_request_errors(km_mock_cluster(m), 9 /* OffsetFetch */, 1, answers[i]);
+        err[0] = '\0';
+        assert_int_equal(read_offset(g, 10000, err, sizeof(err)), -1);
+        if (!strstr(err, rd_kafka_err2str(answers[i]))) print_message("# %s\n", err);
+        assert_non_null(strstr(err, rd_kafka_err2str(answers[i])));
+        assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 5);
+    }
+
+    km_groupclient_destroy(g);
+    km_props_free(&props);
+    km_mock_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coordinator_back_after_timed_out_requests),
+        cmocka_unit_test(test_not_coordinator_answer_fails_the_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
