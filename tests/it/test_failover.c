@@ -44,13 +44,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static void need_clusters(void) {
-    if (!A || !*A || !B || !*B || !BIN) {
-        print_message("KMIRROR_IT_A / KMIRROR_IT_B / KMIRROR_BIN not set: no clusters to test against\n");
-        skip();
-    }
-}
-
 /* ---- kmirror as a child process ---------------------------------------------------------------- */
 
 typedef kt_kmirror_t km_proc_t;
@@ -342,7 +335,7 @@ static int64_t check_failover(km_proc_t *k, const char *group, const char *topic
 /* ---- tests ------------------------------------------------------------------------------------- */
 
 static void test_exact_failover(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], plain[96], txn[96], compact[96], rplain[128], rtxn[128], rcompact[128], group[96];
     kt_unique_name("fo", prefix, sizeof prefix);
     snprintf(plain, sizeof plain, "%s.plain", prefix);
@@ -398,7 +391,7 @@ static void test_exact_failover(void **state) {
 }
 
 static void test_group_sync_never_rewinds_and_skips_active(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128], ahead[96], active[96];
     kt_unique_name("gs", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -441,7 +434,7 @@ static void test_group_sync_never_rewinds_and_skips_active(void **state) {
  * librdkafka 2.0.2's admin client, the coordinator coming back aborted kmirror (librdkafka
  * #4605); kmirror must ride both outages out and go on checkpointing and syncing the group. */
 static void test_group_requests_survive_broker_outages(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     const char *name_a = kt_cluster_name("KMIRROR_IT_A_NAME"), *name_b = kt_cluster_name("KMIRROR_IT_B_NAME");
     if (!name_a || !name_b) {
         print_message("KMIRROR_IT_A_NAME / KMIRROR_IT_B_NAME not set: clusters not started by tests/run.sh are not crashed\n");
@@ -503,7 +496,7 @@ static bool topic_exists(void *arg) {
 }
 
 static void test_heartbeats_and_topology(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64];
     kt_unique_name("hb", prefix, sizeof prefix);
     km_proc_t k;

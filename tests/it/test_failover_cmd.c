@@ -34,13 +34,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static void need_clusters(void) {
-    if (!A || !*A || !B || !*B || !BIN) {
-        print_message("KMIRROR_IT_A / KMIRROR_IT_B / KMIRROR_BIN not set: no clusters to test against\n");
-        skip();
-    }
-}
-
 /* A->B (ab) and B->A (ba) for PREFIX.* topics and PREFIX-* groups; kmirror's own group offset
  * sync is off, so whatever lands in a cluster's groups was put there by the command. */
 static void write_config(kt_kmirror_t *k, const char *name, const char *a_bootstrap, const char *prefix, bool ab, bool ba) {
@@ -193,7 +186,7 @@ static bool checkpointed(void *arg) {
 }
 
 static void test_failover_moves_groups_exactly(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128], g1[96], g2[96], g3[96];
     kt_unique_name("fc", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -287,7 +280,7 @@ static void test_failover_moves_groups_exactly(void **state) {
  * B. A failback whose file lacks flow A->B cannot translate A.t back: it says so and fails,
  * moving only the rest; run again with the whole file, it completes. */
 static void test_failback_resumes_where_b_stopped(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128], local[96], back[128], g[96], g2[96], all[96], name[96];
     kt_unique_name("fb", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);

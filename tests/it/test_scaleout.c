@@ -44,13 +44,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static void need_clusters(void) {
-    if (!A || !*A || !B || !*B || !BIN) {
-        print_message("KMIRROR_IT_A / KMIRROR_IT_B / KMIRROR_BIN not set: no clusters to test against\n");
-        skip();
-    }
-}
-
 /* ---- kmirror processes --------------------------------------------------------------------- */
 
 typedef struct {
@@ -281,7 +274,7 @@ static void check_copies(const char *remote, int partitions, int per_partition, 
 /* Two processes split four tasks; a new topic reaches the process whose task it falls to; a
  * stopped process's tasks go to the other. */
 static void test_two_processes_split_and_hand_over(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128], topic2[96], remote2[128];
     kt_unique_name("so2", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -320,7 +313,7 @@ static void test_two_processes_split_and_hand_over(void **state) {
 /* Three processes under load; one joins late, one is killed: its tasks move to the others
  * within the session timeout and no record is lost. */
 static void test_three_processes_join_and_kill(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128];
     kt_unique_name("so3", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -350,7 +343,7 @@ static void test_three_processes_join_and_kill(void **state) {
 /* Exactly-once: two processes, one killed with -9 in the middle of a load and started again;
  * a read_committed consumer on the target sees every record once, in order. */
 static void test_eos_kill9_leaves_one_copy(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128];
     kt_unique_name("soe", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -380,7 +373,7 @@ static void test_eos_kill9_leaves_one_copy(void **state) {
 
 /* Two processes of one group with different settings: both report the differing key. */
 static void test_config_conflict_reported(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96];
     kt_unique_name("soc", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -417,7 +410,7 @@ static void test_config_conflict_reported(void **state) {
 /* The group's task count is its tasks topic's: a new tasks.max takes effect when no other
  * process runs (grown, or re-created smaller); while others run, theirs is kept. */
 static void test_task_count_follows_tasks_max(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128];
     kt_unique_name("sot", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -472,7 +465,7 @@ static bool member_polls_until_said(void *arg) {
  * of changing it under that member. The member here is a bare consumer of the tasks topic with
  * no record at all. */
 static void test_member_without_record_keeps_task_count(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], group[96], tasks[192];
     kt_unique_name("som", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);
@@ -523,7 +516,7 @@ static bool group_empty(void *arg) {
  * nothing; once it has left, the new process takes the group's task count over to
  * mm2-kmirror-tasks.* and replicates. */
 static void test_legacy_tasks_topic_taken_over(void **state) {
-    need_clusters();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128], group[96], legacy[160], tasks[160];
     kt_unique_name("sol", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);

@@ -23,18 +23,10 @@
 #include <unistd.h>
 
 #include "kt.h"
+#include "kt_kmirror.h"
 
 enum { PARTITIONS = 3, RECORDS = 30 };
 static const int64_t BASE_TS = 1600000000000; /* 2020-09-13, far from "now" so a default is obvious */
-
-static const char *cluster(const char *env) {
-    const char *v = getenv(env);
-    if (!v || !*v) {
-        print_message("%s is not set: no cluster to test against\n", env);
-        skip();
-    }
-    return v;
-}
 
 /* The records every cluster test writes: record i goes to partition i % 3, so within a partition
  * offset o holds record o * 3 + p. Special cases sit at fixed indexes. */
@@ -139,7 +131,8 @@ static void roundtrip(const char *bootstrap, const fixture_t *f, char *topic, si
 
 static void test_roundtrip_on_a(void **state) {
     (void)state;
-    const char *a = cluster("KMIRROR_IT_A");
+    if (!kt_it_ready()) skip();
+    const char *a = getenv("KMIRROR_IT_A");
     fixture_t f;
     make_records(&f);
     char topic[128];
@@ -154,7 +147,8 @@ static void test_roundtrip_on_a(void **state) {
  * shows the clusters are separate: the topic made on A does not exist on B. */
 static void test_copy_a_to_b_matches(void **state) {
     (void)state;
-    const char *a = cluster("KMIRROR_IT_A"), *b = cluster("KMIRROR_IT_B");
+    if (!kt_it_ready()) skip();
+    const char *a = getenv("KMIRROR_IT_A"), *b = getenv("KMIRROR_IT_B");
     fixture_t f;
     make_records(&f);
     char topic[128];
@@ -202,7 +196,8 @@ static void test_copy_a_to_b_matches(void **state) {
 /* Partition ranges, the expected-count stop, the deadline, topic configs and deletion. */
 static void test_consume_limits_and_delete(void **state) {
     (void)state;
-    const char *b = cluster("KMIRROR_IT_B");
+    if (!kt_it_ready()) skip();
+    const char *b = getenv("KMIRROR_IT_B");
     char topic[128];
     kt_unique_name("smoke", topic, sizeof topic);
     const char *configs[] = {"cleanup.policy", "compact", "segment.ms", "100", NULL};

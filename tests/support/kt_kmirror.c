@@ -264,6 +264,18 @@ int kt_run(char *const argv[], char **out) {
     return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+bool kt_it_ready(void) {
+    const char *envs[] = {"KMIRROR_IT_A", "KMIRROR_IT_B", "KMIRROR_BIN"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = getenv(envs[i]);
+        if (!v || !*v) {
+            fprintf(stderr, "# %s is not set (tests/run.sh sets it): nothing to test against\n", envs[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
 const char *kt_cluster_name(const char *env) {
     const char *v = getenv(env);
     return v && *v ? v : NULL;

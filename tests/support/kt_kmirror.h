@@ -68,6 +68,10 @@ int kt_kmirror_http_port(const kt_kmirror_t *k, int timeout_ms);
 /* Prints the latest run's log as cmocka-visible lines (a failing test shows why). */
 void kt_kmirror_print_log(const kt_kmirror_t *k);
 
+/* Whether tests/run.sh's environment names both IT clusters (KMIRROR_IT_A, KMIRROR_IT_B) and
+ * the kmirror binary (KMIRROR_BIN); when not, says which is missing. A test skips when false. */
+bool kt_it_ready(void);
+
 /* The name tests/run.sh gave a cluster it started (env: KMIRROR_IT_A_NAME or KMIRROR_IT_B_NAME),
  * or NULL: clusters started elsewhere are not crashed or restarted by a test. */
 const char *kt_cluster_name(const char *env);
