@@ -4,6 +4,7 @@
 #   make demo       install deps, build, run the embedded demo
 #   make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port   end-to-end suite on external clusters
 #   make SANITIZE=1 ...   build with AddressSanitizer + UBSan (into build-san/)
+#   make test SANITIZE=1 SANITIZE_LIBRDKAFKA=1   ... and run against an ASan build of librdkafka
 #   make JEMALLOC=0       link kmirror without jemalloc (glibc's malloc); see README, Performance
 #   make install [PREFIX=/usr/local] [DESTDIR=]   binary, man page, systemd unit, dashboards, alerts
 
@@ -125,12 +126,12 @@ fuzz: deps
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) SANITIZE_LIBRDKAFKA=$(SANITIZE_LIBRDKAFKA) tests/run.sh
 
 itest: deps
 	@test -n "$(KMIRROR_IT_A)" -a -n "$(KMIRROR_IT_B)" || { echo "usage: make itest KMIRROR_IT_A=host:port KMIRROR_IT_B=host:port" >&2; exit 2; }
 	@$(MAKE) --no-print-directory build-tests
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) SANITIZE_LIBRDKAFKA=$(SANITIZE_LIBRDKAFKA) KMIRROR_IT_A=$(KMIRROR_IT_A) KMIRROR_IT_B=$(KMIRROR_IT_B) tests/run.sh --it-only
 
 demo: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kmirror

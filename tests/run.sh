@@ -23,6 +23,11 @@ it_only=0; [ "${1:-}" = "--it-only" ] && it_only=1
 if [ "${SANITIZE:-}" = 1 ]; then
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export ASAN_OPTIONS="fast_unwind_on_malloc=0:detect_leaks=1"
+  # SANITIZE_LIBRDKAFKA=1: librdkafka itself instrumented too (scripts/librdkafka-asan.sh).
+  if [ "${SANITIZE_LIBRDKAFKA:-}" = 1 ]; then
+    lib=$(scripts/librdkafka-asan.sh "$PWD/$BUILD/librdkafka-asan") || { echo "cannot build librdkafka with ASan" >&2; exit 1; }
+    export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
 fi
 
 export BUILD
