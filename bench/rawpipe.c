@@ -109,13 +109,24 @@ static int max_latency(void) {
     return 0;
 }
 
-/* Assigns every partition of the topic from its beginning. */
+/* Assigns every partition of the topic from its beginning. A topic loaded a moment before may
+ * still answer without a leader (or not at all) for a while: asked again for up to 30 s. */
 static void assign_all(rd_kafka_t *consumer, const char *topic) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(consumer, topic, NULL);
-    const rd_kafka_metadata_t *md;
-    if (rd_kafka_metadata(consumer, 0, rkt, &md, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 ||
-        md->topics[0].err) {
-        fprintf(stderr, "rawpipe: cannot read metadata of %s\n", topic);
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    for (int attempt = 0; attempt < 60 && !stop_signal; attempt++) {
+        if (attempt) usleep(500 * 1000);
+        err = rd_kafka_metadata(consumer, 0, rkt, &md, 5000);
+        if (err) continue;
+        err = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
+        for (int p = 0; !err && p < md->topics[0].partition_cnt; p++) err = md->topics[0].partitions[p].err;
+        if (!err) break;
+        rd_kafka_metadata_destroy(md);
+        md = NULL;
+    }
+    if (!md) {
+        fprintf(stderr, "rawpipe: cannot read metadata of %s: %s\n", topic, rd_kafka_err2str(err));
         exit(1);
     }
     rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
