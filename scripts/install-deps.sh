@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kmirror builds and tests with, only those missing.
 # Idempotent: a no-op (no apt-get call at all) when everything is present.
-# Works as root or through sudo. With --fuzz: only what `make fuzz` adds (clang and its libFuzzer/sanitizer runtimes).
+# Works as root or through sudo. With --fuzz: only what `make fuzz` adds (clang and its libFuzzer/sanitizer runtimes);
+# with --librdkafka-asan: only what scripts/librdkafka-asan.sh adds.
 set -euo pipefail
 
 pkgs=(build-essential pkg-config
@@ -16,6 +17,9 @@ pkgs=(build-essential pkg-config
       # tests/mock/test_statuspage: renders the status page headless
       chromium)
 if [ "${1:-}" = --fuzz ]; then pkgs=(clang libclang-rt-dev); fi
+# With --librdkafka-asan: what scripts/librdkafka-asan.sh needs to build librdkafka with the
+# compression codecs Debian's package has (kmirror's configuration checks accept zstd only then).
+if [ "${1:-}" = --librdkafka-asan ]; then pkgs=(build-essential curl libssl-dev zlib1g-dev libzstd-dev liblz4-dev); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
