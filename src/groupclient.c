@@ -29,9 +29,15 @@ km_groupclient_t *km_groupclient_new(const km_props_t *props, const char *own_gr
     return g;
 }
 
+/* Never subscribed: there is nothing for a consumer close to do, and with a broker down it waits. */
+static void drop_client(km_groupclient_t *g) {
+    if (g->rk) rd_kafka_destroy_flags(g->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    g->rk = NULL;
+}
+
 void km_groupclient_destroy(km_groupclient_t *g) {
     if (!g) return;
-    if (g->rk) rd_kafka_destroy_flags(g->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    drop_client(g);
     rd_kafka_conf_destroy(g->conf);
     free(g);
 }
@@ -60,8 +66,7 @@ static void end(km_groupclient_t *g, request_t *r, rd_kafka_event_t *ev) {
     rd_kafka_AdminOptions_destroy(r->o);
     rd_kafka_queue_destroy(r->q);
     if (!ev) {
-        rd_kafka_destroy_flags(g->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-        g->rk = NULL;
+        drop_client(g);
     } else {
         /* Nothing else serves this client's event queue: the errors of its group handle (its
          * coordinator lookups) would pile up there for the client's life. */

@@ -48,10 +48,7 @@ static int setup(void **state) {
 }
 
 static void need_everything(void) {
-    if (!A || !*A || !B || !*B || !BIN) {
-        print_message("KMIRROR_IT_A / KMIRROR_IT_B / KMIRROR_BIN not set\n");
-        skip();
-    }
+    if (!kt_it_ready()) skip();
     if (!MM2_LIBS[0] || access(MM2_LIBS, R_OK) != 0 || system("javac -version >/dev/null 2>&1") != 0) {
         print_message("Apache MirrorMaker 2 jars or a JDK are not available\n");
         skip();

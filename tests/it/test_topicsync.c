@@ -133,7 +133,7 @@ static bool acl_is(void *arg) {
 }
 
 static void test_configs_and_acls_follow_the_source(void **state) {
-    if (!A || !*A || !B || !*B || !BIN) skip();
+    if (!kt_it_ready()) skip();
     char prefix[64], topic[96], remote[128];
     kt_unique_name("ts", prefix, sizeof prefix);
     snprintf(topic, sizeof topic, "%s.t", prefix);

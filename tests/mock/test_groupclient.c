@@ -18,6 +18,7 @@
 
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WAIT_MS 60000
@@ -55,17 +56,42 @@ static void alter(km_groupclient_t *g, int64_t offset, int timeout_ms, int want_
     assert_int_equal(rc, want_rc);
 }
 
-static void test_coordinator_back_after_timed_out_requests(void **state) {
-    (void)state;
+/* A one-broker mock with topic t, and a group client on it that has committed offset 5 of t [0]
+ * for group g. */
+typedef struct fixture {
+    km_mock_t *m;
+    km_props_t props;
+    km_groupclient_t *g;
+} fixture_t;
+
+static int setup(void **state) {
     char err[512];
-    km_mock_t *m = km_mock_new(1, err, sizeof(err));
-    assert_non_null(m);
-    assert_int_equal(km_mock_create_topic(m, "t", 1), 0);
-    km_props_t props = {0};
-    km_props_set(&props, "bootstrap.servers", km_mock_bootstraps(m), 0);
-    km_groupclient_t *g = km_groupclient_new(&props, "own", err, sizeof(err));
-    assert_non_null(g);
-    alter(g, 5, 10000, 0);
+    fixture_t *f = km_xcalloc(1, sizeof(*f));
+    *state = f;
+    f->m = km_mock_new(1, err, sizeof(err));
+    assert_non_null(f->m);
+    assert_int_equal(km_mock_create_topic(f->m, "t", 1), 0);
+    km_props_set(&f->props, "bootstrap.servers", km_mock_bootstraps(f->m), 0);
+    f->g = km_groupclient_new(&f->props, "own", err, sizeof(err));
+    assert_non_null(f->g);
+    alter(f->g, 5, 10000, 0);
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture_t *f = *state;
+    km_groupclient_destroy(f->g);
+    km_props_free(&f->props);
+    km_mock_free(f->m);
+    free(f);
+    return 0;
+}
+
+static void test_coordinator_back_after_timed_out_requests(void **state) {
+    fixture_t *f = *state;
+    km_mock_t *m = f->m;
+    km_groupclient_t *g = f->g;
+    char err[512];
     reader_t r = {g, -1};
     assert_true(kt_wait_until(reads_offset, &r, WAIT_MS));
     assert_int_equal(r.offset, 5);
@@ -89,23 +115,14 @@ static void test_coordinator_back_after_timed_out_requests(void **state) {
     alter(g, 7, 10000, 0);
     assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 7);
 
-    km_groupclient_destroy(g);
-    km_props_free(&props);
-    km_mock_free(m);
 }
 
 /* What a broker answers while its groups move to another broker, or right after its restart. */
 static void test_not_coordinator_answer_fails_the_request(void **state) {
-    (void)state;
+    fixture_t *f = *state;
+    km_mock_t *m = f->m;
+    km_groupclient_t *g = f->g;
     char err[512];
-    km_mock_t *m = km_mock_new(1, err, sizeof(err));
-    assert_non_null(m);
-    assert_int_equal(km_mock_create_topic(m, "t", 1), 0);
-    km_props_t props = {0};
-    km_props_set(&props, "bootstrap.servers", km_mock_bootstraps(m), 0);
-    km_groupclient_t *g = km_groupclient_new(&props, "own", err, sizeof(err));
-    assert_non_null(g);
-    alter(g, 5, 10000, 0);
     assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 5);
 
     const rd_kafka_resp_err_t answers[] = {RD_KAFKA_RESP_ERR_NOT_COORDINATOR, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE};
@@ -118,15 +135,12 @@ static void test_not_coordinator_answer_fails_the_request(void **state) {
         assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 5);
     }
 
-    km_groupclient_destroy(g);
-    km_props_free(&props);
-    km_mock_free(m);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_coordinator_back_after_timed_out_requests),
-        cmocka_unit_test(test_not_coordinator_answer_fails_the_request),
+        cmocka_unit_test_setup_teardown(test_coordinator_back_after_timed_out_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_coordinator_answer_fails_the_request, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
