@@ -841,7 +841,14 @@ static void build_settings(checker_t *ck, km_flow_t *f) {
     s->heartbeat_interval_ms = get_long(ck, "heartbeat.interval.ms", 1, MAX_INT32);
     s->exactly_once = build_eos(ck);
     s->offsets_topic = km_strtrim(cfg_prop(f, "offset.storage.topic")->value);
-    s->group_id = km_strtrim(cfg_prop(f, "group.id")->value);
+    const km_prop_t *gid = cfg_prop(f, "group.id");
+    s->group_id = km_strtrim(gid->value);
+    if (!*s->group_id) {
+        km_diag_error(ck->d, "%s:%d: flow %s: 'group.id' is empty; the flow's tasks group and group requests need a name "
+                             "(remove the key for the default, %s-mm2)",
+                      ck->name, gid->line, f->name, f->source);
+        ck->errors++;
+    }
     s->tasks_topic = tasks_topic(f->source, s->group_id, s->policy.internal_separator ? s->policy.internal_separator : ".", false);
     s->legacy_tasks_topic = tasks_topic(f->source, s->group_id, ".", true);
     if (s->policy.separator) {

@@ -284,6 +284,15 @@ static void test_transforms_refused(void **state) {
     unload(l);
 }
 
+/* The flow's tasks group, its consumers and its group client all name it; librdkafka makes no
+ * consumer-group handle for an empty one (groupclient.h). */
+static void test_empty_group_id_refused(void **state) {
+    loaded_t *l = load_text(BASE "a->b.group.id =\n", NULL, 0);
+    assert_int_equal(l->rc, -1);
+    assert_true(has_error(l, "test.properties:5", "'group.id' is empty"));
+    unload(l);
+}
+
 static void test_secret_masking(void **state) {
     assert_true(km_config_is_secret("ssl.truststore.password"));
     assert_true(km_config_is_secret("sasl.jaas.config"));
@@ -447,6 +456,7 @@ int main(void) {
         cmocka_unit_test(test_many_ignored_keys),
         cmocka_unit_test(test_full_mesh),
         cmocka_unit_test(test_transforms_refused),
+        cmocka_unit_test(test_empty_group_id_refused),
         cmocka_unit_test(test_secret_masking),
         cmocka_unit_test(test_guide_basic_active_passive),
         cmocka_unit_test(test_guide_syntax_example),
