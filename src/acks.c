@@ -21,25 +21,39 @@ static void push(km_recs_t *r, km_rec_t rec) {
     *at(r, r->n++) = rec;
 }
 
-void km_recs_push(km_recs_t *r, int64_t u, int64_t ts) { push(r, (km_rec_t){u, -1, ts, KM_REC_INFLIGHT}); }
+void km_recs_push(km_recs_t *r, int64_t u, int64_t ts, uint32_t size) {
+    push(r, (km_rec_t){u, -1, ts, KM_REC_INFLIGHT, size});
+}
 
-void km_recs_push_skipped(km_recs_t *r, int64_t u) { push(r, (km_rec_t){u, -1, 0, KM_REC_SKIPPED}); }
+void km_recs_push_skipped(km_recs_t *r, int64_t u) { push(r, (km_rec_t){u, -1, 0, KM_REC_SKIPPED, 0}); }
 
-bool km_recs_report(km_recs_t *r, int64_t u, int64_t d) {
+/* The index of source offset u, or r->n. Reports mostly come in produce order and the acknowledged
+ * prefix is popped after each, so u is mostly at the front; without gaps in the source offsets
+ * (compaction, transaction markers) its index is u minus the front's offset. */
+static size_t find(const km_recs_t *r, int64_t u) {
+    if (r->n == 0) return 0;
+    int64_t guess = u - at(r, 0)->u;
+    if (guess >= 0 && (uint64_t)guess < r->n && at(r, (size_t)guess)->u == u) return (size_t)guess;
     size_t lo = 0, hi = r->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        km_rec_t *x = at(r, mid);
-        if (x->u == u) {
-            if (x->state == KM_REC_SKIPPED) return false;
-            x->state = d >= 0 ? KM_REC_ACKED : KM_REC_FAILED;
-            x->d = d;
-            return true;
-        }
-        if (x->u < u) lo = mid + 1;
+        int64_t x = at(r, mid)->u;
+        if (x == u) return mid;
+        if (x < u) lo = mid + 1;
         else hi = mid;
     }
-    return false;
+    return r->n;
+}
+
+bool km_recs_report(km_recs_t *r, int64_t u, int64_t d, uint32_t *size) {
+    size_t i = find(r, u);
+    if (i == r->n) return false;
+    km_rec_t *x = at(r, i);
+    if (x->state == KM_REC_SKIPPED) return false;
+    x->state = d >= 0 ? KM_REC_ACKED : KM_REC_FAILED;
+    x->d = d;
+    if (size) *size = x->size;
+    return true;
 }
 
 bool km_recs_pop_acked(km_recs_t *r, km_rec_t *out) {

@@ -29,9 +29,10 @@
 typedef enum { KM_REC_INFLIGHT, KM_REC_ACKED, KM_REC_FAILED, KM_REC_SKIPPED } km_rec_state_t;
 
 typedef struct km_rec {
-    int64_t u, d; /* source offset; target offset once acknowledged */
-    int64_t ts;   /* source timestamp (latency metrics) */
+    int64_t u, d;  /* source offset; target offset once acknowledged */
+    int64_t ts;    /* source timestamp (latency metrics) */
     km_rec_state_t state;
+    uint32_t size; /* what the record counts against the in-flight budget (a record is < 2 GiB) */
 } km_rec_t;
 
 typedef struct km_recs {
@@ -40,13 +41,14 @@ typedef struct km_recs {
 } km_recs_t;
 
 /* Records must be pushed in ascending source offset order. */
-void km_recs_push(km_recs_t *r, int64_t u, int64_t ts);
+void km_recs_push(km_recs_t *r, int64_t u, int64_t ts, uint32_t size);
 /* A record that is not written; it follows the records before it out (callers skip the push
  * when nothing is in flight: it is done at once). */
 void km_recs_push_skipped(km_recs_t *r, int64_t u);
-/* A delivery report for source offset u: acknowledged at target offset d, or failed when d < 0.
- * False when u is not in flight (a clear dropped it). */
-bool km_recs_report(km_recs_t *r, int64_t u, int64_t d);
+/* A delivery report for source offset u: acknowledged at target offset d, or failed when d < 0;
+ * *size (unless NULL) gets the size it was pushed with. False when u is not in flight (a clear
+ * dropped it). Reports in produce order cost O(1), others a binary search. */
+bool km_recs_report(km_recs_t *r, int64_t u, int64_t d, uint32_t *size);
 /* Takes the front record into *out if it is acknowledged or skipped (out->state says which). */
 bool km_recs_pop_acked(km_recs_t *r, km_rec_t *out);
 /* Forgets every record (after a rewind: they are read again). */

@@ -444,14 +444,18 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
     task_part_t *p = tt->parts[src->partition];
     p->inflight--;
     t->inflight_msgs--;
-    rd_kafka_headers_t *h = NULL;
-    t->inflight_bytes -= record_size(dr, rd_kafka_message_headers(dr, &h) == RD_KAFKA_RESP_ERR_NO_ERROR ? h : NULL);
+    uint32_t size = 0;
+    bool known = km_recs_report(&p->recs, src->offset, written(dr) ? dr->offset : -1, &size);
+    if (!known) { /* a rewind cleared its entry: its size is worked out again, as at produce() */
+        rd_kafka_headers_t *h = NULL;
+        size = (uint32_t)record_size(dr, rd_kafka_message_headers(dr, &h) == RD_KAFKA_RESP_ERR_NO_ERROR ? h : NULL);
+    }
+    t->inflight_bytes -= size;
     bool unconfirmed = !dr->err && !written(dr); /* read again, as a failed one is */
     if (p->first_check >= 0 && written(dr)) {
         if (dr->offset == 0) target_was_empty(t, tt, p);
         p->first_check = -1;
     }
-    bool known = km_recs_report(&p->recs, src->offset, written(dr) ? dr->offset : -1);
     if (unconfirmed) {
         km_part_delivery_failed(p->stats);
         if (!(t->eos ? t->txn_failed : p->rewind_to >= 0))
@@ -677,9 +681,9 @@ static bool await_partition(km_task_t *t, task_topic_t *tt, int32_t partition) {
 
 static bool producer_fatal(km_task_t *t);
 
-/* Produces one consumed record; hdrs are its headers as the message holds them (NULL: none).
+/* Produces one consumed record, with its timestamp ts; hdrs are its headers as the message holds them (NULL: none).
  * Returns false when the message was not handed over (the caller still owns it). */
-static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_kafka_headers_t *hdrs, int64_t *size) {
+static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_kafka_headers_t *hdrs, int64_t ts, int64_t *size) {
     if (t->eos && !t->in_txn) {
         rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
         if (e) {
@@ -693,10 +697,9 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_ka
     if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
         if (!hdrs) hdrs = rd_kafka_headers_new(1);
         else rd_kafka_header_remove(hdrs, KM_PATH_HEADER);
-        rd_kafka_header_add(hdrs, KM_PATH_HEADER, -1, t->path.p, (ssize_t)t->path.len);
+        rd_kafka_header_add(hdrs, KM_PATH_HEADER, sizeof(KM_PATH_HEADER) - 1, t->path.p, (ssize_t)t->path.len);
     }
     *size = record_size(m, hdrs);
-    int64_t ts = rd_kafka_message_timestamp(m, NULL);
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             t->producer, RD_KAFKA_V_RKT(tt->dst_rkt), RD_KAFKA_V_PARTITION(m->partition),
@@ -913,7 +916,8 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     if (p->expected >= 0 && m->offset > p->expected) report_gap(t, tt, p, m->offset);
     p->expected = m->offset + 1;
-    km_part_polled(p->stats, m->len, rd_kafka_message_timestamp(m, NULL), t->consumed_at);
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    km_part_polled(p->stats, m->len, ts, t->consumed_at);
     /* librdkafka parses a consumed record's headers anew (allocating) on every call, even when
      * there are none: once per record. */
     rd_kafka_headers_t *hdrs = NULL;
@@ -923,9 +927,9 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
         rd_kafka_message_destroy(m);
         return;
     }
-    int64_t size = 0, offset = m->offset, ts = rd_kafka_message_timestamp(m, NULL);
-    if (produce(t, m, tt, hdrs, &size)) {
-        km_recs_push(&p->recs, offset, ts);
+    int64_t size = 0, offset = m->offset;
+    if (produce(t, m, tt, hdrs, ts, &size)) {
+        km_recs_push(&p->recs, offset, ts, (uint32_t)size);
         p->inflight++;
         t->inflight_msgs++;
         t->inflight_bytes += size;

@@ -659,28 +659,57 @@ static void test_writer_covers_skipped_records(void **state) {
     km_sync_store_free(st);
 }
 
+/* A report hands back the size its record was pushed with (the in-flight budget gives it back),
+ * whether the record is found at once (in order, no gaps, across the ring's wrap) or searched
+ * for (a gap before it). */
+static void test_recs_report_gives_the_size(void **state) {
+    km_recs_t r = {0};
+    km_rec_t out;
+    uint32_t size = 0;
+    for (int64_t u = 0; u < 48; u++) km_recs_push(&r, u, 0, (uint32_t)(100 + u));
+    for (int64_t u = 0; u < 40; u++) { /* the front moves, so later pushes wrap around the ring */
+        assert_true(km_recs_report(&r, u, u, &size));
+        assert_int_equal(size, 100 + u);
+        assert_true(km_recs_pop_acked(&r, &out));
+        km_recs_push(&r, 48 + u, 0, (uint32_t)(148 + u));
+    }
+    assert_true(km_recs_report(&r, 70, 70, &size)); /* out of order, no gap */
+    assert_int_equal(size, 170);
+    km_recs_clear(&r);
+    km_recs_push(&r, 10, 0, 1);
+    km_recs_push(&r, 12, 0, 2); /* 11 is a gap (compaction): 13 is not at 13 - 10 */
+    km_recs_push(&r, 13, 0, 3);
+    km_recs_push(&r, 14, 0, 4);
+    assert_true(km_recs_report(&r, 13, 5, &size));
+    assert_int_equal(size, 3);
+    assert_false(km_recs_report(&r, 11, 5, &size));
+    assert_false(km_recs_report(&r, 15, 5, &size));
+    km_recs_free(&r);
+    (void)state;
+}
+
 /* Delivery reports out of order: the position is the end of the acknowledged prefix. */
 static void test_acknowledged_prefix(void **state) {
     km_recs_t r = {0};
     km_rec_t out;
-    for (int64_t u = 10; u < 210; u += 2) km_recs_push(&r, u, u * 1000); /* gaps: compaction */
-    assert_true(km_recs_report(&r, 12, 501));
+    for (int64_t u = 10; u < 210; u += 2) km_recs_push(&r, u, u * 1000, 100); /* gaps: compaction */
+    assert_true(km_recs_report(&r, 12, 501, NULL));
     assert_false(km_recs_pop_acked(&r, &out)); /* 10 still in flight: 12 is not replicated yet */
-    assert_true(km_recs_report(&r, 10, 500));
+    assert_true(km_recs_report(&r, 10, 500, NULL));
     assert_true(km_recs_pop_acked(&r, &out));
     assert_int_equal(out.u, 10);
     assert_int_equal(out.d, 500);
     assert_true(km_recs_pop_acked(&r, &out));
     assert_int_equal(out.u, 12);
     assert_false(km_recs_pop_acked(&r, &out));
-    assert_true(km_recs_report(&r, 16, 503));
-    assert_true(km_recs_report(&r, 14, -1)); /* failed: the prefix stops before it for good */
+    assert_true(km_recs_report(&r, 16, 503, NULL));
+    assert_true(km_recs_report(&r, 14, -1, NULL)); /* failed: the prefix stops before it for good */
     assert_false(km_recs_pop_acked(&r, &out));
-    assert_false(km_recs_report(&r, 15, 1)); /* never produced */
+    assert_false(km_recs_report(&r, 15, 1, NULL)); /* never produced */
     km_recs_clear(&r);
-    assert_false(km_recs_report(&r, 16, 503)); /* a late report after a rewind */
-    for (int64_t u = 0; u < 1000; u++) km_recs_push(&r, u, 0); /* grows past the first capacities */
-    for (int64_t u = 999; u >= 0; u--) assert_true(km_recs_report(&r, u, u));
+    assert_false(km_recs_report(&r, 16, 503, NULL)); /* a late report after a rewind */
+    for (int64_t u = 0; u < 1000; u++) km_recs_push(&r, u, 0, 100); /* grows past the first capacities */
+    for (int64_t u = 999; u >= 0; u--) assert_true(km_recs_report(&r, u, u, NULL));
     for (int64_t u = 0; u < 1000; u++) {
         assert_true(km_recs_pop_acked(&r, &out));
         assert_int_equal(out.u, u);
@@ -692,14 +721,14 @@ static void test_acknowledged_prefix(void **state) {
 static void test_recs_skipped_are_done_in_order(void **state) {
     km_recs_t r = {0};
     km_rec_t out;
-    km_recs_push(&r, 10, 0);
+    km_recs_push(&r, 10, 0, 100);
     km_recs_push_skipped(&r, 11);
     km_recs_push_skipped(&r, 12);
-    km_recs_push(&r, 13, 0);
+    km_recs_push(&r, 13, 0, 100);
     assert_false(km_recs_pop_acked(&r, &out)); /* 10 in flight holds the skipped ones back */
-    assert_false(km_recs_report(&r, 11, 5));   /* no delivery report belongs to a skipped record */
-    assert_true(km_recs_report(&r, 13, 501));
-    assert_true(km_recs_report(&r, 10, 500));
+    assert_false(km_recs_report(&r, 11, 5, NULL));   /* no delivery report belongs to a skipped record */
+    assert_true(km_recs_report(&r, 13, 501, NULL));
+    assert_true(km_recs_report(&r, 10, 500, NULL));
     int64_t want[] = {10, 11, 12, 13};
     km_rec_state_t states[] = {KM_REC_ACKED, KM_REC_SKIPPED, KM_REC_SKIPPED, KM_REC_ACKED};
     for (int i = 0; i < 4; i++) {
@@ -758,6 +787,7 @@ int main(void) {
         cmocka_unit_test(test_translation_across_skipped_records),
         cmocka_unit_test(test_positions_past_uncovered_skips_would_skip_records),
         cmocka_unit_test(test_recs_skipped_are_done_in_order),
+        cmocka_unit_test(test_recs_report_gives_the_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
