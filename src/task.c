@@ -21,6 +21,7 @@
 
 #include "acks.h"
 #include "clientconf.h"
+#include "clientstats.h"
 #include "fetchwake.h"
 #include "log.h"
 #include "offsetsync.h"
@@ -28,7 +29,6 @@
 #include "rk.h"
 #include "util.h"
 
-#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -140,6 +140,7 @@ struct km_task {
     km_assign_item_t *mail;
     size_t nmail;
     _Atomic bool has_mail;
+    km_cstats_t *cstats; /* reads the clients' statistics (clientstats.h); outlives the clients */
 
     _Atomic bool stop;
     _Atomic bool failed;
@@ -1011,6 +1012,27 @@ static void rewind_failed(km_task_t *t) {
 
 #define WATERMARKS_INTERVAL_MS 1000
 
+/* The consumer's last stable offset per partition: a read_committed consumer reads no further,
+ * so records past it are an open source transaction's, not a stall (measure_lag). librdkafka
+ * 2.0.2 offers it only in its statistics, read beside the record path (clientstats.h). */
+static void take_stable_offsets(km_task_t *t) {
+    km_lsos_t *l = t->cstats ? km_cstats_take_lsos(t->cstats) : NULL;
+    if (!l) return;
+    const char *name = NULL;
+    task_topic_t *tt = NULL;
+    for (size_t k = 0; k < l->n; k++) {
+        const km_lso_t *e = &l->v[k];
+        if (e->topic != name) { /* a topic's entries are together */
+            name = e->topic;
+            tt = NULL;
+            for (size_t i = 0; i < t->ntopics && !tt; i++)
+                if (strcmp(t->topics[i]->name, name) == 0) tt = t->topics[i];
+        }
+        if (tt && e->partition < tt->nparts && tt->parts[e->partition]) tt->parts[e->partition]->lso = e->lso;
+    }
+    km_lsos_free(l);
+}
+
 /* Lag needs the source's end offset: the consumer keeps it from its fetch responses, so reading
  * it costs no request. The next offset to mirror is the one after the last acknowledged, or,
  * with no position yet, the log start when replication starts from the earliest record. Where
@@ -1021,6 +1043,7 @@ static void measure_lag(km_task_t *t) {
     int64_t now = km_now_mono_ms();
     if (now < t->next_watermarks) return;
     t->next_watermarks = now + WATERMARKS_INTERVAL_MS;
+    take_stable_offsets(t);
     int64_t wall = km_now_wall_ms();
     rd_kafka_topic_partition_list_t *settled = rd_kafka_topic_partition_list_new(16);
     for (size_t i = 0; i < t->ntopics; i++)
@@ -1474,34 +1497,12 @@ static int create_sync_producer(km_task_t *t, char *errstr, size_t errlen) {
 /* librdkafka's statistics tell broker connectivity and produce retries (metrics.h). */
 #define CLIENT_STATS_INTERVAL "5000"
 
-/* The consumer's last stable offset per partition: a read_committed consumer reads no further,
- * so records past it are an open source transaction's, not a stall (measure_lag). librdkafka
- * 2.0.2 offers it only here (rd_kafka_get_watermark_offsets gives the high watermark). */
-static void read_stable_offsets(km_task_t *t, json_t *doc) {
-    const char *name, *key;
-    json_t *topic, *part;
-    json_object_foreach(json_object_get(doc, "topics"), name, topic) {
-        task_topic_t *tt = NULL;
-        for (size_t i = 0; i < t->ntopics && !tt; i++)
-            if (strcmp(t->topics[i]->name, name) == 0) tt = t->topics[i];
-        if (!tt) continue;
-        json_object_foreach(json_object_get(topic, "partitions"), key, part) {
-            long j = strtol(key, NULL, 10);
-            json_t *lso = json_object_get(part, "ls_offset");
-            if (j >= 0 && j < tt->nparts && tt->parts[j] && json_is_integer(lso)) tt->parts[j]->lso = json_integer_value(lso);
-        }
-    }
-}
-
-/* Runs on the task thread: the consumer's statistics come through its queue, the producer's
- * through the polls of its main queue. */
+/* Runs on the task thread (the consumer's statistics come through its queue, the producer's
+ * through the polls of its main queue), or on the flow's while the clients close: hands the
+ * document to the reader (clientstats.h) and keeps the record path going. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
     km_task_t *t = opaque;
-    json_t *doc = json_loadb(json, len, 0, NULL);
-    km_task_slot_client_stats_doc(t->slot, rk == t->producer, doc);
-    if (rk == t->consumer) read_stable_offsets(t, doc);
-    json_decref(doc);
-    return 0;
+    return t->cstats && km_cstats_offer(t->cstats, rk == t->producer, json, len) ? 1 : 0;
 }
 
 static void enable_stats(rd_kafka_conf_t *c, const km_props_t *props, km_task_t *t) {
@@ -1600,6 +1601,12 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
     t->name = km_xasprintf("flow %s task %d", flow->name, id);
     pthread_mutex_init(&t->lock, NULL);
     t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
+    t->cstats = km_cstats_start(t->slot);
+    if (!t->cstats) {
+        snprintf(errstr, errlen, "cannot start a thread");
+        km_task_free(t);
+        return NULL;
+    }
     if (create_clients(t, errstr, errlen) != 0) {
         km_task_free(t);
         return NULL;
@@ -1681,8 +1688,6 @@ void km_task_free(km_task_t *t) {
         free(tt);
     }
     free(t->topics);
-    t->topics = NULL; /* the consumer's close below may still serve a statistics callback */
-    t->ntopics = 0;
     free_items(t->mail, t->nmail);
     if (t->offsets_rkt) rd_kafka_topic_destroy(t->offsets_rkt);
     if (t->sync_rkt) rd_kafka_topic_destroy(t->sync_rkt);
@@ -1701,6 +1706,7 @@ void km_task_free(km_task_t *t) {
         rd_kafka_destroy(t->consumer);
     }
     if (t->wake_fd >= 0) close(t->wake_fd); /* after the clients: librdkafka writes it until destroyed */
+    km_cstats_stop(t->cstats);              /* after the clients too: their last statistics reach the slot */
     pthread_mutex_destroy(&t->lock);
     free(t->fail_reason);
     free(t->path.p);
