@@ -62,6 +62,11 @@ static void test_window(void **state) {
 static void test_histogram(void **state) {
     static const int64_t cases[][2] = {{-5, 0}, {0, 0}, {1, 0}, {2, 1}, {5, 1}, {6, 2}, {1000, 8}, {1001, 9},
                                        {3600000, KM_HIST_NBOUNDS - 1}, {3600001, KM_HIST_NBOUNDS}};
+    static const int64_t bounds[KM_HIST_NBOUNDS] = KM_HIST_BOUNDS;
+    for (int i = 0; i < KM_HIST_NBOUNDS; i++) { /* a bound is in its own bucket, one past it in the next */
+        assert_int_equal(km_hist_bucket(bounds[i]), i);
+        assert_int_equal(km_hist_bucket(bounds[i] + 1), i + 1);
+    }
     km_hist_t h = {0};
     uint64_t sum = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
