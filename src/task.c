@@ -1016,7 +1016,7 @@ static void rewind_failed(km_task_t *t) {
  * so records past it are an open source transaction's, not a stall (measure_lag). librdkafka
  * 2.0.2 offers it only in its statistics, read beside the record path (clientstats.h). */
 static void take_stable_offsets(km_task_t *t) {
-    km_lsos_t *l = t->cstats ? km_cstats_take_lsos(t->cstats) : NULL;
+    km_lsos_t *l = km_cstats_take_lsos(t->cstats);
     if (!l) return;
     const char *name = NULL;
     task_topic_t *tt = NULL;
@@ -1502,7 +1502,7 @@ static int create_sync_producer(km_task_t *t, char *errstr, size_t errlen) {
  * document to the reader (clientstats.h) and keeps the record path going. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
     km_task_t *t = opaque;
-    return t->cstats && km_cstats_offer(t->cstats, rk == t->producer, json, len) ? 1 : 0;
+    return km_cstats_offer(t->cstats, rk == t->producer, json, len) ? 1 : 0; /* 0: stopping, librdkafka frees it */
 }
 
 static void enable_stats(rd_kafka_conf_t *c, const km_props_t *props, km_task_t *t) {
@@ -1601,9 +1601,9 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
     t->name = km_xasprintf("flow %s task %d", flow->name, id);
     pthread_mutex_init(&t->lock, NULL);
     t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
-    t->cstats = km_cstats_start(t->slot);
+    t->cstats = km_cstats_start(t->slot); /* before the clients, whose statistics callback needs it */
     if (!t->cstats) {
-        snprintf(errstr, errlen, "cannot start a thread");
+        snprintf(errstr, errlen, "cannot start the thread that reads its clients' statistics");
         km_task_free(t);
         return NULL;
     }

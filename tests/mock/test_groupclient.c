@@ -114,7 +114,6 @@ static void test_coordinator_back_after_timed_out_requests(void **state) {
     assert_int_equal(r.offset, 5);
     alter(g, 7, 10000, 0);
     assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 7);
-
 }
 
 /* What a broker answers while its groups move to another broker, or right after its restart. */
@@ -134,7 +133,6 @@ static void test_not_coordinator_answer_fails_the_request(void **state) {
         assert_non_null(strstr(err, rd_kafka_err2str(answers[i])));
         assert_int_equal(read_offset(g, 10000, err, sizeof(err)), 5);
     }
-
 }
 
 int main(void) {
