@@ -6,7 +6,11 @@
  * Settling is shown, not assumed: once both sides hold the expected count, a marker is produced
  * on each side and awaited on the other; a flow that copies records back would have put them
  * before the marker. Then every record is checked one by one (value, path header, the
- * producer's own header kept), and the same again after a restart from the committed positions. */
+ * producer's own header kept), and the same again after a restart from the committed positions.
+ *
+ * Second: one flow writing records whose paths differ, in rounds that each wait for the last,
+ * so later records go out in header lists taken back from earlier deliveries (task.c,
+ * path_headers): every record must still carry its own path and nothing else of another's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,9 +166,83 @@ static void test_identity_active_active_once_each_side(void **state) {
     km_mock_free(b);
 }
 
+#define ROUNDS 4
+#define PER_ROUND 30
+
+typedef struct {
+    const char *bootstrap;
+    int64_t want;
+} renamed_count_t;
+
+static bool renamed_reached(void *arg) {
+    renamed_count_t *c = arg;
+    return kt_topic_records(c->bootstrap, "a.shared", PARTS) >= c->want;
+}
+
+/* Record i: no header (i % 3 == 0), a path from elsewhere ("z", no alias here: only appended
+ * to), or a header of its own without a path. */
+static void produce_mixed(const char *bootstrap, int from, int to) {
+    for (int i = from; i < to; i++) {
+        char key[32], value[32];
+        snprintf(key, sizeof key, "k%d", i);
+        snprintf(value, sizeof value, "r-%d", i);
+        kt_header_t h = i % 3 == 1 ? (kt_header_t){.name = "kmirror.path", .value = "z"} : (kt_header_t){.name = "app", .value = "x"};
+        kt_msg_t m = {.partition = i % PARTS, .key = key, .value = value, .headers = &h, .header_cnt = i % 3 ? 1 : 0};
+        assert_int_equal(kt_produce(bootstrap, "shared", &m, 1, NULL, NULL), 0);
+    }
+}
+
+static void test_path_of_each_record_when_lists_are_reused(void **state) {
+    char err[256];
+    km_mock_t *a = km_mock_new(1, err, sizeof err), *b = km_mock_new(1, err, sizeof err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(km_mock_create_topic(a, "shared", PARTS), 0);
+    assert_int_equal(km_mock_create_topic(b, "a.shared", PARTS), 0);
+    assert_int_equal(km_mock_create_mm2_topics(a, "b"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(b, "a"), 0);
+    const char *ba = km_mock_bootstraps(a), *bb = km_mock_bootstraps(b);
+    kt_kmirror_t km;
+    assert_int_equal(kt_kmirror_config(&km, "path-reuse",
+                                       "clusters = a, b\na.bootstrap.servers = %s\nb.bootstrap.servers = %s\n"
+                                       "a->b.enabled = true\nb->a.enabled = false\nreplication.factor = 1\n"
+                                       "emit.checkpoints.enabled = false\nsync.topic.configs.enabled = false\n"
+                                       "sync.topic.acls.enabled = false\nadmin.timeout.ms = 3000\n",
+                                       ba, bb),
+                     0);
+    assert_int_equal(kt_kmirror_start(&km, NULL), 0);
+    for (int round = 0; round < ROUNDS; round++) {
+        produce_mixed(ba, round * PER_ROUND, (round + 1) * PER_ROUND);
+        renamed_count_t c = {bb, (int64_t)(round + 1) * PER_ROUND};
+        assert_true(kt_wait_until(renamed_reached, &c, WAIT_MS));
+    }
+    kt_record_t *r;
+    size_t n;
+    assert_int_equal(kt_consume(bb, "a.shared", NULL, &r, &n), 0);
+    assert_int_equal(n, ROUNDS * PER_ROUND);
+    int seen[ROUNDS * PER_ROUND] = {0};
+    for (size_t i = 0; i < n; i++) {
+        int k = atoi(r[i].value + 2);
+        assert_true(k >= 0 && k < ROUNDS * PER_ROUND);
+        seen[k]++;
+        const kt_header_t *path = kt_record_header(&r[i], "kmirror.path"), *app = kt_record_header(&r[i], "app");
+        assert_non_null(path);
+        if (strcmp(path->value, k % 3 == 1 ? "z,a" : "a") != 0) fail_msg("r-%d arrived with path '%s'", k, path->value);
+        assert_int_equal(r[i].header_cnt, k % 3 == 2 ? 2 : 1);
+        if (k % 3 == 2) assert_string_equal(app->value, "x");
+        else assert_null(app);
+    }
+    for (int k = 0; k < ROUNDS * PER_ROUND; k++) assert_int_equal(seen[k], 1);
+    kt_records_free(r, n);
+    assert_int_equal(kt_kmirror_stop(&km, 30000), 0);
+    km_mock_free(a);
+    km_mock_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity_active_active_once_each_side),
+        cmocka_unit_test(test_path_of_each_record_when_lists_are_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
