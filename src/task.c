@@ -760,15 +760,17 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_ka
         t->in_txn = true;
     }
     if (hdrs) rd_kafka_message_detach_headers(m, &hdrs);
-    if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
-        if (!hdrs) {
-            hdrs = path_headers(t);
-        } else {
+    if (tt->route.enabled && !hdrs) {
+        hdrs = path_headers(t);
+        /* record_size() of the path header alone, without walking the list */
+        *size = (int64_t)(m->len + m->key_len) + RECORD_OVERHEAD + (int64_t)(sizeof(KM_PATH_HEADER) - 1 + t->path.len);
+    } else {
+        if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
             rd_kafka_header_remove(hdrs, KM_PATH_HEADER);
             rd_kafka_header_add(hdrs, KM_PATH_HEADER, sizeof(KM_PATH_HEADER) - 1, t->path.p, (ssize_t)t->path.len);
         }
+        *size = record_size(m, hdrs);
     }
-    *size = record_size(m, hdrs);
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             t->producer, RD_KAFKA_V_RKT(tt->dst_rkt), RD_KAFKA_V_PARTITION(m->partition),
