@@ -4,7 +4,9 @@
 #
 # Clusters (environment):
 #   default              two single-node Apache Kafka clusters, scripts/kafka-test-cluster.sh,
-#                        on 127.0.0.1:BENCH_PORT_A / BENCH_PORT_B (45392 / 45492: the tests use 19092/19192)
+#                        on 127.0.0.1:BENCH_PORT_A / BENCH_PORT_B (28392 / 28492: below the kernel's ephemeral
+#                        ports, which start at 32768, so a client socket cannot hold them; the tests
+#                        use 19092/19192)
 #   BENCH_CLUSTERS=mock  two `kmirror mock-cluster` processes (small loads; no Apache MM2, which
 #                        needs a real broker; every topic is created up front, the mock has no CreateTopics)
 #   KMIRROR_BENCH_A/_B   two external clusters (host:port); topics named bench_* are created and deleted
@@ -121,6 +123,18 @@ log() { echo "bench: $*" >&2; }
 
 # ---- clusters ---------------------------------------------------------------------------------
 
+# One run at a time per checkout: runs share the clusters' names, and a run stopped by a signal
+# stops its clusters by name on its way out, seconds later: under a run started meanwhile. (A
+# pid file, not flock: the brokers a run starts would inherit the lock's descriptor.)
+run_pid_file=$BUILD/bench/.run.pid
+mkdir -p "$BUILD/bench"
+other=$(cat "$run_pid_file" 2>/dev/null)
+if [ -n "$other" ] && [ "$other" != $$ ] && grep -qs 'bench/run.sh' "/proc/$other/cmdline"; then
+  log "waiting for the bench run already going in this checkout (pid $other) to end"
+  while kill -0 "$other" 2>/dev/null; do sleep 1; done
+fi
+echo $$ >"$run_pid_file"
+
 mock_pids=()
 kafka_started=()
 toxi_pid=
@@ -129,6 +143,7 @@ cleanup() {
   [ -n "$toxi_pid" ] && kill -TERM "$toxi_pid" 2>/dev/null
   for p in "${mock_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for n in "${kafka_started[@]}"; do scripts/kafka-test-cluster.sh stop "$n" >/dev/null 2>&1; done
+  [ "$(cat "$run_pid_file" 2>/dev/null)" = $$ ] && rm -f "$run_pid_file"
 }
 pids_running=()
 trap cleanup EXIT
@@ -192,8 +207,8 @@ case $mode in
     start_mock bench-mock-b "${tb[@]}"; B=$REPLY ;;
   external) A=$KMIRROR_BENCH_A; B=$KMIRROR_BENCH_B ;;
   kafka)
-    log "starting two Kafka clusters (ports ${BENCH_PORT_A:-45392}, ${BENCH_PORT_B:-45492})"
-    for spec in "bench-a ${BENCH_PORT_A:-45392}" "bench-b ${BENCH_PORT_B:-45492}"; do
+    log "starting two Kafka clusters (ports ${BENCH_PORT_A:-28392}, ${BENCH_PORT_B:-28492})"
+    for spec in "bench-a ${BENCH_PORT_A:-28392}" "bench-b ${BENCH_PORT_B:-28492}"; do
       set -- $spec
       extra=
       [ "$1" = bench-a ] && [ "${BENCH_WAN:-0}" = 1 ] && extra="$(($2 + 2)):$(($2 + 3))"
@@ -441,7 +456,7 @@ set_rtt() {
 }
 
 start_toxiproxy() {
-  local pa=${BENCH_PORT_A:-45392} tdir=$root/$BUILD/toxiproxy ver=${BENCH_TOXIPROXY_VERSION:-v2.5.0}
+  local pa=${BENCH_PORT_A:-28392} tdir=$root/$BUILD/toxiproxy ver=${BENCH_TOXIPROXY_VERSION:-v2.5.0}
   if [ ! -x "$tdir/$ver/server" ]; then
     log "building toxiproxy $ver (go install github.com/Shopify/toxiproxy/v2/cmd/server@$ver)"
     GOBIN=$tdir/$ver go install "github.com/Shopify/toxiproxy/v2/cmd/server@$ver" >&2 || { log "could not build toxiproxy"; exit 1; }
