@@ -30,17 +30,13 @@
 #define WAIT_MS 60000
 
 typedef struct {
-    const char *bootstrap;
+    const char *bootstrap, *topic;
     int64_t want;
 } count_t;
 
-static int64_t total(const char *bootstrap) {
-    return kt_topic_records(bootstrap, "shared", PARTS);
-}
-
 static bool reached(void *arg) {
     count_t *c = arg;
-    return total(c->bootstrap) >= c->want;
+    return kt_topic_records(c->bootstrap, c->topic, PARTS) >= c->want;
 }
 
 static void produce(const char *bootstrap, const char *prefix, int from, int to) {
@@ -71,7 +67,7 @@ static bool has_marker(void *arg) {
 
 /* Both sides settle: the counts, then a marker from each side on the other. */
 static void settle(const char *a, const char *b, int64_t want, const char *round) {
-    count_t ca = {a, want}, cb = {b, want};
+    count_t ca = {a, "shared", want}, cb = {b, "shared", want};
     assert_true(kt_wait_until(reached, &ca, WAIT_MS));
     assert_true(kt_wait_until(reached, &cb, WAIT_MS));
     char ma[32], mb[32];
@@ -169,16 +165,6 @@ static void test_identity_active_active_once_each_side(void **state) {
 #define ROUNDS 4
 #define PER_ROUND 30
 
-typedef struct {
-    const char *bootstrap;
-    int64_t want;
-} renamed_count_t;
-
-static bool renamed_reached(void *arg) {
-    renamed_count_t *c = arg;
-    return kt_topic_records(c->bootstrap, "a.shared", PARTS) >= c->want;
-}
-
 /* Record i: no header (i % 3 == 0), a path from elsewhere ("z", no alias here: only appended
  * to), or a header of its own without a path. */
 static void produce_mixed(const char *bootstrap, int from, int to) {
@@ -213,8 +199,8 @@ static void test_path_of_each_record_when_lists_are_reused(void **state) {
     assert_int_equal(kt_kmirror_start(&km, NULL), 0);
     for (int round = 0; round < ROUNDS; round++) {
         produce_mixed(ba, round * PER_ROUND, (round + 1) * PER_ROUND);
-        renamed_count_t c = {bb, (int64_t)(round + 1) * PER_ROUND};
-        assert_true(kt_wait_until(renamed_reached, &c, WAIT_MS));
+        count_t c = {bb, "a.shared", (int64_t)(round + 1) * PER_ROUND};
+        assert_true(kt_wait_until(reached, &c, WAIT_MS));
     }
     kt_record_t *r;
     size_t n;
