@@ -129,7 +129,7 @@ log() { echo "bench: $*" >&2; }
 run_pid_file=$BUILD/bench/.run.pid
 mkdir -p "$BUILD/bench"
 other=$(cat "$run_pid_file" 2>/dev/null)
-if [ -n "$other" ] && [ "$other" != $$ ] && grep -qs 'bench/run.sh' "/proc/$other/cmdline"; then
+if [ -n "$other" ] && [ "$other" != $$ ] && grep -qs 'run\.sh' "/proc/$other/cmdline"; then
   log "waiting for the bench run already going in this checkout (pid $other) to end"
   while kill -0 "$other" 2>/dev/null; do sleep 1; done
 fi

@@ -762,8 +762,8 @@ static bool produce(km_task_t *t, rd_kafka_message_t *m, task_topic_t *tt, rd_ka
     if (hdrs) rd_kafka_message_detach_headers(m, &hdrs);
     if (tt->route.enabled && !hdrs) {
         hdrs = path_headers(t);
-        /* record_size() of the path header alone, without walking the list */
-        *size = (int64_t)(m->len + m->key_len) + RECORD_OVERHEAD + (int64_t)(sizeof(KM_PATH_HEADER) - 1 + t->path.len);
+        /* record_size() of a list holding the path header alone, without walking it */
+        *size = record_size(m, NULL) + (int64_t)(sizeof(KM_PATH_HEADER) - 1 + t->path.len);
     } else {
         if (tt->route.enabled) { /* one path header, the value handle() put in t->path */
             rd_kafka_header_remove(hdrs, KM_PATH_HEADER);

@@ -65,6 +65,20 @@ static bool has_marker(void *arg) {
     return found;
 }
 
+/* Clusters a and b (the mock creates no topic on request): "shared" on a, on_b on b, and the
+ * internal topics of the flows between them. */
+static void two_clusters(km_mock_t **a, km_mock_t **b, const char *on_b) {
+    char err[256];
+    *a = km_mock_new(1, err, sizeof err);
+    *b = km_mock_new(1, err, sizeof err);
+    assert_non_null(*a);
+    assert_non_null(*b);
+    assert_int_equal(km_mock_create_topic(*a, "shared", PARTS), 0);
+    assert_int_equal(km_mock_create_topic(*b, on_b, PARTS), 0);
+    assert_int_equal(km_mock_create_mm2_topics(*a, "b"), 0);
+    assert_int_equal(km_mock_create_mm2_topics(*b, "a"), 0);
+}
+
 /* Both sides settle: the counts, then a marker from each side on the other. */
 static void settle(const char *a, const char *b, int64_t want, const char *round) {
     count_t ca = {a, "shared", want}, cb = {b, "shared", want};
@@ -121,14 +135,8 @@ static void check_side(const char *bootstrap, const char *self, const char *othe
 }
 
 static void test_identity_active_active_once_each_side(void **state) {
-    char err[256];
-    km_mock_t *a = km_mock_new(1, err, sizeof err), *b = km_mock_new(1, err, sizeof err);
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_int_equal(km_mock_create_topic(a, "shared", PARTS), 0);
-    assert_int_equal(km_mock_create_topic(b, "shared", PARTS), 0);
-    assert_int_equal(km_mock_create_mm2_topics(a, "b"), 0);
-    assert_int_equal(km_mock_create_mm2_topics(b, "a"), 0);
+    km_mock_t *a, *b;
+    two_clusters(&a, &b, "shared");
     const char *ba = km_mock_bootstraps(a), *bb = km_mock_bootstraps(b);
     produce(ba, "a", 0, N / 2);
     produce(bb, "b", 0, N / 2);
@@ -179,14 +187,8 @@ static void produce_mixed(const char *bootstrap, int from, int to) {
 }
 
 static void test_path_of_each_record_when_lists_are_reused(void **state) {
-    char err[256];
-    km_mock_t *a = km_mock_new(1, err, sizeof err), *b = km_mock_new(1, err, sizeof err);
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_int_equal(km_mock_create_topic(a, "shared", PARTS), 0);
-    assert_int_equal(km_mock_create_topic(b, "a.shared", PARTS), 0);
-    assert_int_equal(km_mock_create_mm2_topics(a, "b"), 0);
-    assert_int_equal(km_mock_create_mm2_topics(b, "a"), 0);
+    km_mock_t *a, *b;
+    two_clusters(&a, &b, "a.shared");
     const char *ba = km_mock_bootstraps(a), *bb = km_mock_bootstraps(b);
     kt_kmirror_t km;
     assert_int_equal(kt_kmirror_config(&km, "path-reuse",

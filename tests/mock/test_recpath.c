@@ -278,16 +278,6 @@ static void test_failed_positions_read_retried(void **state) {
 /* Produce is ApiKey 0 (the mock's error injection takes the protocol's number). */
 #define API_PRODUCE 0
 
-/* librdkafka 2.0.2 reports a record delivered, without an offset, when a later request of its
- * partition succeeds while its own waits to be retried: it takes it for written ("implicitly
- * acked"), even when the broker answered NOT_LEADER_OR_FOLLOWER, i.e. did not write it. On real
- * Kafka 4.4 a target topic created a moment before did exactly that: the leader became ready
- * between two requests and took the second as the producer's first (a broker accepts any first
- * sequence from a producer it does not know), and one record of 2.5 M was missing in about one
- * run in 30 (256 partitions), with nothing logged and the partition's position stuck before it.
- * Here the target answers the first request of the partition with that error 1 s late, so the
- * next request is out by then and taken. The first record must reach the target all the same.
- * Seen failing before the fix: the target had the 100 later records and not "first". */
 /* The in-flight budget is balanced: once every record is on the target, nothing is counted in
  * flight (a size worked out differently at produce and at delivery would leave bytes behind,
  * and a budget that never empties stops reading for good). */
@@ -301,6 +291,16 @@ static bool nothing_in_flight(void *arg) {
     return ok;
 }
 
+/* librdkafka 2.0.2 reports a record delivered, without an offset, when a later request of its
+ * partition succeeds while its own waits to be retried: it takes it for written ("implicitly
+ * acked"), even when the broker answered NOT_LEADER_OR_FOLLOWER, i.e. did not write it. On real
+ * Kafka 4.4 a target topic created a moment before did exactly that: the leader became ready
+ * between two requests and took the second as the producer's first (a broker accepts any first
+ * sequence from a producer it does not know), and one record of 2.5 M was missing in about one
+ * run in 30 (256 partitions), with nothing logged and the partition's position stuck before it.
+ * Here the target answers the first request of the partition with that error 1 s late, so the
+ * next request is out by then and taken. The first record must reach the target all the same.
+ * Seen failing before the fix: the target had the 100 later records and not "first". */
 static void test_implicit_ack_is_not_a_delivery(void **state) {
     env_t *e = env_new("iack", "A.iack", 2);
     env_start(e, "offset.flush.interval.ms = 600000\noffset.flush.records = 1000000\nemit.heartbeats.enabled = false\n"
