@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -125,4 +126,30 @@ rd_kafka_t *km_rk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errlen);
     if (!rk) rd_kafka_conf_destroy(conf);
     return rk;
+}
+
+/* The layout read here (rdkafka_msgset_reader.c): a v2 record is [length][attributes]
+ * [timestamp delta][offset delta][key length][key][value length][value][header count][headers],
+ * lengths and counts as zigzag varints, the value pointing into the fetched (or decompressed)
+ * batch; at least six bytes of the record precede the value and the header count follows it, so
+ * every byte read lies in the record. A v0/v1 message ends with an INT32 value length and the
+ * value, and the byte after it is another message's or none: there, the bytes before the value
+ * never read as the varint of its length (a varint's bytes before its last carry the high bit,
+ * which the INT32's cannot below 2^31; a one-byte varint is twice the length), so the check says
+ * false without reading past the value. */
+bool km_rk_no_headers(const rd_kafka_message_t *m) {
+    if (!m->payload || m->len == 0 || m->len > INT32_MAX) return false; /* an empty value is a static "" */
+    const unsigned char *v = m->payload;
+    unsigned char zz[5];
+    size_t n = 0;
+    for (uint64_t z = (uint64_t)m->len << 1;; z >>= 7) {
+        zz[n++] = (unsigned char)((z & 0x7f) | (z > 0x7f ? 0x80 : 0));
+        if (z <= 0x7f) break;
+    }
+    return memcmp(v - n, zz, n) == 0 && v[m->len] == 0;
+}
+
+bool km_rk_fetch_layout_known(void) {
+    int v = rd_kafka_version();
+    return v >= 0x02000000 && v < 0x02100000; /* 2.0.0 to 2.15.x read */
 }

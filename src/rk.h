@@ -6,6 +6,7 @@
 #include "props.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 
 /* A configuration from `props` with logging routed; NULL with errstr on a bad property. */
 rd_kafka_conf_t *km_rk_conf(const km_props_t *props, char *errstr, size_t errlen);
@@ -24,5 +25,17 @@ rd_kafka_t *km_rk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
  * causes (untrusted CA, expired certificate, wrong host name, bad credentials), naming the keys;
  * NULL for anything else. Such lines are logged as errors with this hint. */
 const char *km_rk_security_hint(const char *msg);
+
+/* Whether consumed record m surely holds no headers, told from the record's own bytes around its
+ * value. librdkafka (up to 2.15 at least) parses a consumed record's headers on every
+ * rd_kafka_message_headers() call through a buffer it allocates and frees, even when there are
+ * none, since a v2 record's header count is a byte of its own: ~600 instructions per record, a
+ * sixth of a task thread's work at 100 B. The check relies on librdkafka handing out the value
+ * where it lies in the fetched record, which km_rk_fetch_layout_known() says of the running
+ * library; it is false whenever it cannot tell (the v0/v1 formats, whose value ends the message;
+ * an empty or null value), and then rd_kafka_message_headers() decides. */
+bool km_rk_no_headers(const rd_kafka_message_t *m);
+/* Whether the running librdkafka is one whose fetch path km_rk_no_headers() was checked against. */
+bool km_rk_fetch_layout_known(void);
 
 #endif

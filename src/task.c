@@ -171,6 +171,7 @@ struct km_task {
     uint64_t dry_polls;      /* consumes that found the consumer's queue empty */
     int64_t assigned_at;     /* monotonic clock of the last assign() of partitions */
     bool reset_earliest; /* auto.offset.reset: earliest (else latest) */
+    bool layout_known;   /* km_rk_no_headers() may be asked (the librdkafka it was checked against) */
     bool eos;            /* transactional producer (see the top of this file) */
     bool in_txn;         /* EOS: a transaction is open */
     bool txn_failed;     /* EOS: something in the open transaction failed; it must be aborted */
@@ -990,9 +991,10 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     km_part_polled(p->stats, m->len, ts, t->consumed_at);
     /* librdkafka parses a consumed record's headers anew (allocating) on every call, even when
-     * there are none: once per record. */
+     * there are none: once per record, and not at all where the record's bytes say it has none. */
     rd_kafka_headers_t *hdrs = NULL;
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = NULL;
+    if ((t->layout_known && km_rk_no_headers(m)) || rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = NULL;
     if (tt->route.enabled && !path_allows(t, tt, hdrs)) {
         skip(t, p, m->offset);
         rd_kafka_message_destroy(m);
@@ -1672,6 +1674,7 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
     t->name = km_xasprintf("flow %s task %d", flow->name, id);
     pthread_mutex_init(&t->lock, NULL);
     t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
+    t->layout_known = km_rk_fetch_layout_known();
     t->cstats = km_cstats_start(t->slot); /* before the clients, whose statistics callback needs it */
     if (!t->cstats) {
         snprintf(errstr, errlen, "cannot start the thread that reads its clients' statistics");
