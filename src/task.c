@@ -23,6 +23,7 @@
 #include "clientconf.h"
 #include "clientstats.h"
 #include "fetchwake.h"
+#include "reaper.h"
 #include "log.h"
 #include "offsetsync.h"
 #include "provenance.h"
@@ -122,6 +123,7 @@ struct km_task {
     rd_kafka_t *consumer, *producer;
     rd_kafka_queue_t *queue;
     km_fetchwake_t *fetchwake; /* NULL: librdkafka's own refetch after at most 1 s */
+    km_reaper_t *reaper;       /* destroys delivered records' source messages; NULL: the task does */
     int wake_fd; /* eventfd: librdkafka signals it when the consumer or a producer queue gets work */
     rd_kafka_topic_t *offsets_rkt;
     /* Offset-syncs go to the source cluster by default (their own producer), else through
@@ -539,7 +541,7 @@ static void record_delivered(km_task_t *t, const rd_kafka_message_t *dr) {
         advance_acked(t, tt, p);
     }
     spare_headers(t, tt, dr);
-    rd_kafka_message_destroy(src);
+    km_reaper_add(t->reaper, src);
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *dr, void *opaque) {
@@ -1504,6 +1506,7 @@ static void *task_main(void *arg) {
             t->inflight_msgs > INFLIGHT_MAX_MSGS) {
             rd_kafka_poll(t->producer, 5);
             publish_inflight(t);
+            km_reaper_tick(t->reaper);
             continue;
         }
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, BATCH_MAX);
@@ -1519,6 +1522,7 @@ static void *task_main(void *arg) {
         for (ssize_t i = 0; i < n; i++) handle(t, batch[i]);
         int served = rd_kafka_poll(t->producer, 0);
         publish_inflight(t);
+        km_reaper_tick(t->reaper);
         if (t->sync_producer) served += rd_kafka_poll(t->sync_producer, 0);
         if (n <= 0 && served == 0) wait_for_work(t, 10);
         rewind_failed(t);
@@ -1539,6 +1543,7 @@ static void *task_main(void *arg) {
     free(batch);
     stop_by(t, km_now_mono_ms() + t->flow->s.shutdown_timeout_ms);
     drain(t);
+    km_reaper_flush(t->reaper);
     return NULL;
 }
 
@@ -1675,6 +1680,7 @@ km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, c
     pthread_mutex_init(&t->lock, NULL);
     t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
     t->layout_known = km_rk_fetch_layout_known();
+    t->reaper = km_reaper_new(t->name);
     t->cstats = km_cstats_start(t->slot); /* before the clients, whose statistics callback needs it */
     if (!t->cstats) {
         snprintf(errstr, errlen, "cannot start the thread that reads its clients' statistics");
@@ -1767,6 +1773,7 @@ void km_task_free(km_task_t *t) {
     if (t->sync_rkt) rd_kafka_topic_destroy(t->sync_rkt);
     if (t->sync_producer) rd_kafka_destroy(t->sync_producer);
     if (t->producer) rd_kafka_destroy(t->producer);
+    km_reaper_free(t->reaper); /* every source message gone before the consumer closes */
     if (t->queue) rd_kafka_queue_destroy(t->queue);
     if (t->consumer) {
         /* librdkafka 2.0.2 leaks a partition (and its topic) that is still starting to fetch when
