@@ -59,6 +59,15 @@ static void *reaper_main(void *arg) {
     return NULL;
 }
 
+static void release(km_reaper_t *r) {
+    pthread_cond_destroy(&r->done);
+    pthread_cond_destroy(&r->work);
+    pthread_mutex_destroy(&r->lock);
+    free(r->handed);
+    free(r->filling);
+    free(r);
+}
+
 km_reaper_t *km_reaper_new(const char *name) {
     km_reaper_t *r = km_xcalloc(1, sizeof(*r));
     r->filling = km_xmalloc(REAPER_MSGS_MAX * sizeof(*r->filling));
@@ -68,12 +77,7 @@ km_reaper_t *km_reaper_new(const char *name) {
     pthread_cond_init(&r->done, NULL);
     if (pthread_create(&r->thread, NULL, reaper_main, r) != 0) {
         km_warn("%s: cannot start the thread that frees consumed records; the task frees them itself", name);
-        pthread_cond_destroy(&r->done);
-        pthread_cond_destroy(&r->work);
-        pthread_mutex_destroy(&r->lock);
-        free(r->handed);
-        free(r->filling);
-        free(r);
+        release(r);
         return NULL;
     }
     return r;
@@ -96,6 +100,14 @@ static bool hand_over(km_reaper_t *r) {
     return free_slot;
 }
 
+/* A batch the helper cannot take yet is not held back for it. */
+static void hand_over_or_destroy(km_reaper_t *r) {
+    if (hand_over(r)) return;
+    destroy_all(r->filling, r->nfilling);
+    r->nfilling = 0;
+    r->bytes = 0;
+}
+
 void km_reaper_add(km_reaper_t *r, rd_kafka_message_t *m) {
     if (!r) {
         rd_kafka_message_destroy(m);
@@ -103,12 +115,7 @@ void km_reaper_add(km_reaper_t *r, rd_kafka_message_t *m) {
     }
     r->filling[r->nfilling++] = m;
     r->bytes += m->len;
-    if (r->nfilling < REAPER_MSGS_MAX && r->bytes < REAPER_BYTES_MAX) return;
-    if (hand_over(r)) return;
-    /* The helper is behind: this batch is not held back for it. */
-    destroy_all(r->filling, r->nfilling);
-    r->nfilling = 0;
-    r->bytes = 0;
+    if (r->nfilling >= REAPER_MSGS_MAX || r->bytes >= REAPER_BYTES_MAX) hand_over_or_destroy(r);
 }
 
 void km_reaper_tick(km_reaper_t *r) {
@@ -117,11 +124,7 @@ void km_reaper_tick(km_reaper_t *r) {
 
 void km_reaper_flush(km_reaper_t *r) {
     if (!r) return;
-    if (r->nfilling && !hand_over(r)) {
-        destroy_all(r->filling, r->nfilling);
-        r->nfilling = 0;
-        r->bytes = 0;
-    }
+    if (r->nfilling) hand_over_or_destroy(r);
     pthread_mutex_lock(&r->lock);
     while (r->nhanded || r->busy) pthread_cond_wait(&r->done, &r->lock);
     pthread_mutex_unlock(&r->lock);
@@ -135,10 +138,5 @@ void km_reaper_free(km_reaper_t *r) {
     pthread_cond_signal(&r->work);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
-    pthread_cond_destroy(&r->done);
-    pthread_cond_destroy(&r->work);
-    pthread_mutex_destroy(&r->lock);
-    free(r->handed);
-    free(r->filling);
-    free(r);
+    release(r);
 }
