@@ -140,6 +140,7 @@ rd_kafka_t *km_rk_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
 bool km_rk_no_headers(const rd_kafka_message_t *m) {
     if (!m->payload || m->len == 0 || m->len > INT32_MAX) return false; /* an empty value is a static "" */
     const unsigned char *v = m->payload;
+    if (m->len < 64) return v[-1] == (unsigned char)(m->len << 1) && v[m->len] == 0; /* a one-byte varint */
     unsigned char zz[5];
     size_t n = 0;
     for (uint64_t z = (uint64_t)m->len << 1;; z >>= 7) {
