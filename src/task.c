@@ -23,10 +23,10 @@
 #include "clientconf.h"
 #include "clientstats.h"
 #include "fetchwake.h"
-#include "reaper.h"
 #include "log.h"
 #include "offsetsync.h"
 #include "provenance.h"
+#include "reaper.h"
 #include "rk.h"
 #include "util.h"
 
