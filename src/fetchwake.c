@@ -99,9 +99,11 @@ void km_fetchwake_observe(km_fetchwake_t *w, int64_t queued, int64_t records, in
     }
     int64_t full = w->max_records;
     if (w->avg_bytes > 0 && w->max_bytes / w->avg_bytes < full) full = w->max_bytes / w->avg_bytes;
-    if (queued >= full - full / 10) {
-        w->armed = true;
-    } else if (w->armed && queued <= full / 2) {
+    /* What the queue held before this batch was taken is what librdkafka compared with its
+     * limits: one batch can take a full queue below half (BATCH_MAX against a prefetch of a few
+     * tens of thousands of records), and judged by what is left the waker never armed. */
+    if (queued + records >= full - full / 10) w->armed = true;
+    if (w->armed && queued <= full / 2) {
         w->armed = false;
         pthread_mutex_lock(&w->lock);
         bool idle = !w->pending;

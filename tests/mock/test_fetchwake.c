@@ -2,7 +2,9 @@
  * second keeps reading (fetchwake.h). librdkafka 2.0.2 stops fetching when its queue holds
  * queued.min.messages records and fetches again only when something else wakes its broker
  * thread, at the latest after a fixed second: 20 refills of a 1,000-record queue took about 20 s
- * without the waker. With it, each refill follows the drain at once. */
+ * without the waker. With it, each refill follows the drain at once, whether the task takes the
+ * queue in small batches or all of it in one (kmirror's batch holds up to 10,000 records, more
+ * than half of a small budget's prefetch). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,8 +25,7 @@
 /* Each refill that waits out librdkafka's second costs ~1 s: 20 of them cannot finish in 10 s. */
 #define DEADLINE_MS 10000
 
-static void test_drained_prefetch_is_refilled_at_once(void **state) {
-    (void)state;
+static void refilled_at_once(size_t batch_max) {
     char err[256];
     km_mock_t *m = km_mock_new(1, err, sizeof(err));
     assert_non_null(m);
@@ -55,7 +56,7 @@ static void test_drained_prefetch_is_refilled_at_once(void **state) {
 
     /* A task busier than the fetcher: the queue fills up and the fetcher stops, then the task
      * takes it in batches (passing the half-way mark), then finds it full again. */
-    rd_kafka_message_t *batch[100];
+    rd_kafka_message_t *batch[QUEUE_RECORDS];
     size_t got = 0;
     int64_t deadline = km_now_mono_ms() + DEADLINE_MS;
     while (got < total && km_now_mono_ms() < deadline) {
@@ -65,7 +66,7 @@ static void test_drained_prefetch_is_refilled_at_once(void **state) {
             nanosleep(&ts, NULL);
         }
         for (size_t taken = 0; taken < want && got < total;) {
-            ssize_t n = rd_kafka_consume_batch_queue(q, 100, batch, 100);
+            ssize_t n = rd_kafka_consume_batch_queue(q, 100, batch, batch_max);
             if (n <= 0) break;
             int64_t bytes = 0;
             for (ssize_t i = 0; i < n; i++) {
@@ -91,9 +92,22 @@ static void test_drained_prefetch_is_refilled_at_once(void **state) {
     km_mock_free(m);
 }
 
+static void test_drained_prefetch_is_refilled_at_once(void **state) {
+    (void)state;
+    refilled_at_once(100);
+}
+
+/* The batch that empties a full queue is the only one the waker sees: before 2026-12-06 it judged
+ * the queue by what the batch left (nothing), never armed, and 20 refills took ~20 s. */
+static void test_queue_taken_in_one_batch_is_refilled_at_once(void **state) {
+    (void)state;
+    refilled_at_once(QUEUE_RECORDS);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drained_prefetch_is_refilled_at_once),
+        cmocka_unit_test(test_queue_taken_in_one_batch_is_refilled_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
