@@ -21,11 +21,19 @@ static void push(km_recs_t *r, km_rec_t rec) {
     *at(r, r->n++) = rec;
 }
 
-void km_recs_push(km_recs_t *r, int64_t u, int64_t ts, uint32_t size) {
-    push(r, (km_rec_t){u, -1, ts, KM_REC_INFLIGHT, size});
+void km_recs_push(km_recs_t *r, int64_t u, int64_t ts, uint32_t size, int64_t mark) {
+    push(r, (km_rec_t){u, -1, ts, KM_REC_INFLIGHT, size, mark});
 }
 
-void km_recs_push_skipped(km_recs_t *r, int64_t u) { push(r, (km_rec_t){u, -1, 0, KM_REC_SKIPPED, 0}); }
+void km_recs_push_skipped(km_recs_t *r, int64_t u) {
+    push(r, (km_rec_t){u, -1, 0, KM_REC_SKIPPED, 0, r->n ? at(r, r->n - 1)->mark : 0});
+}
+
+bool km_recs_front_mark(const km_recs_t *r, int64_t *mark) {
+    if (r->n == 0) return false;
+    *mark = at(r, 0)->mark;
+    return true;
+}
 
 /* The index of source offset u, or r->n. Reports mostly come in produce order and the acknowledged
  * prefix is popped after each, so u is mostly at the front; without gaps in the source offsets

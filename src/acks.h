@@ -33,6 +33,7 @@ typedef struct km_rec {
     int64_t ts;    /* source timestamp (latency metrics) */
     km_rec_state_t state;
     uint32_t size; /* what the record counts against the in-flight budget (a record is < 2 GiB) */
+    int64_t mark;  /* the caller's, kept with the record: task.c's bytes read before it */
 } km_rec_t;
 
 typedef struct km_recs {
@@ -41,10 +42,12 @@ typedef struct km_recs {
 } km_recs_t;
 
 /* Records must be pushed in ascending source offset order. */
-void km_recs_push(km_recs_t *r, int64_t u, int64_t ts, uint32_t size);
+void km_recs_push(km_recs_t *r, int64_t u, int64_t ts, uint32_t size, int64_t mark);
 /* A record that is not written; it follows the records before it out (callers skip the push
- * when nothing is in flight: it is done at once). */
+ * when nothing is in flight: it is done at once) and takes the mark of the one before it. */
 void km_recs_push_skipped(km_recs_t *r, int64_t u);
+/* The mark of the oldest record still held; false when none is. */
+bool km_recs_front_mark(const km_recs_t *r, int64_t *mark);
 /* A delivery report for source offset u: acknowledged at target offset d, or failed when d < 0;
  * *size (unless NULL) gets the size it was pushed with. False when u is not in flight (a clear
  * dropped it). Reports in produce order cost O(1), others a binary search. */

@@ -439,10 +439,12 @@ void km_metrics_set_budget(km_metrics_t *m, int64_t memory_max_bytes, int64_t in
 
 void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta) { atomic_fetch_add(&fm->registry->inflight_bytes, delta); }
 
-bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm) {
+int64_t km_flow_metrics_inflight_room(const km_flow_metrics_t *fm) {
     int64_t max = atomic_load(&fm->registry->inflight_max_bytes);
-    return max > 0 && atomic_load(&fm->registry->inflight_bytes) > max;
+    return max > 0 ? max - atomic_load(&fm->registry->inflight_bytes) : INT64_MAX;
 }
+
+bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm) { return km_flow_metrics_inflight_room(fm) < 0; }
 
 void km_metrics_reloaded(km_metrics_t *m, const char *error) {
     char *copy = NULL;
@@ -1044,7 +1046,7 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_cpu_seconds_total %.6f\n", s->cpu_seconds);
     family(b, "kmirror_process_resident_memory_bytes", "gauge", "Resident memory of the process, bytes.");
     bprintf(b, "kmirror_process_resident_memory_bytes %" PRIu64 "\n", s->rss_bytes);
-    family(b, "kmirror_inflight_bytes", "gauge", "Records read and not yet acknowledged by their target, all flows of the process, bytes (key, value, headers and librdkafka's per-record bookkeeping).");
+    family(b, "kmirror_inflight_bytes", "gauge", "Memory held by the records read and not yet acknowledged by their target, all flows of the process, bytes: librdkafka's per-record bookkeeping, and every byte read since the oldest of them (a record keeps its whole fetch response).");
     bprintf(b, "kmirror_inflight_bytes %" PRId64 "\n", s->inflight_bytes);
     family(b, "kmirror_inflight_max_bytes", "gauge", "The process's budget for records in flight (inflight.max.bytes): over it, reading pauses.");
     bprintf(b, "kmirror_inflight_max_bytes %" PRId64 "\n", s->inflight_max_bytes);

@@ -178,6 +178,8 @@ void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why);
  * (bytes, negative when acknowledged), and holds back while the total is over the budget. */
 void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta);
 bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm);
+/* What is left of the budget (negative when over it); INT64_MAX when there is none. */
+int64_t km_flow_metrics_inflight_room(const km_flow_metrics_t *fm);
 /* The series of a source partition, created on first use; stable for the registry's lifetime.
  * Thread-safe; called when a partition is assigned, not per record. */
 km_part_stats_t *km_flow_metrics_part(km_flow_metrics_t *fm, const char *topic, const char *remote, int32_t partition);

@@ -40,6 +40,8 @@
 #include <unistd.h>
 
 #define BATCH_MAX 10000
+/* Records a batch may take however little is left of the budget (batch_max()). */
+#define BATCH_MIN 16
 /* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
 #define INFLIGHT_MAX_MSGS 200000
 /* How long a freshly assigned partition is given before its consumer may close (km_task_free). */
@@ -53,11 +55,11 @@
 /* How long the stop of a task whose producer went fatal waits for answers (fail_restartable). */
 #define FATAL_DRAIN_MS 2000
 /* Records in flight are bounded by one budget for the whole process (inflight.max.bytes, a part
- * of memory.max.bytes: config.c), over their real size: key, value, headers and librdkafka's own
- * per-message bookkeeping (each also pins the consumer fetch buffer it lives in). Tasks publish
- * their share after each batch and each poll, not per record. The producer's
- * queue.buffering.max.* limits apply on top, per task: a full queue is backpressure (produce()).
- * The total is kept by the metrics registry, which shows it (kmirror_inflight_bytes, /status). */
+ * of memory.max.bytes: config.c), over the memory they hold (held_bytes()): librdkafka's
+ * per-message bookkeeping, and the fetch responses they came in. Tasks publish their share after
+ * each batch and each poll, not per record. The producer's queue.buffering.max.* limits apply on
+ * top, per task: a full queue is backpressure (produce()). The total is kept by the metrics
+ * registry, which shows it (kmirror_inflight_bytes, /status). */
 #define RECORD_OVERHEAD 256
 
 typedef struct task_part {
@@ -162,7 +164,9 @@ struct km_task {
     size_t spare_low; /* the fewest spares since the last trim: that many were not needed */
     int64_t spare_trim_at;
     int64_t inflight_bytes, inflight_msgs;
-    int64_t published_bytes; /* the part of inflight_bytes counted in the process's total */
+    int64_t read_bytes;      /* key and value bytes of every record read: the marks of held_bytes() */
+    int64_t avg_read;        /* key and value bytes per record read, smoothed over batches */
+    int64_t published_bytes; /* the part of held_bytes() counted in the process's total */
     int64_t commit_inflight;
     int64_t acked_since_commit; /* records acknowledged since positions were last queued */
     int rewinds;
@@ -425,12 +429,38 @@ static int64_t record_size(const rd_kafka_message_t *m, rd_kafka_headers_t *h) {
     return size;
 }
 
+/* What this task's records in flight keep in memory. A consumed record keeps the whole fetch
+ * response it came in, and a response holds records of many partitions: one record not yet
+ * acknowledged keeps every byte fetched after it alive as well, acknowledged or not. So the
+ * budget counts the bytes read since the oldest record in flight, not only the records' own
+ * (which, summed, let 10 KB records with the default 512 MiB budget pin 1.28 GB of fetch
+ * responses). Records are read in fetch order, so the span is about what those responses
+ * hold. One pass over the task's partitions per batch. */
+static int64_t held_bytes(const km_task_t *t) {
+    if (t->inflight_msgs == 0) return t->inflight_bytes;
+    int64_t oldest = t->read_bytes, mark;
+    for (size_t i = 0; i < t->ntopics; i++)
+        for (int j = 0; j < t->topics[i]->nparts; j++) {
+            const task_part_t *p = t->topics[i]->parts[j];
+            if (p && km_recs_front_mark(&p->recs, &mark) && mark < oldest) oldest = mark;
+        }
+    int64_t held = t->read_bytes - oldest + t->inflight_msgs * RECORD_OVERHEAD;
+    return held > t->inflight_bytes ? held : t->inflight_bytes;
+}
+
+/* Records count against the budget only once read: a batch takes no more than is left of it
+ * (10,000 records of 10 KB would pass it by 100 MB). */
+static size_t batch_max(const km_task_t *t) {
+    int64_t n = km_flow_metrics_inflight_room(t->fm) / (t->avg_read + RECORD_OVERHEAD) + 1;
+    return n > BATCH_MAX ? BATCH_MAX : n < BATCH_MIN ? BATCH_MIN : (size_t)n;
+}
+
 /* Brings this task's share of the process budget up to date. */
 static void publish_inflight(km_task_t *t) {
-    int64_t delta = t->inflight_bytes - t->published_bytes;
+    int64_t held = held_bytes(t), delta = held - t->published_bytes;
     if (!delta) return;
     km_flow_metrics_inflight_add(t->fm, delta);
-    t->published_bytes = t->inflight_bytes;
+    t->published_bytes = held;
 }
 
 /* A stored position means records were written to the target partition (with offset-syncs, a
@@ -964,6 +994,8 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
         rd_kafka_message_destroy(m);
         return;
     }
+    int64_t mark = t->read_bytes;
+    t->read_bytes += (int64_t)(m->len + m->key_len);
     task_topic_t *tt = rd_kafka_topic_opaque(m->rkt);
     task_part_t *p = tt && m->partition < tt->nparts ? tt->parts[m->partition] : NULL;
     if (!p || !p->active || p->rewind_to >= 0 || p->went_back || atomic_load(&t->failed)) {
@@ -1004,7 +1036,7 @@ static void handle(km_task_t *t, rd_kafka_message_t *m) {
     }
     int64_t size = 0, offset = m->offset;
     if (produce(t, m, tt, hdrs, ts, &size)) {
-        km_recs_push(&p->recs, offset, ts, (uint32_t)size);
+        km_recs_push(&p->recs, offset, ts, (uint32_t)size, mark);
         p->inflight++;
         t->inflight_msgs++;
         t->inflight_bytes += size;
@@ -1509,12 +1541,17 @@ static void *task_main(void *arg) {
             km_reaper_tick(t->reaper);
             continue;
         }
-        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, BATCH_MAX);
+        ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, batch_max(t));
         if (n > 0) {
             t->consumed_at = km_now_wall_ms();
             t->consumed_mono = km_now_mono_ms();
-            int64_t bytes = 0;
-            for (ssize_t i = 0; i < n; i++) bytes += (int64_t)batch[i]->len;
+            int64_t bytes = 0, keys = 0;
+            for (ssize_t i = 0; i < n; i++) {
+                bytes += (int64_t)batch[i]->len;
+                keys += (int64_t)batch[i]->key_len;
+            }
+            int64_t avg = (bytes + keys) / n;
+            t->avg_read = t->avg_read ? t->avg_read + (avg - t->avg_read) / 8 : avg;
             km_fetchwake_observe(t->fetchwake, rd_kafka_queue_length(t->queue), n, bytes);
         } else if (n == 0) {
             t->dry_polls++;

@@ -704,6 +704,83 @@ static void test_long_link_is_no_idle_spell(void **state) {
     env_free(e);
 }
 
+/* A record keeps the whole fetch response it came in, and a response holds records of every
+ * partition: one target partition that is slow to acknowledge keeps everything read after its
+ * oldest record in memory, the other partitions' records acknowledged or not. The budget counts
+ * that span, so reading stops about inflight.max.bytes after the slow partition's oldest record.
+ * Seen failing before (the budget summed the records in flight, which are mostly the slow
+ * partition's): the fast partitions got ~5,000 records while the slow one's first request
+ * waited. */
+#define HELD_PARTITIONS 8
+#define HELD_PER_PARTITION 1500
+#define HELD_VALUE 1024
+#define HELD_RTT_MS 6000
+/* inflight.max.bytes (1 MiB) of 1 KB records, the fast part of the responses read before the
+ * slow partition's first record (64 KiB each), and the batches taken before the total is
+ * published. */
+#define HELD_FAST_MAX 2500
+
+typedef struct fast_waiter {
+    env_t *e;
+    int64_t want;
+} fast_waiter_t;
+
+/* The fast partitions are the first HELD_PARTITIONS - 1 (the slow one's watermark would wait for
+ * its delayed answers). */
+static bool fast_have(void *arg) {
+    fast_waiter_t *f = arg;
+    km_mirror_tick(f->e->m);
+    return kt_topic_records(km_mock_bootstraps(f->e->b), "A.held", HELD_PARTITIONS - 1) >= f->want;
+}
+
+static void test_slow_partition_holds_the_budget(void **state) {
+    (void)state;
+    env_t *e = env_new("held", "A.held", HELD_PARTITIONS);
+    km_mock_free(e->b);
+    char err[256];
+    e->b = km_mock_new(2, err, sizeof(err));
+    assert_non_null(e->b);
+    assert_int_equal(km_mock_create_topic(e->b, "A.held", HELD_PARTITIONS), 0);
+    assert_int_equal(km_mock_create_mm2_topics(e->b, "A"), 0);
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
+    /* Broker 1 leads the slow partition alone: its Produce answers are the slow partition's. */
+    for (int p = 0; p < HELD_PARTITIONS; p++) rd_kafka_mock_partition_set_leader(mb, "A.held", p, p == HELD_PARTITIONS - 1 ? 1 : 2);
+    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 2);
+    rd_kafka_mock_partition_set_leader(mb, "mm2-kmirror-tasks.A.A-mm2.internal", 0, 2);
+    assert_int_equal(rd_kafka_mock_coordinator_set(mb, "group", "A-mm2", 2), 0);
+    /* Every fetch response holds every partition's records before kmirror reads: the mock answers
+     * with whole stored batches, so they are small (50 records). */
+    int n = HELD_PARTITIONS * HELD_PER_PARTITION;
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    char *value = km_xcalloc(1, HELD_VALUE + 1);
+    memset(value, 'v', HELD_VALUE);
+    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = i % HELD_PARTITIONS, .key = "k", .value = value};
+    const char *pconf[] = {"batch.num.messages", "50", NULL};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), "held", msgs, (size_t)n, pconf, NULL), 0);
+    free(msgs);
+    free(value);
+    rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 5, RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS,
+                                                 RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS, RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS,
+                                                 RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS, RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS);
+    env_start(e, "emit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n"
+                 "inflight.max.bytes = 1048576\nmemory.max.bytes = 16777216\nA.consumer.max.partition.fetch.bytes = 65536\n");
+    fast_waiter_t f = {e, 1};
+    assert_true(kt_wait_until(fast_have, &f, 30000));
+    /* Well within the delay: the slow partition's first record is not acknowledged yet. */
+    f.want = HELD_FAST_MAX;
+    bool passed = kt_wait_until(fast_have, &f, HELD_RTT_MS / 2);
+    int64_t fast = kt_topic_records(km_mock_bootstraps(e->b), "A.held", HELD_PARTITIONS - 1);
+    print_message("# records of the fast partitions written while the slow one waited: %lld (at most %d)\n", (long long)fast,
+                  HELD_FAST_MAX);
+    assert_false(passed);
+
+    waiter_t w = {e, "A.held", HELD_PARTITIONS, n};
+    assert_true(kt_wait_until(target_has, &w, 60000));
+    assert_true(kt_wait_until(nothing_in_flight, e, 10000));
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -718,6 +795,7 @@ int main(void) {
         cmocka_unit_test(test_source_log_went_back),
         cmocka_unit_test(test_source_log_replaced),
         cmocka_unit_test(test_long_link_is_no_idle_spell),
+        cmocka_unit_test(test_slow_partition_holds_the_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

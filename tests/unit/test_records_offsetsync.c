@@ -666,20 +666,20 @@ static void test_recs_report_gives_the_size(void **state) {
     km_recs_t r = {0};
     km_rec_t out;
     uint32_t size = 0;
-    for (int64_t u = 0; u < 48; u++) km_recs_push(&r, u, 0, (uint32_t)(100 + u));
+    for (int64_t u = 0; u < 48; u++) km_recs_push(&r, u, 0, (uint32_t)(100 + u), 0);
     for (int64_t u = 0; u < 40; u++) { /* the front moves, so later pushes wrap around the ring */
         assert_true(km_recs_report(&r, u, u, &size));
         assert_int_equal(size, 100 + u);
         assert_true(km_recs_pop_acked(&r, &out));
-        km_recs_push(&r, 48 + u, 0, (uint32_t)(148 + u));
+        km_recs_push(&r, 48 + u, 0, (uint32_t)(148 + u), 0);
     }
     assert_true(km_recs_report(&r, 70, 70, &size)); /* out of order, no gap */
     assert_int_equal(size, 170);
     km_recs_clear(&r);
-    km_recs_push(&r, 10, 0, 1);
-    km_recs_push(&r, 12, 0, 2); /* 11 is a gap (compaction): 13 is not at 13 - 10 */
-    km_recs_push(&r, 13, 0, 3);
-    km_recs_push(&r, 14, 0, 4);
+    km_recs_push(&r, 10, 0, 1, 0);
+    km_recs_push(&r, 12, 0, 2, 0); /* 11 is a gap (compaction): 13 is not at 13 - 10 */
+    km_recs_push(&r, 13, 0, 3, 0);
+    km_recs_push(&r, 14, 0, 4, 0);
     assert_true(km_recs_report(&r, 13, 5, &size));
     assert_int_equal(size, 3);
     assert_false(km_recs_report(&r, 11, 5, &size));
@@ -692,7 +692,7 @@ static void test_recs_report_gives_the_size(void **state) {
 static void test_acknowledged_prefix(void **state) {
     km_recs_t r = {0};
     km_rec_t out;
-    for (int64_t u = 10; u < 210; u += 2) km_recs_push(&r, u, u * 1000, 100); /* gaps: compaction */
+    for (int64_t u = 10; u < 210; u += 2) km_recs_push(&r, u, u * 1000, 100, 0); /* gaps: compaction */
     assert_true(km_recs_report(&r, 12, 501, NULL));
     assert_false(km_recs_pop_acked(&r, &out)); /* 10 still in flight: 12 is not replicated yet */
     assert_true(km_recs_report(&r, 10, 500, NULL));
@@ -708,7 +708,7 @@ static void test_acknowledged_prefix(void **state) {
     assert_false(km_recs_report(&r, 15, 1, NULL)); /* never produced */
     km_recs_clear(&r);
     assert_false(km_recs_report(&r, 16, 503, NULL)); /* a late report after a rewind */
-    for (int64_t u = 0; u < 1000; u++) km_recs_push(&r, u, 0, 100); /* grows past the first capacities */
+    for (int64_t u = 0; u < 1000; u++) km_recs_push(&r, u, 0, 100, 0); /* grows past the first capacities */
     for (int64_t u = 999; u >= 0; u--) assert_true(km_recs_report(&r, u, u, NULL));
     for (int64_t u = 0; u < 1000; u++) {
         assert_true(km_recs_pop_acked(&r, &out));
@@ -721,10 +721,10 @@ static void test_acknowledged_prefix(void **state) {
 static void test_recs_skipped_are_done_in_order(void **state) {
     km_recs_t r = {0};
     km_rec_t out;
-    km_recs_push(&r, 10, 0, 100);
+    km_recs_push(&r, 10, 0, 100, 0);
     km_recs_push_skipped(&r, 11);
     km_recs_push_skipped(&r, 12);
-    km_recs_push(&r, 13, 0, 100);
+    km_recs_push(&r, 13, 0, 100, 0);
     assert_false(km_recs_pop_acked(&r, &out)); /* 10 in flight holds the skipped ones back */
     assert_false(km_recs_report(&r, 11, 5, NULL));   /* no delivery report belongs to a skipped record */
     assert_true(km_recs_report(&r, 13, 501, NULL));
