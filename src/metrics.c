@@ -1046,7 +1046,7 @@ static void render_process(buf_t *b, const km_snapshot_t *s) {
     bprintf(b, "kmirror_process_cpu_seconds_total %.6f\n", s->cpu_seconds);
     family(b, "kmirror_process_resident_memory_bytes", "gauge", "Resident memory of the process, bytes.");
     bprintf(b, "kmirror_process_resident_memory_bytes %" PRIu64 "\n", s->rss_bytes);
-    family(b, "kmirror_inflight_bytes", "gauge", "Memory held by the records read and not yet acknowledged by their target, all flows of the process, bytes: librdkafka's per-record bookkeeping, and every byte read since the oldest of them (a record keeps its whole fetch response).");
+    family(b, "kmirror_inflight_bytes", "gauge", "Memory held by the records read and not yet acknowledged by their target, all flows of the process, bytes: librdkafka's per-record bookkeeping, and the key and value bytes read since the oldest of them (a record keeps its whole fetch response).");
     bprintf(b, "kmirror_inflight_bytes %" PRId64 "\n", s->inflight_bytes);
     family(b, "kmirror_inflight_max_bytes", "gauge", "The process's budget for records in flight (inflight.max.bytes): over it, reading pauses.");
     bprintf(b, "kmirror_inflight_max_bytes %" PRId64 "\n", s->inflight_max_bytes);

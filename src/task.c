@@ -170,6 +170,7 @@ struct km_task {
     int64_t inflight_bytes, inflight_msgs;
     int64_t read_bytes;      /* key and value bytes of every record read: the marks of held_bytes() */
     int64_t avg_read;        /* key and value bytes per record read, smoothed over batches */
+    int64_t fetch_max;       /* the consumer's fetch.max.bytes: what one record can keep at most */
     int64_t published_bytes; /* the part of held_bytes() counted in the process's total */
     int64_t commit_inflight;
     int64_t acked_since_commit; /* records acknowledged since positions were last queued */
@@ -436,25 +437,31 @@ static int64_t record_size(const rd_kafka_message_t *m, rd_kafka_headers_t *h) {
 /* What this task's records in flight keep in memory. A consumed record keeps the whole fetch
  * response it came in, and a response holds records of many partitions: one record not yet
  * acknowledged keeps every byte fetched after it alive as well, acknowledged or not. So the
- * budget counts the bytes read since the oldest record in flight, not only the records' own
- * (which, summed, let 10 KB records with the default 512 MiB budget pin 1.28 GB of fetch
- * responses). Records are read in fetch order, so the span is about what those responses
- * hold. One pass over the task's partitions per batch. */
+ * budget counts the key and value bytes read since the oldest record in flight, not only the
+ * records' own (which, summed, let 10 KB records with the default 512 MiB budget pin 1.28 GB of
+ * fetch responses). Records are read in fetch order, so the span is about what those responses
+ * hold; but no record keeps more than its one response, which bounds the span when few records
+ * are out for long (a target partition whose leader is away). A partition with nothing in
+ * flight is left out: the front of its ring may be a refused record, paused for its backoff,
+ * whose message went at its delivery report. One pass over the task's partitions per loop. */
 static int64_t held_bytes(const km_task_t *t) {
     if (t->inflight_msgs == 0) return t->inflight_bytes;
     int64_t oldest = t->read_bytes, mark;
     for (size_t i = 0; i < t->ntopics; i++)
         for (int j = 0; j < t->topics[i]->nparts; j++) {
             const task_part_t *p = t->topics[i]->parts[j];
-            if (p && km_recs_front_mark(&p->recs, &mark) && mark < oldest) oldest = mark;
+            if (p && p->inflight > 0 && km_recs_front_mark(&p->recs, &mark) && mark < oldest) oldest = mark;
         }
-    int64_t held = t->read_bytes - oldest + t->inflight_msgs * RECORD_OVERHEAD;
+    int64_t held = t->read_bytes - oldest, most = t->inflight_msgs * t->fetch_max;
+    held = (held < most ? held : most) + t->inflight_msgs * RECORD_OVERHEAD;
     return held > t->inflight_bytes ? held : t->inflight_bytes;
 }
 
-/* Records count against the budget only once read: a batch takes no more than is left of it
- * (10,000 records of 10 KB would pass it by 100 MB). */
+/* Records count against the budget only once read: a batch takes about what is left of it
+ * (10,000 records of 10 KB would pass it by 100 MB), and the first one, before record sizes are
+ * known, BATCH_MIN. */
 static size_t batch_max(const km_task_t *t) {
+    if (!t->avg_read) return BATCH_MIN;
     int64_t n = km_flow_metrics_inflight_room(t->fm) / (t->avg_read + RECORD_OVERHEAD) + 1;
     return n > BATCH_MAX ? BATCH_MAX : n < BATCH_MIN ? BATCH_MIN : (size_t)n;
 }
@@ -1585,6 +1592,9 @@ static void *task_main(void *arg) {
     stop_by(t, km_now_mono_ms() + t->flow->s.shutdown_timeout_ms);
     drain(t);
     km_reaper_flush(t->reaper);
+    /* Records purged without a report would otherwise stay on the process's budget for good. */
+    km_flow_metrics_inflight_add(t->fm, -t->published_bytes);
+    t->published_bytes = 0;
     return NULL;
 }
 
@@ -1699,6 +1709,7 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     if (t->eos) rd_kafka_conf_set(cc, "isolation.level", "read_committed", NULL, 0);
     enable_stats(cc, &f->rk_consumer, t);
     int64_t max_records = conf_ll(cc, "queued.min.messages"), max_kbytes = conf_ll(cc, "queued.max.messages.kbytes");
+    t->fetch_max = conf_ll(cc, "fetch.max.bytes");
     t->consumer = km_rk_new(RD_KAFKA_CONSUMER, cc, errstr, errlen);
     if (!t->consumer) return -1;
     rd_kafka_poll_set_consumer(t->consumer);

@@ -717,6 +717,32 @@ static void test_acknowledged_prefix(void **state) {
     km_recs_free(&r);
 }
 
+/* The front's mark is the oldest record still held (task.c counts the memory held from it); a
+ * skipped record, always behind another, takes that one's mark. */
+static void test_recs_front_mark_is_the_oldest_held(void **state) {
+    (void)state;
+    km_recs_t r = {0};
+    km_rec_t out;
+    int64_t mark = -1;
+    assert_false(km_recs_front_mark(&r, &mark));
+    km_recs_push(&r, 10, 0, 100, 1000);
+    km_recs_push_skipped(&r, 11);
+    km_recs_push(&r, 12, 0, 100, 3000);
+    assert_true(km_recs_front_mark(&r, &mark));
+    assert_int_equal(mark, 1000);
+    assert_true(km_recs_report(&r, 10, 500, NULL));
+    assert_true(km_recs_pop_acked(&r, &out));
+    assert_true(km_recs_front_mark(&r, &mark)); /* the skipped record: 10's mark */
+    assert_int_equal(mark, 1000);
+    assert_true(km_recs_pop_acked(&r, &out));
+    assert_int_equal(out.state, KM_REC_SKIPPED);
+    assert_true(km_recs_front_mark(&r, &mark));
+    assert_int_equal(mark, 3000);
+    km_recs_clear(&r);
+    assert_false(km_recs_front_mark(&r, &mark));
+    km_recs_free(&r);
+}
+
 /* A skipped record is done once every record before it is: never ahead of one in flight. */
 static void test_recs_skipped_are_done_in_order(void **state) {
     km_recs_t r = {0};
@@ -787,6 +813,7 @@ int main(void) {
         cmocka_unit_test(test_translation_across_skipped_records),
         cmocka_unit_test(test_positions_past_uncovered_skips_would_skip_records),
         cmocka_unit_test(test_recs_skipped_are_done_in_order),
+        cmocka_unit_test(test_recs_front_mark_is_the_oldest_held),
         cmocka_unit_test(test_recs_report_gives_the_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
