@@ -516,6 +516,10 @@ km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id) {
 
 void km_task_slot_restarted(km_task_slot_t *ts) { bump(&ts->restarts, 1); }
 
+void km_task_slot_budget_wait(km_task_slot_t *ts, int64_t us) {
+    if (us > 0) bump(&ts->budget_wait_us, (uint64_t)us);
+}
+
 void km_task_slot_started(km_task_slot_t *ts) {
     ts->seen_retries = ts->seen_errors = 0;
     atomic_store(&ts->source_up, -1);
@@ -734,6 +738,7 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
         o->request_retries += ld(&fm->tasks[i]->request_retries);
         o->request_errors += ld(&fm->tasks[i]->request_errors);
         o->task_restarts += ld(&fm->tasks[i]->restarts);
+        o->budget_wait_us += ld(&fm->tasks[i]->budget_wait_us);
     }
     tasks_snap(fm, o);
     pthread_mutex_unlock(&fm->lock);
@@ -1027,6 +1032,11 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_producer_request_errors_total", l[i].flow, (double)s->flows[i].request_errors);
     family(b, "kmirror_task_restarts_total", "counter", "Tasks the flow started again after their producer went fatal.");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_task_restarts_total", l[i].flow, (double)s->flows[i].task_restarts);
+    family(b, "kmirror_inflight_wait_seconds_total", "counter",
+           "Time the flow's tasks held back reading because the process's records in flight were over inflight.max.bytes "
+           "(or a task had 200,000 records in flight).");
+    for (size_t i = 0; i < s->nflows; i++)
+        sample(b, "kmirror_inflight_wait_seconds_total", l[i].flow, (double)s->flows[i].budget_wait_us / 1e6);
 }
 
 static void render_groups(buf_t *b, const km_snapshot_t *s) {
@@ -1151,6 +1161,7 @@ static json_t *flow_json(const km_flow_snap_t *f) {
                           "producer_request_errors", (json_int_t)f->request_errors, "tasks", tasks, "partitions", parts,
                           "checkpoints", ckpts);
     json_object_set_new(o, "task_restarts", json_integer((json_int_t)f->task_restarts));
+    json_object_set_new(o, "inflight_wait_seconds", json_real((double)f->budget_wait_us / 1e6));
     json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());
     json_object_set_new(o, "groups", groups);
     return o;

@@ -146,6 +146,7 @@ typedef struct km_task_slot {
     _Atomic uint64_t request_retries; /* librdkafka produce request retries, over every run of the task */
     _Atomic uint64_t request_errors;  /* librdkafka produce request errors, likewise */
     _Atomic uint64_t restarts;        /* the flow started the task again after a fatal client error */
+    _Atomic uint64_t budget_wait_us;  /* time reading held back, the process over inflight.max.bytes */
     uint64_t seen_retries, seen_errors; /* what the current producer had reported; task thread only */
 } km_task_slot_t;
 
@@ -188,6 +189,8 @@ km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id);
 
 void km_task_slot_started(km_task_slot_t *ts);
 void km_task_slot_restarted(km_task_slot_t *ts);
+/* The task held back reading for `us` microseconds because the process was over its budget. */
+void km_task_slot_budget_wait(km_task_slot_t *ts, int64_t us);
 void km_task_slot_stopped(km_task_slot_t *ts);
 /* Feeds a librdkafka statistics JSON document of the task's producer (is_producer) or consumer:
  * broker connectivity, and for the producer its request retries and errors. */
@@ -261,6 +264,7 @@ typedef struct km_flow_snap {
     km_flow_state_t state;
     char *reason; /* NULL when running */
     uint64_t request_retries, request_errors, task_restarts;
+    uint64_t budget_wait_us; /* over every task */
     km_task_snap_t *tasks; /* running tasks only */
     int ntasks;
     km_part_snap_t *parts; /* sorted by topic, partition */

@@ -1547,9 +1547,11 @@ static void *task_main(void *arg) {
          * so one task cannot starve the others). */
         if ((t->inflight_bytes > 0 && km_flow_metrics_inflight_over(t->fm)) ||
             t->inflight_msgs > INFLIGHT_MAX_MSGS) {
+            int64_t t0 = km_now_mono_us();
             rd_kafka_poll(t->producer, 5);
             publish_inflight(t);
             km_reaper_tick(t->reaper);
+            km_task_slot_budget_wait(t->slot, km_now_mono_us() - t0);
             continue;
         }
         ssize_t n = rd_kafka_consume_batch_queue(t->queue, 0, batch, batch_max(t));

@@ -323,6 +323,68 @@ static void test_refused_partition_resumes(void **state) {
     env_free(e);
 }
 
+/* n records of `size` bytes each to one partition. */
+static void produce_sized(env_t *e, const char *topic, int partition, int n, size_t size) {
+    char *value = km_xmalloc(size + 1);
+    memset(value, 'v', size);
+    value[size] = '\0';
+    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
+    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = partition, .key = "k", .value = value};
+    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), topic, msgs, (size_t)n, NULL, NULL), 0);
+    free(msgs);
+    free(value);
+}
+
+static uint64_t budget_wait_us(env_t *e) {
+    km_snapshot_t *s = km_metrics_snapshot(km_mirror_metrics(e->m), km_now_wall_ms());
+    uint64_t us = s->flows[0].budget_wait_us;
+    km_snapshot_free(s);
+    return us;
+}
+
+/* A record the target refused stays at the front of its partition's ring through the backoff
+ * (it is read again from there), with nothing of that partition in flight. It must not count
+ * against the in-flight budget: the budget counts the bytes read since the oldest record in
+ * flight, and counted from the refused one it grew with every record the other partitions read
+ * until the task held back reading on every partition, with next to nothing in flight. Here
+ * partition 0 gets 4 MB in chunks of 400 KB, each mirrored before the next, against a 1 MiB
+ * budget: the task never has to wait. (Before the fix: it waited, and the counter said so.) */
+static void test_refused_record_leaves_the_budget(void **state) {
+    env_t *e = env_new("tight", 2, 2);
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
+    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 1);
+    rd_kafka_mock_partition_set_leader(mb, "mm2-kmirror-tasks.A.A-mm2.internal", 0, 1);
+    rd_kafka_mock_partition_set_leader(mb, "A.tight", 0, 1);
+    rd_kafka_mock_partition_set_leader(mb, "A.tight", 1, 2); /* only partition 1 on broker 2 */
+    env_start_with(e, "emit.heartbeats.enabled = false\nemit.checkpoints.enabled = false\n"
+                      "memory.max.bytes = 16777216\ninflight.max.bytes = 1048576\n");
+    produce_n(e, "tight", 0, 20, 2);
+    waiter_t w0 = {e, "A.tight", 2, 20};
+    assert_true(kt_wait_until(mirrored, &w0, 30000));
+    /* Three refusals: partition 1 backs off 1 s, 2 s and 4 s, then its record goes through. */
+    rd_kafka_mock_broker_push_request_error_rtts(mb, 2, 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_INVALID_RECORD, 0,
+                                                 RD_KAFKA_RESP_ERR_INVALID_RECORD, 0,
+                                                 RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
+    produce_n(e, "tight", 20, 2, 2); /* one record each; the one of partition 1 is refused */
+    assert_true(kt_wait_until(is_blocked, e, 30000));
+    uint64_t waited = budget_wait_us(e);
+    for (int chunk = 1; chunk <= 10; chunk++) {
+        produce_sized(e, "tight", 0, 100, 4000);
+        part_waiter_t w = {e, "A.tight", {11 + 100 * chunk, 0}, 2};
+        assert_true(kt_wait_until(parts_reached, &w, 30000));
+    }
+    health_t h;
+    read_health(e, &h);
+    print_message("# partition 1 still blocked: %s; waited for the budget: %llu us\n", h.blocked_partition == 1 ? "yes" : "no",
+                  (unsigned long long)(budget_wait_us(e) - waited));
+    assert_int_equal(h.blocked_partition, 1); /* the check above ran while the refused record was held */
+    assert_int_equal(budget_wait_us(e) - waited, 0);
+    part_waiter_t all = {e, "A.tight", {1011, 11}, 2};
+    assert_true(kt_wait_until(flowing_again, &all, 60000));
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -332,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_rtt),
         cmocka_unit_test(test_refused_record_stops_only_its_partition),
         cmocka_unit_test(test_refused_partition_resumes),
+        cmocka_unit_test(test_refused_record_leaves_the_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

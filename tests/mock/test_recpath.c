@@ -779,6 +779,11 @@ static void test_slow_partition_holds_the_budget(void **state) {
                   HELD_FAST_MAX);
     assert_false(passed);
     assert_true(slow_acked == 0);
+    /* ... and says why reading stopped: the process's records in flight are over the budget. */
+    const char *all[] = {NULL};
+    double waited = metric(e, "kmirror_inflight_wait_seconds_total", all);
+    print_message("# held back for the budget: %.2f s\n", waited);
+    assert_true(waited > 0);
 
     waiter_t w = {e, "A.held", HELD_PARTITIONS, n};
     assert_true(kt_wait_until(target_has, &w, 60000));
