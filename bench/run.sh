@@ -29,7 +29,7 @@
 #                           fetch.max.wait.ms=100, receive/send.buffer.bytes=4 MiB, all four
 #   gzip lz4 zstd snappy    producer compression.type
 #   qmin100k qmin250k       consumer queued.min.messages=100000 / 250000 (default 1000000)
-#   infl32m infl64m         inflight.max.bytes = 32 / 64 MiB (kmirror's; default 256 MiB)
+#   infl32m infl64m         inflight.max.bytes = 32 / 64 MiB alone (the budget is then twice it; default 64 of 512 MiB)
 #   lean32 lean64           both: queued.min.messages=250000 and inflight.max.bytes 32 / 64 MiB
 #   lean                    max.partition.fetch.bytes 1 MiB, queued.min.messages 250000, queued.max.messages.kbytes 16384
 #   qmax16m                 consumer queued.max.messages.kbytes=16384 (default 65536)

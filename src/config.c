@@ -971,8 +971,8 @@ static int64_t bytes_key(const km_config_t *cfg, const char *key, int64_t min, i
     return ok ? r : -1;
 }
 
-/* memory.max.bytes is the process's one memory budget: inflight.max.bytes of it (half unless
- * set) for the records handed to the producers and not yet acknowledged, the rest for the
+/* memory.max.bytes is the process's one memory budget: inflight.max.bytes of it (an eighth unless
+ * set, config.h) for the records handed to the producers and not yet acknowledged, the rest for the
  * consumers' prefetch, shared out evenly over the tasks the process can run (the tasks.max of
  * every flow that runs here, --clusters) and turned into librdkafka's prefetch limits (clientconf.c). A file that
  * sets only inflight.max.bytes (it came first) gets twice that as the budget. */
@@ -980,7 +980,7 @@ static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
     int64_t inflight = bytes_key(cfg, "inflight.max.bytes", 1048576, 0, name, d);
     int64_t def = inflight > 0 ? 2 * inflight : KM_MEMORY_MAX_BYTES_DEFAULT;
     int64_t mem = bytes_key(cfg, "memory.max.bytes", KM_MEMORY_MIN_BYTES, def > KM_MEMORY_MIN_BYTES ? def : KM_MEMORY_MIN_BYTES, name, d);
-    if (inflight == 0 && mem > 0) inflight = mem / 2;
+    if (inflight == 0 && mem > 0) inflight = mem / KM_INFLIGHT_SHARE_DIVISOR;
     if (mem < 0 || inflight < 0) return;
     if (inflight > mem - KM_MEMORY_MIN_BYTES / 2) {
         km_diag_error(d, "%s: inflight.max.bytes (%lld) leaves too little of memory.max.bytes (%lld) for the consumers' prefetch: "

@@ -116,10 +116,15 @@ typedef struct km_flow {
     km_flow_settings_t s;  /* typed view; valid only when the flow is enabled and error-free */
 } km_flow_t;
 
-/* memory.max.bytes: the process's memory budget, all flows and tasks together; by default half
- * of it is inflight.max.bytes (records read and not yet acknowledged), the rest the consumers'
- * prefetch. */
+/* memory.max.bytes: the process's memory budget, all flows and tasks together; by default an
+ * eighth of it is inflight.max.bytes (records read and not yet acknowledged), the rest the
+ * consumers' prefetch. Half in flight (before 2026-12-06) filled up whenever the target was the
+ * slower side and bought no rate: at 512 MiB, 1 KB and 10 KB records at 16 and 256 partitions
+ * peaked at 0.41-0.49 GB with half and 0.23-0.30 GB with an eighth, at the same records/s, also
+ * across a 100 ms round trip. 100 B records get a larger prefetch (more queued records): 0.9-1.3x
+ * the rate for 0.51-0.61 GB instead of 0.38-0.52 (bench/results/2026-12-06.md section 19). */
 #define KM_MEMORY_MAX_BYTES_DEFAULT (512LL * 1024 * 1024)
+#define KM_INFLIGHT_SHARE_DIVISOR 8
 #define KM_MEMORY_MIN_BYTES (16LL * 1024 * 1024)
 
 typedef struct km_config {

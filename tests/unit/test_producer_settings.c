@@ -47,7 +47,7 @@ static void unload(km_config_t *cfg, km_diag_t *d) {
     km_diag_free(d);
 }
 
-/* memory.max.bytes: half of it in flight unless inflight.max.bytes says otherwise, the rest the
+/* memory.max.bytes: an eighth of it in flight unless inflight.max.bytes says otherwise, the rest the
  * prefetch of the process's tasks (here two flows of one task each), as librdkafka's limits. */
 static void test_memory_budget_keys(void **state) {
     const char *base = "clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n"
@@ -57,10 +57,10 @@ static void test_memory_budget_keys(void **state) {
     assert_int_equal(load(&cfg, &d, base, ""), 0);
     assert_int_equal(cfg.memory_max_bytes, KM_MEMORY_MAX_BYTES_DEFAULT);
     for (size_t i = 0; i < cfg.nflows; i++) {
-        assert_int_equal(cfg.flows[i].s.inflight_max_bytes, KM_MEMORY_MAX_BYTES_DEFAULT / 2);
-        /* (512 MiB - 256 MiB) / 2 tasks = 128 MiB each: 64 MiB of bytes, 64 MiB / 320 B records */
+        assert_int_equal(cfg.flows[i].s.inflight_max_bytes, KM_MEMORY_MAX_BYTES_DEFAULT / 8);
+        /* (512 MiB - 64 MiB) / 2 tasks = 224 MiB each: 112 MiB of bytes (64 MiB at most), 112 MiB / 320 B records */
         assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.max.messages.kbytes"), "65536");
-        assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.min.messages"), "209715");
+        assert_string_equal(km_props_get(&cfg.flows[i].rk_consumer, "queued.min.messages"), "367001");
     }
     unload(&cfg, &d);
 
@@ -68,7 +68,7 @@ static void test_memory_budget_keys(void **state) {
     assert_int_equal(load_here(&cfg, &d, base, "", "B"), 0);
     km_flow_t *ab = km_config_flow(&cfg, "A", "B");
     assert_non_null(ab);
-    assert_string_equal(km_props_get(&ab->rk_consumer, "queued.min.messages"), "419430");
+    assert_string_equal(km_props_get(&ab->rk_consumer, "queued.min.messages"), "734003");
     unload(&cfg, &d);
 
     assert_int_equal(load(&cfg, &d, base, "memory.max.bytes = 134217728\nA.consumer.queued.min.messages = 5000\n"), 0);
@@ -76,10 +76,10 @@ static void test_memory_budget_keys(void **state) {
     for (size_t i = 0; i < cfg.nflows; i++) {
         km_flow_t *f = &cfg.flows[i];
         assert_int_equal(f->s.memory_max_bytes, 134217728);
-        assert_int_equal(f->s.inflight_max_bytes, 67108864);
-        assert_string_equal(km_props_get(&f->rk_consumer, "queued.max.messages.kbytes"), "16384");
+        assert_int_equal(f->s.inflight_max_bytes, 16777216);
+        assert_string_equal(km_props_get(&f->rk_consumer, "queued.max.messages.kbytes"), "28672");
         /* the user's value wins on the flow that reads from A */
-        assert_string_equal(km_props_get(&f->rk_consumer, "queued.min.messages"), strcmp(f->source, "A") == 0 ? "5000" : "52428");
+        assert_string_equal(km_props_get(&f->rk_consumer, "queued.min.messages"), strcmp(f->source, "A") == 0 ? "5000" : "91750");
     }
     unload(&cfg, &d);
 
