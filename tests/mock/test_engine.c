@@ -361,10 +361,12 @@ static void test_refused_record_leaves_the_budget(void **state) {
     produce_n(e, "tight", 0, 20, 2);
     waiter_t w0 = {e, "A.tight", 2, 20};
     assert_true(kt_wait_until(mirrored, &w0, 30000));
-    /* Three refusals: partition 1 backs off 1 s, 2 s and 4 s, then its record goes through. */
-    rd_kafka_mock_broker_push_request_error_rtts(mb, 2, 0 /* Produce */, 3, RD_KAFKA_RESP_ERR_INVALID_RECORD, 0,
-                                                 RD_KAFKA_RESP_ERR_INVALID_RECORD, 0,
-                                                 RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
+    /* Six refusals: partition 1 backs off 1, 2, 4, 8 and 16 s, blocked for over 30 s, longer than
+     * the chunks below take even under a sanitizer (three, 7 s, were not). The mock cannot take
+     * back errors pushed on a broker, so the test stops with the partition still blocked; that it
+     * resumes is test_refused_partition_resumes. */
+    for (int i = 0; i < 6; i++)
+        rd_kafka_mock_broker_push_request_error_rtts(mb, 2, 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
     produce_n(e, "tight", 20, 2, 2); /* one record each; the one of partition 1 is refused */
     assert_true(kt_wait_until(is_blocked, e, 30000));
     uint64_t waited = budget_wait_us(e);
@@ -379,8 +381,6 @@ static void test_refused_record_leaves_the_budget(void **state) {
                   (unsigned long long)(budget_wait_us(e) - waited));
     assert_int_equal(h.blocked_partition, 1); /* the check above ran while the refused record was held */
     assert_int_equal(budget_wait_us(e) - waited, 0);
-    part_waiter_t all = {e, "A.tight", {1011, 11}, 2};
-    assert_true(kt_wait_until(flowing_again, &all, 60000));
     assert_int_equal(env_stop(e), 0);
     env_free(e);
 }
