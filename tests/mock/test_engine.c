@@ -323,18 +323,6 @@ static void test_refused_partition_resumes(void **state) {
     env_free(e);
 }
 
-/* n records of `size` bytes each to one partition. */
-static void produce_sized(env_t *e, const char *topic, int partition, int n, size_t size) {
-    char *value = km_xmalloc(size + 1);
-    memset(value, 'v', size);
-    value[size] = '\0';
-    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
-    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = partition, .key = "k", .value = value};
-    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), topic, msgs, (size_t)n, NULL, NULL), 0);
-    free(msgs);
-    free(value);
-}
-
 static uint64_t budget_wait_us(env_t *e) {
     km_snapshot_t *s = km_metrics_snapshot(km_mirror_metrics(e->m), km_now_wall_ms());
     uint64_t us = s->flows[0].budget_wait_us;
@@ -371,7 +359,7 @@ static void test_refused_record_leaves_the_budget(void **state) {
     assert_true(kt_wait_until(is_blocked, e, 30000));
     uint64_t waited = budget_wait_us(e);
     for (int chunk = 1; chunk <= 10; chunk++) {
-        produce_sized(e, "tight", 0, 100, 4000);
+        assert_int_equal(kt_produce_sized(km_mock_bootstraps(e->a), "tight", 100, 1, 4000, NULL), 0); /* partition 0 */
         part_waiter_t w = {e, "A.tight", {11 + 100 * chunk, 0}, 2};
         assert_true(kt_wait_until(parts_reached, &w, 30000));
     }

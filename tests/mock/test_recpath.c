@@ -85,13 +85,7 @@ static void env_free(env_t *e) {
 }
 
 static void produce_n(env_t *e, const char *topic, int n, int partitions, size_t value_size) {
-    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
-    char *value = km_xcalloc(1, value_size + 1);
-    memset(value, 'v', value_size);
-    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = i % partitions, .key = "k", .value = value};
-    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), topic, msgs, (size_t)n, NULL, NULL), 0);
-    free(msgs);
-    free(value);
+    assert_int_equal(kt_produce_sized(km_mock_bootstraps(e->a), topic, n, partitions, value_size, NULL), 0);
 }
 
 typedef struct waiter {
@@ -438,6 +432,11 @@ static void test_fatal_producer_restarts_task(void **state) {
     const char *flow[] = {"source=A", "target=B", NULL};
     assert_true(kt_prom_sum(body, "kmirror_task_restarts_total", flow, NULL) >= 1);
     free(body);
+    /* The stopped task's records left the process's budget with it: kept there, the new task
+     * would find the budget taken by records no one holds. (drain() republishes after its purge;
+     * task_main also withdraws whatever share is left, for reports the purge did not deliver in
+     * time, which this test does not provoke: it passes without that withdrawal too.) */
+    assert_true(kt_wait_until(nothing_in_flight, e, 10000));
     assert_int_equal(env_stop(e), 0);
     env_free(e);
 }
@@ -750,14 +749,8 @@ static void test_slow_partition_holds_the_budget(void **state) {
     /* Every fetch response holds every partition's records before kmirror reads: the mock answers
      * with whole stored batches, so they are small (50 records). */
     int n = HELD_PARTITIONS * HELD_PER_PARTITION;
-    kt_msg_t *msgs = km_xcalloc((size_t)n, sizeof(*msgs));
-    char *value = km_xcalloc(1, HELD_VALUE + 1);
-    memset(value, 'v', HELD_VALUE);
-    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = i % HELD_PARTITIONS, .key = "k", .value = value};
     const char *pconf[] = {"batch.num.messages", "50", NULL};
-    assert_int_equal(kt_produce(km_mock_bootstraps(e->a), "held", msgs, (size_t)n, pconf, NULL), 0);
-    free(msgs);
-    free(value);
+    assert_int_equal(kt_produce_sized(km_mock_bootstraps(e->a), "held", n, HELD_PARTITIONS, HELD_VALUE, pconf), 0);
     rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 5, RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS,
                                                  RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS, RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS,
                                                  RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS, RD_KAFKA_RESP_ERR_NO_ERROR, HELD_RTT_MS);

@@ -531,6 +531,19 @@ int kt_produce(const char *bootstrap, const char *topic, const kt_msg_t *msgs, s
     return rc;
 }
 
+int kt_produce_sized(const char *bootstrap, const char *topic, int n, int partitions, size_t value_size,
+                     const char *const *conf) {
+    kt_msg_t *msgs = xcalloc((size_t)n, sizeof(*msgs));
+    char *value = xmalloc(value_size + 1);
+    memset(value, 'v', value_size);
+    value[value_size] = '\0';
+    for (int i = 0; i < n; i++) msgs[i] = (kt_msg_t){.partition = i % partitions, .key = "k", .value = value};
+    int rc = kt_produce(bootstrap, topic, msgs, (size_t)n, conf, NULL);
+    free(msgs);
+    free(value);
+    return rc;
+}
+
 /* ---- consuming ---- */
 
 static void copy_record(kt_record_t *r, const rd_kafka_message_t *m) {

@@ -115,6 +115,10 @@ int kt_delete_records(const char *bootstrap, const char *topic, int32_t partitio
  * overrides producer properties (may be NULL); out, if not NULL, receives n deliveries. */
 int kt_produce(const char *bootstrap, const char *topic, const kt_msg_t *msgs, size_t n, const char *const *conf,
                kt_delivery_t *out);
+/* kt_produce of n records keyed "k" whose values are value_size bytes of 'v', record i to
+ * partition i % partitions: load for tests that count bytes, not contents. */
+int kt_produce_sized(const char *bootstrap, const char *topic, int n, int partitions, size_t value_size,
+                     const char *const *conf);
 
 /* Reads records of topic from the beginning (see kt_consume_opts_t) into *out, sorted by
  * partition and offset, count in *n. Partitions are assigned, not subscribed, and nothing is
