@@ -73,6 +73,23 @@ int km_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, 
     }
 }
 
+int64_t km_admin_round_trip_us(rd_kafka_t *rk, const char *topic, int probes, int timeout_ms) {
+    /* One named topic: a large cluster's answer about all of them would time the broker, not the
+     * network (and librdkafka asks for all of them when given none). */
+    rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
+    int64_t best = -1;
+    for (int i = 0; (rkt || !topic) && i < probes && !km_admin_stopping(); i++) {
+        const rd_kafka_metadata_t *md;
+        int64_t t0 = km_now_mono_us();
+        if (rd_kafka_metadata(rk, !rkt, rkt, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        int64_t took = km_now_mono_us() - t0;
+        rd_kafka_metadata_destroy(md);
+        if (best < 0 || took < best) best = took;
+    }
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    return best;
+}
+
 const char *km_admin_err2str(rd_kafka_resp_err_t err) {
     return err == RD_KAFKA_RESP_ERR__DESTROY && km_admin_stopping() ? "interrupted: kmirror is stopping" : rd_kafka_err2str(err);
 }

@@ -108,6 +108,9 @@ static void print_text(FILE *out, const km_config_t *cfg) {
         if (!f->enabled) continue;
         print_props(out, "connector settings", &f->config, &cfg->secrets);
         print_props(out, "source consumer (librdkafka)", &f->rk_consumer, &cfg->secrets);
+        fprintf(out, "    (prefetch limits for the task's whole share of memory.max.bytes, %lld MiB: the flow lowers the ones you\n"
+                     "     did not set for a source close by when it starts; its log and /status say to what)\n",
+                (long long)(f->s.prefetch_max_bytes >> 20));
         print_props(out, "target producer (librdkafka)", &f->rk_producer, &cfg->secrets);
         print_props(out, "target admin (librdkafka)", &f->rk_target_admin, &cfg->secrets);
         print_props(out, "source admin (librdkafka)", &f->rk_source_admin, &cfg->secrets);

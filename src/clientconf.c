@@ -419,6 +419,20 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 #define FETCH_MAX_BYTES_MAX (50LL * 1024 * 1024)
 #define FETCH_MAX_BYTES_MIN (1LL * 1024 * 1024)
 
+/* What a source on the same LAN needs: 56 MiB (the prefetch of a 64 MiB memory.max.bytes) keeps
+ * the rate of the whole 448 MiB of the default budget there, at a third to a half of its memory
+ * (1 KB records, 16 partitions: 172-176 MB against 310-330 MB, bench/results/2026-12-06.md
+ * section 23); across 100 ms it would be a quarter of the rate (section 18). Beyond
+ * PREFETCH_LAN_RTT_US the prefetch grows with the round trip, up to the share. */
+#define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
+#define PREFETCH_LAN_RTT_US 10000LL
+
+int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us) {
+    if (rtt_us < 0) return share;
+    int64_t want = rtt_us <= PREFETCH_LAN_RTT_US ? PREFETCH_LAN_BYTES : PREFETCH_LAN_BYTES / PREFETCH_LAN_RTT_US * rtt_us;
+    return want < share ? want : share;
+}
+
 static void set_default_ll(const km_props_t *java, km_props_t *out, const char *key, long long v) {
     if (km_props_find(java, key)) return;
     char buf[32];

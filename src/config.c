@@ -974,7 +974,8 @@ static int64_t bytes_key(const km_config_t *cfg, const char *key, int64_t min, i
 /* memory.max.bytes is the process's one memory budget: inflight.max.bytes of it (an eighth unless
  * set, config.h) for the records handed to the producers and not yet acknowledged, the rest for the
  * consumers' prefetch, shared out evenly over the tasks the process can run (the tasks.max of
- * every flow that runs here, --clusters) and turned into librdkafka's prefetch limits (clientconf.c). A file that
+ * every flow that runs here, --clusters) and turned into librdkafka's prefetch limits (clientconf.c): the
+ * most a task may prefetch, which a flow lowers for a source close by when it starts (flow.c). A file that
  * sets only inflight.max.bytes (it came first) gets twice that as the budget. */
 static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
     int64_t inflight = bytes_key(cfg, "inflight.max.bytes", 1048576, 0, name, d);
@@ -997,8 +998,9 @@ static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
         km_flow_t *f = &cfg->flows[i];
         f->s.memory_max_bytes = mem;
         f->s.inflight_max_bytes = inflight;
+        f->s.prefetch_max_bytes = (mem - inflight) / (tasks ? tasks : 1);
         if (f->enabled)
-            km_clientconf_replication_consumer_defaults(&f->consumer, &f->rk_consumer, inflight, (mem - inflight) / (tasks ? tasks : 1));
+            km_clientconf_replication_consumer_defaults(&f->consumer, &f->rk_consumer, inflight, f->s.prefetch_max_bytes);
     }
 }
 

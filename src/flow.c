@@ -14,6 +14,7 @@
 #include "flow.h"
 
 #include "admin.h"
+#include "clientconf.h"
 #include "coord.h"
 #include "division.h"
 #include "log.h"
@@ -84,6 +85,7 @@ struct km_flow_rt {
     km_flow_metrics_t *fm;
     km_wake_t *wake; /* the main thread's: a survey or a positions read done wakes it */
     rd_kafka_t *src_admin, *dst_admin;
+    km_props_t rk_consumer; /* the flow's replication consumer settings, prefetch sized for its source */
     km_coord_t *coord;
     km_task_t **tasks;    /* by task id; NULL where the task does not run here */
     bool *fenced;         /* by task id: another process took it over; not restarted before the group reassigns it */
@@ -511,7 +513,7 @@ static void on_revoke(void *arg, const int *ids, size_t n) {
 static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     char err[512];
     for (size_t i = 0; i < n && !rt->failed; i++) {
-        rt->tasks[ids[i]] = km_task_start(rt->flow, rt->fm, ids[i], NULL, 0, err, sizeof(err));
+        rt->tasks[ids[i]] = km_task_start(rt->flow, &rt->rk_consumer, rt->fm, ids[i], NULL, 0, err, sizeof(err));
         if (rt->tasks[ids[i]] && rt->syncs_told) km_task_syncs_ready(rt->tasks[ids[i]]);
         if (!rt->tasks[ids[i]]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
@@ -1081,7 +1083,10 @@ static int prepare_offsets(km_flow_rt_t *rt, int have, char *errstr, size_t errl
 }
 
 /* Both clusters must answer before anything else is tried, so the error names the cluster. */
-static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_props_t *client, char *errstr, size_t errlen) {
+/* Lists the cluster's topics; *smallest (if asked) gets the name of the one with the fewest
+ * partitions, NULL when there is none, for the caller to free. */
+static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_props_t *client, char **smallest, char *errstr,
+                 size_t errlen) {
     km_topic_meta_t *t;
     size_t n;
     char err[512];
@@ -1090,8 +1095,36 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
                  km_props_get(client, "bootstrap.servers"), timeout_ms(rt), err);
         return -1;
     }
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (t[i].partitions < t[best].partitions) best = i;
+    if (smallest) *smallest = n ? km_xstrdup(t[best].name) : NULL;
     km_topic_meta_free(t, n);
     return 0;
+}
+
+/* Round trips timed to size the prefetch (the quickest counts: a first one may wait for a
+ * connection to another broker). */
+#define RTT_PROBES 3
+
+/* A replication consumer reads about a quarter of its prefetch per round trip to the source
+ * (librdkafka 2.0.2 has one Fetch in flight per broker), so a source across a WAN needs all of
+ * the task's share of memory.max.bytes and one on the same LAN a fraction of it (clientconf.h).
+ * The round trip is timed once per start, on the admin client's connection. */
+static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
+    const km_flow_t *f = rt->flow;
+    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, timeout_ms(rt));
+    int64_t share = f->s.prefetch_max_bytes, prefetch = km_clientconf_prefetch_for_rtt(share, rtt);
+    km_props_copy(&rt->rk_consumer, &f->rk_consumer);
+    km_clientconf_replication_consumer_defaults(&f->consumer, &rt->rk_consumer, f->s.inflight_max_bytes, prefetch);
+    km_flow_metrics_prefetch(rt->fm, rtt, prefetch);
+    if (rtt < 0)
+        km_warn("flow %s: the round trip to cluster %s could not be timed: each task may prefetch its whole share of "
+                "memory.max.bytes, %lld MiB", f->name, f->source, (long long)(share >> 20));
+    else
+        km_info("flow %s: cluster %s answers in %.1f ms: each task prefetches up to %lld MiB of its %lld MiB share of "
+                "memory.max.bytes", f->name, f->source, (double)rtt / 1000.0, (long long)(prefetch >> 20),
+                (long long)(share >> 20));
 }
 
 km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t *wake, char *errstr, size_t errlen) {
@@ -1104,9 +1137,14 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
     if (!rt->dst_admin) goto fail;
-    if (reach(rt, rt->src_admin, flow->source, &flow->rk_source_admin, errstr, errlen) != 0 ||
-        reach(rt, rt->dst_admin, flow->target, &flow->rk_target_admin, errstr, errlen) != 0)
+    char *probe = NULL;
+    if (reach(rt, rt->src_admin, flow->source, &flow->rk_source_admin, &probe, errstr, errlen) != 0 ||
+        reach(rt, rt->dst_admin, flow->target, &flow->rk_target_admin, NULL, errstr, errlen) != 0) {
+        free(probe);
         goto fail;
+    }
+    size_prefetch(rt, probe);
+    free(probe);
     /* Before the first topic is created: a group held by Java MirrorMaker 2 is refused untouched. */
     if (km_coord_check_group(flow, rt->dst_admin, errstr, errlen) != 0) goto fail;
     /* Positions are read before the join: a member that joined is not served (its assignment
@@ -1238,6 +1276,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     km_topicsync_stop(rt->topicsync);
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
+    km_props_free(&rt->rk_consumer);
     slots_free(rt->slots, rt->nslots);
     if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
     free(rt->hand_problem);

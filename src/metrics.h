@@ -175,6 +175,9 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
 /* Why the flow's checkpoints and group offset sync are not running (NULL: they are); a running
  * flow with such a reason is reported degraded. Thread-safe (the checkpointer's thread). */
 void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why);
+/* The round trip to the source the flow timed when it started (-1: it could not) and what each of
+ * its tasks may prefetch for it (flow.c). Thread-safe. */
+void km_flow_metrics_prefetch(km_flow_metrics_t *fm, int64_t source_rtt_us, int64_t prefetch_bytes);
 /* The process's records in flight, which every flow's tasks share: a task adds its change
  * (bytes, negative when acknowledged), and holds back while the total is over the budget. */
 void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta);
@@ -265,6 +268,8 @@ typedef struct km_flow_snap {
     char *reason; /* NULL when running */
     uint64_t request_retries, request_errors, task_restarts;
     uint64_t budget_wait_us; /* over every task */
+    int64_t source_rtt_us;   /* -1: not timed */
+    int64_t prefetch_bytes;  /* per task */
     km_task_snap_t *tasks; /* running tasks only */
     int ntasks;
     km_part_snap_t *parts; /* sorted by topic, partition */

@@ -122,6 +122,7 @@ typedef struct commit_ctx {
 
 struct km_task {
     const km_flow_t *flow;
+    const km_props_t *rk_consumer; /* the replication consumer's settings (km_task_start) */
     km_flow_metrics_t *fm;
     km_task_slot_t *slot;
     int id;
@@ -1701,15 +1702,15 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     rd_kafka_topic_conf_set(tc, "partitioner", "murmur2_random", NULL, 0);
     t->offsets_rkt = rd_kafka_topic_new(t->producer, f->s.offsets_topic, tc);
 
-    rd_kafka_conf_t *cc = km_rk_conf(&f->rk_consumer, errstr, errlen);
+    rd_kafka_conf_t *cc = km_rk_conf(t->rk_consumer, errstr, errlen);
     if (!cc) return -1;
     /* assign() needs a group id; kmirror never joins or commits to it. */
-    if (!km_props_get(&f->rk_consumer, "group.id")) rd_kafka_conf_set(cc, "group.id", f->s.group_id, NULL, 0);
+    if (!km_props_get(t->rk_consumer, "group.id")) rd_kafka_conf_set(cc, "group.id", f->s.group_id, NULL, 0);
     rd_kafka_conf_set(cc, "enable.partition.eof", "false", NULL, 0);
     rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", NULL, 0);
     /* Records of aborted source transactions must not become committed copies. */
     if (t->eos) rd_kafka_conf_set(cc, "isolation.level", "read_committed", NULL, 0);
-    enable_stats(cc, &f->rk_consumer, t);
+    enable_stats(cc, t->rk_consumer, t);
     int64_t max_records = conf_ll(cc, "queued.min.messages"), max_kbytes = conf_ll(cc, "queued.max.messages.kbytes");
     t->fetch_max = conf_ll(cc, "fetch.max.bytes");
     t->consumer = km_rk_new(RD_KAFKA_CONSUMER, cc, errstr, errlen);
@@ -1722,17 +1723,18 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     return 0;
 }
 
-km_task_t *km_task_start(const km_flow_t *flow, km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n,
-                         char *errstr, size_t errlen) {
+km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, km_flow_metrics_t *fm, int id,
+                         const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
     km_task_t *t = km_xcalloc(1, sizeof(*t));
     t->wake_fd = -1;
     t->flow = flow;
+    t->rk_consumer = consumer;
     t->fm = fm;
     t->slot = km_flow_metrics_task(fm, id);
     t->id = id;
     t->name = km_xasprintf("flow %s task %d", flow->name, id);
     pthread_mutex_init(&t->lock, NULL);
-    t->reset_earliest = reset_is_earliest(&flow->rk_consumer);
+    t->reset_earliest = reset_is_earliest(consumer);
     t->layout_known = km_rk_fetch_layout_known();
     t->reaper = km_reaper_new(t->name);
     t->cstats = km_cstats_start(t->slot); /* before the clients, whose statistics callback needs it */

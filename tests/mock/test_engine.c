@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "clientconf.h"
 #include "config.h"
 #include "kt.h"
 #include "log.h"
@@ -129,12 +130,30 @@ static void assert_same(env_t *e, const char *topic, const char *remote, size_t 
     kt_records_free(dst, nd);
 }
 
+/* The round trip to the source the flow timed at its start and the prefetch it gave each task,
+ * as /status and /metrics show them. */
+static void assert_prefetch_sized(env_t *e, int64_t min_rtt_us, int64_t max_rtt_us) {
+    km_snapshot_t *s = km_metrics_snapshot(km_mirror_metrics(e->m), km_now_wall_ms());
+    int64_t rtt = s->flows[0].source_rtt_us, share = e->cfg.flows[0].s.prefetch_max_bytes;
+    if (rtt < min_rtt_us || rtt > max_rtt_us) print_message("# source round trip %lld us\n", (long long)rtt);
+    assert_true(rtt >= min_rtt_us && rtt <= max_rtt_us);
+    assert_int_equal(s->flows[0].prefetch_bytes, km_clientconf_prefetch_for_rtt(share, rtt));
+    char *text = km_metrics_prometheus(s);
+    assert_non_null(strstr(text, "\nkmirror_source_round_trip_seconds{"));
+    assert_non_null(strstr(text, "\nkmirror_prefetch_max_bytes{"));
+    free(text);
+    km_snapshot_free(s);
+}
+
 static void test_fidelity_and_restart(void **state) {
     env_t *e = env_new("orders", 3, 1);
     produce_n(e, "orders", 0, 300, 3);
     env_start(e);
     waiter_t w = {e, "A.orders", 3, 300};
     assert_true(kt_wait_until(mirrored, &w, 30000));
+    /* a source on this host: the prefetch of a LAN, a small part of the 448 MiB share */
+    assert_prefetch_sized(e, 0, 9999);
+    assert_true(km_clientconf_prefetch_for_rtt(e->cfg.flows[0].s.prefetch_max_bytes, 9999) < e->cfg.flows[0].s.prefetch_max_bytes);
     assert_int_equal(env_stop(e), 0);
     /* Stopped cleanly: more records, restart, exactly the new ones are added. */
     produce_n(e, "orders", 300, 200, 3);
@@ -178,6 +197,8 @@ static void test_target_broker_down(void **state) {
     env_free(e);
 }
 
+/* A source 50 ms away: replication is complete, and the tasks get a prefetch for that round trip,
+ * several times a LAN's. */
 static void test_rtt(void **state) {
     env_t *e = env_new("slow", 1, 1);
     rd_kafka_mock_broker_set_rtt(km_mock_cluster(e->a), 1, 50);
@@ -186,6 +207,9 @@ static void test_rtt(void **state) {
     env_start(e);
     waiter_t w = {e, "A.slow", 1, 500};
     assert_true(kt_wait_until(mirrored, &w, 60000));
+    assert_prefetch_sized(e, 50000, 1000000);
+    assert_true(km_clientconf_prefetch_for_rtt(e->cfg.flows[0].s.prefetch_max_bytes, 50000) >=
+                4 * km_clientconf_prefetch_for_rtt(e->cfg.flows[0].s.prefetch_max_bytes, 0));
     assert_int_equal(env_stop(e), 0);
     assert_same(e, "slow", "A.slow", 500);
     env_free(e);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "clientconf.h"
 #include "config.h"
 #include "util.h"
 
@@ -106,10 +107,42 @@ static void test_memory_budget_keys(void **state) {
     }
 }
 
+/* A task's prefetch follows the round trip to its source, within its share of memory.max.bytes,
+ * and the consumer's limits follow the prefetch, the user's own values still winning. */
+static void test_prefetch_for_round_trip(void **state) {
+    const int64_t share = 469762048; /* one task of the default budget: 512 MiB - 64 MiB */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 300), 58720256); /* a LAN: 56 MiB */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 10000), 58720256);
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 50000), 293600000); /* 5 times 10 ms */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 100000), share);  /* across a WAN: all of it */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, -1), share);      /* not timed */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(16777216, 300), 16777216); /* never above the share */
+
+    const char *base = "clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n"
+                       "A.consumer.queued.min.messages = 5000\n";
+    km_config_t cfg;
+    km_diag_t d = {0};
+    assert_int_equal(load(&cfg, &d, base, ""), 0);
+    km_flow_t *f = km_config_flow(&cfg, "A", "B");
+    assert_int_equal(f->s.prefetch_max_bytes, share);
+    assert_string_equal(km_props_get(&f->rk_consumer, "fetch.max.bytes"), "52428800"); /* the share's */
+    km_props_t lan = {0};
+    km_props_copy(&lan, &f->rk_consumer);
+    km_clientconf_replication_consumer_defaults(&f->consumer, &lan, f->s.inflight_max_bytes, km_clientconf_prefetch_for_rtt(share, 300));
+    assert_string_equal(km_props_get(&lan, "queued.max.messages.kbytes"), "28672");
+    assert_string_equal(km_props_get(&lan, "queued.min.messages"), "5000");
+    assert_string_equal(km_props_get(&lan, "fetch.max.bytes"), "14680064");
+    assert_string_equal(km_props_get(&lan, "max.partition.fetch.bytes"), "4194304");
+    assert_string_equal(km_props_get(&lan, "bootstrap.servers"), "a:9092");
+    km_props_free(&lan);
+    unload(&cfg, &d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acks_warning),
         cmocka_unit_test(test_memory_budget_keys),
+        cmocka_unit_test(test_prefetch_for_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
