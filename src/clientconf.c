@@ -420,10 +420,10 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 #define FETCH_MAX_BYTES_MIN (1LL * 1024 * 1024)
 
 /* What a source on the same LAN needs: 56 MiB (the prefetch of a 64 MiB memory.max.bytes) keeps
- * the rate of the whole 448 MiB of the default budget there, at a third to a half of its memory
- * (1 KB records, 16 partitions: 172-176 MB against 310-330 MB, bench/results/2026-12-06.md
- * section 23); across 100 ms it would be a quarter of the rate (section 18). Beyond
- * PREFETCH_LAN_RTT_US the prefetch grows with the round trip, up to the share. */
+ * the rate of the default's whole 448 MiB there at about half its memory (16 partitions, 1 KB
+ * records: 162-177 MiB against 277-326 MiB; bench/results/2026-12-06.md section 23), and 0.93-0.96x
+ * of it across 10 ms, but across 50 ms only half. Beyond PREFETCH_LAN_RTT_US the prefetch grows
+ * in proportion to the round trip, up to the share (448 MiB from 80 ms). */
 #define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
 #define PREFETCH_LAN_RTT_US 10000LL
 

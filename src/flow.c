@@ -1082,8 +1082,8 @@ static int prepare_offsets(km_flow_rt_t *rt, int have, char *errstr, size_t errl
     return 0;
 }
 
-/* Both clusters must answer before anything else is tried, so the error names the cluster. */
-/* Lists the cluster's topics; *smallest (if asked) gets the name of the one with the fewest
+/* Both clusters must answer before anything else is tried, so the error names the cluster. It
+ * lists the cluster's topics; *smallest (if asked) gets the name of the one with the fewest
  * partitions, NULL when there is none, for the caller to free. */
 static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_props_t *client, char **smallest, char *errstr,
                  size_t errlen) {
@@ -1104,8 +1104,10 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
 }
 
 /* Round trips timed to size the prefetch (the quickest counts: a first one may wait for a
- * connection to another broker). */
+ * connection to another broker), each given at most RTT_PROBE_TIMEOUT_MS: a source that slow
+ * gets the whole share, and the flow's start is not held up for admin.timeout.ms three times. */
 #define RTT_PROBES 3
+#define RTT_PROBE_TIMEOUT_MS 5000
 
 /* A replication consumer reads about a quarter of its prefetch per round trip to the source
  * (librdkafka 2.0.2 has one Fetch in flight per broker), so a source across a WAN needs all of
@@ -1113,7 +1115,8 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
  * The round trip is timed once per start, on the admin client's connection. */
 static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
     const km_flow_t *f = rt->flow;
-    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, timeout_ms(rt));
+    int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
+    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, probe_ms);
     int64_t share = f->s.prefetch_max_bytes, prefetch = km_clientconf_prefetch_for_rtt(share, rtt);
     km_props_copy(&rt->rk_consumer, &f->rk_consumer);
     km_clientconf_replication_consumer_defaults(&f->consumer, &rt->rk_consumer, f->s.inflight_max_bytes, prefetch);

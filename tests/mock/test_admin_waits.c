@@ -46,9 +46,35 @@ static void test_watermarks_end_at_their_timeout(void **state) {
     km_mock_free(m);
 }
 
+/* The round trip that sizes a flow's prefetch (flow.c) is timed on the broker's answers, and a
+ * broker that does not answer within the probe's timeout gives "not timed" (-1: the whole share)
+ * instead of a figure, or a wait for the broker. (The mock delays Metadata only broker-wide.) */
+static void test_round_trip_timed_or_not(void **state) {
+    (void)state;
+    char err[512];
+    km_mock_t *m = km_mock_new(1, err, sizeof(err));
+    assert_non_null(m);
+    assert_int_equal(km_mock_create_topic(m, "t", 1), 0);
+    rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, km_mock_bootstraps(m), NULL);
+    assert_non_null(rk);
+    assert_true(km_admin_round_trip_us(rk, "t", 1, 10000) >= 0); /* connected */
+
+    rd_kafka_mock_broker_set_rtt(km_mock_cluster(m), 1, 300);
+    int64_t rtt = km_admin_round_trip_us(rk, "t", 3, 10000);
+    print_message("# a broker 300 ms away: %lld us\n", (long long)rtt);
+    assert_true(rtt >= 300000 && rtt < 10000000);
+
+    rd_kafka_mock_broker_set_rtt(km_mock_cluster(m), 1, SLOW_MS);
+    assert_int_equal(km_admin_round_trip_us(rk, "t", 3, 300), -1);
+
+    rd_kafka_destroy(rk);
+    km_mock_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watermarks_end_at_their_timeout),
+        cmocka_unit_test(test_round_trip_timed_or_not),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
