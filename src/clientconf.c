@@ -421,16 +421,18 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 
 /* What a source on the same LAN needs: 56 MiB (the prefetch of a 64 MiB memory.max.bytes) keeps
  * the rate of the default's whole 448 MiB there at about half its memory (16 partitions, 1 KB
- * records: 162-177 MiB against 277-326 MiB; bench/results/2026-12-06.md section 23), and 0.93-0.96x
- * of it across 10 ms, but across 50 ms only half. Beyond PREFETCH_LAN_RTT_US the prefetch grows
- * in proportion to the round trip, up to the share (448 MiB from 80 ms). */
+ * records: 162-177 MiB against 277-326 MiB; bench/results/2026-12-06.md section 23). Through a
+ * user-space proxy 1 ms away it already lost a fifth of the rate (0.80x), at 11 ms 0.82-0.91x
+ * and at 50 ms half (section 24): a bigger fetch amortises whatever each Fetch waits for besides
+ * the bytes, and librdkafka 2.0.2 has one in flight per broker. So only a source under
+ * PREFETCH_LAN_RTT_US away gets the small prefetch: kmirror timed brokers on this host at 0.1-0.5
+ * ms, through that proxy at 0.6-1.1 ms. */
 #define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
-#define PREFETCH_LAN_RTT_US 10000LL
+#define PREFETCH_LAN_RTT_US 500
 
 int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us) {
-    if (rtt_us < 0) return share;
-    int64_t want = rtt_us <= PREFETCH_LAN_RTT_US ? PREFETCH_LAN_BYTES : PREFETCH_LAN_BYTES / PREFETCH_LAN_RTT_US * rtt_us;
-    return want < share ? want : share;
+    if (rtt_us < 0 || rtt_us >= PREFETCH_LAN_RTT_US) return share;
+    return PREFETCH_LAN_BYTES < share ? PREFETCH_LAN_BYTES : share;
 }
 
 static void set_default_ll(const km_props_t *java, km_props_t *out, const char *key, long long v) {

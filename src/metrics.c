@@ -1042,9 +1042,10 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_producer_request_errors_total", l[i].flow, (double)s->flows[i].request_errors);
     family(b, "kmirror_task_restarts_total", "counter", "Tasks the flow started again after their producer went fatal.");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_task_restarts_total", l[i].flow, (double)s->flows[i].task_restarts);
-    family(b, "kmirror_inflight_wait_seconds_total", "counter",
-           "Time the flow's tasks held back reading because the process's records in flight were over inflight.max.bytes "
-           "(or a task had 200,000 records in flight).");
+    bprintf(b, "# HELP kmirror_inflight_wait_seconds_total Time the flow's tasks held back reading because the process's "
+               "records in flight were over inflight.max.bytes (or a task had %d records in flight).\n"
+               "# TYPE kmirror_inflight_wait_seconds_total counter\n",
+            KM_TASK_INFLIGHT_MAX_RECORDS);
     for (size_t i = 0; i < s->nflows; i++)
         sample(b, "kmirror_inflight_wait_seconds_total", l[i].flow, (double)s->flows[i].budget_wait_us / 1e6);
     family(b, "kmirror_source_round_trip_seconds", "gauge",

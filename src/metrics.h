@@ -192,7 +192,11 @@ km_task_slot_t *km_flow_metrics_task(km_flow_metrics_t *fm, int id);
 
 void km_task_slot_started(km_task_slot_t *ts);
 void km_task_slot_restarted(km_task_slot_t *ts);
-/* The task held back reading for `us` microseconds because the process was over its budget. */
+/* Records a task keeps in flight at most, whatever their bytes: each holds the fetch response it
+ * lives in (task.c). */
+#define KM_TASK_INFLIGHT_MAX_RECORDS 200000
+/* The task held back reading for `us` microseconds because the process was over its budget (or
+ * the task at KM_TASK_INFLIGHT_MAX_RECORDS). */
 void km_task_slot_budget_wait(km_task_slot_t *ts, int64_t us);
 void km_task_slot_stopped(km_task_slot_t *ts);
 /* Feeds a librdkafka statistics JSON document of the task's producer (is_producer) or consumer:

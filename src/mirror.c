@@ -386,6 +386,17 @@ static void reload_process(km_mirror_t *m, const km_config_t *next) {
     if (m->http) km_http_set_lifecycle(m->http, next->metrics_lifecycle);
 }
 
+/* The budget's split is derived (config.c): said at start and after each reload, so that a file
+ * that sets memory.max.bytes alone shows what it gets in flight. */
+static void log_budget(const km_config_t *cfg) {
+    long long share = 0;
+    for (size_t i = 0; i < cfg->nflows; i++)
+        if (cfg->flows[i].enabled && cfg->flows[i].runs_here) share = (long long)cfg->flows[i].s.prefetch_max_bytes;
+    km_info("memory budget: memory.max.bytes %lld MiB, %lld MiB of it for records in flight (inflight.max.bytes), each "
+            "task's prefetch at most %lld MiB", (long long)(cfg->memory_max_bytes >> 20), (long long)(cfg->inflight_max_bytes >> 20),
+            share >> 20);
+}
+
 /* Reads the file again and applies it; 0, or -1 with why (nothing changed). */
 static int reload(km_mirror_t *m, char *why, size_t whylen) {
     const char *path = m->cfg->cfg->path;
@@ -409,6 +420,7 @@ static int reload(km_mirror_t *m, char *why, size_t whylen) {
     cfg_ref_t *ref = cfg_ref_new(next, true);
     reload_process(m, next);
     km_metrics_set_budget(m->metrics, next->memory_max_bytes, next->inflight_max_bytes);
+    log_budget(next);
     reload_flows(m, ref);
     reload_heartbeats(m, next);
     cfg_release(m->cfg); /* `path` may go with it */
@@ -523,6 +535,7 @@ km_mirror_t *km_mirror_start(km_config_t *cfg) {
     m->wake = km_wake_new();
     m->metrics = km_metrics_new();
     km_metrics_set_budget(m->metrics, cfg->memory_max_bytes, cfg->inflight_max_bytes);
+    log_budget(cfg);
     m->reloads_served = reload_signals;
     pthread_mutex_init(&m->lock, NULL);
     pthread_condattr_t ca;

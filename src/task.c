@@ -42,8 +42,6 @@
 #define BATCH_MAX 10000
 /* Records a batch may take however little is left of the budget (batch_max()). */
 #define BATCH_MIN 16
-/* Bound on record bytes in flight: each pins the consumer fetch buffer it lives in. */
-#define INFLIGHT_MAX_MSGS 200000
 /* How long a freshly assigned partition is given before its consumer may close (km_task_free). */
 #define ASSIGN_SETTLE_MS 500
 /* Offset-syncs kept per partition while they cannot be written: past this many, reading that
@@ -504,9 +502,9 @@ static void spare_headers(km_task_t *t, const task_topic_t *tt, const rd_kafka_m
         rd_kafka_header_get_all(h, 0, &name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR || strcmp(name, KM_PATH_HEADER) != 0)
         return;
     if (t->nspare == t->spare_cap) {
-        if (t->spare_cap == INFLIGHT_MAX_MSGS) return;
+        if (t->spare_cap == KM_TASK_INFLIGHT_MAX_RECORDS) return;
         t->spare_cap = t->spare_cap ? t->spare_cap * 2 : 1024;
-        if (t->spare_cap > INFLIGHT_MAX_MSGS) t->spare_cap = INFLIGHT_MAX_MSGS;
+        if (t->spare_cap > KM_TASK_INFLIGHT_MAX_RECORDS) t->spare_cap = KM_TASK_INFLIGHT_MAX_RECORDS;
         t->spare = km_xrealloc(t->spare, t->spare_cap * sizeof(*t->spare));
     }
     /* The report is librdkafka's until the callback returns; detaching only moves the list's
@@ -1547,7 +1545,7 @@ static void *task_main(void *arg) {
         /* Over budget: wait for acknowledgements (a task with nothing in flight may still go on,
          * so one task cannot starve the others). */
         if ((t->inflight_bytes > 0 && km_flow_metrics_inflight_over(t->fm)) ||
-            t->inflight_msgs > INFLIGHT_MAX_MSGS) {
+            t->inflight_msgs > KM_TASK_INFLIGHT_MAX_RECORDS) {
             int64_t t0 = km_now_mono_us();
             rd_kafka_poll(t->producer, 5);
             publish_inflight(t);

@@ -316,6 +316,13 @@ static void test_added_flow_starts_alone(void **state) {
     rewrite(&k, fx, "orders", WITH_B_TO_A);
     sighup(&k, true);
     wait_logged_times(&k, "flow B->A: running with the reloaded configuration", 1);
+    /* the budget is shared again (a log line says how), and the new flow sized its tasks' prefetch
+     * for its source within its share; A->B keeps its old share until it restarts */
+    wait_logged_times(&k, "memory budget: memory.max.bytes 512 MiB, 64 MiB of it for records in flight (inflight.max.bytes), "
+                          "each task's prefetch at most 448 MiB", 1);
+    wait_logged_times(&k, "each task's prefetch at most 224 MiB", 1);
+    wait_logged_times(&k, "flow B->A: cluster B answers in", 1);
+    wait_logged_times(&k, "MiB of its 224 MiB share of memory.max.bytes", 1);
     produce(b, "events", "e", 0, 30);
     wait_records(&k, a, "B.events", 1, 30);
     produce(a, "orders", "o", 100, 100);

@@ -107,14 +107,14 @@ static void test_memory_budget_keys(void **state) {
     }
 }
 
-/* A task's prefetch follows the round trip to its source, within its share of memory.max.bytes,
+/* A task's prefetch is small for a source on the same LAN, else its share of memory.max.bytes,
  * and the consumer's limits follow the prefetch, the user's own values still winning. */
 static void test_prefetch_for_round_trip(void **state) {
     const int64_t share = 469762048; /* one task of the default budget: 512 MiB - 64 MiB */
     assert_int_equal(km_clientconf_prefetch_for_rtt(share, 300), 58720256); /* a LAN: 56 MiB */
-    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 10000), 58720256);
-    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 50000), 293600000); /* 5 times 10 ms */
-    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 100000), share);  /* across a WAN: all of it */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 499), 58720256);
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 500), share); /* further: all of it */
+    assert_int_equal(km_clientconf_prefetch_for_rtt(share, 100000), share);
     assert_int_equal(km_clientconf_prefetch_for_rtt(share, -1), share);      /* not timed */
     assert_int_equal(km_clientconf_prefetch_for_rtt(16777216, 300), 16777216); /* never above the share */
 
