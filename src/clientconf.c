@@ -422,11 +422,12 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 /* What a source on the same LAN needs: 56 MiB (the prefetch of a 64 MiB memory.max.bytes) keeps
  * the rate of the default's whole 448 MiB there at about half its memory (16 partitions, 1 KB
  * records: 162-177 MiB against 277-326 MiB; bench/results/2026-12-06.md section 23). Through a
- * user-space proxy 1 ms away it already lost a fifth of the rate (0.80x), at 11 ms 0.82-0.91x
- * and at 50 ms half (section 24): a bigger fetch amortises whatever each Fetch waits for besides
+ * user-space proxy 0.7-1.1 ms away it already ran at 0.67-0.82x the rate, at 11 ms 0.82-0.85x
+ * and at 50 ms half (sections 23, 24): a bigger fetch amortises whatever each Fetch waits for besides
  * the bytes, and librdkafka 2.0.2 has one in flight per broker. So only a source under
- * PREFETCH_LAN_RTT_US away gets the small prefetch: kmirror timed brokers on this host at 0.1-0.5
- * ms, through that proxy at 0.6-1.1 ms. */
+ * PREFETCH_LAN_RTT_US away gets the small prefetch. It is not a clean cut: kmirror timed brokers
+ * on this host at 0.1-0.5 ms (more when busy: the whole share then costs memory, not rate), and
+ * through that proxy at 0.4-1.1 ms. */
 #define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
 #define PREFETCH_LAN_RTT_US 500
 
