@@ -392,6 +392,7 @@ static void log_budget(const km_config_t *cfg) {
     long long share = 0;
     for (size_t i = 0; i < cfg->nflows; i++)
         if (cfg->flows[i].enabled && cfg->flows[i].runs_here) share = (long long)cfg->flows[i].s.prefetch_max_bytes;
+    if (share == 0) return; /* no flow runs here */
     km_info("memory budget: memory.max.bytes %lld MiB, %lld MiB of it for records in flight (inflight.max.bytes), each "
             "task's prefetch at most %lld MiB", (long long)(cfg->memory_max_bytes >> 20), (long long)(cfg->inflight_max_bytes >> 20),
             share >> 20);
