@@ -22,8 +22,9 @@
 # Variant runs (BENCH_WAN=1 or BENCH_VARIANTS set; default clusters only): peak throughput only,
 # one record size and partition count (BENCH_SIZES / BENCH_PARTITIONS, default 1024 and 16),
 # BENCH_VARIANT_RECORDS records (default 500000), each contender under each variant of
-# BENCH_VARIANTS, interleaved: per round every variant, contenders alternating; MM2 once per
-# variant (not for env-* variants, which only set kmirror's environment). Variants (see variant()):
+# BENCH_VARIANTS, interleaved: per round every variant, each round starting from the next one,
+# contenders alternating; MM2 once per variant (not for env-* variants, which only set kmirror's
+# environment). Variants (see variant()):
 #   default                 nothing changed
 #   mpfb fmb fwm buf tuned  consumer max.partition.fetch.bytes=8 MiB, fetch.max.bytes=64 MiB,
 #                           fetch.max.wait.ms=100, receive/send.buffer.bytes=4 MiB, all four
@@ -507,6 +508,13 @@ vpeak() {
   echo "raw var $c rtt=$rtt variant=$v alias=$alias $line" >>"$results"
 }
 
+# rotate N WORD...: the words, starting from the (N mod count)th.
+rotate() {
+  local n=$1; shift
+  local words=("$@") i
+  for i in "${!words[@]}"; do printf '%s ' "${words[$(((i + n) % ${#words[@]}))]}"; done
+}
+
 variant_runs() {
   local s=${BENCH_SIZES:-1024} p=${BENCH_PARTITIONS:-16} n=${BENCH_VARIANT_RECORDS:-500000}
   local variants=${BENCH_VARIANTS:-default tuned} rtts=0 rtt v r c k=0 order src measured
@@ -520,7 +528,9 @@ variant_runs() {
   for rtt in $rtts; do
     if [ "$wan" = 1 ]; then set_rtt "$rtt"; measured=$(rtt_probe); log "RTT $rtt ms: measured $measured ms"; echo "rtt $rtt $measured" >>"$results"; fi
     for r in $(seq "$rounds"); do
-      for v in $variants; do
+      # Each round starts from the next variant: the first run after a load or an RTT change is
+      # the slow one (start-up), and that must not always fall on the same variant.
+      for v in $(rotate $((r - 1)) $variants); do
         variant "$v"
         if [ $(((r + k) % 2)) = 1 ]; then order=$vcont; else order=$(echo "$vcont" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}'); fi
         k=$((k + 1))

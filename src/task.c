@@ -1477,7 +1477,6 @@ static void drain(km_task_t *t) {
     }
     if (t->commit_inflight > 0 && !t->eos)
         km_warn("flow %s task %d: %lld position commit(s) not acknowledged at shutdown", t->flow->name, t->id, (long long)t->commit_inflight);
-    publish_inflight(t);
 }
 
 /* librdkafka writes the eventfd when a queue that was served becomes non-empty: fetched
@@ -1593,7 +1592,8 @@ static void *task_main(void *arg) {
     stop_by(t, km_now_mono_ms() + t->flow->s.shutdown_timeout_ms);
     drain(t);
     km_reaper_flush(t->reaper);
-    /* Records purged without a report would otherwise stay on the process's budget for good. */
+    /* The task's share leaves the process's budget with it, whatever drain() delivered or
+     * purged: left there, it would hold the other tasks back for good. */
     km_flow_metrics_inflight_add(t->fm, -t->published_bytes);
     t->published_bytes = 0;
     return NULL;
