@@ -73,12 +73,13 @@ int km_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, 
     }
 }
 
-int64_t km_admin_round_trip_us(rd_kafka_t *rk, const char *topic, int probes, int timeout_ms) {
+int64_t km_admin_round_trip_us(rd_kafka_t *rk, const char *topic, int probes, int64_t enough_us, int span_ms, int timeout_ms) {
     /* One named topic: a large cluster's answer about all of them would time the broker, not the
      * network (and librdkafka asks for all of them when given none). */
     rd_kafka_topic_t *rkt = topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
-    int64_t best = -1;
+    int64_t best = -1, last_start = km_now_mono_us() + (int64_t)span_ms * 1000;
     for (int i = 0; (rkt || !topic) && i < probes && !km_admin_stopping(); i++) {
+        if (i > 0 && ((best >= 0 && best < enough_us) || km_now_mono_us() > last_start)) break;
         const rd_kafka_metadata_t *md;
         int64_t t0 = km_now_mono_us();
         if (rd_kafka_metadata(rk, !rkt, rkt, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;

@@ -26,12 +26,14 @@ rd_kafka_resp_err_t km_admin_metadata(rd_kafka_t *rk, rd_kafka_topic_t *only, co
  * (not authorized, say: never taken for "missing"). A leader still being elected (a topic created
  * a moment ago) is waited for, within timeout_ms. */
 int km_admin_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr, size_t errlen);
-/* The round trip to the cluster: the quickest of `probes` metadata requests for `topic`, on a
- * connection already up (call it after a request that succeeded). The topic must exist (with
- * librdkafka's metadata versions a broker may create a topic it is asked about) and be small;
- * NULL asks for every topic, for a cluster that has none. -1 when none was answered within
- * timeout_ms each. */
-int64_t km_admin_round_trip_us(rd_kafka_t *rk, const char *topic, int probes, int timeout_ms);
+/* The round trip to the cluster: the quickest of up to `probes` metadata requests for `topic`,
+ * one after the other, on a connection already up (call it after a request that succeeded). It
+ * stops at the first answer under `enough_us` (a quicker one would tell the caller nothing more)
+ * and starts no request span_ms after the first one started (a distant cluster is told by its
+ * first answer). The topic must exist (with librdkafka's metadata versions a broker may create a
+ * topic it is asked about) and be small; NULL asks for every topic, for a cluster that has none.
+ * -1 when none was answered within timeout_ms each. */
+int64_t km_admin_round_trip_us(rd_kafka_t *rk, const char *topic, int probes, int64_t enough_us, int span_ms, int timeout_ms);
 /* rd_kafka_err2str, but "interrupted: kmirror is stopping" for a wait the stop flag ended. */
 const char *km_admin_err2str(rd_kafka_resp_err_t err);
 

@@ -425,14 +425,13 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
  * user-space proxy 0.7-1.1 ms away it already ran at 0.67-0.82x the rate, at 11 ms 0.82-0.85x
  * and at 50 ms half (sections 23, 24): a bigger fetch amortises whatever each Fetch waits for besides
  * the bytes, and librdkafka 2.0.2 has one in flight per broker. So only a source under
- * PREFETCH_LAN_RTT_US away gets the small prefetch. It is not a clean cut: kmirror timed brokers
- * on this host at 0.1-0.5 ms (more when busy: the whole share then costs memory, not rate), and
- * through that proxy at 0.4-1.1 ms. */
+ * KM_PREFETCH_LAN_RTT_US away gets the small prefetch. It is not a clean cut: single probes of a
+ * busy broker on this host took 0.5-8.6 ms among answers of 0.1-0.3 ms (which is why flow.c takes
+ * the quickest of up to ten), and kmirror timed that proxy at 0.4-1.1 ms. */
 #define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
-#define PREFETCH_LAN_RTT_US 500
 
 int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us) {
-    if (rtt_us < 0 || rtt_us >= PREFETCH_LAN_RTT_US) return share;
+    if (rtt_us < 0 || rtt_us >= KM_PREFETCH_LAN_RTT_US) return share;
     return PREFETCH_LAN_BYTES < share ? PREFETCH_LAN_BYTES : share;
 }
 

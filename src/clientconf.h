@@ -34,10 +34,13 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes,
                                                   int64_t prefetch_bytes);
 
+/* A source that answers in under this many microseconds is on the same LAN. */
+#define KM_PREFETCH_LAN_RTT_US 500
+
 /* The prefetch a replication consumer gets out of `share` (its task's part of memory.max.bytes)
- * when the source answers in `rtt_us`: 56 MiB for a source on the same LAN (under 0.5 ms), else (or
- * not measured, < 0) the whole share. A consumer reads about a quarter of its prefetch per round
- * trip. See clientconf.c. */
+ * when the source answers in `rtt_us`: 56 MiB for a source on the same LAN (under
+ * KM_PREFETCH_LAN_RTT_US), else (or not measured, < 0) the whole share. A consumer reads about a
+ * quarter of its prefetch per round trip. See clientconf.c. */
 int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us);
 
 /* A librdkafka configuration holding every entry of `rk`; NULL with errstr on failure. */

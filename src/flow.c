@@ -1103,10 +1103,16 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
     return 0;
 }
 
-/* Round trips timed to size the prefetch (the quickest counts: a first one may wait for a
- * connection to another broker), each given at most RTT_PROBE_TIMEOUT_MS: a source that slow
- * gets the whole share, and the flow's start is not held up for admin.timeout.ms three times. */
-#define RTT_PROBES 3
+/* Round trips timed to size the prefetch. The quickest counts: a first one may wait for a
+ * connection to another broker, and a broker busy with a load, or pausing for its garbage
+ * collector, answered single probes on this host in 0.5-8.6 ms among answers of 0.1-0.3 ms, and
+ * the quickest of three was twice 0.5 ms or more (bench/results/2026-12-06.md section 25). So up
+ * to RTT_PROBES, until one answers under the LAN cut-off, none started after RTT_PROBE_SPAN_MS
+ * (a source across a WAN is told by its first answer, and its flow's start is not held up for
+ * ten round trips), each given at most RTT_PROBE_TIMEOUT_MS: a source that slow gets the whole
+ * share, and the flow's start is not held up for admin.timeout.ms. */
+#define RTT_PROBES 10
+#define RTT_PROBE_SPAN_MS 50
 #define RTT_PROBE_TIMEOUT_MS 5000
 
 /* A replication consumer reads about a quarter of its prefetch per round trip to the source
@@ -1116,7 +1122,7 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
 static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
     const km_flow_t *f = rt->flow;
     int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
-    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, probe_ms);
+    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, KM_PREFETCH_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
     int64_t share = f->s.prefetch_max_bytes, prefetch = km_clientconf_prefetch_for_rtt(share, rtt);
     km_props_copy(&rt->rk_consumer, &f->rk_consumer);
     km_clientconf_replication_consumer_defaults(&f->consumer, &rt->rk_consumer, f->s.inflight_max_bytes, prefetch);

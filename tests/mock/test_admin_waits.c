@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "kt.h"
 #include "mock.h"
+#include "util.h"
 
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
@@ -46,9 +47,10 @@ static void test_watermarks_end_at_their_timeout(void **state) {
     km_mock_free(m);
 }
 
-/* The round trip that sizes a flow's prefetch (flow.c) is timed on the broker's answers, and a
- * broker that does not answer within the probe's timeout gives "not timed" (-1: the whole share)
- * instead of a figure, or a wait for the broker. (The mock delays Metadata only broker-wide.) */
+/* The round trip that sizes a flow's prefetch (flow.c) is timed on the broker's answers, probing
+ * stops once an answer decides (or a distant broker answered at all), and a broker that does not
+ * answer within the probe's timeout gives "not timed" (-1: the whole share) instead of a figure,
+ * or a wait for the broker. (The mock delays Metadata only broker-wide.) */
 static void test_round_trip_timed_or_not(void **state) {
     (void)state;
     char err[512];
@@ -57,15 +59,28 @@ static void test_round_trip_timed_or_not(void **state) {
     assert_int_equal(km_mock_create_topic(m, "t", 1), 0);
     rd_kafka_t *rk = kt_client(RD_KAFKA_PRODUCER, km_mock_bootstraps(m), NULL);
     assert_non_null(rk);
-    assert_true(km_admin_round_trip_us(rk, "t", 1, 10000) >= 0); /* connected */
+    assert_true(km_admin_round_trip_us(rk, "t", 1, 0, 0, 10000) >= 0); /* connected */
 
     rd_kafka_mock_broker_set_rtt(km_mock_cluster(m), 1, 300);
-    int64_t rtt = km_admin_round_trip_us(rk, "t", 3, 10000);
+    int64_t rtt = km_admin_round_trip_us(rk, "t", 3, 0, 60000, 10000);
     print_message("# a broker 300 ms away: %lld us\n", (long long)rtt);
     assert_true(rtt >= 300000 && rtt < 10000000);
 
+    /* Ten probes of 300 ms would take 3 s: one answer under enough_us ends the probing, and so
+     * does span_ms (here 50 ms) once the first answer came. Seen failing with neither: 3.0 s. */
+    int64_t t0 = km_now_mono_ms();
+    rtt = km_admin_round_trip_us(rk, "t", 10, 10000000, 60000, 10000);
+    int64_t took = km_now_mono_ms() - t0;
+    print_message("# the first answer was enough: %lld us, in %lld ms\n", (long long)rtt, (long long)took);
+    assert_true(rtt >= 300000 && took < 1500);
+    t0 = km_now_mono_ms();
+    rtt = km_admin_round_trip_us(rk, "t", 10, 0, 50, 10000);
+    took = km_now_mono_ms() - t0;
+    print_message("# the span was over after the first answer: %lld us, in %lld ms\n", (long long)rtt, (long long)took);
+    assert_true(rtt >= 300000 && took < 1500);
+
     rd_kafka_mock_broker_set_rtt(km_mock_cluster(m), 1, SLOW_MS);
-    assert_int_equal(km_admin_round_trip_us(rk, "t", 3, 300), -1);
+    assert_int_equal(km_admin_round_trip_us(rk, "t", 3, 0, 60000, 300), -1);
 
     rd_kafka_destroy(rk);
     km_mock_free(m);
