@@ -426,7 +426,7 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
  * and at 50 ms half (sections 23, 24): a bigger fetch amortises whatever each Fetch waits for besides
  * the bytes, and librdkafka 2.0.2 has one in flight per broker. So only a source under
  * KM_PREFETCH_LAN_RTT_US away gets the small prefetch. It is not a clean cut: single probes of a
- * busy broker on this host took 0.5-8.6 ms among answers of 0.1-0.3 ms (which is why flow.c takes
+ * busy broker on this host took 1.0-8.6 ms among answers of 0.1-0.3 ms (which is why flow.c takes
  * the quickest of up to ten), and kmirror timed that proxy at 0.4-1.1 ms. */
 #define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
 

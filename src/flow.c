@@ -1105,7 +1105,7 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
 
 /* Round trips timed to size the prefetch. The quickest counts: a first one may wait for a
  * connection to another broker, and a broker busy with a load, or pausing for its garbage
- * collector, answered single probes on this host in 0.5-8.6 ms among answers of 0.1-0.3 ms, and
+ * collector, answered single probes on this host in 1.0-8.6 ms among answers of 0.1-0.3 ms, and
  * the quickest of three was twice 0.5 ms or more (bench/results/2026-12-06.md section 25). So up
  * to RTT_PROBES, until one answers under the LAN cut-off, none started after RTT_PROBE_SPAN_MS
  * (a source across a WAN is told by its first answer, and its flow's start is not held up for
