@@ -387,6 +387,28 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
     km_props_set(out, "max.in.flight.requests.per.connection", "1", 0);
 }
 
+/* The same busy-poll costs the replication producer up to a quarter of its CPU per record: with
+ * records queued behind each partition's one request (librdkafka 2.0.2 counts a partition's
+ * messages, not its requests, against the idempotent producer's limit of 5), its broker thread
+ * spins whenever the connection has no request waiting to be sent (bench/results/2026-12-06.md
+ * section 25). With one request in flight per connection, the others wait in the output queue,
+ * which stops the spin: 16 partitions, 10 KB records, 9.0 against 12.0 µs per record at the same
+ * rate; 1 KB 2.5 against 2.7 µs; 100 B 1.06M against 0.86M records/s (section 27). The broker
+ * works through one connection's requests one at a time anyway (Kafka Connect, so MM2, gives its
+ * producers one in flight too), so what it costs is a round trip to the target per request: on a
+ * LAN next to nothing, across a WAN, with librdkafka's one partition per request, most of the
+ * rate. So only for a target on the same LAN, and only where idempotence keeps the order either
+ * way. */
+bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_props_t *out, int64_t rtt_us) {
+    if (rtt_us < 0 || rtt_us >= KM_LAN_RTT_US || km_props_find(java, "max.in.flight.requests.per.connection") ||
+        km_props_find(java, "max.in.flight"))
+        return false;
+    const char *idem = km_props_get(out, "enable.idempotence");
+    if (!idem || strcmp(idem, "true") != 0) return false;
+    km_props_set(out, "max.in.flight.requests.per.connection", "1", 0);
+    return true;
+}
+
 /* librdkafka keeps one Fetch request in flight per broker, so a consumer reads at most
  * max.partition.fetch.bytes per partition (and fetch.max.bytes in all) per round trip to the
  * source: with librdkafka's 1 MiB that is 10 MB/s per partition across a 100 ms round trip.
@@ -425,13 +447,13 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
  * user-space proxy 0.7-1.1 ms away it already ran at 0.67-0.82x the rate, at 11 ms 0.82-0.85x
  * and at 50 ms half (sections 23, 24): a bigger fetch amortises whatever each Fetch waits for besides
  * the bytes, and librdkafka 2.0.2 has one in flight per broker. So only a source under
- * KM_PREFETCH_LAN_RTT_US away gets the small prefetch. It is not a clean cut: single probes of a
+ * KM_LAN_RTT_US away gets the small prefetch. It is not a clean cut: single probes of a
  * busy broker on this host took 1.0-8.6 ms among answers of 0.1-0.3 ms (which is why flow.c takes
  * the quickest of up to ten), and kmirror timed that proxy at 0.4-1.1 ms. */
 #define PREFETCH_LAN_BYTES (56LL * 1024 * 1024)
 
 int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us) {
-    if (rtt_us < 0 || rtt_us >= KM_PREFETCH_LAN_RTT_US) return share;
+    if (rtt_us < 0 || rtt_us >= KM_LAN_RTT_US) return share;
     return PREFETCH_LAN_BYTES < share ? PREFETCH_LAN_BYTES : share;
 }
 

@@ -13,6 +13,7 @@
 #include "props.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 
 typedef enum { KM_CLIENT_CONSUMER, KM_CLIENT_PRODUCER, KM_CLIENT_ADMIN } km_client_role_t;
 
@@ -34,14 +35,20 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
 void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_props_t *out, int64_t inflight_max_bytes,
                                                   int64_t prefetch_bytes);
 
-/* A source that answers in under this many microseconds is on the same LAN. */
-#define KM_PREFETCH_LAN_RTT_US 500
+/* A cluster that answers in under this many microseconds is on the same LAN. */
+#define KM_LAN_RTT_US 500
 
 /* The prefetch a replication consumer gets out of `share` (its task's part of memory.max.bytes)
  * when the source answers in `rtt_us`: 56 MiB for a source on the same LAN (under
- * KM_PREFETCH_LAN_RTT_US), else (or not measured, < 0) the whole share. A consumer reads about a
+ * KM_LAN_RTT_US), else (or not measured, < 0) the whole share. A consumer reads about a
  * quarter of its prefetch per round trip. See clientconf.c. */
 int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us);
+
+/* The replication producer's defaults for a target that answers in `rtt_us` (< 0: not timed):
+ * on the same LAN (under KM_LAN_RTT_US), an idempotent producer gets one request in flight per
+ * broker connection unless the user set max.in.flight.requests.per.connection (or librdkafka's
+ * max.in.flight). `java` holds the user's keys. True when it set that. See clientconf.c. */
+bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_props_t *out, int64_t rtt_us);
 
 /* A librdkafka configuration holding every entry of `rk`; NULL with errstr on failure. */
 rd_kafka_conf_t *km_clientconf_new(const km_props_t *rk, char *errstr, size_t errlen);

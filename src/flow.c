@@ -86,6 +86,7 @@ struct km_flow_rt {
     km_wake_t *wake; /* the main thread's: a survey or a positions read done wakes it */
     rd_kafka_t *src_admin, *dst_admin;
     km_props_t rk_consumer; /* the flow's replication consumer settings, prefetch sized for its source */
+    km_props_t rk_producer; /* and producer settings, requests in flight for its target (pace_producer) */
     km_coord_t *coord;
     km_task_t **tasks;    /* by task id; NULL where the task does not run here */
     bool *fenced;         /* by task id: another process took it over; not restarted before the group reassigns it */
@@ -513,7 +514,7 @@ static void on_revoke(void *arg, const int *ids, size_t n) {
 static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     char err[512];
     for (size_t i = 0; i < n && !rt->failed; i++) {
-        rt->tasks[ids[i]] = km_task_start(rt->flow, &rt->rk_consumer, rt->fm, ids[i], NULL, 0, err, sizeof(err));
+        rt->tasks[ids[i]] = km_task_start(rt->flow, &rt->rk_consumer, &rt->rk_producer, rt->fm, ids[i], NULL, 0, err, sizeof(err));
         if (rt->tasks[ids[i]] && rt->syncs_told) km_task_syncs_ready(rt->tasks[ids[i]]);
         if (!rt->tasks[ids[i]]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
@@ -1103,14 +1104,15 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
     return 0;
 }
 
-/* Round trips timed to size the prefetch. The quickest counts: a first one may wait for a
- * connection to another broker, and a broker busy with a load, or pausing for its garbage
- * collector, answered single probes on this host in 1.0-8.6 ms among answers of 0.1-0.3 ms, and
- * the quickest of three was twice 0.5 ms or more (bench/results/2026-12-06.md section 25). So up
- * to RTT_PROBES, until one answers under the LAN cut-off, none started after RTT_PROBE_SPAN_MS
- * (a source across a WAN is told by its first answer, and its flow's start is not held up for
- * ten round trips), each given at most RTT_PROBE_TIMEOUT_MS: a source that slow gets the whole
- * share, and the flow's start is not held up for admin.timeout.ms. */
+/* Round trips timed to size the prefetch (source) and the producers' requests in flight
+ * (target). The quickest counts: a first one may wait for a connection to another broker, and a
+ * broker busy with a load, or pausing for its garbage collector, answered single probes on this
+ * host in 1.0-8.6 ms among answers of 0.1-0.3 ms, and the quickest of three was twice 0.5 ms or
+ * more (bench/results/2026-12-06.md section 25). So up to RTT_PROBES, until one answers under the
+ * LAN cut-off, none started after RTT_PROBE_SPAN_MS (a cluster across a WAN is told by its first
+ * answer, and its flow's start is not held up for ten round trips), each given at most
+ * RTT_PROBE_TIMEOUT_MS: a cluster that slow counts as far away, and the flow's start is not held
+ * up for admin.timeout.ms. */
 #define RTT_PROBES 10
 #define RTT_PROBE_SPAN_MS 50
 #define RTT_PROBE_TIMEOUT_MS 5000
@@ -1122,7 +1124,7 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
 static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
     const km_flow_t *f = rt->flow;
     int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
-    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, KM_PREFETCH_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
+    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, KM_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
     int64_t share = f->s.prefetch_max_bytes, prefetch = km_clientconf_prefetch_for_rtt(share, rtt);
     km_props_copy(&rt->rk_consumer, &f->rk_consumer);
     km_clientconf_replication_consumer_defaults(&f->consumer, &rt->rk_consumer, f->s.inflight_max_bytes, prefetch);
@@ -1136,6 +1138,24 @@ static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
                 (long long)(share >> 20));
 }
 
+/* The replication producer keeps one request in flight per connection to a target on the same
+ * LAN (clientconf.c: librdkafka 2.0.2's idempotent producer spins otherwise); its tasks report
+ * what librdkafka took (km_flow_metrics_produce_requests). Timed like the source. */
+static void pace_producer(km_flow_rt_t *rt, const char *topic) {
+    const km_flow_t *f = rt->flow;
+    int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
+    int64_t rtt = km_admin_round_trip_us(rt->dst_admin, topic, RTT_PROBES, KM_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
+    km_props_copy(&rt->rk_producer, &f->rk_producer);
+    bool one = km_clientconf_replication_producer_defaults(&f->producer, &rt->rk_producer, rtt);
+    km_flow_metrics_target_rtt(rt->fm, rtt);
+    if (rtt < 0)
+        km_warn("flow %s: the round trip to cluster %s could not be timed: its producers keep up to 5 requests in flight "
+                "per broker", f->name, f->target);
+    else
+        km_info("flow %s: cluster %s answers in %.1f ms: %s", f->name, f->target, (double)rtt / 1000.0,
+                one ? "one produce request in flight per broker" : "produce requests in flight as the producer settings say");
+}
+
 km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t *wake, char *errstr, size_t errlen) {
     km_flow_rt_t *rt = km_xcalloc(1, sizeof(*rt));
     rt->flow = flow;
@@ -1146,14 +1166,17 @@ km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t
     rt->src_admin = admin_client(&flow->rk_source_admin, "source", flow, errstr, errlen);
     rt->dst_admin = rt->src_admin ? admin_client(&flow->rk_target_admin, "target", flow, errstr, errlen) : NULL;
     if (!rt->dst_admin) goto fail;
-    char *probe = NULL;
+    char *probe = NULL, *dst_probe = NULL;
     if (reach(rt, rt->src_admin, flow->source, &flow->rk_source_admin, &probe, errstr, errlen) != 0 ||
-        reach(rt, rt->dst_admin, flow->target, &flow->rk_target_admin, NULL, errstr, errlen) != 0) {
+        reach(rt, rt->dst_admin, flow->target, &flow->rk_target_admin, &dst_probe, errstr, errlen) != 0) {
         free(probe);
+        free(dst_probe);
         goto fail;
     }
     size_prefetch(rt, probe);
+    pace_producer(rt, dst_probe);
     free(probe);
+    free(dst_probe);
     /* Before the first topic is created: a group held by Java MirrorMaker 2 is refused untouched. */
     if (km_coord_check_group(flow, rt->dst_admin, errstr, errlen) != 0) goto fail;
     /* Positions are read before the join: a member that joined is not served (its assignment
@@ -1286,6 +1309,7 @@ int km_flow_rt_stop(km_flow_rt_t *rt) {
     if (rt->src_admin) rd_kafka_destroy(rt->src_admin);
     if (rt->dst_admin) rd_kafka_destroy(rt->dst_admin);
     km_props_free(&rt->rk_consumer);
+    km_props_free(&rt->rk_producer);
     slots_free(rt->slots, rt->nslots);
     if (rt->unhanded) slots_free(rt->handed, rt->nhanded);
     free(rt->hand_problem);

@@ -282,6 +282,7 @@ struct km_flow_metrics {
     km_metrics_t *registry; /* the process's, for its in-flight budget */
     _Atomic int64_t stall_ms; /* replication.stall.timeout.ms of the flow's current run */
     _Atomic int64_t source_rtt_us, prefetch_bytes; /* as the current run measured and sized them; -1, 0 before */
+    _Atomic int64_t target_rtt_us, produce_requests; /* likewise */
 };
 
 /* A reload may add and remove flows while the HTTP thread takes snapshots, so the flow list and
@@ -394,6 +395,8 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
         fm->retired = false;
         atomic_store(&fm->stall_ms, flow->s.stall_timeout_ms);
         km_flow_metrics_prefetch(fm, -1, 0);
+        km_flow_metrics_target_rtt(fm, -1);
+        km_flow_metrics_produce_requests(fm, 0);
         pthread_mutex_unlock(&m->lock);
         pthread_mutex_lock(&fm->lock);
         fm->state = KM_FLOW_STARTING; /* a new run of the flow: even a failed one starts over */
@@ -412,6 +415,8 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
     fm->registry = m;
     atomic_store(&fm->stall_ms, flow->s.stall_timeout_ms);
     km_flow_metrics_prefetch(fm, -1, 0);
+    km_flow_metrics_target_rtt(fm, -1);
+    km_flow_metrics_produce_requests(fm, 0);
     pthread_mutex_init(&fm->lock, NULL);
     pthread_mutex_init(&fm->parts.lock, NULL);
     pthread_mutex_init(&fm->ckpts.lock, NULL);
@@ -482,6 +487,12 @@ void km_flow_metrics_state(km_flow_metrics_t *fm, km_flow_state_t state, const c
 void km_flow_metrics_prefetch(km_flow_metrics_t *fm, int64_t source_rtt_us, int64_t prefetch_bytes) {
     atomic_store(&fm->source_rtt_us, source_rtt_us);
     atomic_store(&fm->prefetch_bytes, prefetch_bytes);
+}
+
+void km_flow_metrics_target_rtt(km_flow_metrics_t *fm, int64_t target_rtt_us) { atomic_store(&fm->target_rtt_us, target_rtt_us); }
+
+void km_flow_metrics_produce_requests(km_flow_metrics_t *fm, int64_t max_inflight) {
+    atomic_store(&fm->produce_requests, max_inflight);
 }
 
 void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why) {
@@ -718,6 +729,8 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     o->name = fm->name;
     o->source_rtt_us = atomic_load(&fm->source_rtt_us);
     o->prefetch_bytes = atomic_load(&fm->prefetch_bytes);
+    o->target_rtt_us = atomic_load(&fm->target_rtt_us);
+    o->produce_requests = atomic_load(&fm->produce_requests);
     pthread_mutex_lock(&fm->lock);
     o->state = fm->state;
     o->reason = fm->reason ? km_xstrdup(fm->reason) : NULL;
@@ -1056,6 +1069,16 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     family(b, "kmirror_prefetch_max_bytes", "gauge",
            "What each task of the flow may prefetch from the source: its share of memory.max.bytes, less for a source close by.");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_prefetch_max_bytes", l[i].flow, (double)s->flows[i].prefetch_bytes);
+    family(b, "kmirror_target_round_trip_seconds", "gauge",
+           "The round trip to the target cluster, timed when the flow started (absent: it could not be timed).");
+    for (size_t i = 0; i < s->nflows; i++)
+        if (s->flows[i].target_rtt_us >= 0)
+            sample(b, "kmirror_target_round_trip_seconds", l[i].flow, (double)s->flows[i].target_rtt_us / 1e6);
+    family(b, "kmirror_produce_requests_in_flight_max", "gauge",
+           "Produce requests the flow's producers keep in flight per broker connection: 1 for a target on the same LAN.");
+    for (size_t i = 0; i < s->nflows; i++)
+        if (s->flows[i].produce_requests > 0)
+            sample(b, "kmirror_produce_requests_in_flight_max", l[i].flow, (double)s->flows[i].produce_requests);
 }
 
 static void render_groups(buf_t *b, const km_snapshot_t *s) {
@@ -1183,6 +1206,9 @@ static json_t *flow_json(const km_flow_snap_t *f) {
     json_object_set_new(o, "inflight_wait_seconds", json_real((double)f->budget_wait_us / 1e6));
     json_object_set_new(o, "source_round_trip_ms", f->source_rtt_us >= 0 ? json_real((double)f->source_rtt_us / 1e3) : json_null());
     json_object_set_new(o, "prefetch_max_bytes", json_integer((json_int_t)f->prefetch_bytes));
+    json_object_set_new(o, "target_round_trip_ms", f->target_rtt_us >= 0 ? json_real((double)f->target_rtt_us / 1e3) : json_null());
+    json_object_set_new(o, "produce_requests_in_flight_max",
+                        f->produce_requests > 0 ? json_integer((json_int_t)f->produce_requests) : json_null());
     json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());
     json_object_set_new(o, "groups", groups);
     return o;

@@ -120,7 +120,7 @@ typedef struct commit_ctx {
 
 struct km_task {
     const km_flow_t *flow;
-    const km_props_t *rk_consumer; /* the replication consumer's settings (km_task_start) */
+    const km_props_t *rk_consumer, *rk_producer; /* the replication clients' settings (km_task_start) */
     km_flow_metrics_t *fm;
     km_task_slot_t *slot;
     int id;
@@ -1641,11 +1641,17 @@ static void enable_stats(rd_kafka_conf_t *c, const km_props_t *props, km_task_t 
     rd_kafka_conf_set_opaque(c, t);
 }
 
+static int64_t conf_ll(const rd_kafka_conf_t *c, const char *key) {
+    char buf[32];
+    size_t len = sizeof(buf);
+    return rd_kafka_conf_get(c, key, buf, &len) == RD_KAFKA_CONF_OK ? strtoll(buf, NULL, 10) : 0;
+}
+
 /* The target producer; transactional (and initialised, fencing any previous owner of the task)
  * when `transactional`. */
 static int create_producer(km_task_t *t, bool transactional, char *errstr, size_t errlen) {
     const km_flow_t *f = t->flow;
-    rd_kafka_conf_t *pc = km_rk_conf(&f->rk_producer, errstr, errlen);
+    rd_kafka_conf_t *pc = km_rk_conf(t->rk_producer, errstr, errlen);
     if (!pc) return -1;
     /* A record for a remote topic that does not exist yet must not auto-create it with the
      * broker's default partition count: admin.c creates it properly first. */
@@ -1660,9 +1666,11 @@ static int create_producer(km_task_t *t, bool transactional, char *errstr, size_
         }
     }
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
-    enable_stats(pc, &f->rk_producer, t);
+    enable_stats(pc, t->rk_producer, t);
     t->producer = km_rk_new(RD_KAFKA_PRODUCER, pc, errstr, errlen);
     if (!t->producer) return -1;
+    /* as librdkafka took it: an idempotent producer lowers its default to 5 */
+    km_flow_metrics_produce_requests(t->fm, conf_ll(rd_kafka_conf(t->producer), "max.in.flight"));
     rd_kafka_error_t *e = transactional ? rd_kafka_init_transactions(t->producer, (int)f->s.admin_timeout_ms) : NULL;
     if (e) {
         snprintf(errstr, errlen, "cannot initialise transactions on %s: %s", f->target, rd_kafka_error_string(e));
@@ -1684,12 +1692,6 @@ static int create_target_producer(km_task_t *t, char *errstr, size_t errlen) {
     km_warn("flow %s task %d: %s; exactly.once.support=requested, so replicating at-least-once", f->name, t->id, errstr);
     t->eos = false;
     return create_producer(t, false, errstr, errlen);
-}
-
-static int64_t conf_ll(rd_kafka_conf_t *c, const char *key) {
-    char buf[32];
-    size_t len = sizeof(buf);
-    return rd_kafka_conf_get(c, key, buf, &len) == RD_KAFKA_CONF_OK ? strtoll(buf, NULL, 10) : 0;
 }
 
 static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
@@ -1721,12 +1723,13 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     return 0;
 }
 
-km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, km_flow_metrics_t *fm, int id,
+km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, const km_props_t *producer, km_flow_metrics_t *fm, int id,
                          const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
     km_task_t *t = km_xcalloc(1, sizeof(*t));
     t->wake_fd = -1;
     t->flow = flow;
     t->rk_consumer = consumer;
+    t->rk_producer = producer;
     t->fm = fm;
     t->slot = km_flow_metrics_task(fm, id);
     t->id = id;

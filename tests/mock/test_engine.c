@@ -130,17 +130,24 @@ static void assert_same(env_t *e, const char *topic, const char *remote, size_t 
     kt_records_free(dst, nd);
 }
 
-/* The round trip to the source the flow timed at its start and the prefetch it gave each task,
- * as /status and /metrics show them. */
-static int64_t assert_prefetch_sized(env_t *e, int64_t min_rtt_us, int64_t max_rtt_us) {
+/* The round trips to both clusters the flow timed at its start, the prefetch it gave each task
+ * and the produce requests in flight its producers took from librdkafka (one for a target under
+ * KM_LAN_RTT_US away, else librdkafka's 5 for an idempotent producer), as /status and /metrics
+ * show them. Returns the prefetch. */
+static int64_t assert_clients_sized(env_t *e, int64_t min_rtt_us, int64_t max_rtt_us) {
     km_snapshot_t *s = km_metrics_snapshot(km_mirror_metrics(e->m), km_now_wall_ms());
-    int64_t rtt = s->flows[0].source_rtt_us, share = e->cfg.flows[0].s.prefetch_max_bytes;
-    if (rtt < min_rtt_us || rtt > max_rtt_us) print_message("# source round trip %lld us\n", (long long)rtt);
+    int64_t rtt = s->flows[0].source_rtt_us, share = e->cfg.flows[0].s.prefetch_max_bytes, trtt = s->flows[0].target_rtt_us;
+    if (rtt < min_rtt_us || rtt > max_rtt_us || trtt < min_rtt_us || trtt > max_rtt_us)
+        print_message("# round trips: source %lld us, target %lld us\n", (long long)rtt, (long long)trtt);
     assert_true(rtt >= min_rtt_us && rtt <= max_rtt_us);
+    assert_true(trtt >= min_rtt_us && trtt <= max_rtt_us);
     assert_int_equal(s->flows[0].prefetch_bytes, km_clientconf_prefetch_for_rtt(share, rtt));
+    assert_int_equal(s->flows[0].produce_requests, trtt < KM_LAN_RTT_US ? 1 : 5);
     char *text = km_metrics_prometheus(s);
     assert_non_null(strstr(text, "\nkmirror_source_round_trip_seconds{"));
     assert_non_null(strstr(text, "\nkmirror_prefetch_max_bytes{"));
+    assert_non_null(strstr(text, "\nkmirror_target_round_trip_seconds{"));
+    assert_non_null(strstr(text, "\nkmirror_produce_requests_in_flight_max{"));
     free(text);
     int64_t prefetch = s->flows[0].prefetch_bytes;
     km_snapshot_free(s);
@@ -153,9 +160,9 @@ static void test_fidelity_and_restart(void **state) {
     env_start(e);
     waiter_t w = {e, "A.orders", 3, 300};
     assert_true(kt_wait_until(mirrored, &w, 30000));
-    /* a source on this host: timed, and the prefetch that round trip calls for (the LAN's when it
-     * is under 0.5 ms, which a busy or sanitized run may not be) */
-    assert_prefetch_sized(e, 0, 9999);
+    /* clusters on this host: timed, and the prefetch and requests in flight those round trips
+     * call for (the LAN's when under 0.5 ms, which a busy or sanitized run may not be) */
+    assert_clients_sized(e, 0, 9999);
     assert_int_equal(env_stop(e), 0);
     /* Stopped cleanly: more records, restart, exactly the new ones are added. */
     produce_n(e, "orders", 300, 200, 3);
@@ -199,8 +206,8 @@ static void test_target_broker_down(void **state) {
     env_free(e);
 }
 
-/* A source 50 ms away: replication is complete, and each task gets its whole share of the budget
- * as prefetch (flow.c, clientconf.c). */
+/* Clusters 50 ms away: replication is complete, each task gets its whole share of the budget as
+ * prefetch, and its producer librdkafka's 5 requests in flight (flow.c, clientconf.c). */
 static void test_rtt(void **state) {
     env_t *e = env_new("slow", 1, 1);
     rd_kafka_mock_broker_set_rtt(km_mock_cluster(e->a), 1, 50);
@@ -209,7 +216,7 @@ static void test_rtt(void **state) {
     env_start(e);
     waiter_t w = {e, "A.slow", 1, 500};
     assert_true(kt_wait_until(mirrored, &w, 60000));
-    assert_int_equal(assert_prefetch_sized(e, 50000, 1000000), e->cfg.flows[0].s.prefetch_max_bytes);
+    assert_int_equal(assert_clients_sized(e, 50000, 1000000), e->cfg.flows[0].s.prefetch_max_bytes);
     assert_int_equal(env_stop(e), 0);
     assert_same(e, "slow", "A.slow", 500);
     env_free(e);

@@ -138,11 +138,48 @@ static void test_prefetch_for_round_trip(void **state) {
     unload(&cfg, &d);
 }
 
+/* The replication producer keeps one request in flight per connection to a target on the same
+ * LAN, and only when idempotent and the user did not choose (clientconf.c). */
+static void test_requests_in_flight_for_round_trip(void **state) {
+    const char *base = "clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n";
+    static const struct {
+        const char *extra;
+        int64_t rtt_us;
+        const char *want; /* NULL: left to librdkafka */
+    } cases[] = {
+        {"", 300, "1"},
+        {"", 499, "1"},
+        {"", 500, NULL},                 /* further away: a round trip per request would cost the rate */
+        {"", 100000, NULL},
+        {"", -1, NULL},                  /* not timed */
+        {"A->B.producer.acks = 1\n", 300, NULL}, /* not idempotent: left as it was */
+        {"A->B.producer.max.in.flight.requests.per.connection = 3\n", 300, "3"}, /* the user's */
+        {"A->B.producer.max.in.flight = 2\n", 300, NULL},                        /* the user's, as librdkafka names it */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        km_config_t cfg;
+        km_diag_t d = {0};
+        assert_int_equal(load(&cfg, &d, base, cases[i].extra), 0);
+        km_flow_t *f = km_config_flow(&cfg, "A", "B");
+        km_props_t out = {0};
+        km_props_copy(&out, &f->rk_producer);
+        bool set = km_clientconf_replication_producer_defaults(&f->producer, &out, cases[i].rtt_us);
+        const char *got = km_props_get(&out, "max.in.flight.requests.per.connection");
+        if (cases[i].want) assert_string_equal(got, cases[i].want);
+        else assert_null(got);
+        assert_int_equal(set, cases[i].want && strcmp(cases[i].want, "1") == 0 && !*cases[i].extra);
+        assert_string_equal(km_props_get(&out, "bootstrap.servers"), "b:9092");
+        km_props_free(&out);
+        unload(&cfg, &d);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acks_warning),
         cmocka_unit_test(test_memory_budget_keys),
         cmocka_unit_test(test_prefetch_for_round_trip),
+        cmocka_unit_test(test_requests_in_flight_for_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
