@@ -1042,6 +1042,17 @@ static void render_ckpt_windows(buf_t *b, const km_snapshot_t *s, const labelset
     }
 }
 
+/* The round trip each flow timed to its source or target cluster when it started. */
+static void render_round_trips(buf_t *b, const km_snapshot_t *s, const labelsets_t *l, bool target) {
+    const char *name = target ? "kmirror_target_round_trip_seconds" : "kmirror_source_round_trip_seconds";
+    bprintf(b, "# HELP %s The round trip to the %s cluster, timed when the flow started (absent: it could not be timed).\n"
+               "# TYPE %s gauge\n", name, target ? "target" : "source", name);
+    for (size_t i = 0; i < s->nflows; i++) {
+        int64_t us = target ? s->flows[i].target_rtt_us : s->flows[i].source_rtt_us;
+        if (us >= 0) sample(b, name, l[i].flow, (double)us / 1e6);
+    }
+}
+
 static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l) {
     family(b, "kmirror_flow_state", "gauge", "1 for the flow's current state (starting, running, degraded, failed), 0 for the others; /status gives the reason.");
     for (size_t i = 0; i < s->nflows; i++)
@@ -1061,19 +1072,11 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
             KM_TASK_INFLIGHT_MAX_RECORDS);
     for (size_t i = 0; i < s->nflows; i++)
         sample(b, "kmirror_inflight_wait_seconds_total", l[i].flow, (double)s->flows[i].budget_wait_us / 1e6);
-    family(b, "kmirror_source_round_trip_seconds", "gauge",
-           "The round trip to the source cluster, timed when the flow started (absent: it could not be timed).");
-    for (size_t i = 0; i < s->nflows; i++)
-        if (s->flows[i].source_rtt_us >= 0)
-            sample(b, "kmirror_source_round_trip_seconds", l[i].flow, (double)s->flows[i].source_rtt_us / 1e6);
+    render_round_trips(b, s, l, false);
     family(b, "kmirror_prefetch_max_bytes", "gauge",
            "What each task of the flow may prefetch from the source: its share of memory.max.bytes, less for a source close by.");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_prefetch_max_bytes", l[i].flow, (double)s->flows[i].prefetch_bytes);
-    family(b, "kmirror_target_round_trip_seconds", "gauge",
-           "The round trip to the target cluster, timed when the flow started (absent: it could not be timed).");
-    for (size_t i = 0; i < s->nflows; i++)
-        if (s->flows[i].target_rtt_us >= 0)
-            sample(b, "kmirror_target_round_trip_seconds", l[i].flow, (double)s->flows[i].target_rtt_us / 1e6);
+    render_round_trips(b, s, l, true);
     family(b, "kmirror_produce_requests_in_flight_max", "gauge",
            "Produce requests the flow's producers keep in flight per broker connection: 1 for a target on the same LAN.");
     for (size_t i = 0; i < s->nflows; i++)
