@@ -387,13 +387,13 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
     km_props_set(out, "max.in.flight.requests.per.connection", "1", 0);
 }
 
-/* The same busy-poll costs the replication producer up to a quarter of its CPU per record: with
+/* The same busy-poll cost the replication producer a quarter to two fifths of its CPU per record: with
  * records queued behind each partition's one request (librdkafka 2.0.2 counts a partition's
  * messages, not its requests, against the idempotent producer's limit of 5), its broker thread
  * spins whenever the connection has no request waiting to be sent (bench/results/2026-12-06.md
  * section 25). With one request in flight per connection, the others wait in the output queue,
- * which stops the spin: 16 partitions, 10 KB records, 9.0 against 12.0 µs per record at the same
- * rate; 1 KB 2.5 against 2.7 µs; 100 B 1.06M against 0.86M records/s (section 27). The broker
+ * which stops the spin: 16 partitions, 10 KB records, 6.5-9.0 against 11.3-12.0 µs per record at
+ * the same rate or more; 1 KB 2.5 against 2.7 µs; 100 B 11-23% more records/s (section 27). The broker
  * works through one connection's requests one at a time anyway (Kafka Connect, so MM2, gives its
  * producers one in flight too), so what it costs is a round trip to the target per request: on a
  * LAN next to nothing, across a WAN, with librdkafka's one partition per request, most of the
