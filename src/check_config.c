@@ -112,8 +112,8 @@ static void print_text(FILE *out, const km_config_t *cfg) {
                      "     did not set for a source close by when it starts; its log and /status say to what)\n",
                 (long long)(f->s.prefetch_max_bytes >> 20));
         print_props(out, "target producer (librdkafka)", &f->rk_producer, &cfg->secrets);
-        fprintf(out, "    (for a target on the same LAN the flow sets max.in.flight.requests.per.connection = 1 and\n"
-                     "     linger.ms = 2 when it starts, unless you set them; its log and /status say so)\n");
+        fprintf(out, "    (for a target on the same LAN the flow sets max.in.flight.requests.per.connection = 1 when it\n"
+                     "     starts, unless you set it; its log and /status say so)\n");
         print_props(out, "target admin (librdkafka)", &f->rk_target_admin, &cfg->secrets);
         print_props(out, "source admin (librdkafka)", &f->rk_source_admin, &cfg->secrets);
     }
