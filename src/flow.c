@@ -1121,10 +1121,14 @@ static int reach(km_flow_rt_t *rt, rd_kafka_t *rk, const char *alias, const km_p
  * (librdkafka 2.0.2 has one Fetch in flight per broker), so a source across a WAN needs all of
  * the task's share of memory.max.bytes and one on the same LAN a fraction of it (clientconf.h).
  * The round trip is timed once per start, on the admin client's connection. */
+static int64_t time_round_trip(km_flow_rt_t *rt, rd_kafka_t *admin, const char *topic) {
+    int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
+    return km_admin_round_trip_us(admin, topic, RTT_PROBES, KM_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
+}
+
 static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
     const km_flow_t *f = rt->flow;
-    int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
-    int64_t rtt = km_admin_round_trip_us(rt->src_admin, topic, RTT_PROBES, KM_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
+    int64_t rtt = time_round_trip(rt, rt->src_admin, topic);
     int64_t share = f->s.prefetch_max_bytes, prefetch = km_clientconf_prefetch_for_rtt(share, rtt);
     km_props_copy(&rt->rk_consumer, &f->rk_consumer);
     km_clientconf_replication_consumer_defaults(&f->consumer, &rt->rk_consumer, f->s.inflight_max_bytes, prefetch);
@@ -1143,14 +1147,14 @@ static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
  * what librdkafka took (km_flow_metrics_produce_requests). Timed like the source. */
 static void pace_producer(km_flow_rt_t *rt, const char *topic) {
     const km_flow_t *f = rt->flow;
-    int probe_ms = timeout_ms(rt) < RTT_PROBE_TIMEOUT_MS ? timeout_ms(rt) : RTT_PROBE_TIMEOUT_MS;
-    int64_t rtt = km_admin_round_trip_us(rt->dst_admin, topic, RTT_PROBES, KM_LAN_RTT_US, RTT_PROBE_SPAN_MS, probe_ms);
+    int64_t rtt = time_round_trip(rt, rt->dst_admin, topic);
     km_props_copy(&rt->rk_producer, &f->rk_producer);
     bool one = km_clientconf_replication_producer_defaults(&f->producer, &rt->rk_producer, rtt);
     km_flow_metrics_target_rtt(rt->fm, rtt);
     if (rtt < 0)
-        km_warn("flow %s: the round trip to cluster %s could not be timed: its producers keep up to 5 requests in flight "
-                "per broker", f->name, f->target);
+        km_warn("flow %s: the round trip to cluster %s could not be timed: its producers keep the requests in flight "
+                "their settings give (librdkafka's 5 per broker when idempotent), as for a target across a WAN",
+                f->name, f->target);
     else
         km_info("flow %s: cluster %s answers in %.1f ms: %s", f->name, f->target, (double)rtt / 1000.0,
                 one ? "one produce request in flight per broker" : "produce requests in flight as the producer settings say");
