@@ -442,18 +442,22 @@ static void test_fatal_producer_restarts_task(void **state) {
 /* A fatal producer may still have a request the broker has not answered. Its task stops before
  * the restart, and the stop used to wait shutdown.timeout.ms for that answer, on the main
  * thread (restart_task joins the old task): every flow of the process stood still meanwhile.
- * Seen under the sanitizers in CI: the restart came 30 s late. Here the broker answers the
- * sequence error after 500 ms and holds the next request 60 s; shutdown.timeout.ms is 60 s.
+ * Seen under the sanitizers in CI: the restart came 30 s late. Here broker 1 answers the
+ * sequence error after 500 ms and broker 2 holds its next request 60 s; shutdown.timeout.ms is
+ * 60 s. The two requests go to two brokers: a target on the same LAN gets one request in flight
+ * per connection (flow.c pace_producer), so a fatal producer's unanswered request is on another
+ * broker; with both on broker 1 the second was never sent and the new producer's was held.
  * Seen failing before the fix: the target did not get the records within the test's 30 s. */
 static void test_fatal_producer_restart_does_not_wait_for_answers(void **state) {
     env_t *e = env_two_target_brokers("held", "A.held");
     rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
-    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 2); /* records only */
+    rd_kafka_mock_partition_set_leader(mb, "A.held", 1, 2);
+    for (int p = 0; p < 25; p++) rd_kafka_mock_partition_set_leader(mb, "mm2-offsets.A.internal", p, 2); /* records only on 1 */
     running_waiter_t r;
     start_with_ten(e, "held", "shutdown.timeout.ms = 60000\n", &r);
 
-    rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 500,
-                                                 RD_KAFKA_RESP_ERR_NO_ERROR, 60000);
+    rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 500);
+    rd_kafka_mock_broker_push_request_error_rtts(mb, 2, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_NO_ERROR, 60000);
     produce_keyed(e, "held", 10, 100);
     r.w.want = 110;
     assert_true(wait_running(&r));
