@@ -11,6 +11,7 @@
  * provider (providers.h) is shown as the ${...} reference it was written as. */
 #include "check_config.h"
 
+#include "clientconf.h"
 #include "providers.h"
 #include "util.h"
 
@@ -113,7 +114,10 @@ static void print_text(FILE *out, const km_config_t *cfg) {
                 (long long)(f->s.prefetch_max_bytes >> 20));
         print_props(out, "target producer (librdkafka)", &f->rk_producer, &cfg->secrets);
         fprintf(out, "    (for a target on the same LAN the flow sets max.in.flight.requests.per.connection = 1 when it\n"
-                     "     starts, unless you set it; its log and /status say so)\n");
+                     "     starts, unless you set it, and keeps each task to %lld MiB of inflight.max.bytes's %lld MiB in\n"
+                     "     flight, unless you set inflight.max.bytes; its log and /status say so)\n",
+                (long long)(km_clientconf_task_inflight_for_rtt(f->s.inflight_max_bytes, f->s.inflight_max_set, 0) >> 20),
+                (long long)(f->s.inflight_max_bytes >> 20));
         print_props(out, "target admin (librdkafka)", &f->rk_target_admin, &cfg->secrets);
         print_props(out, "source admin (librdkafka)", &f->rk_source_admin, &cfg->secrets);
     }

@@ -409,6 +409,22 @@ bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_prop
     return true;
 }
 
+/* A producer to a target on the same LAN, with one request in flight per connection, needs
+ * records waiting for about one request per partition; more only waits in librdkafka's queue and
+ * pins its fetch responses. 16 MiB per task instead of the default budget's 64 MiB, 16 and 256
+ * partitions, 2 rounds each (records/s, peak RSS; bench/results/2026-12-07.md section 1): 1 KB
+ * 339k-350k against 136k-340k (the slower run was the first after the load), 116-130 MB against
+ * 176-279 MB; 10 KB 25k-48k against 36k-51k, 98-106 MB against 155-236 MB; 1 KB / 256 118k-218k
+ * against 111k-273k, 144-152 MB against 182-187 MB; 100 B, bound by the prefetch's record count,
+ * about as before (191-248 MB against 256-261 MB). 8 MiB cost 100 B a quarter of its rate. A
+ * target further away needs the whole budget: each round trip carries what is in flight then. */
+#define LAN_TASK_INFLIGHT_BYTES (16LL * 1024 * 1024)
+
+int64_t km_clientconf_task_inflight_for_rtt(int64_t budget, bool set, int64_t rtt_us) {
+    if (set || rtt_us < 0 || rtt_us >= KM_LAN_RTT_US) return budget;
+    return LAN_TASK_INFLIGHT_BYTES < budget ? LAN_TASK_INFLIGHT_BYTES : budget;
+}
+
 /* librdkafka keeps one Fetch request in flight per broker, so a consumer reads at most
  * max.partition.fetch.bytes per partition (and fetch.max.bytes in all) per round trip to the
  * source: with librdkafka's 1 MiB that is 10 MB/s per partition across a 100 ms round trip.

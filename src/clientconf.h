@@ -44,6 +44,12 @@ void km_clientconf_replication_consumer_defaults(const km_props_t *java, km_prop
  * quarter of its prefetch per round trip. See clientconf.c. */
 int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us);
 
+/* The most records a task of a flow keeps in flight (read, not yet acknowledged) when its target
+ * answers in `rtt_us` (< 0: not timed), out of `budget` (inflight.max.bytes, the whole
+ * process's): 16 MiB for a target on the same LAN (under KM_LAN_RTT_US) unless the user set
+ * inflight.max.bytes (`set`), else all of the budget. See clientconf.c. */
+int64_t km_clientconf_task_inflight_for_rtt(int64_t budget, bool set, int64_t rtt_us);
+
 /* The replication producer's defaults for a target that answers in `rtt_us` (< 0: not timed):
  * on the same LAN (under KM_LAN_RTT_US), an idempotent producer gets one request in flight per
  * broker connection unless the user set max.in.flight.requests.per.connection (or librdkafka's

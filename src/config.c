@@ -998,6 +998,7 @@ static void memory_budget(km_config_t *cfg, const char *name, km_diag_t *d) {
         km_flow_t *f = &cfg->flows[i];
         f->s.memory_max_bytes = mem;
         f->s.inflight_max_bytes = inflight;
+        f->s.inflight_max_set = km_props_find(&cfg->raw, "inflight.max.bytes") != NULL;
         f->s.prefetch_max_bytes = (mem - inflight) / (tasks ? tasks : 1);
         if (f->enabled)
             km_clientconf_replication_consumer_defaults(&f->consumer, &f->rk_consumer, inflight, f->s.prefetch_max_bytes);

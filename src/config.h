@@ -69,6 +69,7 @@ typedef struct km_flow_settings {
     int64_t offset_flush_records;         /* ... and after how many records at most */
     int64_t memory_max_bytes;             /* the process's memory budget (top-level key) */
     int64_t inflight_max_bytes;           /* the part of it for records in flight (top-level key) */
+    bool inflight_max_set;                /* ... set in the file: no smaller cap for a target close by */
     int64_t prefetch_max_bytes;           /* a task's share of the rest, for its consumer's prefetch */
     bool provenance;                      /* replication.provenance.enabled (top-level key, provenance.h) */
     int64_t shutdown_timeout_ms;          /* bound on a graceful stop */

@@ -87,6 +87,7 @@ struct km_flow_rt {
     rd_kafka_t *src_admin, *dst_admin;
     km_props_t rk_consumer; /* the flow's replication consumer settings, prefetch sized for its source */
     km_props_t rk_producer; /* and producer settings, requests in flight for its target (pace_producer) */
+    int64_t task_inflight;  /* the most a task keeps in flight for that target (pace_producer) */
     km_coord_t *coord;
     km_task_t **tasks;    /* by task id; NULL where the task does not run here */
     bool *fenced;         /* by task id: another process took it over; not restarted before the group reassigns it */
@@ -514,7 +515,8 @@ static void on_revoke(void *arg, const int *ids, size_t n) {
 static void start_tasks(km_flow_rt_t *rt, const int *ids, size_t n) {
     char err[512];
     for (size_t i = 0; i < n && !rt->failed; i++) {
-        rt->tasks[ids[i]] = km_task_start(rt->flow, &rt->rk_consumer, &rt->rk_producer, rt->fm, ids[i], NULL, 0, err, sizeof(err));
+        rt->tasks[ids[i]] = km_task_start(rt->flow, &rt->rk_consumer, &rt->rk_producer, rt->task_inflight, rt->fm, ids[i], NULL, 0, err,
+                                       sizeof(err));
         if (rt->tasks[ids[i]] && rt->syncs_told) km_task_syncs_ready(rt->tasks[ids[i]]);
         if (!rt->tasks[ids[i]]) {
             km_error("flow %s: cannot start task %d: %s", rt->flow->name, ids[i], err);
@@ -1137,27 +1139,31 @@ static void size_prefetch(km_flow_rt_t *rt, const char *topic) {
         km_warn("flow %s: the round trip to cluster %s could not be timed: each task may prefetch its whole share of "
                 "memory.max.bytes, %lld MiB", f->name, f->source, (long long)(share >> 20));
     else
-        km_info("flow %s: cluster %s answers in %.1f ms: each task prefetches up to %lld MiB of its %lld MiB share of "
+        km_info("flow %s: cluster %s answers in %.2f ms: each task prefetches up to %lld MiB of its %lld MiB share of "
                 "memory.max.bytes", f->name, f->source, (double)rtt / 1000.0, (long long)(prefetch >> 20),
                 (long long)(share >> 20));
 }
 
 /* The replication producer keeps one request in flight per connection to a target on the same
- * LAN (clientconf.c: librdkafka 2.0.2's idempotent producer spins otherwise); its tasks report
- * what librdkafka took (km_flow_metrics_produce_requests). Timed like the source. */
+ * LAN (clientconf.c: librdkafka 2.0.2's idempotent producer spins otherwise), and each task a
+ * fraction of inflight.max.bytes; its tasks report what librdkafka took
+ * (km_flow_metrics_produce_requests). Timed like the source. */
 static void pace_producer(km_flow_rt_t *rt, const char *topic) {
     const km_flow_t *f = rt->flow;
-    int64_t rtt = time_round_trip(rt, rt->dst_admin, topic);
+    int64_t rtt = time_round_trip(rt, rt->dst_admin, topic), budget = f->s.inflight_max_bytes;
     km_props_copy(&rt->rk_producer, &f->rk_producer);
     bool one = km_clientconf_replication_producer_defaults(&f->producer, &rt->rk_producer, rtt);
-    km_flow_metrics_target_rtt(rt->fm, rtt);
+    rt->task_inflight = km_clientconf_task_inflight_for_rtt(budget, f->s.inflight_max_set, rtt);
+    km_flow_metrics_target_rtt(rt->fm, rtt, rt->task_inflight);
     if (rtt < 0)
         km_warn("flow %s: the round trip to cluster %s could not be timed: its producers keep the requests in flight "
-                "their settings give (librdkafka's 5 per broker when idempotent), as for a target across a WAN",
-                f->name, f->target);
+                "their settings give (librdkafka's 5 per broker when idempotent), as for a target across a WAN, and each "
+                "task up to all of inflight.max.bytes in flight, %lld MiB", f->name, f->target, (long long)(budget >> 20));
     else
-        km_info("flow %s: cluster %s answers in %.1f ms: %s", f->name, f->target, (double)rtt / 1000.0,
-                one ? "one produce request in flight per broker" : "produce requests in flight as the producer settings say");
+        km_info("flow %s: cluster %s answers in %.2f ms: %s, each task up to %lld MiB of records in flight of "
+                "inflight.max.bytes %lld MiB", f->name, f->target, (double)rtt / 1000.0,
+                one ? "one produce request in flight per broker" : "produce requests in flight as the producer settings say",
+                (long long)(rt->task_inflight >> 20), (long long)(budget >> 20));
 }
 
 km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t *wake, char *errstr, size_t errlen) {

@@ -282,7 +282,7 @@ struct km_flow_metrics {
     km_metrics_t *registry; /* the process's, for its in-flight budget */
     _Atomic int64_t stall_ms; /* replication.stall.timeout.ms of the flow's current run */
     _Atomic int64_t source_rtt_us, prefetch_bytes; /* as the current run measured and sized them; -1, 0 before */
-    _Atomic int64_t target_rtt_us, produce_requests; /* likewise */
+    _Atomic int64_t target_rtt_us, task_inflight_bytes, produce_requests; /* likewise */
 };
 
 /* A reload may add and remove flows while the HTTP thread takes snapshots, so the flow list and
@@ -395,7 +395,7 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
         fm->retired = false;
         atomic_store(&fm->stall_ms, flow->s.stall_timeout_ms);
         km_flow_metrics_prefetch(fm, -1, 0);
-        km_flow_metrics_target_rtt(fm, -1);
+        km_flow_metrics_target_rtt(fm, -1, 0);
         km_flow_metrics_produce_requests(fm, 0);
         pthread_mutex_unlock(&m->lock);
         pthread_mutex_lock(&fm->lock);
@@ -415,7 +415,7 @@ km_flow_metrics_t *km_metrics_add_flow(km_metrics_t *m, const km_flow_t *flow) {
     fm->registry = m;
     atomic_store(&fm->stall_ms, flow->s.stall_timeout_ms);
     km_flow_metrics_prefetch(fm, -1, 0);
-    km_flow_metrics_target_rtt(fm, -1);
+    km_flow_metrics_target_rtt(fm, -1, 0);
     km_flow_metrics_produce_requests(fm, 0);
     pthread_mutex_init(&fm->lock, NULL);
     pthread_mutex_init(&fm->parts.lock, NULL);
@@ -452,8 +452,6 @@ int64_t km_flow_metrics_inflight_room(const km_flow_metrics_t *fm) {
     return max > 0 ? max - atomic_load(&fm->registry->inflight_bytes) : INT64_MAX;
 }
 
-bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm) { return km_flow_metrics_inflight_room(fm) < 0; }
-
 void km_metrics_reloaded(km_metrics_t *m, const char *error) {
     char *copy = NULL;
     if (error) { /* shown by /status: secrets from config providers stay out */
@@ -489,7 +487,10 @@ void km_flow_metrics_prefetch(km_flow_metrics_t *fm, int64_t source_rtt_us, int6
     atomic_store(&fm->prefetch_bytes, prefetch_bytes);
 }
 
-void km_flow_metrics_target_rtt(km_flow_metrics_t *fm, int64_t target_rtt_us) { atomic_store(&fm->target_rtt_us, target_rtt_us); }
+void km_flow_metrics_target_rtt(km_flow_metrics_t *fm, int64_t target_rtt_us, int64_t task_inflight_bytes) {
+    atomic_store(&fm->target_rtt_us, target_rtt_us);
+    atomic_store(&fm->task_inflight_bytes, task_inflight_bytes);
+}
 
 void km_flow_metrics_produce_requests(km_flow_metrics_t *fm, int64_t max_inflight) {
     atomic_store(&fm->produce_requests, max_inflight);
@@ -730,6 +731,7 @@ static void flow_snap(km_flow_metrics_t *fm, int64_t now, km_flow_snap_t *o) {
     o->source_rtt_us = atomic_load(&fm->source_rtt_us);
     o->prefetch_bytes = atomic_load(&fm->prefetch_bytes);
     o->target_rtt_us = atomic_load(&fm->target_rtt_us);
+    o->task_inflight_bytes = atomic_load(&fm->task_inflight_bytes);
     o->produce_requests = atomic_load(&fm->produce_requests);
     pthread_mutex_lock(&fm->lock);
     o->state = fm->state;
@@ -1077,6 +1079,11 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
            "What each task of the flow may prefetch from the source: its share of memory.max.bytes, less for a source close by.");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_prefetch_max_bytes", l[i].flow, (double)s->flows[i].prefetch_bytes);
     render_round_trips(b, s, l, true);
+    family(b, "kmirror_task_inflight_max_bytes", "gauge",
+           "The most each task of the flow keeps in flight: inflight.max.bytes, less for a target close by.");
+    for (size_t i = 0; i < s->nflows; i++)
+        if (s->flows[i].task_inflight_bytes > 0)
+            sample(b, "kmirror_task_inflight_max_bytes", l[i].flow, (double)s->flows[i].task_inflight_bytes);
     family(b, "kmirror_produce_requests_in_flight_max", "gauge",
            "Produce requests the flow's producers keep in flight per broker connection: 1 for a target on the same LAN.");
     for (size_t i = 0; i < s->nflows; i++)
@@ -1210,6 +1217,8 @@ static json_t *flow_json(const km_flow_snap_t *f) {
     json_object_set_new(o, "source_round_trip_ms", f->source_rtt_us >= 0 ? json_real((double)f->source_rtt_us / 1e3) : json_null());
     json_object_set_new(o, "prefetch_max_bytes", json_integer((json_int_t)f->prefetch_bytes));
     json_object_set_new(o, "target_round_trip_ms", f->target_rtt_us >= 0 ? json_real((double)f->target_rtt_us / 1e3) : json_null());
+    json_object_set_new(o, "task_inflight_max_bytes",
+                        f->task_inflight_bytes > 0 ? json_integer((json_int_t)f->task_inflight_bytes) : json_null());
     json_object_set_new(o, "produce_requests_in_flight_max",
                         f->produce_requests > 0 ? json_integer((json_int_t)f->produce_requests) : json_null());
     json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());

@@ -178,15 +178,14 @@ void km_flow_metrics_checkpoints(km_flow_metrics_t *fm, const char *why);
 /* The round trip to the source the flow timed when it started (-1: it could not) and what each of
  * its tasks may prefetch for it (flow.c). Thread-safe. */
 void km_flow_metrics_prefetch(km_flow_metrics_t *fm, int64_t source_rtt_us, int64_t prefetch_bytes);
-/* The round trip to the target the flow timed when it started (-1: it could not; flow.c), and the
- * produce requests in flight per broker connection its tasks' producers keep, as librdkafka took
- * the setting (task.c). Thread-safe. */
-void km_flow_metrics_target_rtt(km_flow_metrics_t *fm, int64_t target_rtt_us);
+/* The round trip to the target the flow timed when it started (-1: it could not) and the most
+ * each of its tasks keeps in flight for it (flow.c), and the produce requests in flight per broker
+ * connection its tasks' producers keep, as librdkafka took the setting (task.c). Thread-safe. */
+void km_flow_metrics_target_rtt(km_flow_metrics_t *fm, int64_t target_rtt_us, int64_t task_inflight_bytes);
 void km_flow_metrics_produce_requests(km_flow_metrics_t *fm, int64_t max_inflight);
 /* The process's records in flight, which every flow's tasks share: a task adds its change
  * (bytes, negative when acknowledged), and holds back while the total is over the budget. */
 void km_flow_metrics_inflight_add(km_flow_metrics_t *fm, int64_t delta);
-bool km_flow_metrics_inflight_over(const km_flow_metrics_t *fm);
 /* What is left of the budget (negative when over it); INT64_MAX when there is none. */
 int64_t km_flow_metrics_inflight_room(const km_flow_metrics_t *fm);
 /* The series of a source partition, created on first use; stable for the registry's lifetime.
@@ -280,6 +279,7 @@ typedef struct km_flow_snap {
     int64_t source_rtt_us;   /* -1: not timed */
     int64_t prefetch_bytes;  /* per task */
     int64_t target_rtt_us;   /* -1: not timed */
+    int64_t task_inflight_bytes; /* the most a task keeps in flight; 0 before the flow started */
     int64_t produce_requests; /* in flight per broker connection; 0: no task has a producer yet */
     km_task_snap_t *tasks; /* running tasks only */
     int ntasks;

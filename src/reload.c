@@ -83,6 +83,9 @@ km_reload_change_t km_reload_compare(const km_flow_t *running, const km_flow_t *
         append(why, km_xasprintf("inflight.max.bytes: %lld -> %lld", (long long)running->s.inflight_max_bytes,
                                  (long long)next->s.inflight_max_bytes));
         others++;
+    } else if (running->s.inflight_max_set != next->s.inflight_max_set) { /* a task's cap for a close target */
+        append(why, km_xasprintf("inflight.max.bytes: %s", next->s.inflight_max_set ? "set" : "no longer set"));
+        others++;
     }
     if (running->s.memory_max_bytes != next->s.memory_max_bytes) {
         append(why, km_xasprintf("memory.max.bytes: %lld -> %lld", (long long)running->s.memory_max_bytes,

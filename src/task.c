@@ -170,6 +170,7 @@ struct km_task {
     int64_t read_bytes;      /* key and value bytes of every record read: the marks of held_bytes() */
     int64_t avg_read;        /* key and value bytes per record read, smoothed over batches */
     int64_t fetch_max;       /* the consumer's fetch.max.bytes: what one record can keep at most */
+    int64_t inflight_max;    /* this task's cap on published_bytes within the process's budget; 0: none (km_task_start) */
     int64_t published_bytes; /* the part of held_bytes() counted in the process's total */
     int64_t commit_inflight;
     int64_t acked_since_commit; /* records acknowledged since positions were last queued */
@@ -456,12 +457,19 @@ static int64_t held_bytes(const km_task_t *t) {
     return held > t->inflight_bytes ? held : t->inflight_bytes;
 }
 
+/* What this task may still put in flight: the process's budget less every task's records, and
+ * its own cap (none when 0, like the budget's) less its own; negative when over either. */
+static int64_t inflight_room(const km_task_t *t) {
+    int64_t room = km_flow_metrics_inflight_room(t->fm), own = t->inflight_max - t->published_bytes;
+    return t->inflight_max > 0 && own < room ? own : room;
+}
+
 /* Records count against the budget only once read: a batch takes about what is left of it
  * (10,000 records of 10 KB would pass it by 100 MB), and the first one, before record sizes are
  * known, BATCH_MIN. */
 static size_t batch_max(const km_task_t *t) {
     if (!t->avg_read) return BATCH_MIN;
-    int64_t n = km_flow_metrics_inflight_room(t->fm) / (t->avg_read + RECORD_OVERHEAD) + 1;
+    int64_t n = inflight_room(t) / (t->avg_read + RECORD_OVERHEAD) + 1;
     return n > BATCH_MAX ? BATCH_MAX : n < BATCH_MIN ? BATCH_MIN : (size_t)n;
 }
 
@@ -1543,7 +1551,7 @@ static void *task_main(void *arg) {
         if (producer_fatal(t)) break;
         /* Over budget: wait for acknowledgements (a task with nothing in flight may still go on,
          * so one task cannot starve the others). */
-        if ((t->inflight_bytes > 0 && km_flow_metrics_inflight_over(t->fm)) ||
+        if ((t->inflight_bytes > 0 && inflight_room(t) < 0) ||
             t->inflight_msgs > KM_TASK_INFLIGHT_MAX_RECORDS) {
             int64_t t0 = km_now_mono_us();
             rd_kafka_poll(t->producer, 5);
@@ -1723,13 +1731,14 @@ static int create_clients(km_task_t *t, char *errstr, size_t errlen) {
     return 0;
 }
 
-km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, const km_props_t *producer, km_flow_metrics_t *fm, int id,
-                         const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
+km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, const km_props_t *producer, int64_t inflight_max,
+                         km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n, char *errstr, size_t errlen) {
     km_task_t *t = km_xcalloc(1, sizeof(*t));
     t->wake_fd = -1;
     t->flow = flow;
     t->rk_consumer = consumer;
     t->rk_producer = producer;
+    t->inflight_max = inflight_max;
     t->fm = fm;
     t->slot = km_flow_metrics_task(fm, id);
     t->id = id;

@@ -32,13 +32,13 @@ typedef struct km_assign_item {
 /* Starts a task thread for `flow` with the given partitions. NULL with errstr when a client
  * cannot be created. `consumer` and `producer` hold its replication clients' librdkafka settings
  * (the flow's, with the prefetch sized for its source and the requests in flight for its target:
- * flow.c). `flow`, `consumer`, `producer` and `fm` (where the task's metrics go) must outlive the
- * task. With
- * exactly-once, the task's transactional producer is initialised before this returns: a previous
- * owner of task `id` is fenced and its open transaction settled, so positions read afterwards
- * are final. */
-km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, const km_props_t *producer, km_flow_metrics_t *fm, int id,
-                         const km_assign_item_t *items, size_t n, char *errstr, size_t errlen);
+ * flow.c); the task keeps at most `inflight_max` bytes of records in flight (0: no cap) within the
+ * process's inflight.max.bytes. `flow`, `consumer`, `producer` and `fm` (where the task's
+ * metrics go) must outlive the task. With exactly-once, the task's transactional producer is
+ * initialised before this returns: a previous owner of task `id` is fenced and its open
+ * transaction settled, so positions read afterwards are final. */
+km_task_t *km_task_start(const km_flow_t *flow, const km_props_t *consumer, const km_props_t *producer, int64_t inflight_max,
+                         km_flow_metrics_t *fm, int id, const km_assign_item_t *items, size_t n, char *errstr, size_t errlen);
 /* Hands more partitions to a running task (copied; applied by the task thread). */
 void km_task_add(km_task_t *t, const km_assign_item_t *items, size_t n);
 /* The offset-syncs topic exists: the task may write its offset-syncs (before this they are

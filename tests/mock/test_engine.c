@@ -143,11 +143,13 @@ static int64_t assert_clients_sized(env_t *e, int64_t min_rtt_us, int64_t max_rt
     assert_true(trtt >= min_rtt_us && trtt <= max_rtt_us);
     assert_int_equal(s->flows[0].prefetch_bytes, km_clientconf_prefetch_for_rtt(share, rtt));
     assert_int_equal(s->flows[0].produce_requests, trtt < KM_LAN_RTT_US ? 1 : 5);
+    assert_int_equal(s->flows[0].task_inflight_bytes, trtt < KM_LAN_RTT_US ? 16777216 : e->cfg.inflight_max_bytes);
     char *text = km_metrics_prometheus(s);
     assert_non_null(strstr(text, "\nkmirror_source_round_trip_seconds{"));
     assert_non_null(strstr(text, "\nkmirror_prefetch_max_bytes{"));
     assert_non_null(strstr(text, "\nkmirror_target_round_trip_seconds{"));
     assert_non_null(strstr(text, "\nkmirror_produce_requests_in_flight_max{"));
+    assert_non_null(strstr(text, "\nkmirror_task_inflight_max_bytes{"));
     free(text);
     int64_t prefetch = s->flows[0].prefetch_bytes;
     km_snapshot_free(s);

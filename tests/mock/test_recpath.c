@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "clientconf.h"
 #include "config.h"
 #include "kt.h"
 #include "kt_kmirror.h"
@@ -840,6 +841,52 @@ static void test_one_slow_record_holds_one_response(void **state) {
     env_free(e);
 }
 
+/* A task keeps at most 16 MiB of records in flight for a target on the same LAN (flow.c
+ * pace_producer), of the default inflight.max.bytes of 64 MiB: here the target holds its answers
+ * while 70 MiB of 1 KB records wait on the source, and reading stops near 16 MiB. A target timed
+ * further away (a loaded host) gets all of the budget, which the test then checks instead.
+ * Seen failing when the task ignored its cap: 64.0 MiB in flight. */
+#define CAP_PARTITIONS 32 /* the mock keeps ~4.4 MiB of a partition's records */
+#define CAP_RECORDS 72000
+#define CAP_HELD 5 /* the first 5 requests: a target timed further away has 5 in flight */
+#define CAP_RTT_MS 2500
+#define CAP_LAN_BYTES (16LL * 1024 * 1024)
+
+static bool held_back(void *arg) {
+    env_t *e = arg;
+    km_mirror_tick(e->m);
+    return metric(e, "kmirror_inflight_wait_seconds_total", NULL) > 0;
+}
+
+static void test_close_target_caps_a_task_in_flight(void **state) {
+    (void)state;
+    env_t *e = env_new("cap", "A.cap", CAP_PARTITIONS);
+    assert_int_equal(kt_produce_sized(km_mock_bootstraps(e->a), "cap", CAP_RECORDS, CAP_PARTITIONS, 1024, NULL), 0);
+    rd_kafka_mock_cluster_t *mb = km_mock_cluster(e->b);
+    for (int i = 0; i < CAP_HELD; i++) rd_kafka_mock_broker_push_request_error_rtts(mb, 1, API_PRODUCE, 1, RD_KAFKA_RESP_ERR_NO_ERROR, CAP_RTT_MS);
+    env_start(e, "emit.heartbeats.enabled = false\nmetrics.listen = 127.0.0.1:0\n");
+    assert_true(kt_wait_until(held_back, e, CAP_HELD * CAP_RTT_MS));
+    double inflight = metric(e, "kmirror_inflight_bytes", NULL), cap = metric(e, "kmirror_task_inflight_max_bytes", NULL);
+    km_snapshot_t *s = km_metrics_snapshot(km_mirror_metrics(e->m), km_now_wall_ms());
+    int64_t rtt = s->flows[0].target_rtt_us;
+    km_snapshot_free(s);
+    print_message("# target timed at %lld us: %.1f MiB in flight, %.0f MiB per task\n", (long long)rtt, inflight / 1048576,
+                  cap / 1048576);
+    assert_true(rtt >= 0);
+    double want = rtt < KM_LAN_RTT_US ? (double)CAP_LAN_BYTES : 64.0 * 1048576;
+    assert_true(cap == want);
+    /* Over the cap by at most the batch that crossed it; and it was the cap that stopped reading. */
+    assert_true(inflight <= want + 1048576);
+    assert_true(inflight >= want / 2);
+
+    running_waiter_t r = {{e, "A.cap", CAP_PARTITIONS, CAP_RECORDS}, false};
+    assert_true(wait_running(&r));
+    assert_false(r.failed);
+    assert_true(kt_wait_until(nothing_in_flight, e, 10000));
+    assert_int_equal(env_stop(e), 0);
+    env_free(e);
+}
+
 int main(void) {
     km_log_set_level(KM_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -856,6 +903,7 @@ int main(void) {
         cmocka_unit_test(test_long_link_is_no_idle_spell),
         cmocka_unit_test(test_slow_partition_holds_the_budget),
         cmocka_unit_test(test_one_slow_record_holds_one_response),
+        cmocka_unit_test(test_close_target_caps_a_task_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -442,10 +442,10 @@ static void test_inflight_budget_shared_and_shown(void **state) {
     fixture_t *x = *state;
     km_metrics_set_budget(x->m, 4000, 1000);
     km_flow_metrics_inflight_add(x->fm1, 600);
-    assert_false(km_flow_metrics_inflight_over(x->fm2));
+    assert_int_equal(km_flow_metrics_inflight_room(x->fm2), 400);
     km_flow_metrics_inflight_add(x->fm2, 500);
-    assert_true(km_flow_metrics_inflight_over(x->fm1));
-    assert_true(km_flow_metrics_inflight_over(x->fm2));
+    assert_int_equal(km_flow_metrics_inflight_room(x->fm1), -100);
+    assert_int_equal(km_flow_metrics_inflight_room(x->fm2), -100);
     char *t = render(x);
     assert_true(kt_prom_sum(t, "kmirror_inflight_bytes", NULL, NULL) == 1100);
     assert_true(kt_prom_sum(t, "kmirror_inflight_max_bytes", NULL, NULL) == 1000);
@@ -459,7 +459,7 @@ static void test_inflight_budget_shared_and_shown(void **state) {
     json_decref(doc);
     km_snapshot_free(s);
     km_flow_metrics_inflight_add(x->fm1, -600); /* acknowledged */
-    assert_false(km_flow_metrics_inflight_over(x->fm1));
+    assert_int_equal(km_flow_metrics_inflight_room(x->fm1), 500);
 }
 
 static void test_reload_outcome(void **state) {

@@ -178,12 +178,42 @@ static void test_requests_in_flight_for_round_trip(void **state) {
     }
 }
 
+/* A task keeps 16 MiB in flight for a target on the same LAN, all of inflight.max.bytes for one
+ * further away or not timed, and all of it whenever the file sets inflight.max.bytes, even to
+ * the default's value. */
+static void test_task_inflight_for_round_trip(void **state) {
+    const char *base = "clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n";
+    static const struct {
+        const char *extra;
+        int64_t rtt_us, want;
+    } cases[] = {
+        {"", 300, 16777216},
+        {"", 499, 16777216},
+        {"", 500, 67108864}, /* further away: each round trip carries what is in flight */
+        {"", -1, 67108864},  /* not timed */
+        {"memory.max.bytes = 67108864\n", 300, 8388608},   /* never above the budget */
+        {"inflight.max.bytes = 67108864\n", 300, 67108864}, /* the user's */
+        {"inflight.max.bytes = 8388608\n", 300, 8388608},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        km_config_t cfg;
+        km_diag_t d = {0};
+        assert_int_equal(load(&cfg, &d, base, cases[i].extra), 0);
+        const km_flow_t *f = km_config_flow(&cfg, "A", "B");
+        int64_t got = km_clientconf_task_inflight_for_rtt(f->s.inflight_max_bytes, f->s.inflight_max_set, cases[i].rtt_us);
+        if (got != cases[i].want) print_message("# case %zu: %lld\n", i, (long long)got);
+        assert_int_equal(got, cases[i].want);
+        unload(&cfg, &d);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acks_warning),
         cmocka_unit_test(test_memory_budget_keys),
         cmocka_unit_test(test_prefetch_for_round_trip),
         cmocka_unit_test(test_requests_in_flight_for_round_trip),
+        cmocka_unit_test(test_task_inflight_for_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
