@@ -411,14 +411,14 @@ bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_prop
 
 /* A producer to a target on the same LAN, with one request in flight per connection, needs
  * records waiting for about one request per partition; more only waits in librdkafka's queue and
- * pins its fetch responses. 16 MiB per task instead of the default budget's 64 MiB, 16 and 256
- * partitions, 2 rounds each (records/s, peak RSS; bench/results/2026-12-07.md section 1): 1 KB
- * 339k-350k against 136k-340k (the slower run was the first after the load), 116-130 MB against
- * 176-279 MB; 10 KB 25k-48k against 36k-51k, 98-106 MB against 155-236 MB; 1 KB / 256 118k-218k
- * against 111k-273k, 144-152 MB against 182-187 MB; 100 B, bound by the prefetch's record count,
- * about as before (191-248 MB against 256-261 MB). 8 MiB cost 100 B a quarter of its rate. A
- * target further away needs the whole budget: each round trip carries what is in flight then. */
-#define LAN_TASK_INFLIGHT_BYTES (16LL * 1024 * 1024)
+ * pins its fetch responses. Against the default budget's 64 MiB, 16 partitions
+ * (bench/results/2026-12-07.md sections 1 and 2): 16 MiB took 1 KB from 176-279 MB to 116-130 MB
+ * and 10 KB from 155-236 MB to 98-106 MB at the same rate, but cost 100 B about a tenth of its
+ * rate (a task's 100 B records fill 16 MiB at ~33,000, so its requests are smaller and more), 8
+ * MiB a quarter; 32 MiB kept 100 B's rate and took 1 KB to 127-138 MB, 10 KB to 122 MB (with
+ * main.c's allocator setting). A target further away needs the whole budget: each round trip
+ * carries what is in flight then. */
+#define LAN_TASK_INFLIGHT_BYTES (32LL * 1024 * 1024)
 
 int64_t km_clientconf_task_inflight_for_rtt(int64_t budget, bool set, int64_t rtt_us) {
     if (set || rtt_us < 0 || rtt_us >= KM_LAN_RTT_US) return budget;

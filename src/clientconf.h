@@ -46,7 +46,7 @@ int64_t km_clientconf_prefetch_for_rtt(int64_t share, int64_t rtt_us);
 
 /* The most records a task of a flow keeps in flight (read, not yet acknowledged) when its target
  * answers in `rtt_us` (< 0: not timed), out of `budget` (inflight.max.bytes, the whole
- * process's): 16 MiB for a target on the same LAN (under KM_LAN_RTT_US) unless the user set
+ * process's): 32 MiB for a target on the same LAN (under KM_LAN_RTT_US) unless the user set
  * inflight.max.bytes (`set`), else all of the budget. See clientconf.c. */
 int64_t km_clientconf_task_inflight_for_rtt(int64_t budget, bool set, int64_t rtt_us);
 

@@ -143,7 +143,7 @@ static int64_t assert_clients_sized(env_t *e, int64_t min_rtt_us, int64_t max_rt
     assert_true(trtt >= min_rtt_us && trtt <= max_rtt_us);
     assert_int_equal(s->flows[0].prefetch_bytes, km_clientconf_prefetch_for_rtt(share, rtt));
     assert_int_equal(s->flows[0].produce_requests, trtt < KM_LAN_RTT_US ? 1 : 5);
-    assert_int_equal(s->flows[0].task_inflight_bytes, trtt < KM_LAN_RTT_US ? 16777216 : e->cfg.inflight_max_bytes);
+    assert_int_equal(s->flows[0].task_inflight_bytes, trtt < KM_LAN_RTT_US ? 33554432 : e->cfg.inflight_max_bytes);
     char *text = km_metrics_prometheus(s);
     assert_non_null(strstr(text, "\nkmirror_source_round_trip_seconds{"));
     assert_non_null(strstr(text, "\nkmirror_prefetch_max_bytes{"));

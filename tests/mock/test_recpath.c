@@ -841,16 +841,16 @@ static void test_one_slow_record_holds_one_response(void **state) {
     env_free(e);
 }
 
-/* A task keeps at most 16 MiB of records in flight for a target on the same LAN (flow.c
+/* A task keeps at most 32 MiB of records in flight for a target on the same LAN (flow.c
  * pace_producer), of the default inflight.max.bytes of 64 MiB: here the target holds its answers
- * while 70 MiB of 1 KB records wait on the source, and reading stops near 16 MiB. A target timed
+ * while 70 MiB of 1 KB records wait on the source, and reading stops near 32 MiB. A target timed
  * further away (a loaded host) gets all of the budget, which the test then checks instead.
  * Seen failing when the task ignored its cap: 64.0 MiB in flight. */
 #define CAP_PARTITIONS 32 /* the mock keeps ~4.4 MiB of a partition's records */
 #define CAP_RECORDS 72000
 #define CAP_HELD 5 /* the first 5 requests: a target timed further away has 5 in flight */
 #define CAP_RTT_MS 2500
-#define CAP_LAN_BYTES (16LL * 1024 * 1024)
+#define CAP_LAN_BYTES (32LL * 1024 * 1024)
 
 static bool held_back(void *arg) {
     env_t *e = arg;

@@ -178,7 +178,7 @@ static void test_requests_in_flight_for_round_trip(void **state) {
     }
 }
 
-/* A task keeps 16 MiB in flight for a target on the same LAN, all of inflight.max.bytes for one
+/* A task keeps 32 MiB in flight for a target on the same LAN, all of inflight.max.bytes for one
  * further away or not timed, and all of it whenever the file sets inflight.max.bytes, even to
  * the default's value. */
 static void test_task_inflight_for_round_trip(void **state) {
@@ -187,11 +187,11 @@ static void test_task_inflight_for_round_trip(void **state) {
         const char *extra;
         int64_t rtt_us, want;
     } cases[] = {
-        {"", 300, 16777216},
-        {"", 499, 16777216},
+        {"", 300, 33554432},
+        {"", 499, 33554432},
         {"", 500, 67108864}, /* further away: each round trip carries what is in flight */
         {"", -1, 67108864},  /* not timed */
-        {"memory.max.bytes = 67108864\n", 300, 8388608},   /* never above the budget */
+        {"memory.max.bytes = 134217728\n", 300, 16777216}, /* never above the budget */
         {"inflight.max.bytes = 67108864\n", 300, 67108864}, /* the user's */
         {"inflight.max.bytes = 8388608\n", 300, 8388608},
     };
