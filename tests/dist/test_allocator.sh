@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The kmirror binary's allocator settings: built with jemalloc (the default), it sets
-# oversize_threshold:0 and dirty_decay_ms:2000 itself (src/main.c says why), and an operator's
+# oversize_threshold:0 and dirty_decay_ms:500 itself (src/main.c says why), and an operator's
 # MALLOC_CONF still wins.
 # A glibc build (JEMALLOC=0, sanitizer builds) has nothing to check.
 . "$(dirname "$0")/tap.sh"
@@ -13,7 +13,7 @@ is() { [ "$1" = "$2" ] || { echo "got '$1', expected '$2'"; return 1; }; }
 if jemalloc_linked; then
   check "large buffers stay in jemalloc's ordinary arenas (opt.oversize_threshold 0)" is "$(option '' oversize_threshold)" 0
   check "MALLOC_CONF overrides the binary's setting" is "$(option oversize_threshold:16777216 oversize_threshold)" 16777216
-  check "freed pages are kept 2 s (opt.dirty_decay_ms 2000)" is "$(option '' dirty_decay_ms)" 2000
+  check "freed pages are kept 0.5 s (opt.dirty_decay_ms 500)" is "$(option '' dirty_decay_ms)" 500
 else
   skip "kmirror is built with glibc's malloc (JEMALLOC=0 or a sanitizer build): no jemalloc options to check"
 fi
