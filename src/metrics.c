@@ -1069,7 +1069,8 @@ static void render_flows(buf_t *b, const km_snapshot_t *s, const labelsets_t *l)
     family(b, "kmirror_task_restarts_total", "counter", "Tasks the flow started again after their producer went fatal.");
     for (size_t i = 0; i < s->nflows; i++) sample(b, "kmirror_task_restarts_total", l[i].flow, (double)s->flows[i].task_restarts);
     bprintf(b, "# HELP kmirror_inflight_wait_seconds_total Time the flow's tasks held back reading because the process's "
-               "records in flight were over inflight.max.bytes (or a task had %d records in flight).\n"
+               "records in flight were over inflight.max.bytes, or a task's over its own cap (kmirror_task_inflight_max_bytes), or a "
+               "task had %d records in flight.\n"
                "# TYPE kmirror_inflight_wait_seconds_total counter\n",
             KM_TASK_INFLIGHT_MAX_RECORDS);
     for (size_t i = 0; i < s->nflows; i++)
