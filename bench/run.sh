@@ -200,6 +200,7 @@ mock_topics() { # side a|b
   done; done
 }
 
+target_broker_pid=
 case $mode in
   mock)
     log "starting two mock clusters"
@@ -217,7 +218,9 @@ case $mode in
       [ -n "$line" ] || { log "could not start Kafka cluster $1"; exit 1; }
       kafka_started+=("$1")
       if [ "$1" = bench-a ]; then A=${line#bootstrap.servers=}; else B=${line#bootstrap.servers=}; fi
-    done ;;
+    done
+    # What the mirror's produce requests cost the target broker is part of its price (latency runs).
+    target_broker_pid=$(scripts/kafka-test-cluster.sh status bench-b | sed -n 's/^running pid \([0-9]*\).*/\1/p') ;;
 esac
 real=1; [ $mode = mock ] && real=0
 AM=$A # the source as the mirrors see it (the proxy in WAN runs)
@@ -333,6 +336,14 @@ peak() {
 # p99 rate src_p50 src_p99 mirror_p50 mirror_p99" (LABEL defaults to CONTENDER; Kafka only: src_*
 # the paced producer's own latency to the source, mirror_* target minus source append time of the
 # same record). RUN tells repeated runs' topics apart.
+# cpu_s PID: user+sys CPU seconds of a process so far (empty when it is not there, as the mock's
+# brokers, which run inside another process).
+cpu_s() {
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 0
+  awk -v hz="$clk_tck" '{sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat"
+}
+clk_tck=$(getconf CLK_TCK)
+
 latency() {
   local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 run=${7:-} label=${8:-$1} src alias dst out line total probe_pid secs
   src=$(lat_topic "$s" "$p" "$c" "$pct$run"); alias=$(alias_for "$(letter "$c")" "$i" "L$pct$run"); dst=$alias.$src
@@ -355,14 +366,21 @@ latency() {
     log "$c S=$s P=$p: mirror never became live (log: $out)"; stop_mirror; return
   fi
   if [ $real = 0 ]; then "$bin/probe" latency "$B" "$dst" "$total" 60 >"$out.probe" & probe_pid=$!; sleep 1; fi
+  local tb0 m0 t0=$EPOCHREALTIME
+  tb0=$(cpu_s "$target_broker_pid"); m0=$(cpu_s "$mirror_pid")
   "$bin/load" pace "$A" "$src" "$rate" "$secs" "$s" >/dev/null
+  local busy
+  busy=$(awk -v b0="$tb0" -v b1="$(cpu_s "$target_broker_pid")" -v m0="$m0" -v m1="$(cpu_s "$mirror_pid")" \
+    -v t0="$t0" -v t1="$EPOCHREALTIME" 'BEGIN {w = t1 - t0; if (b0 == "" || m0 == "" || w <= 0) print "target_broker_cpu_pct= mirror_cpu_pct="
+      else printf "target_broker_cpu_pct=%.1f mirror_cpu_pct=%.1f", (b1 - b0) * 100 / w, (m1 - m0) * 100 / w}')
   if [ $real = 0 ]; then wait "$probe_pid"; line=$(cat "$out.probe")
   else line=$("$bin/probe" latency "$B" "$dst" "$total" 120 "$A" "$src"); fi
   stop_mirror
   rm_topics "$A" "$src"; rm_topics "$B" "$dst"
   [ -n "$line" ] || { log "$c S=$s P=$p: no latency result"; return; }
+  line="$line $busy"
   log "$label S=$s P=$p at $rate rec/s: $line"
-  echo "lat$pct $label $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate $(field source_p50_ms "$line") $(field source_p99_ms "$line") $(field mirror_p50_ms "$line") $(field mirror_p99_ms "$line")" >>"$results"
+  echo "lat$pct $label $s $p $(field p50_ms "$line") $(field p99_ms "$line") $rate $(field source_p50_ms "$line") $(field source_p99_ms "$line") $(field mirror_p50_ms "$line") $(field mirror_p99_ms "$line") $(field target_broker_cpu_pct "$line") $(field mirror_cpu_pct "$line")" >>"$results"
   echo "raw lat$pct $label S=$s P=$p rate=$rate $line" >>"$results"
 }
 
@@ -606,11 +624,11 @@ latency_runs() {
 
 latency_table() {
   local pct c n
-  echo "| load records/s | contender | runs | mirror p50 ms | mirror p99 ms | end to end p50 ms | p99 ms | paced producer → source p50 ms | p99 ms | each run, mirror: p50 / p99 ms |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| load records/s | contender | runs | mirror p50 ms | mirror p99 ms | end to end p50 ms | p99 ms | paced producer → source p50 ms | p99 ms | target broker CPU % | mirror CPU % | each run, mirror: p50 / p99 ms |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   for pct in $lat_pcts; do for c in $lconts; do
     n=$(awk -v k="lat$pct" -v c="$c" '$1==k && $2==c' "$results" | wc -l)
-    echo "| ${pct%rps} | $(name_of "${c%%/*}")${c#${c%%/*}} | $n | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 10)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 11)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 5)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 6)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 8)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 9)" %.1f) | $(awk -v k="lat$pct" -v c="$c" '$1==k && $2==c {printf "%s%s / %s", sep, $10, $11; sep = "; "}' "$results") |"
+    echo "| ${pct%rps} | $(name_of "${c%%/*}")${c#${c%%/*}} | $n | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 10)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 11)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 5)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 6)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 8)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 9)" %.1f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 12)" %.0f) | $(fmt "$(med "lat$pct" "$c" "$lsize" "$lparts" 13)" %.0f) | $(awk -v k="lat$pct" -v c="$c" '$1==k && $2==c {printf "%s%s / %s", sep, $10, $11; sep = "; "}' "$results") |"
   done; done
 }
 
@@ -631,7 +649,8 @@ if [ "${BENCH_LATENCY:-0}" = 1 ]; then
     echo "Mirror = target LogAppendTime minus source LogAppendTime of the same record (whole ms): what"
     echo "the mirror adds. End to end = target LogAppendTime minus the send time the paced producer"
     echo "wrote into the value; the paced producer's own share (send to source append) is in the last"
-    echo "two figures. Medians over runs. See bench/run.sh."
+    echo "two figures. CPU % = user+sys of the target's broker and of the mirror over the paced load, in %"
+    echo "of one core (the broker only on clusters the bench started). Medians over runs. See bench/run.sh."
     echo
     raw_details
   } >"$report"
