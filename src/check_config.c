@@ -113,9 +113,10 @@ static void print_text(FILE *out, const km_config_t *cfg) {
                      "     did not set for a source close by when it starts; its log and /status say to what)\n",
                 (long long)(f->s.prefetch_max_bytes >> 20));
         print_props(out, "target producer (librdkafka)", &f->rk_producer, &cfg->secrets);
-        fprintf(out, "    (for a target on the same LAN the flow sets max.in.flight.requests.per.connection = 1 when it\n"
-                     "     starts, unless you set it, and keeps each task to %lld MiB of inflight.max.bytes's %lld MiB in\n"
-                     "     flight, unless you set inflight.max.bytes; its log and /status say so)\n",
+        fprintf(out, "    (for a target on the same LAN the flow sets max.in.flight.requests.per.connection = 1 and\n"
+                     "     linger.ms = 2 when it starts, unless you set them, and keeps each task to %lld MiB of\n"
+                     "     inflight.max.bytes's %lld MiB in flight, unless you set inflight.max.bytes; its log and\n"
+                     "     /status say so)\n",
                 (long long)(km_clientconf_task_inflight_for_rtt(f->s.inflight_max_bytes, f->s.inflight_max_set, 0) >> 20),
                 (long long)(f->s.inflight_max_bytes >> 20));
         print_props(out, "target admin (librdkafka)", &f->rk_target_admin, &cfg->secrets);

@@ -398,7 +398,12 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
  * producers one in flight too), so what it costs is a round trip to the target per request: on a
  * LAN next to nothing, across a WAN, with librdkafka's one partition per request, most of the
  * rate. So only for a target on the same LAN, and only where idempotence keeps the order either
- * way. */
+ * way. There, with the spin gone, records batch behind each partition's request under load, and
+ * librdkafka's linger.ms of 5 mostly adds latency at a moderate one (librdkafka lingers per
+ * partition, Java's producer sends every partition of a broker once one has lingered): with 2, a
+ * paced 5,000 records/s of 1 KB crossed in a median of 3 ms instead of 6-8 at 16 partitions (MM2:
+ * 4-7), 14 ms instead of 19-30 at 256, at the same records/s (2026-12-06.md section 29,
+ * 2026-12-07.md section 3). */
 bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_props_t *out, int64_t rtt_us) {
     if (rtt_us < 0 || rtt_us >= KM_LAN_RTT_US || km_props_find(java, "max.in.flight.requests.per.connection") ||
         km_props_find(java, "max.in.flight"))
@@ -406,6 +411,7 @@ bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_prop
     const char *idem = km_props_get(out, "enable.idempotence");
     if (!idem || strcmp(idem, "true") != 0) return false;
     km_props_set(out, "max.in.flight.requests.per.connection", "1", 0);
+    if (!km_props_find(java, "linger.ms") && !km_props_find(java, "queue.buffering.max.ms")) km_props_set(out, "linger.ms", "2", 0);
     return true;
 }
 

@@ -53,7 +53,8 @@ int64_t km_clientconf_task_inflight_for_rtt(int64_t budget, bool set, int64_t rt
 /* The replication producer's defaults for a target that answers in `rtt_us` (< 0: not timed):
  * on the same LAN (under KM_LAN_RTT_US), an idempotent producer gets one request in flight per
  * broker connection unless the user set max.in.flight.requests.per.connection (or librdkafka's
- * max.in.flight). `java` holds the user's keys. True when it set that. See clientconf.c. */
+ * max.in.flight), and then linger.ms = 2 unless the user set it (or queue.buffering.max.ms).
+ * `java` holds the user's keys. True when it set the requests in flight. See clientconf.c. */
 bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_props_t *out, int64_t rtt_us);
 
 /* A librdkafka configuration holding every entry of `rk`; NULL with errstr on failure. */

@@ -1162,7 +1162,8 @@ static void pace_producer(km_flow_rt_t *rt, const char *topic) {
     else
         km_info("flow %s: cluster %s answers in %.2f ms: %s, each task up to %lld MiB of records in flight of "
                 "inflight.max.bytes %lld MiB", f->name, f->target, (double)rtt / 1000.0,
-                one ? "one produce request in flight per broker" : "produce requests in flight as the producer settings say",
+                one ? "one produce request in flight per broker and linger.ms as set or 2"
+                    : "produce requests in flight as the producer settings say",
                 (long long)(rt->task_inflight >> 20), (long long)(budget >> 20));
 }
 

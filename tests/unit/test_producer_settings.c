@@ -138,23 +138,36 @@ static void test_prefetch_for_round_trip(void **state) {
     unload(&cfg, &d);
 }
 
+/* got is want, both NULL or the same string (cmocka's string assertion takes no NULL). */
+static void assert_same_value(const char *got, const char *want) {
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+}
+
 /* The replication producer keeps one request in flight per connection to a target on the same
- * LAN, and only when idempotent and the user did not choose (clientconf.c). */
+ * LAN, with a linger.ms of 2, and only when idempotent and the user did not choose (clientconf.c). */
 static void test_requests_in_flight_for_round_trip(void **state) {
     const char *base = "clusters = A, B\nA.bootstrap.servers = a:9092\nB.bootstrap.servers = b:9092\nA->B.enabled = true\n";
     static const struct {
         const char *extra;
         int64_t rtt_us;
-        const char *want; /* NULL: left to librdkafka */
+        const char *want, *linger; /* NULL: left to librdkafka */
+        bool set;
     } cases[] = {
-        {"", 300, "1"},
-        {"", 499, "1"},
-        {"", 500, NULL},                 /* further away: a round trip per request would cost the rate */
-        {"", 100000, NULL},
-        {"", -1, NULL},                  /* not timed */
-        {"A->B.producer.acks = 1\n", 300, NULL}, /* not idempotent: left as it was */
-        {"A->B.producer.max.in.flight.requests.per.connection = 3\n", 300, "3"}, /* the user's */
-        {"A->B.producer.max.in.flight = 2\n", 300, NULL},                        /* the user's, as librdkafka names it */
+        {"", 300, "1", "2", true},
+        {"", 499, "1", "2", true},
+        {"", 500, NULL, NULL, false}, /* further away: a round trip per request would cost the rate */
+        {"", 100000, NULL, NULL, false},
+        {"", -1, NULL, NULL, false}, /* not timed */
+        {"A->B.producer.acks = 1\n", 300, NULL, NULL, false}, /* not idempotent: left as it was */
+        {"A->B.producer.max.in.flight.requests.per.connection = 3\n", 300, "3", NULL, false}, /* the user's */
+        {"A->B.producer.max.in.flight = 2\n", 300, NULL, NULL, false}, /* the user's, as librdkafka names it */
+        {"A->B.producer.linger.ms = 20\n", 300, "1", "20", true},
+        {"A->B.producer.queue.buffering.max.ms = 20\n", 300, "1", NULL, true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         km_config_t cfg;
@@ -163,15 +176,10 @@ static void test_requests_in_flight_for_round_trip(void **state) {
         km_flow_t *f = km_config_flow(&cfg, "A", "B");
         km_props_t out = {0};
         km_props_copy(&out, &f->rk_producer);
-        bool set = km_clientconf_replication_producer_defaults(&f->producer, &out, cases[i].rtt_us);
-        const char *got = km_props_get(&out, "max.in.flight.requests.per.connection");
-        if (cases[i].want) {
-            assert_non_null(got); /* cmocka's string comparison crashes on NULL instead of failing */
-            assert_string_equal(got, cases[i].want);
-        } else {
-            assert_null(got);
-        }
-        assert_int_equal(set, cases[i].want && strcmp(cases[i].want, "1") == 0 && !*cases[i].extra);
+        assert_int_equal(km_clientconf_replication_producer_defaults(&f->producer, &out, cases[i].rtt_us), cases[i].set);
+        const char *got = km_props_get(&out, "max.in.flight.requests.per.connection"), *linger = km_props_get(&out, "linger.ms");
+        assert_same_value(got, cases[i].want);
+        assert_same_value(linger, cases[i].linger);
         assert_string_equal(km_props_get(&out, "bootstrap.servers"), "b:9092");
         km_props_free(&out);
         unload(&cfg, &d);
