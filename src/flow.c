@@ -1155,16 +1155,21 @@ static void pace_producer(km_flow_rt_t *rt, const char *topic) {
     bool one = km_clientconf_replication_producer_defaults(&f->producer, &rt->rk_producer, rtt);
     rt->task_inflight = km_clientconf_task_inflight_for_rtt(budget, f->s.inflight_max_set, rtt);
     km_flow_metrics_target_rtt(rt->fm, rtt, rt->task_inflight);
-    if (rtt < 0)
+    if (rtt < 0) {
         km_warn("flow %s: the round trip to cluster %s could not be timed: its producers keep the requests in flight "
                 "their settings give (librdkafka's 5 per broker when idempotent), as for a target across a WAN, and each "
                 "task up to all of inflight.max.bytes in flight, %lld MiB", f->name, f->target, (long long)(budget >> 20));
-    else
-        km_info("flow %s: cluster %s answers in %.2f ms: %s, each task up to %lld MiB of records in flight of "
-                "inflight.max.bytes %lld MiB", f->name, f->target, (double)rtt / 1000.0,
-                one ? "one produce request in flight per broker and linger.ms as set or 2"
-                    : "produce requests in flight as the producer settings say",
-                (long long)(rt->task_inflight >> 20), (long long)(budget >> 20));
+        return;
+    }
+    char how[128] = "produce requests in flight as the producer settings say";
+    if (one) {
+        const char *linger = km_props_get(&rt->rk_producer, "linger.ms");
+        if (!linger) linger = km_props_get(&rt->rk_producer, "queue.buffering.max.ms");
+        snprintf(how, sizeof(how), "one produce request in flight per broker, linger.ms %s", linger ? linger : "5");
+    }
+    km_info("flow %s: cluster %s answers in %.2f ms: %s, each task up to %lld MiB of records in flight of "
+            "inflight.max.bytes %lld MiB", f->name, f->target, (double)rtt / 1000.0, how,
+            (long long)(rt->task_inflight >> 20), (long long)(budget >> 20));
 }
 
 km_flow_rt_t *km_flow_rt_start(km_flow_t *flow, km_flow_metrics_t *fm, km_wake_t *wake, char *errstr, size_t errlen) {
