@@ -332,10 +332,6 @@ peak() {
   echo "raw peak $c S=$s P=$p round=$r $line" >>"$results"
 }
 
-# latency CONTENDER CFG S P RATE PCT [RUN [LABEL]]: one paced run; appends "latPCT LABEL s p p50
-# p99 rate src_p50 src_p99 mirror_p50 mirror_p99" (LABEL defaults to CONTENDER; Kafka only: src_*
-# the paced producer's own latency to the source, mirror_* target minus source append time of the
-# same record). RUN tells repeated runs' topics apart.
 # cpu_s PID: user+sys CPU seconds of a process so far (empty when it is not there, as the mock's
 # brokers, which run inside another process).
 cpu_s() {
@@ -344,6 +340,11 @@ cpu_s() {
 }
 clk_tck=$(getconf CLK_TCK)
 
+# latency CONTENDER CFG S P RATE PCT [RUN [LABEL]]: one paced run; appends "latPCT LABEL s p p50
+# p99 rate src_p50 src_p99 mirror_p50 mirror_p99 broker_cpu mirror_cpu" (LABEL defaults to
+# CONTENDER; Kafka only: src_* the paced producer's own latency to the source, mirror_* target
+# minus source append time of the same record, *_cpu the target broker's and the mirror's CPU over
+# the paced load in % of a core). RUN tells repeated runs' topics apart.
 latency() {
   local c=$1 i=$2 s=$3 p=$4 rate=$5 pct=$6 run=${7:-} label=${8:-$1} src alias dst out line total probe_pid secs
   src=$(lat_topic "$s" "$p" "$c" "$pct$run"); alias=$(alias_for "$(letter "$c")" "$i" "L$pct$run"); dst=$alias.$src

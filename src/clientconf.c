@@ -401,9 +401,9 @@ void km_clientconf_offset_syncs_defaults(const km_props_t *java, km_props_t *out
  * way. There, with the spin gone, records batch behind each partition's request under load, and
  * librdkafka's linger.ms of 5 mostly adds latency at a moderate one (librdkafka lingers per
  * partition, Java's producer sends every partition of a broker once one has lingered): with 2, a
- * paced 5,000 records/s of 1 KB crossed in a median of 3 ms instead of 6-8 at 16 partitions (MM2:
- * 4-7), 14 ms instead of 19-30 at 256, at the same records/s (2026-12-06.md section 29,
- * 2026-12-07.md section 3). */
+ * paced 5,000 records/s of 1 KB crossed in a median of 3-4 ms instead of 4-15 at 16 partitions
+ * (MM2: 4-7), 10-14 ms instead of 11-52 at 256, six rounds each, at the same records/s and about
+ * the same CPU on the target broker (2026-12-07.md section 3). */
 bool km_clientconf_replication_producer_defaults(const km_props_t *java, km_props_t *out, int64_t rtt_us) {
     if (rtt_us < 0 || rtt_us >= KM_LAN_RTT_US || km_props_find(java, "max.in.flight.requests.per.connection") ||
         km_props_find(java, "max.in.flight"))
